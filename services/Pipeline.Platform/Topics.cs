@@ -1,0 +1,24 @@
+namespace Pipeline.Platform;
+
+/// <summary>Topic names. The definitions (partitions, retention, value schema) live in infra/kafka/topics.json.</summary>
+public static class Topics
+{
+    public const string ReportsSubmitted = "reports.submitted.v1";
+    public const string ReportsAccepted = "reports.accepted.v1";
+    public const string ReportsRejected = "reports.rejected.v1";
+    public const string ReportsLocated = "reports.located.v1";
+    public const string ReportsClassified = "reports.classified.v1";
+    public const string ReportsAssessed = "reports.assessed.v1";
+    public const string ReportsReview = "reports.review.v1";
+    public const string HashesKnown = "hashes.known.v1";
+    public const string TakedownRequested = "takedown.requested.v1";
+    public const string PoliceReferrals = "referrals.police.v1";
+    public const string ExchangeOutbound = "exchange.outbound.v1";
+    public const string NoticesIssued = "notices.issued.v1";
+    public const string ContentStatus = "content.status.v1";
+    public const string NoticeOutcomes = "notices.outcomes.v1";
+    public const string SlaEvents = "sla.events.v1";
+
+    /// <summary>The dead-letter topic of a stage: <c>deadletter.&lt;stage&gt;.v1</c>.</summary>
+    public static string DeadLetter(string stage) => $"deadletter.{stage}.v1";
+}
