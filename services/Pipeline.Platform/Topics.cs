@@ -18,6 +18,9 @@ public static class Topics
     public const string ContentStatus = "content.status.v1";
     public const string NoticeOutcomes = "notices.outcomes.v1";
     public const string SlaEvents = "sla.events.v1";
+    public const string RecheckSchedule = "recheck.schedule.v1";
+    public const string SlaOpen = "sla.open.v1";
+    public const string SlaPending = "sla.pending.v1";
 
     /// <summary>The dead-letter topic of a stage: <c>deadletter.&lt;stage&gt;.v1</c>.</summary>
     public static string DeadLetter(string stage) => $"deadletter.{stage}.v1";

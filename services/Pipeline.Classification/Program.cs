@@ -1,0 +1,4 @@
+using Pipeline.Classification;
+using Pipeline.Platform;
+
+PipelineHost.CreateBuilder(args).AddClassification().Build().Run();

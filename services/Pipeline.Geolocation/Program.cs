@@ -1,0 +1,4 @@
+using Pipeline.Geolocation;
+using Pipeline.Platform;
+
+PipelineHost.CreateBuilder(args).AddGeolocation().Build().Run();

@@ -1,0 +1,4 @@
+using Pipeline.Intake;
+using Pipeline.Platform;
+
+PipelineHost.CreateBuilder(args).AddIntake().Build().Run();

@@ -1,0 +1,66 @@
+using System.Collections.Concurrent;
+using Confluent.Kafka;
+
+namespace Pipeline.Platform;
+
+/// <summary>
+/// Tracks consumed messages until all their outputs are acknowledged, and yields, per partition, the offset that is
+/// safe to store: one past the last message of the contiguous completed prefix. Delivery callbacks complete
+/// entries from the producer's thread; only the consume loop dequeues.
+/// </summary>
+internal sealed class OffsetTracker
+{
+    private readonly ConcurrentDictionary<TopicPartition, ConcurrentQueue<Entry>> partitions = new();
+    private int inFlight;
+
+    public int InFlight => Volatile.Read(ref inFlight);
+
+    public sealed class Entry(OffsetTracker owner, long offset)
+    {
+        private int pending = 1; // the processing itself holds one reference until it finishes
+        public long Offset { get; } = offset;
+        public bool Done => Volatile.Read(ref pending) == 0;
+
+        public void AddPending() => Interlocked.Increment(ref pending);
+
+        public void Release()
+        {
+            if (Interlocked.Decrement(ref pending) == 0) Interlocked.Decrement(ref owner.inFlight);
+        }
+    }
+
+    public Entry Track(TopicPartitionOffset tpo)
+    {
+        var entry = new Entry(this, tpo.Offset.Value);
+        Interlocked.Increment(ref inFlight);
+        partitions.GetOrAdd(tpo.TopicPartition, _ => new ConcurrentQueue<Entry>()).Enqueue(entry);
+        return entry;
+    }
+
+    /// <summary>Offsets (next to consume) that may be stored, for partitions that made progress.</summary>
+    public List<TopicPartitionOffset> Completed(IEnumerable<TopicPartition>? only = null)
+    {
+        var result = new List<TopicPartitionOffset>();
+        foreach (var (tp, queue) in only is null ? partitions : partitions.Where(p => only.Contains(p.Key)))
+        {
+            long? last = null;
+            while (queue.TryPeek(out var head) && head.Done)
+            {
+                queue.TryDequeue(out _);
+                last = head.Offset;
+            }
+            if (last is not null) result.Add(new TopicPartitionOffset(tp, last.Value + 1));
+        }
+        return result;
+    }
+
+    public bool AllDone(IEnumerable<TopicPartition> only) =>
+        only.All(tp => !partitions.TryGetValue(tp, out var q) || q.All(e => e.Done));
+
+    /// <summary>Forgets partitions that were lost; their messages will be re-delivered to the new owner.</summary>
+    public void Forget(IEnumerable<TopicPartition> lost)
+    {
+        foreach (var tp in lost)
+            partitions.TryRemove(tp, out _); // their pending deliveries still release the in-flight count
+    }
+}

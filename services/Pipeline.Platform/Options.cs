@@ -1,0 +1,91 @@
+using Microsoft.Extensions.Options;
+
+namespace Pipeline.Platform;
+
+/// <summary>Where Kafka and the Schema Registry are; section <c>Kafka</c>. Services never know which Kafka they talk to.</summary>
+public sealed class KafkaOptions
+{
+    public const string Section = "Kafka";
+
+    /// <summary>host:port[,host:port…] of the brokers (real cluster, Testcontainers or the embedded cluster).</summary>
+    public string BootstrapServers { get; set; } = "";
+
+    /// <summary>Base URL of the Confluent-compatible Schema Registry.</summary>
+    public string SchemaRegistryUrl { get; set; } = "";
+
+    /// <summary>Plaintext (default), Ssl, SaslPlaintext or SaslSsl.</summary>
+    public string SecurityProtocol { get; set; } = "Plaintext";
+    public string? SaslMechanism { get; set; }
+    public string? SaslUsername { get; set; }
+    /// <summary>Secret: supply through the environment (Kafka__SaslPassword), never a config file.</summary>
+    public string? SaslPassword { get; set; }
+    public string? SslCaLocation { get; set; }
+
+    /// <summary>Consumer session timeout. Small values make rebalances fast (the embedded cluster waits
+    /// session.timeout.ms − 1 s on every join or leave).</summary>
+    public int SessionTimeoutMs { get; set; } = 10_000;
+    public int StatisticsIntervalMs { get; set; } = 5_000;
+    public int AutoCommitIntervalMs { get; set; } = 1_000;
+
+    /// <summary>Run each processor in Kafka transactions (exactly-once Kafka-to-Kafka on a real cluster).
+    /// The embedded cluster accepts but does not honour them; the at-least-once guarantee holds either way.</summary>
+    public bool Transactions { get; set; }
+    public int TransactionCommitIntervalMs { get; set; } = 500;
+
+    /// <summary>Register schemas on first use. Off for services (schemas come from `pipeline schemas register`).</summary>
+    public bool AutoRegisterSchemas { get; set; }
+}
+
+/// <summary>How a processor handles failures and load; section <c>Processing</c>.</summary>
+public sealed class ProcessingOptions
+{
+    public const string Section = "Processing";
+    /// <summary>Attempts for a message that fails with a transient error before it is dead-lettered.</summary>
+    public int MaxAttempts { get; set; } = 5;
+    public int InitialBackoffMs { get; set; } = 200;
+    public int MaxBackoffMs { get; set; } = 5_000;
+    /// <summary>Messages whose outputs are not yet acknowledged, across all partitions, before consuming pauses.</summary>
+    public int MaxInFlightMessages { get; set; } = 20_000;
+    public int ShutdownTimeoutSeconds { get; set; } = 30;
+}
+
+internal sealed class KafkaOptionsValidator : IValidateOptions<KafkaOptions>
+{
+    private static readonly string[] Protocols = ["Plaintext", "Ssl", "SaslPlaintext", "SaslSsl"];
+
+    public ValidateOptionsResult Validate(string? name, KafkaOptions o)
+    {
+        var errors = new List<string>();
+        if (string.IsNullOrWhiteSpace(o.BootstrapServers))
+            errors.Add("Kafka:BootstrapServers is not set. Fix: set it in appsettings.json or as the environment variable Kafka__BootstrapServers, e.g. localhost:9092 (or run `pipeline demo`, which starts an embedded cluster).");
+        else if (o.BootstrapServers.Split(',').Any(s => !s.Contains(':', StringComparison.Ordinal)))
+            errors.Add($"Kafka:BootstrapServers '{o.BootstrapServers}' must be host:port[,host:port]. Fix: add the port, e.g. localhost:9092.");
+        if (!Uri.TryCreate(o.SchemaRegistryUrl, UriKind.Absolute, out var url) || (url.Scheme != "http" && url.Scheme != "https"))
+            errors.Add($"Kafka:SchemaRegistryUrl '{o.SchemaRegistryUrl}' is not an http(s) URL. Fix: set Kafka__SchemaRegistryUrl, e.g. http://localhost:8081.");
+        if (!Protocols.Contains(o.SecurityProtocol, StringComparer.OrdinalIgnoreCase))
+            errors.Add($"Kafka:SecurityProtocol '{o.SecurityProtocol}' is not one of {string.Join(", ", Protocols)}. Fix: pick one of those.");
+        if (o.SecurityProtocol.StartsWith("Sasl", StringComparison.OrdinalIgnoreCase) && (string.IsNullOrEmpty(o.SaslUsername) || string.IsNullOrEmpty(o.SaslPassword)))
+            errors.Add("Kafka:SecurityProtocol uses SASL but Kafka:SaslUsername or Kafka:SaslPassword is empty. Fix: set both (the password through the environment variable Kafka__SaslPassword).");
+        if (o.SessionTimeoutMs is < 1_000 or > 300_000)
+            errors.Add($"Kafka:SessionTimeoutMs {o.SessionTimeoutMs} is outside 1000–300000. Fix: use e.g. 10000.");
+        if (o.StatisticsIntervalMs < 0)
+            errors.Add("Kafka:StatisticsIntervalMs must be ≥ 0 (0 disables consumer-lag metrics).");
+        if (o.TransactionCommitIntervalMs < 10)
+            errors.Add("Kafka:TransactionCommitIntervalMs must be ≥ 10.");
+        return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);
+    }
+}
+
+internal sealed class ProcessingOptionsValidator : IValidateOptions<ProcessingOptions>
+{
+    public ValidateOptionsResult Validate(string? name, ProcessingOptions o)
+    {
+        var errors = new List<string>();
+        if (o.MaxAttempts < 1) errors.Add($"Processing:MaxAttempts {o.MaxAttempts} must be ≥ 1. Fix: use e.g. 5.");
+        if (o.InitialBackoffMs < 0 || o.MaxBackoffMs < o.InitialBackoffMs)
+            errors.Add($"Processing:InitialBackoffMs ({o.InitialBackoffMs}) must be ≥ 0 and ≤ Processing:MaxBackoffMs ({o.MaxBackoffMs}).");
+        if (o.MaxInFlightMessages < 1) errors.Add("Processing:MaxInFlightMessages must be ≥ 1. Fix: use e.g. 20000.");
+        if (o.ShutdownTimeoutSeconds < 1) errors.Add("Processing:ShutdownTimeoutSeconds must be ≥ 1.");
+        return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);
+    }
+}

@@ -1,0 +1,48 @@
+using Avro.Specific;
+
+namespace Pipeline.Platform;
+
+/// <summary>One consumed message, typed.</summary>
+public sealed record Incoming<T>(string? Key, T Value, string Topic, int Partition, long Offset, DateTime Timestamp, byte[]? RawValue)
+    where T : class, ISpecificRecord
+{
+    /// <summary>"topic:partition:offset" — where this message came from, for headers and logs.</summary>
+    public string Origin => $"{Topic}:{Partition}:{Offset}";
+}
+
+/// <summary>
+/// A stage's domain logic for one input type: read one record, send zero or more records. Everything else
+/// (the loop, offsets, retries, dead letters, metrics) belongs to the processor host.
+/// </summary>
+public interface IProcessor<T> where T : class, ISpecificRecord
+{
+    ValueTask ProcessAsync(Incoming<T> message, IOutput output, CancellationToken cancellationToken);
+}
+
+/// <summary>
+/// What a processor sends. Nothing leaves until the processing call returns: a failing call sends nothing, and the
+/// input's offset is stored only after every output is acknowledged by Kafka.
+/// </summary>
+public interface IOutput
+{
+    void Send<T>(string topic, string key, T value) where T : class, ISpecificRecord;
+
+    /// <summary>Sends to an explicit partition (co-partitioned state topics).</summary>
+    void Send<T>(string topic, int partition, string key, T value) where T : class, ISpecificRecord;
+
+    /// <summary>A null value: deletes <paramref name="key"/> from a compacted topic.</summary>
+    void Tombstone(string topic, string key, int? partition = null);
+}
+
+/// <summary>Optional: a processor that must load state before it may process (e.g. a hash bank).</summary>
+public interface IWarmUp
+{
+    Task WarmUpAsync(CancellationToken cancellationToken);
+}
+
+/// <summary>Optional: a processor that keeps per-partition state and must restore or drop it on rebalance.</summary>
+public interface IPartitionAware
+{
+    void OnAssigned(IReadOnlyCollection<Confluent.Kafka.TopicPartition> partitions);
+    void OnRevoked(IReadOnlyCollection<Confluent.Kafka.TopicPartition> partitions);
+}

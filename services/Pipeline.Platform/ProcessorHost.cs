@@ -1,0 +1,425 @@
+using System.Diagnostics;
+using System.Text;
+using Confluent.Kafka;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using Pipeline.Contracts;
+
+namespace Pipeline.Platform;
+
+/// <summary>
+/// Runs one stage: a blocking consume loop on its own thread; typed consume → process → produce; input offsets
+/// stored only after every output is acknowledged (at-least-once; outputs carry deterministic ids); bounded
+/// retries for transient errors, then the dead-letter topic with the origin in headers; CooperativeSticky
+/// assignment; graceful shutdown. Optionally runs in Kafka transactions on a real cluster.
+/// </summary>
+internal sealed class ProcessorHost(
+    StageDefinition stage,
+    object processor,
+    IOptions<KafkaOptions> kafkaOptions,
+    IOptions<ProcessingOptions> processingOptions,
+    AvroSerdes serdes,
+    StageHealth health,
+    TimeProvider time,
+    ILogger<ProcessorHost> log) : BackgroundService
+{
+    private readonly KafkaOptions kafka = kafkaOptions.Value;
+    private readonly ProcessingOptions options = processingOptions.Value;
+    private readonly OffsetTracker tracker = new();
+    private readonly Dictionary<string, InputBinding> bindings = stage.Inputs.ToDictionary(i => i.Topic);
+    private readonly Dictionary<TopicPartition, long> consumedPositions = [];
+    private volatile Exception? fatal;
+    private bool transactionOpen;
+    private long transactionStartedTicks;
+
+    protected override Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        health.Expect(stage.Name);
+        var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var thread = new Thread(() =>
+        {
+            try
+            {
+                Run(stoppingToken);
+                done.SetResult();
+            }
+            catch (Exception e)
+            {
+                done.SetException(e);
+            }
+        }) { IsBackground = true, Name = $"stage-{stage.Name}" };
+        thread.Start();
+        return done.Task;
+    }
+
+    private void Run(CancellationToken ct)
+    {
+        if (processor is IWarmUp warmUp)
+        {
+            log.LogInformation("{Stage}: warming up", stage.Name);
+            warmUp.WarmUpAsync(ct).GetAwaiter().GetResult();
+        }
+
+        using var producer = BuildProducer();
+        using var consumer = BuildConsumer(producer);
+        if (kafka.Transactions) producer.InitTransactions(TimeSpan.FromSeconds(30));
+        consumer.Subscribe(stage.InputTopics);
+        health.Report(stage.Name, running: true, joined: false);
+        ProcessorMetrics.Up.WithLabels(stage.Name).Set(1);
+        log.LogInformation("{Stage}: consuming {Topics} as group {Group}", stage.Name, string.Join(", ", stage.InputTopics), stage.Name);
+        var graceful = true;
+        try
+        {
+            while (!ct.IsCancellationRequested)
+            {
+                ThrowIfFatal();
+                var message = consumer.Consume(TimeSpan.FromMilliseconds(100));
+                health.Polled(stage.Name);
+                StoreCompleted(consumer);
+                if (message is not null && !message.IsPartitionEOF)
+                {
+                    if (kafka.Transactions && !transactionOpen) BeginTransaction(producer);
+                    Handle(message, producer, ct);
+                    consumedPositions[message.TopicPartition] = message.Offset.Value + 1;
+                }
+                if (kafka.Transactions) MaybeCommitTransaction(producer, consumer);
+                while (tracker.InFlight > options.MaxInFlightMessages && !ct.IsCancellationRequested)
+                {
+                    ThrowIfFatal();
+                    Thread.Sleep(1);
+                    StoreCompleted(consumer);
+                }
+            }
+        }
+        catch (OperationCanceledException) when (ct.IsCancellationRequested)
+        {
+        }
+        catch (Exception e)
+        {
+            graceful = false;
+            health.Report(stage.Name, running: false, joined: false, failure: e.Message);
+            ProcessorMetrics.Up.WithLabels(stage.Name).Set(0);
+            log.LogCritical(e, "{Stage}: stopped; offsets after the failure are not committed, so its input will be re-read on restart", stage.Name);
+            throw;
+        }
+        finally
+        {
+            if (graceful) ShutDown(consumer, producer);
+            else consumer.Dispose();
+        }
+    }
+
+    private void ShutDown(IConsumer<byte[]?, byte[]?> consumer, IProducer<byte[]?, byte[]?> producer)
+    {
+        var timeout = TimeSpan.FromSeconds(options.ShutdownTimeoutSeconds);
+        try
+        {
+            producer.Flush(timeout);
+            if (kafka.Transactions) CommitTransaction(producer, consumer);
+            else
+            {
+                StoreCompleted(consumer);
+                consumer.Commit();
+            }
+        }
+        catch (KafkaException e) when (e.Error.Code == ErrorCode.Local_NoOffset)
+        {
+        }
+        catch (KafkaException e)
+        {
+            log.LogWarning("{Stage}: final commit failed ({Reason}); the uncommitted tail will be re-read", stage.Name, e.Error.Reason);
+        }
+        consumer.Close();
+        health.Report(stage.Name, running: false, joined: false);
+        ProcessorMetrics.Up.WithLabels(stage.Name).Set(0);
+        log.LogInformation("{Stage}: stopped gracefully", stage.Name);
+    }
+
+    private void Handle(ConsumeResult<byte[]?, byte[]?> message, IProducer<byte[]?, byte[]?> producer, CancellationToken ct)
+    {
+        var started = Stopwatch.GetTimestamp();
+        var entry = tracker.Track(message.TopicPartitionOffset);
+        var binding = bindings[message.Topic];
+        for (var attempt = 1; ; attempt++)
+        {
+            var output = new OutputBuffer();
+            try
+            {
+                binding.Dispatch(processor, serdes, message, output, ct).GetAwaiter().GetResult();
+                var serialised = SerialiseWithInfrastructureRetry(output, ct);
+                foreach (var (pending, value) in serialised)
+                    Produce(producer, pending.Topic, pending.Partition, Encoding.UTF8.GetBytes(pending.Key), value, OriginHeaders(message), entry);
+                break;
+            }
+            catch (OperationCanceledException) when (ct.IsCancellationRequested)
+            {
+                throw;
+            }
+            catch (Exception e) when (e is not InfrastructureException)
+            {
+                var transient = TransientErrors.IsTransient(e);
+                if (transient && attempt < options.MaxAttempts)
+                {
+                    ProcessorMetrics.Retries.WithLabels(stage.Name).Inc();
+                    var delay = Math.Min(options.MaxBackoffMs, options.InitialBackoffMs * (1 << Math.Min(attempt - 1, 20)));
+                    log.LogWarning("{Stage}: transient error at {Origin}, attempt {Attempt}/{Max}, retrying in {Delay} ms: {Error}",
+                        stage.Name, message.TopicPartitionOffset, attempt, options.MaxAttempts, delay, e.Message);
+                    if (ct.WaitHandle.WaitOne(delay)) throw new OperationCanceledException(ct);
+                    continue;
+                }
+                var reason = e is UndeserialisableException ? "undeserialisable" : transient ? "retries_exhausted" : "processing_failed";
+                DeadLetter(producer, message, e, reason, attempt, entry, ct);
+                break;
+            }
+        }
+        entry.Release();
+        ProcessorMetrics.Consumed.WithLabels(stage.Name, message.Topic).Inc();
+        ProcessorMetrics.InFlight.WithLabels(stage.Name).Set(tracker.InFlight);
+        ProcessorMetrics.ProcessingSeconds.WithLabels(stage.Name).Observe(Stopwatch.GetElapsedTime(started).TotalSeconds);
+    }
+
+    /// <summary>Serialising needs the Schema Registry. If it is down, that is no fault of the message: wait and
+    /// retry (capped backoff) rather than dead-letter every message; readiness reports it meanwhile.</summary>
+    private List<(OutputBuffer.Pending Pending, byte[]? Value)> SerialiseWithInfrastructureRetry(OutputBuffer output, CancellationToken ct)
+    {
+        for (var attempt = 1; ; attempt++)
+        {
+            try
+            {
+                var result = new List<(OutputBuffer.Pending, byte[]?)>(output.Items.Count);
+                foreach (var item in output.Items)
+                    result.Add((item, item.Serialize is null ? null : item.Serialize(serdes).GetAwaiter().GetResult()));
+                if (attempt > 1) health.Report(stage.Name, running: true, joined: true);
+                return result;
+            }
+            catch (Exception e) when (TransientErrors.IsTransient(e) && !ct.IsCancellationRequested)
+            {
+                health.Report(stage.Name, running: true, joined: false, failure: null);
+                var delay = Math.Min(options.MaxBackoffMs, options.InitialBackoffMs * (1 << Math.Min(attempt - 1, 20)));
+                log.LogWarning("{Stage}: Schema Registry unavailable ({Error}); retrying in {Delay} ms", stage.Name, e.Message, delay);
+                if (ct.WaitHandle.WaitOne(delay)) throw new OperationCanceledException(ct);
+            }
+            catch (Exception e) when (!TransientErrors.IsTransient(e))
+            {
+                throw new InfrastructureException($"An output of {stage.Name} could not be serialised: {e.Message}. Fix: register the schemas (`pipeline schemas register`, done by the embedded runtime at start) or set Kafka:AutoRegisterSchemas=true.", e);
+            }
+        }
+    }
+
+    private void DeadLetter(IProducer<byte[]?, byte[]?> producer, ConsumeResult<byte[]?, byte[]?> message, Exception error, string reason, int attempts, OffsetTracker.Entry entry, CancellationToken ct)
+    {
+        ProcessorMetrics.DeadLettered.WithLabels(stage.Name, reason).Inc();
+        log.LogError("{Stage}: dead-lettering {Origin} ({Reason}): {Error}", stage.Name, message.TopicPartitionOffset, reason, error.Message);
+        var record = new DeadLetter
+        {
+            eventId = EventIds.Derive("dead-letter", stage.Name, message.Topic, message.Partition.Value.ToString(), message.Offset.Value.ToString()),
+            stage = stage.Name,
+            reason = $"{reason}: {error.Message}",
+            errorType = error.GetType().FullName ?? error.GetType().Name,
+            originTopic = message.Topic,
+            originPartition = message.Partition.Value,
+            originOffset = message.Offset.Value,
+            originTimestamp = message.Message.Timestamp.Type == TimestampType.NotAvailable ? null : message.Message.Timestamp.UtcDateTime,
+            key = message.Message.Key,
+            value = message.Message.Value,
+            attempts = attempts,
+            failedAt = time.GetUtcNow().UtcDateTime,
+        };
+        var buffer = new OutputBuffer();
+        buffer.Send(stage.DeadLetterTopic, record.eventId, record);
+        var (_, value) = SerialiseWithInfrastructureRetry(buffer, ct).Single();
+        var headers = OriginHeaders(message);
+        headers.Add("dlq.reason", Encoding.UTF8.GetBytes(record.reason));
+        headers.Add("dlq.error.type", Encoding.UTF8.GetBytes(record.errorType));
+        headers.Add("dlq.origin.topic", Encoding.UTF8.GetBytes(message.Topic));
+        headers.Add("dlq.origin.partition", Encoding.UTF8.GetBytes(message.Partition.Value.ToString()));
+        headers.Add("dlq.origin.offset", Encoding.UTF8.GetBytes(message.Offset.Value.ToString()));
+        Produce(producer, stage.DeadLetterTopic, null, message.Message.Key, value, headers, entry);
+    }
+
+    private Headers OriginHeaders(ConsumeResult<byte[]?, byte[]?> message) => new()
+    {
+        { "pipeline.stage", Encoding.UTF8.GetBytes(stage.Name) },
+        { "pipeline.origin", Encoding.UTF8.GetBytes($"{message.Topic}:{message.Partition.Value}:{message.Offset.Value}") },
+    };
+
+    private void Produce(IProducer<byte[]?, byte[]?> producer, string topic, int? partition, byte[]? key, byte[]? value, Headers headers, OffsetTracker.Entry entry)
+    {
+        entry.AddPending();
+        var msg = new Message<byte[]?, byte[]?> { Key = key, Value = value, Headers = headers };
+        void OnDelivery(DeliveryReport<byte[]?, byte[]?> report)
+        {
+            if (report.Error.IsError)
+            {
+                ProcessorMetrics.DeliveryFailures.WithLabels(stage.Name).Inc();
+                fatal ??= new KafkaException(report.Error);
+                return; // never released: the input offset is not stored
+            }
+            ProcessorMetrics.Produced.WithLabels(stage.Name, topic).Inc();
+            entry.Release();
+        }
+        while (true)
+        {
+            try
+            {
+                if (partition is null) producer.Produce(topic, msg, OnDelivery);
+                else producer.Produce(new TopicPartition(topic, partition.Value), msg, OnDelivery);
+                return;
+            }
+            catch (ProduceException<byte[]?, byte[]?> e) when (e.Error.Code == ErrorCode.Local_QueueFull)
+            {
+                Thread.Sleep(2);
+            }
+        }
+    }
+
+    private void StoreCompleted(IConsumer<byte[]?, byte[]?> consumer, IEnumerable<TopicPartition>? only = null)
+    {
+        if (kafka.Transactions) return;
+        foreach (var tpo in tracker.Completed(only))
+        {
+            try
+            {
+                consumer.StoreOffset(tpo);
+            }
+            catch (KafkaException e) when (e.Error.Code is ErrorCode.Local_State or ErrorCode.Local_UnknownPartition)
+            {
+                // The partition was revoked meanwhile; its new owner re-reads from the last committed offset.
+            }
+        }
+    }
+
+    private void ThrowIfFatal()
+    {
+        if (fatal is { } e) throw new InvalidOperationException($"{stage.Name}: Kafka did not acknowledge an output ({e.Message}); stopping without committing so that nothing is lost.", e);
+    }
+
+    private void BeginTransaction(IProducer<byte[]?, byte[]?> producer)
+    {
+        producer.BeginTransaction();
+        transactionOpen = true;
+        transactionStartedTicks = Environment.TickCount64;
+    }
+
+    private void MaybeCommitTransaction(IProducer<byte[]?, byte[]?> producer, IConsumer<byte[]?, byte[]?> consumer)
+    {
+        if (transactionOpen && Environment.TickCount64 - transactionStartedTicks >= kafka.TransactionCommitIntervalMs)
+            CommitTransaction(producer, consumer);
+    }
+
+    private void CommitTransaction(IProducer<byte[]?, byte[]?> producer, IConsumer<byte[]?, byte[]?> consumer, IEnumerable<TopicPartition>? only = null)
+    {
+        if (!transactionOpen) return;
+        var offsets = consumedPositions.Where(p => only is null || only.Contains(p.Key))
+            .Select(p => new TopicPartitionOffset(p.Key, p.Value)).ToList();
+        try
+        {
+            if (offsets.Count > 0) producer.SendOffsetsToTransaction(offsets, consumer.ConsumerGroupMetadata, TimeSpan.FromSeconds(30));
+            producer.CommitTransaction(TimeSpan.FromSeconds(30));
+        }
+        catch (KafkaException e) when (e is KafkaTxnRequiresAbortException)
+        {
+            log.LogWarning("{Stage}: transaction aborted ({Reason}); rewinding to the committed offsets", stage.Name, e.Error.Reason);
+            producer.AbortTransaction(TimeSpan.FromSeconds(30));
+            foreach (var committed in consumer.Committed(consumer.Assignment, TimeSpan.FromSeconds(30)))
+                consumer.Seek(committed.Offset == Offset.Unset ? new TopicPartitionOffset(committed.TopicPartition, Offset.Beginning) : committed);
+        }
+        transactionOpen = false;
+    }
+
+    private IProducer<byte[]?, byte[]?> BuildProducer()
+    {
+        var config = new ProducerConfig(ClientConfig())
+        {
+            ClientId = $"{stage.Name}-producer",
+            Acks = Acks.All,
+            EnableIdempotence = true,
+            LingerMs = 5,
+            MessageTimeoutMs = 120_000,
+            Partitioner = Partitioner.Murmur2Random,
+        };
+        if (kafka.Transactions) config.TransactionalId = $"{stage.Name}-{Environment.MachineName}-{Environment.ProcessId}";
+        return new ProducerBuilder<byte[]?, byte[]?>(config)
+            .SetErrorHandler((_, e) =>
+            {
+                if (e.IsFatal) fatal ??= new KafkaException(e);
+                log.LogWarning("{Stage} producer: {Reason}", stage.Name, e.Reason);
+            })
+            .SetLogHandler((_, m) => { if (m.Level <= SyslogLevel.Warning) log.LogDebug("{Stage} producer librdkafka: {Message}", stage.Name, m.Message); })
+            .Build();
+    }
+
+    private IConsumer<byte[]?, byte[]?> BuildConsumer(IProducer<byte[]?, byte[]?> producer)
+    {
+        var config = new ConsumerConfig(ClientConfig())
+        {
+            GroupId = stage.Name,
+            ClientId = $"{stage.Name}-consumer",
+            AutoOffsetReset = AutoOffsetReset.Earliest,
+            EnableAutoCommit = !kafka.Transactions,
+            EnableAutoOffsetStore = false,
+            AutoCommitIntervalMs = kafka.AutoCommitIntervalMs,
+            PartitionAssignmentStrategy = PartitionAssignmentStrategy.CooperativeSticky,
+            SessionTimeoutMs = kafka.SessionTimeoutMs,
+            HeartbeatIntervalMs = Math.Max(100, kafka.SessionTimeoutMs / 4),
+            StatisticsIntervalMs = kafka.StatisticsIntervalMs,
+            IsolationLevel = IsolationLevel.ReadCommitted,
+        };
+        return new ConsumerBuilder<byte[]?, byte[]?>(config)
+            .SetErrorHandler((_, e) =>
+            {
+                if (e.IsFatal) fatal ??= new KafkaException(e);
+                log.LogWarning("{Stage} consumer: {Reason}", stage.Name, e.Reason);
+            })
+            .SetLogHandler((_, m) => { if (m.Level <= SyslogLevel.Warning) log.LogDebug("{Stage} consumer librdkafka: {Message}", stage.Name, m.Message); })
+            .SetStatisticsHandler((_, json) => ProcessorMetrics.RecordLag(stage.Name, json))
+            .SetPartitionsAssignedHandler((c, partitions) =>
+            {
+                health.Report(stage.Name, running: true, joined: true);
+                ProcessorMetrics.AssignedPartitions.WithLabels(stage.Name).Set(c.Assignment.Count + partitions.Count);
+                log.LogInformation("{Stage}: assigned {Partitions}", stage.Name, string.Join(", ", partitions));
+                (processor as IPartitionAware)?.OnAssigned(partitions);
+            })
+            .SetPartitionsRevokedHandler((c, partitions) =>
+            {
+                var revoked = partitions.Select(p => p.TopicPartition).ToList();
+                log.LogInformation("{Stage}: revoked {Partitions}", stage.Name, string.Join(", ", revoked));
+                if (kafka.Transactions) CommitTransaction(producer, c, revoked);
+                else
+                {
+                    var deadline = Environment.TickCount64 + options.ShutdownTimeoutSeconds * 1000L;
+                    while (!tracker.AllDone(revoked) && fatal is null && Environment.TickCount64 < deadline) producer.Flush(TimeSpan.FromMilliseconds(100));
+                    var completed = tracker.Completed(revoked);
+                    if (completed.Count > 0)
+                    {
+                        try { c.Commit(completed); }
+                        catch (KafkaException e) { log.LogWarning("{Stage}: commit on revoke failed: {Reason}", stage.Name, e.Error.Reason); }
+                    }
+                    tracker.Forget(revoked);
+                }
+                foreach (var tp in revoked) consumedPositions.Remove(tp);
+                (processor as IPartitionAware)?.OnRevoked(revoked);
+                ProcessorMetrics.AssignedPartitions.WithLabels(stage.Name).Set(Math.Max(0, c.Assignment.Count - revoked.Count));
+            })
+            .SetPartitionsLostHandler((c, partitions) =>
+            {
+                var lost = partitions.Select(p => p.TopicPartition).ToList();
+                log.LogWarning("{Stage}: lost {Partitions}; they will be re-read by their new owner", stage.Name, string.Join(", ", lost));
+                tracker.Forget(lost);
+                foreach (var tp in lost) consumedPositions.Remove(tp);
+                if (kafka.Transactions && transactionOpen)
+                {
+                    producer.AbortTransaction(TimeSpan.FromSeconds(30));
+                    transactionOpen = false;
+                }
+                (processor as IPartitionAware)?.OnRevoked(lost);
+            })
+            .Build();
+    }
+
+    private ClientConfig ClientConfig() => KafkaClients.Config(kafka);
+}
+
+/// <summary>A failure of the plumbing rather than of the message (e.g. an output type with no registered schema).</summary>
+public sealed class InfrastructureException(string message, Exception inner) : Exception(message, inner);

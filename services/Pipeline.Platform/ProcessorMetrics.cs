@@ -1,0 +1,69 @@
+using System.Text.Json;
+using Prometheus;
+
+namespace Pipeline.Platform;
+
+/// <summary>
+/// The metrics every processor exports. Labels are bounded: stage, topic, partition, reason — never a URL or id.
+/// </summary>
+public static class ProcessorMetrics
+{
+    public static readonly Counter Consumed = Metrics.CreateCounter(
+        "pipeline_processor_consumed_total", "Messages a stage consumed and finished (processed or dead-lettered).",
+        new CounterConfiguration { LabelNames = ["stage", "topic"] });
+
+    public static readonly Counter Produced = Metrics.CreateCounter(
+        "pipeline_processor_produced_total", "Messages a stage produced and Kafka acknowledged.",
+        new CounterConfiguration { LabelNames = ["stage", "topic"] });
+
+    public static readonly Counter DeadLettered = Metrics.CreateCounter(
+        "pipeline_processor_deadlettered_total", "Messages a stage could not handle and sent to its dead-letter topic.",
+        new CounterConfiguration { LabelNames = ["stage", "reason"] });
+
+    public static readonly Counter Retries = Metrics.CreateCounter(
+        "pipeline_processor_retries_total", "Retries after a transient processing error.",
+        new CounterConfiguration { LabelNames = ["stage"] });
+
+    public static readonly Counter DeliveryFailures = Metrics.CreateCounter(
+        "pipeline_processor_delivery_failures_total", "Outputs Kafka did not acknowledge; the stage stops so that nothing is lost.",
+        new CounterConfiguration { LabelNames = ["stage"] });
+
+    public static readonly Histogram ProcessingSeconds = Metrics.CreateHistogram(
+        "pipeline_processor_processing_seconds", "Time to process one message (deserialise, process, hand outputs to the producer).",
+        new HistogramConfiguration { LabelNames = ["stage"], Buckets = Histogram.ExponentialBuckets(0.00005, 4, 10) });
+
+    public static readonly Gauge InFlight = Metrics.CreateGauge(
+        "pipeline_processor_inflight_messages", "Consumed messages whose outputs Kafka has not yet acknowledged.",
+        new GaugeConfiguration { LabelNames = ["stage"] });
+
+    public static readonly Gauge AssignedPartitions = Metrics.CreateGauge(
+        "pipeline_processor_assigned_partitions", "Input partitions currently assigned to this instance.",
+        new GaugeConfiguration { LabelNames = ["stage"] });
+
+    public static readonly Gauge ConsumerLag = Metrics.CreateGauge(
+        "pipeline_consumer_lag_messages", "Consumer lag per partition, from librdkafka statistics (high watermark − committed/stored offset).",
+        new GaugeConfiguration { LabelNames = ["group", "topic", "partition"] });
+
+    public static readonly Gauge Up = Metrics.CreateGauge(
+        "pipeline_processor_up", "1 while the stage's consume loop runs, 0 when it stopped or failed.",
+        new GaugeConfiguration { LabelNames = ["stage"] });
+
+    /// <summary>Reads consumer lag out of a librdkafka statistics JSON document.</summary>
+    public static void RecordLag(string group, string statisticsJson)
+    {
+        using var doc = JsonDocument.Parse(statisticsJson);
+        if (!doc.RootElement.TryGetProperty("topics", out var topics)) return;
+        foreach (var topic in topics.EnumerateObject())
+        {
+            if (!topic.Value.TryGetProperty("partitions", out var partitions)) continue;
+            foreach (var p in partitions.EnumerateObject())
+            {
+                if (p.Name == "-1") continue;
+                if (p.Value.TryGetProperty("consumer_lag_stored", out var lagStored) && lagStored.GetInt64() >= 0)
+                    ConsumerLag.WithLabels(group, topic.Name, p.Name).Set(lagStored.GetInt64());
+                else if (p.Value.TryGetProperty("consumer_lag", out var lag) && lag.GetInt64() >= 0)
+                    ConsumerLag.WithLabels(group, topic.Name, p.Name).Set(lag.GetInt64());
+            }
+        }
+    }
+}

@@ -1,0 +1,30 @@
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Options;
+using Pipeline.Contracts;
+using Pipeline.Platform;
+
+namespace Pipeline.Recheck;
+
+public static class RecheckService
+{
+    public const string Stage = "recheck";
+
+    /// <summary>Adds the recheck stage. Without a registered <see cref="IContentProbe"/> the HTTP status probe is used.</summary>
+    public static PipelineHostBuilder AddRecheck(this PipelineHostBuilder host)
+    {
+        host.Services.AddOptions<RecheckOptions>().BindConfiguration(RecheckOptions.Section).ValidateOnStart();
+        host.Services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<RecheckOptions>, RecheckOptionsValidator>());
+        host.Services.TryAddSingleton(sp => new RecheckSchedule(sp.GetRequiredService<IOptions<RecheckOptions>>().Value));
+        host.Services.TryAddSingleton<RecheckStateStore>();
+        host.Services.TryAddSingleton<IContentProbe>(sp =>
+        {
+            var handler = new SocketsHttpHandler { AllowAutoRedirect = false, UseCookies = false, PooledConnectionLifetime = TimeSpan.FromMinutes(5) };
+            var client = new HttpClient(handler) { Timeout = sp.GetRequiredService<IOptions<RecheckOptions>>().Value.ProbeTimeout };
+            client.DefaultRequestHeaders.UserAgent.ParseAdd("hotline-pipeline-recheck/1.0 (status check; no content is stored)");
+            return new HttpContentProbe(client);
+        });
+        host.Services.AddHostedService<RecheckLoop>();
+        return host.AddStage<RecheckProcessor>(Stage, s => s.Consumes<TakedownNotice>(Topics.NoticesIssued));
+    }
+}

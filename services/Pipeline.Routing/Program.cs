@@ -1,0 +1,4 @@
+using Pipeline.Platform;
+using Pipeline.Routing;
+
+PipelineHost.CreateBuilder(args).AddRouting().Build().Run();

@@ -1,0 +1,4 @@
+using Pipeline.Platform;
+using Pipeline.Sla;
+
+PipelineHost.CreateBuilder(args).AddSla().Build().Run();

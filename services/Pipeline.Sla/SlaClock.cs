@@ -1,0 +1,63 @@
+using Pipeline.Contracts;
+using Pipeline.Platform;
+
+namespace Pipeline.Sla;
+
+/// <summary>The SLA arithmetic, on event time: INHOPE's timeline and the verdict against the notice's deadline.</summary>
+public static class SlaClock
+{
+    public static NoticeOutcome Outcome(TakedownNotice notice, ContentStatusObserved removal, DateTime decidedAt)
+    {
+        var removedAt = removal.offlineSince ?? removal.observedAt;
+        if (removedAt < notice.issuedAt) removedAt = notice.issuedAt; // gone before the notice: counts as removed at once
+        return new NoticeOutcome
+        {
+            eventId = EventIds.Derive("outcome", notice.noticeId),
+            caseKey = notice.caseKey,
+            noticeId = notice.noticeId,
+            hosterId = notice.hosterId,
+            hosterName = notice.hosterName,
+            country = notice.country,
+            timeline = new Timeline
+            {
+                receivedAt = notice.timeline.receivedAt,
+                referredToPoliceAt = notice.timeline.referredToPoliceAt,
+                noticeSentAt = notice.issuedAt,
+                removalObservedAt = removedAt,
+            },
+            removedAt = removedAt,
+            timeToRemovalFromNoticeMs = (long)(removedAt - notice.issuedAt).TotalMilliseconds,
+            timeToRemovalFromReportMs = (long)(removedAt - notice.timeline.receivedAt).TotalMilliseconds,
+            deadline = notice.deadline,
+            withinNorm = removedAt <= notice.deadline,
+            verification = removal.method == ObservationMethod.HOSTER_CONFIRMATION
+                ? "confirmed by the hoster"
+                : $"{removal.consecutiveMisses} consecutive failed checks ({removal.status}), first at {removedAt:O}",
+            decidedAt = decidedAt,
+        };
+    }
+
+    public static SlaEvent RemovalEvent(NoticeOutcome outcome) => new()
+    {
+        eventId = EventIds.Derive("sla-removed", outcome.noticeId),
+        caseKey = outcome.caseKey,
+        noticeId = outcome.noticeId,
+        hosterId = outcome.hosterId,
+        kind = outcome.withinNorm ? SlaEventKind.REMOVED_WITHIN_NORM : SlaEventKind.REMOVED_AFTER_DEADLINE,
+        deadline = outcome.deadline,
+        occurredAt = outcome.removedAt,
+        detail = $"removed {TimeSpan.FromMilliseconds(outcome.timeToRemovalFromNoticeMs):g} after the notice",
+    };
+
+    public static SlaEvent Breach(TakedownNotice notice, DateTime now) => new()
+    {
+        eventId = EventIds.Derive("sla-breach", notice.noticeId),
+        caseKey = notice.caseKey,
+        noticeId = notice.noticeId,
+        hosterId = notice.hosterId,
+        kind = SlaEventKind.DEADLINE_BREACHED,
+        deadline = notice.deadline,
+        occurredAt = notice.deadline,
+        detail = $"still online at the deadline; noticed at {notice.issuedAt:O}, detected at {now:O}",
+    };
+}

@@ -1,0 +1,23 @@
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Options;
+using Pipeline.Contracts;
+using Pipeline.Platform;
+
+namespace Pipeline.Sla;
+
+public static class SlaService
+{
+    public const string Stage = "sla";
+
+    public static PipelineHostBuilder AddSla(this PipelineHostBuilder host)
+    {
+        host.Services.AddOptions<SlaOptions>().BindConfiguration(SlaOptions.Section).ValidateOnStart();
+        host.Services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<SlaOptions>, SlaOptionsValidator>());
+        host.Services.TryAddSingleton<SlaState>();
+        host.Services.AddHostedService<DeadlineWatch>();
+        return host.AddStage<SlaProcessor>(Stage, s => s
+            .Consumes<TakedownNotice>(Topics.NoticesIssued)
+            .Consumes<ContentStatusObserved>(Topics.ContentStatus));
+    }
+}

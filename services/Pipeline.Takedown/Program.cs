@@ -1,0 +1,4 @@
+using Pipeline.Platform;
+using Pipeline.Takedown;
+
+PipelineHost.CreateBuilder(args).AddTakedown().Build().Run();
