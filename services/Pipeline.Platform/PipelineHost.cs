@@ -31,7 +31,7 @@ public sealed class PipelineHostBuilder
 
     public IServiceCollection Services => Builder.Services;
 
-    public IConfiguration Configuration => Builder.Configuration;
+    public ConfigurationManager Configuration => Builder.Configuration;
 
     public IReadOnlyList<StageDefinition> Stages => stages;
 

@@ -1,0 +1,243 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Text;
+using Confluent.Kafka;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using Pipeline.Classification;
+using Pipeline.Contracts;
+using Pipeline.Geolocation;
+using Pipeline.Intake;
+using Pipeline.Platform;
+using Pipeline.Platform.Embedded;
+using Pipeline.Recheck;
+using Pipeline.Routing;
+using Pipeline.Sla;
+using Pipeline.Takedown;
+
+namespace Pipeline.Cli.Demo;
+
+/// <summary>`pipeline demo`: every service in one process over the embedded runtime, fed with synthetic reports,
+/// on a clock that runs <c>--speed</c> times faster than real time.</summary>
+public static class DemoCommand
+{
+    public sealed record Settings(double Rate, double Duration, double Speed, double Drain, int Port, int Seed, int KnownHashes, int RawBenchMessages);
+
+    public static Settings Parse(Args args) => new(
+        Rate: args.Number("rate", 100),
+        Duration: args.Number("duration", 20),
+        Speed: args.Number("speed", 3600),
+        Drain: args.Number("drain", 40),
+        Port: args.Whole("port", 9400),
+        Seed: args.Whole("seed", 1),
+        KnownHashes: args.Whole("known", 2000),
+        RawBenchMessages: args.Whole("raw-bench", 100_000));
+
+    public static async Task<int> RunAsync(Settings s, CancellationToken ct)
+    {
+        var c = CultureInfo.InvariantCulture;
+        Console.WriteLine($"pipeline demo: {s.Rate.ToString(c)} reports/s for {s.Duration.ToString(c)} s, clock ×{s.Speed.ToString(c)} " +
+                          $"(1 s = {SyntheticFeed.Describe(TimeSpan.FromSeconds(s.Speed))}), then {s.Drain.ToString(c)} s to drain. Synthetic data only.");
+        await using var runtime = await EmbeddedRuntime.StartAsync(3, ct);
+        Console.WriteLine($"embedded Kafka: {runtime.BootstrapServers}   schema registry: {runtime.SchemaRegistryUrl}   topics: {runtime.Cluster.Topics.Count}");
+
+        RawKafkaBench.Result? raw = null;
+        if (s.RawBenchMessages > 0)
+        {
+            raw = RawKafkaBench.Run(runtime.Cluster, s.RawBenchMessages);
+            Console.WriteLine($"embedded cluster raw speed ({raw.Messages:N0} × 300 B): produce {raw.ProduceRate:N0} msg/s, consume {raw.ConsumeRate:N0} msg/s");
+        }
+
+        var clock = new AcceleratedTimeProvider(new DateTimeOffset(2026, 11, 2, 8, 0, 0, TimeSpan.Zero), s.Speed);
+        var web = new SimulatedWeb(clock, s.Seed);
+        var builder = PipelineHost.CreateBuilder([$"--urls=http://127.0.0.1:{s.Port}"]);
+        builder.Configuration.AddInMemoryCollection(runtime.Configuration);
+        builder.Configuration.AddInMemoryCollection(DemoWorld.Configuration());
+        builder.Configuration.AddInMemoryCollection(new Dictionary<string, string?>
+        {
+            ["Logging:LogLevel:Default"] = "Warning",
+            ["Logging:LogLevel:Microsoft.AspNetCore"] = "Warning",
+        });
+        builder.Services.Replace(ServiceDescriptor.Singleton<TimeProvider>(clock));
+        builder.Services.AddSingleton<IContentProbe>(web);
+        builder.AddIntake().AddGeolocation().AddClassification().AddRouting().AddTakedown().AddRecheck().AddSla();
+        await using var app = builder.Build();
+
+        var kafka = app.Services.GetRequiredService<IOptions<KafkaOptions>>().Value;
+        var serdes = app.Services.GetRequiredService<AvroSerdes>();
+        var known = SyntheticFeed.RandomHashes(s.KnownHashes, s.Seed + 1000);
+        await SeedBankAsync(app.Services.GetRequiredService<EventPublisher>(), known, clock, ct);
+        Console.WriteLine($"hash bank: {known.Count:N0} synthetic SHA-256 entries in {Topics.HashesKnown}");
+
+        using var observer = new DemoObserver(kafka, serdes);
+        var started = Stopwatch.StartNew();
+        app.MapGet("/", () => Results.Text(Status(observer, clock, started.Elapsed), "text/plain"));
+        await app.StartAsync(ct);
+        await WaitUntilReadyAsync(app.Services.GetRequiredService<StageHealth>(), ct);
+        Console.WriteLine($"all stages consuming after {started.Elapsed.TotalSeconds:0.0} s; metrics at http://127.0.0.1:{s.Port}/metrics, status at http://127.0.0.1:{s.Port}/");
+        observer.Start();
+        web.StartDesks(kafka, serdes);
+
+        var feed = new SyntheticFeed(s.Seed, known, clock);
+        using var producer = KafkaClients.Producer(kafka, "demo-feed");
+        var submitted = 0;
+        var produceErrors = 0;
+        var feedClock = Stopwatch.StartNew();
+        var nextProgress = TimeSpan.FromSeconds(2);
+        Header();
+        while (feedClock.Elapsed.TotalSeconds < s.Duration && !ct.IsCancellationRequested)
+        {
+            var due = s.Rate <= 0 ? submitted + 500 : (int)(s.Rate * feedClock.Elapsed.TotalSeconds);
+            while (submitted < due)
+            {
+                var item = feed.Next();
+                var value = item.Malformed ?? await serdes.SerializeAsync(item.Report!, Topics.ReportsSubmitted);
+                Produce(producer, item.Key, value, () => Interlocked.Increment(ref produceErrors));
+                submitted++;
+            }
+            if (feedClock.Elapsed >= nextProgress)
+            {
+                Progress(observer, clock, feedClock.Elapsed);
+                nextProgress += TimeSpan.FromSeconds(2);
+            }
+            await Task.Delay(s.Rate <= 0 ? 1 : 10, ct);
+        }
+        producer.Flush(TimeSpan.FromSeconds(30));
+        var feedSeconds = feedClock.Elapsed.TotalSeconds;
+
+        // Drain: every report must reach an outcome; then let the clock run so hosters act and rechecks see it.
+        TimeSpan? allDone = null;
+        var drainUntil = feedClock.Elapsed + TimeSpan.FromSeconds(s.Drain);
+        while (feedClock.Elapsed < drainUntil && !ct.IsCancellationRequested)
+        {
+            if (allDone is null && observer.ReportsWithOutcome + observer.Count(Topics.DeadLetter("intake")) >= submitted) allDone = feedClock.Elapsed;
+            if (feedClock.Elapsed >= nextProgress)
+            {
+                Progress(observer, clock, feedClock.Elapsed);
+                nextProgress += TimeSpan.FromSeconds(2);
+            }
+            await Task.Delay(100, ct);
+        }
+        Progress(observer, clock, feedClock.Elapsed);
+        Summary(observer, submitted, produceErrors, feedSeconds, allDone, raw, clock);
+        web.Dispose();
+        await app.StopAsync(CancellationToken.None);
+        return produceErrors == 0 && allDone is not null ? 0 : 1;
+    }
+
+    private static void Produce(IProducer<byte[]?, byte[]?> producer, string key, byte[] value, Action onError)
+    {
+        var message = new Message<byte[]?, byte[]?> { Key = Encoding.UTF8.GetBytes(key), Value = value };
+        while (true)
+        {
+            try
+            {
+                producer.Produce(Topics.ReportsSubmitted, message, r => { if (r.Error.IsError) onError(); });
+                return;
+            }
+            catch (ProduceException<byte[]?, byte[]?> e) when (e.Error.Code == ErrorCode.Local_QueueFull)
+            {
+                Thread.Sleep(2);
+            }
+        }
+    }
+
+    private static async Task SeedBankAsync(EventPublisher publisher, IReadOnlyList<string> hashes, TimeProvider clock, CancellationToken ct)
+    {
+        var banks = new[] { "police-nl", "iwf", "ncmec" };
+        var tasks = hashes.Select((h, i) =>
+        {
+            var entry = new KnownHash
+            {
+                eventId = EventIds.Derive("known-hash", banks[i % 3], h),
+                algorithm = HashAlgorithm.SHA256, value = h, bank = banks[i % 3], category = "A1",
+                addedBy = "demo-seed", addedAt = clock.GetUtcNow().UtcDateTime, reference = $"demo-{i}",
+            };
+            return publisher.PublishAsync(Topics.HashesKnown, HashBank.KeyOf(entry), entry, ct: ct);
+        });
+        await Task.WhenAll(tasks);
+    }
+
+    private static async Task WaitUntilReadyAsync(StageHealth health, CancellationToken ct)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(60);
+        while (DateTime.UtcNow < deadline)
+        {
+            var states = health.Snapshot;
+            if (states.Count >= 7 && states.Values.All(v => v.Running && v.Joined)) return;
+            if (states.Values.FirstOrDefault(v => v.Failure is not null) is { } failed) throw new InvalidOperationException("A stage failed to start: " + failed.Failure);
+            await Task.Delay(100, ct);
+        }
+        throw new TimeoutException("The stages did not join their consumer groups within 60 s.");
+    }
+
+    private static void Header() =>
+        Console.WriteLine($"{"real",6} {"sim clock",-16} {"submitted",9} {"accepted",8} {"rejected",8} {"located",8} {"classified",10} {"notices",7} {"police",6} {"forward",7} {"review",6} {"checks",7} {"removed",7} {"dlq",4}");
+
+    private static void Progress(DemoObserver o, TimeProvider clock, TimeSpan real) =>
+        Console.WriteLine($"{real.TotalSeconds,5:0}s {clock.GetUtcNow():MM-dd HH:mm}      {o.Count(Topics.ReportsSubmitted),9} {o.Count(Topics.ReportsAccepted),8} " +
+                          $"{o.Count(Topics.ReportsRejected),8} {o.Count(Topics.ReportsLocated),8} {o.Count(Topics.ReportsClassified),10} " +
+                          $"{o.Count(Topics.NoticesIssued),7} {o.Count(Topics.PoliceReferrals),6} {o.Count(Topics.ExchangeOutbound),7} " +
+                          $"{o.Count(Topics.ReportsReview),6} {o.Count(Topics.ContentStatus),7} {o.Count(Topics.NoticeOutcomes),7} {o.DeadLetters,4}");
+
+    private static string Status(DemoObserver o, TimeProvider clock, TimeSpan real)
+    {
+        var text = new StringBuilder();
+        text.AppendLine(CultureInfo.InvariantCulture, $"pipeline demo — running {real.TotalSeconds:0} s, simulated clock {clock.GetUtcNow():yyyy-MM-dd HH:mm} UTC");
+        foreach (var topic in DemoObserver.Watched) text.AppendLine(CultureInfo.InvariantCulture, $"{topic,-32} {o.Count(topic),8}");
+        return text.ToString();
+    }
+
+    private static void Summary(DemoObserver o, int submitted, int produceErrors, double feedSeconds, TimeSpan? allDone, RawKafkaBench.Result? raw, TimeProvider clock)
+    {
+        var outcomes = o.Outcomes;
+        var fromNotice = outcomes.Select(x => TimeSpan.FromMilliseconds(x.timeToRemovalFromNoticeMs)).Order().ToList();
+        var fromReport = outcomes.Select(x => TimeSpan.FromMilliseconds(x.timeToRemovalFromReportMs)).Order().ToList();
+        var notices = o.Count(Topics.NoticesIssued);
+        Console.WriteLine();
+        Console.WriteLine("── summary ─────────────────────────────────────────────────────────────");
+        Console.WriteLine($"reports in               {submitted,8:N0}   (producer errors: {produceErrors})");
+        Console.WriteLine($"rejected by intake       {o.Count(Topics.ReportsRejected),8:N0}   (with reason codes on {Topics.ReportsRejected})");
+        Console.WriteLine($"dead-lettered            {o.DeadLetters,8:N0}   (not Avro at all; kept with origin on deadletter.*)");
+        Console.WriteLine($"accepted                 {o.Count(Topics.ReportsAccepted),8:N0}");
+        Console.WriteLine($"takedown notices         {notices,8:N0}");
+        Console.WriteLine($"police referrals         {o.Count(Topics.PoliceReferrals),8:N0}");
+        Console.WriteLine($"partner forwards         {o.Count(Topics.ExchangeOutbound),8:N0}");
+        Console.WriteLine($"review queue             {o.Count(Topics.ReportsReview),8:N0}");
+        foreach (var (outcome, count) in o.OutcomeCounts.OrderByDescending(x => x.Value))
+            Console.WriteLine($"  outcome: {outcome,-30} {count,6:N0}");
+        Console.WriteLine($"reports with an outcome  {o.ReportsWithOutcome + o.Count(Topics.DeadLetter("intake")),8:N0} of {submitted:N0}");
+        Console.WriteLine($"removals observed        {outcomes.Count,8:N0} of {notices:N0} notices; still online at the end: {notices - outcomes.Count:N0}");
+        if (fromNotice.Count > 0)
+        {
+            Console.WriteLine($"time to removal (notice) median {SyntheticFeed.Describe(Percentile(fromNotice, 0.5))}, p90 {SyntheticFeed.Describe(Percentile(fromNotice, 0.9))}");
+            Console.WriteLine($"time to removal (report) median {SyntheticFeed.Describe(Percentile(fromReport, 0.5))}, p90 {SyntheticFeed.Describe(Percentile(fromReport, 0.9))}");
+            var within = outcomes.Count(x => x.withinNorm);
+            Console.WriteLine($"removed within 24 h      {100.0 * within / Math.Max(1, notices),7:0.0} % of notices ({within:N0}); {100.0 * within / outcomes.Count:0.0} % of observed removals");
+        }
+        Console.WriteLine($"deadline breaches        {o.SlaEvents(SlaEventKind.DEADLINE_BREACHED),8:N0}   (SLA events at the 24 h deadline)");
+        Console.WriteLine("per hoster (notices, removed, median, within 24 h):");
+        var byHoster = outcomes.GroupBy(x => x.hosterId ?? "unknown").ToDictionary(g => g.Key, g => g.ToList());
+        foreach (var (hoster, count) in o.NoticesByHoster.OrderBy(h => h.Key))
+        {
+            var removed = byHoster.GetValueOrDefault(hoster) ?? [];
+            var median = removed.Count == 0 ? "-" : SyntheticFeed.Describe(Percentile(removed.Select(x => TimeSpan.FromMilliseconds(x.timeToRemovalFromNoticeMs)).Order().ToList(), 0.5));
+            Console.WriteLine($"  {hoster,-14} {count,6:N0} {removed.Count,6:N0} {median,9} {100.0 * removed.Count(x => x.withinNorm) / Math.Max(1, count),6:0.0} %");
+        }
+        if (allDone is { } done)
+            Console.WriteLine($"end-to-end: {submitted:N0} reports reached an outcome {done.TotalSeconds:0.0} s after the feed began → {submitted / done.TotalSeconds:N0} reports/s (offered {submitted / feedSeconds:N0}/s)");
+        else
+            Console.WriteLine("end-to-end: NOT every report reached an outcome before the drain ended");
+        if (raw is not null)
+            Console.WriteLine($"embedded cluster raw: produce {raw.ProduceRate:N0} msg/s, consume {raw.ConsumeRate:N0} msg/s (same run)");
+        Console.WriteLine($"simulated clock at the end: {clock.GetUtcNow():yyyy-MM-dd HH:mm} UTC");
+    }
+
+    private static TimeSpan Percentile(List<TimeSpan> sorted, double p) =>
+        sorted.Count == 0 ? TimeSpan.Zero : sorted[Math.Clamp((int)Math.Ceiling(p * sorted.Count) - 1, 0, sorted.Count - 1)];
+}

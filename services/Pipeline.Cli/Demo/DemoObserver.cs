@@ -1,0 +1,149 @@
+using System.Collections.Concurrent;
+using Confluent.Kafka;
+using Pipeline.Contracts;
+using Pipeline.Platform;
+
+namespace Pipeline.Cli.Demo;
+
+/// <summary>
+/// Watches every output topic as a user would: counts distinct events (by eventId, so re-deliveries don't inflate
+/// anything), records each report's terminal outcome, and collects the measured times to removal.
+/// </summary>
+public sealed class DemoObserver : IDisposable
+{
+    private readonly ConcurrentDictionary<string, ConcurrentDictionary<string, byte>> eventsByTopic = new();
+    private readonly ConcurrentDictionary<string, string> outcomeByReport = new();
+    private readonly ConcurrentBag<NoticeOutcome> outcomes = [];
+    private readonly ConcurrentDictionary<string, string> noticeHoster = new();
+    private readonly ConcurrentDictionary<SlaEventKind, int> slaKinds = new();
+    private readonly CancellationTokenSource stop = new();
+    private readonly Thread thread;
+    private readonly AvroSerdes serdes;
+    private readonly KafkaOptions kafka;
+
+    public static readonly string[] Watched =
+    [
+        Topics.ReportsSubmitted, Topics.ReportsAccepted, Topics.ReportsRejected, Topics.ReportsLocated, Topics.ReportsClassified,
+        Topics.ReportsReview, Topics.PoliceReferrals, Topics.ExchangeOutbound, Topics.TakedownRequested, Topics.NoticesIssued,
+        Topics.ContentStatus, Topics.NoticeOutcomes, Topics.SlaEvents,
+        Topics.DeadLetter("intake"), Topics.DeadLetter("geolocation"), Topics.DeadLetter("classification"), Topics.DeadLetter("routing"),
+        Topics.DeadLetter("takedown"), Topics.DeadLetter("recheck"), Topics.DeadLetter("sla"),
+    ];
+
+    public DemoObserver(KafkaOptions kafka, AvroSerdes serdes)
+    {
+        this.kafka = kafka;
+        this.serdes = serdes;
+        thread = new Thread(Run) { IsBackground = true, Name = "demo-observer" };
+    }
+
+    public void Start() => thread.Start();
+
+    public long Count(string topic) => eventsByTopic.TryGetValue(topic, out var ids) ? ids.Count : 0;
+
+    public long DeadLetters => Watched.Where(t => t.StartsWith("deadletter.", StringComparison.Ordinal)).Sum(Count);
+
+    public int ReportsWithOutcome => outcomeByReport.Count;
+
+    public IReadOnlyDictionary<string, int> OutcomeCounts =>
+        outcomeByReport.Values.GroupBy(v => v).ToDictionary(g => g.Key, g => g.Count());
+
+    public IReadOnlyList<NoticeOutcome> Outcomes => outcomes.ToList();
+
+    /// <summary>Hoster id → notices issued to it.</summary>
+    public IReadOnlyDictionary<string, int> NoticesByHoster =>
+        noticeHoster.Values.GroupBy(v => v).ToDictionary(g => g.Key, g => g.Count());
+
+    public int SlaEvents(SlaEventKind kind) => slaKinds.TryGetValue(kind, out var n) ? n : 0;
+
+    private void Run()
+    {
+        using var consumer = new ConsumerBuilder<byte[]?, byte[]?>(new ConsumerConfig(KafkaClients.Config(kafka))
+        {
+            GroupId = "demo-observer", AutoOffsetReset = AutoOffsetReset.Earliest, SessionTimeoutMs = 3000, HeartbeatIntervalMs = 750, EnableAutoCommit = true,
+        }).Build();
+        consumer.Subscribe(Watched);
+        while (!stop.IsCancellationRequested)
+        {
+            var r = consumer.Consume(TimeSpan.FromMilliseconds(100));
+            if (r?.Message?.Value is null) continue;
+            try
+            {
+                Observe(r.Topic, r.Message.Value);
+            }
+            catch (UndeserialisableException)
+            {
+                Record(r.Topic, $"{r.Partition.Value}:{r.Offset.Value}"); // e.g. junk on reports.submitted
+            }
+        }
+        consumer.Close();
+    }
+
+    private void Observe(string topic, byte[] value)
+    {
+        switch (topic)
+        {
+            case Topics.ReportsSubmitted: Record(topic, Read<ReportSubmitted>(topic, value).eventId); break;
+            case Topics.ReportsAccepted: Record(topic, Read<ReportAccepted>(topic, value).eventId); break;
+            case Topics.ReportsLocated: Record(topic, Read<ReportLocated>(topic, value).eventId); break;
+            case Topics.ReportsRejected:
+                var rejected = Read<ReportRejected>(topic, value);
+                Record(topic, rejected.eventId);
+                Outcome(rejected.reportId ?? rejected.eventId, "rejected");
+                break;
+            case Topics.ReportsClassified:
+                var classified = Read<ReportClassified>(topic, value);
+                Record(topic, classified.eventId);
+                if (classified.verdict == Verdict.NOT_ILLEGAL) Outcome(classified.report.reportId, "closed: not illegal");
+                break;
+            case Topics.ReportsReview:
+                var review = Read<ReviewRequested>(topic, value);
+                Record(topic, review.eventId);
+                Outcome(review.report.reportId, "review");
+                break;
+            case Topics.PoliceReferrals:
+                var police = Read<PoliceReferral>(topic, value);
+                Record(topic, police.eventId);
+                outcomeByReport[police.report.reportId] = "police referral (+ notice)";
+                break;
+            case Topics.ExchangeOutbound:
+                var forwarded = Read<ReportForwarded>(topic, value);
+                Record(topic, forwarded.eventId);
+                Outcome(forwarded.report.reportId, "forwarded to partner");
+                break;
+            case Topics.TakedownRequested:
+                var takedown = Read<TakedownRequested>(topic, value);
+                Record(topic, takedown.eventId);
+                Outcome(takedown.report.reportId, "takedown notice");
+                break;
+            case Topics.NoticesIssued:
+                var notice = Read<TakedownNotice>(topic, value);
+                if (Record(topic, notice.eventId)) noticeHoster.TryAdd(notice.noticeId, notice.hosterId ?? "unknown");
+                break;
+            case Topics.ContentStatus: Record(topic, Read<ContentStatusObserved>(topic, value).eventId); break;
+            case Topics.NoticeOutcomes:
+                var outcome = Read<NoticeOutcome>(topic, value);
+                if (Record(topic, outcome.eventId)) outcomes.Add(outcome);
+                break;
+            case Topics.SlaEvents:
+                var sla = Read<SlaEvent>(topic, value);
+                if (Record(topic, sla.eventId)) slaKinds.AddOrUpdate(sla.kind, 1, (_, n) => n + 1);
+                break;
+            default: Record(topic, Read<DeadLetter>(topic, value).eventId); break;
+        }
+    }
+
+    private void Outcome(string reportId, string outcome) => outcomeByReport.TryAdd(reportId, outcome);
+
+    private bool Record(string topic, string eventId) => eventsByTopic.GetOrAdd(topic, _ => new()).TryAdd(eventId, 0);
+
+    private T Read<T>(string topic, byte[] value) where T : class, Avro.Specific.ISpecificRecord =>
+        serdes.DeserializeAsync<T>(value, topic).GetAwaiter().GetResult();
+
+    public void Dispose()
+    {
+        stop.Cancel();
+        thread.Join(TimeSpan.FromSeconds(10));
+        stop.Dispose();
+    }
+}

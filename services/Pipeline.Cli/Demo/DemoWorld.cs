@@ -1,0 +1,96 @@
+using Pipeline.Geolocation;
+
+namespace Pipeline.Cli.Demo;
+
+/// <summary>
+/// The synthetic internet of the demo: hosters in documentation address ranges and ASNs, each with its own removal
+/// behaviour, partner hotlines, and host names under .example. Nothing here is real.
+/// </summary>
+public sealed class DemoWorld
+{
+    public const string HomeCountry = "NL";
+    public const string HomeHotline = "nl-hotline";
+
+    public sealed record Hoster(
+        string Id, string Name, string Country, long Asn, string Prefix, string AbuseAddress,
+        double MedianRemovalHours, double Sigma, double NeverRemoves, double Weight, bool BehindCdn = false);
+
+    public static readonly IReadOnlyList<Hoster> Hosters =
+    [
+        new("nl-swift", "Swift Hosting (example)", "NL", 64496, "192.0.2.0/26", "abuse@swift-hosting.example", 1.5, 0.8, 0.00, 24),
+        new("nl-steady", "Steady Servers (example)", "NL", 64497, "192.0.2.64/26", "abuse@steady-servers.example", 7, 0.7, 0.01, 18),
+        new("nl-sluggish", "Sluggish Cloud (example)", "NL", 64498, "192.0.2.128/26", "abuse@sluggish-cloud.example", 30, 0.6, 0.08, 10),
+        new("nl-edge", "Edge CDN (example)", "NL", 64499, "192.0.2.192/26", "abuse@edge-cdn.example", 12, 0.9, 0.03, 6, BehindCdn: true),
+        new("de-host", "Rhein Rechenzentrum (example)", "DE", 64500, "198.51.100.0/26", "abuse@rhein-rz.example", 20, 0.8, 0.05, 12),
+        new("gb-host", "Thames Hosting (example)", "GB", 64501, "198.51.100.64/26", "abuse@thames-hosting.example", 10, 0.8, 0.05, 10),
+        new("us-host", "Prairie Web (example)", "US", 64502, "198.51.100.128/26", "abuse@prairie-web.example", 48, 1.0, 0.10, 8),
+        new("sc-host", "Offshore Bulletproof (example)", "SC", 64503, "198.51.100.192/26", "abuse@offshore-bp.example", 400, 1.0, 0.60, 4),
+    ];
+
+    public static readonly IReadOnlyDictionary<string, string> Partners = new Dictionary<string, string>
+    {
+        ["DE"] = "de-hotline", ["GB"] = "gb-hotline", ["US"] = "us-hotline",
+    };
+
+    public const int SitesPerHoster = 40;
+
+    public static string Host(Hoster h, int site) => $"site{site}.{h.Id}.example";
+
+    /// <summary>The n-th address of a hoster's /26.</summary>
+    public static string Address(Hoster h, int n)
+    {
+        var prefix = System.Net.IPNetwork.Parse(h.Prefix);
+        var bytes = prefix.BaseAddress.GetAddressBytes();
+        bytes[^1] = (byte)(bytes[^1] + 1 + n % 60);
+        return new System.Net.IPAddress(bytes).ToString();
+    }
+
+    /// <summary>Geolocation's hosting table for this world (host names of unknown.example are left out on purpose).</summary>
+    public static GeolocationOptions Geolocation()
+    {
+        var options = new GeolocationOptions();
+        foreach (var h in Hosters)
+        {
+            for (var s = 0; s < SitesPerHoster; s++) options.Hosts[Host(h, s)] = [Address(h, s)];
+            options.Networks.Add(new NetworkEntry
+            {
+                Prefix = h.Prefix, Asn = h.Asn, AsOrganisation = h.Name, Country = h.Country, HosterId = h.Id, HosterName = h.Name,
+                AbuseAddress = h.AbuseAddress, AbuseChannel = "Topic", BehindCdn = h.BehindCdn,
+            });
+        }
+        return options;
+    }
+
+    /// <summary>Flattens options into configuration keys, so the demo configures services the way an operator would.</summary>
+    public static Dictionary<string, string?> Configuration()
+    {
+        var config = new Dictionary<string, string?>
+        {
+            ["Routing:HomeCountry"] = HomeCountry,
+            ["Routing:HomeHotline"] = HomeHotline,
+            ["Takedown:SenderOrganisation"] = "Example Hotline (demo)",
+            ["Takedown:SenderContact"] = "notices@hotline.example",
+            ["Takedown:SenderDomain"] = "hotline.example",
+            ["Takedown:Deadline"] = "1.00:00:00",
+        };
+        foreach (var (country, partner) in Partners) config[$"Routing:Partners:{country}"] = partner;
+        var geo = Geolocation();
+        foreach (var (host, ips) in geo.Hosts)
+            for (var i = 0; i < ips.Count; i++) config[$"Geolocation:Hosts:{host}:{i}"] = ips[i];
+        for (var i = 0; i < geo.Networks.Count; i++)
+        {
+            var n = geo.Networks[i];
+            var p = $"Geolocation:Networks:{i}:";
+            config[p + "Prefix"] = n.Prefix;
+            config[p + "Asn"] = n.Asn.ToString(System.Globalization.CultureInfo.InvariantCulture);
+            config[p + "AsOrganisation"] = n.AsOrganisation;
+            config[p + "Country"] = n.Country;
+            config[p + "HosterId"] = n.HosterId;
+            config[p + "HosterName"] = n.HosterName;
+            config[p + "AbuseAddress"] = n.AbuseAddress;
+            config[p + "AbuseChannel"] = n.AbuseChannel;
+            config[p + "BehindCdn"] = n.BehindCdn ? "true" : "false";
+        }
+        return config;
+    }
+}

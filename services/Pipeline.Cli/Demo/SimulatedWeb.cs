@@ -1,0 +1,76 @@
+using System.Collections.Concurrent;
+using Confluent.Kafka;
+using Pipeline.Contracts;
+using Pipeline.Platform;
+using Pipeline.Recheck;
+
+namespace Pipeline.Cli.Demo;
+
+/// <summary>
+/// The hosters' side of the demo. Their abuse desks read the notices from the notice topic (their preferred channel
+/// in this world) and remove the URL after a delay drawn from each hoster's own distribution (log-normal around its
+/// median; some never act). Recheck probes this world instead of the internet: status only, as it would over HTTP.
+/// </summary>
+public sealed class SimulatedWeb(TimeProvider time, int seed) : IContentProbe, IDisposable
+{
+    private readonly ConcurrentDictionary<string, DateTime> removeAt = new();
+    private readonly Random random = new(seed);
+    private readonly Lock gate = new();
+    private readonly CancellationTokenSource stop = new();
+    private Thread? desks;
+
+    public int NoticesReceived => removeAt.Count;
+
+    public Task<ProbeResult> ProbeAsync(string url, CancellationToken cancellationToken)
+    {
+        var online = !removeAt.TryGetValue(url, out var at) || time.GetUtcNow().UtcDateTime < at;
+        return Task.FromResult(online ? new ProbeResult(ContentStatus.ONLINE, 200) : new ProbeResult(ContentStatus.REMOVED, 404));
+    }
+
+    public void Receive(TakedownNotice notice)
+    {
+        var hoster = DemoWorld.Hosters.FirstOrDefault(h => h.Id == notice.hosterId);
+        if (hoster is null) return;
+        DateTime at;
+        lock (gate)
+        {
+            if (random.NextDouble() < hoster.NeverRemoves) at = DateTime.MaxValue;
+            else
+            {
+                // Log-normal delay: median · e^(σ·z), z standard normal (Box–Muller).
+                var z = Math.Sqrt(-2 * Math.Log(1 - random.NextDouble())) * Math.Cos(2 * Math.PI * random.NextDouble());
+                var hours = hoster.MedianRemovalHours * Math.Exp(hoster.Sigma * z);
+                at = notice.issuedAt + TimeSpan.FromHours(Math.Min(hours, 24 * 365));
+            }
+        }
+        removeAt.TryAdd(notice.url, at);
+    }
+
+    /// <summary>Starts the hosters' abuse desks: a consumer group on the notice topic.</summary>
+    public void StartDesks(KafkaOptions kafka, AvroSerdes serdes)
+    {
+        desks = new Thread(() =>
+        {
+            using var consumer = new ConsumerBuilder<byte[]?, byte[]?>(new ConsumerConfig(KafkaClients.Config(kafka))
+            {
+                GroupId = "demo-hoster-desks", AutoOffsetReset = AutoOffsetReset.Earliest, SessionTimeoutMs = 3000, HeartbeatIntervalMs = 750,
+            }).Build();
+            consumer.Subscribe(Topics.NoticesIssued);
+            while (!stop.IsCancellationRequested)
+            {
+                var r = consumer.Consume(TimeSpan.FromMilliseconds(100));
+                if (r?.Message?.Value is null) continue;
+                Receive(serdes.DeserializeAsync<TakedownNotice>(r.Message.Value, r.Topic).GetAwaiter().GetResult());
+            }
+            consumer.Close();
+        }) { IsBackground = true, Name = "demo-hoster-desks" };
+        desks.Start();
+    }
+
+    public void Dispose()
+    {
+        stop.Cancel();
+        desks?.Join(TimeSpan.FromSeconds(10));
+        stop.Dispose();
+    }
+}

@@ -1,0 +1,57 @@
+using Confluent.SchemaRegistry;
+using Pipeline.Cli;
+using Pipeline.Cli.Demo;
+using Pipeline.Platform;
+
+var parsed = new Args(args);
+using var cts = new CancellationTokenSource();
+Console.CancelKeyPress += (_, e) => { e.Cancel = true; cts.Cancel(); };
+try
+{
+    return parsed.Words.FirstOrDefault() switch
+    {
+        "demo" => await DemoCommand.RunAsync(DemoCommand.Parse(parsed), cts.Token),
+        "topics" when parsed.Words.ElementAtOrDefault(1) == "list" => ListTopics(),
+        "schemas" when parsed.Words.ElementAtOrDefault(1) == "register" => await RegisterSchemas(parsed),
+        _ => Usage(),
+    };
+}
+catch (ArgumentException e)
+{
+    Console.Error.WriteLine("error: " + e.Message);
+    return 2;
+}
+catch (OperationCanceledException)
+{
+    return 130;
+}
+
+static int ListTopics()
+{
+    foreach (var t in TopicCatalog.All)
+        Console.WriteLine($"{t.Name,-32} {t.Partitions,3} partitions  rf {t.ReplicationFactor}  {t.CleanupPolicy,-7}  {t.ValueType}");
+    return 0;
+}
+
+static async Task<int> RegisterSchemas(Args a)
+{
+    var url = a.Text("registry") ?? Environment.GetEnvironmentVariable("Kafka__SchemaRegistryUrl")
+        ?? throw new ArgumentException("No registry given. Fix: pass --registry http://host:8081 or set Kafka__SchemaRegistryUrl.");
+    using var client = new CachedSchemaRegistryClient(new SchemaRegistryConfig { Url = url });
+    foreach (var r in await SchemaRegistration.RegisterAllAsync(client))
+        Console.WriteLine($"{r.Subject,-40} id {r.Id,4}  {r.ValueType}");
+    return 0;
+}
+
+static int Usage()
+{
+    Console.WriteLine("""
+        pipeline <command>
+          demo [--rate 100] [--duration 20] [--speed 3600] [--drain 40] [--port 9400] [--seed 1] [--known 2000] [--raw-bench 100000]
+                 every service in one process on the embedded Kafka cluster and Schema Registry, fed with synthetic
+                 reports; --rate 0 feeds as fast as possible; --speed is how much faster the simulated clock runs
+          topics list                      the topics of infra/kafka/topics.json
+          schemas register --registry URL  registers every topic's value schema (idempotent)
+        """);
+    return 64;
+}

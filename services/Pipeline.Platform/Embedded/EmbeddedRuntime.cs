@@ -1,0 +1,60 @@
+using Confluent.SchemaRegistry;
+using Pipeline.Registry;
+
+namespace Pipeline.Platform.Embedded;
+
+/// <summary>
+/// Kafka and a Schema Registry in this process: the embedded cluster (librdkafka's mock cluster) with every topic of
+/// infra/kafka/topics.json created, and the embedded registry on 127.0.0.1 with every value schema registered.
+/// Services connect to it like to any other cluster: bootstrap servers and registry URL are configuration.
+/// </summary>
+public sealed class EmbeddedRuntime : IAsyncDisposable
+{
+    private EmbeddedRuntime(EmbeddedKafkaCluster cluster, EmbeddedSchemaRegistry registry)
+    {
+        Cluster = cluster;
+        Registry = registry;
+    }
+
+    public EmbeddedKafkaCluster Cluster { get; }
+
+    public EmbeddedSchemaRegistry Registry { get; }
+
+    public string BootstrapServers => Cluster.BootstrapServers;
+
+    public string SchemaRegistryUrl => Registry.Url;
+
+    /// <summary>Configuration for services that should use this runtime (Kafka:BootstrapServers, Kafka:SchemaRegistryUrl,
+    /// and a session timeout small enough for the mock cluster's rebalances).</summary>
+    public IReadOnlyDictionary<string, string?> Configuration => new Dictionary<string, string?>
+    {
+        ["Kafka:BootstrapServers"] = BootstrapServers,
+        ["Kafka:SchemaRegistryUrl"] = SchemaRegistryUrl,
+        ["Kafka:SessionTimeoutMs"] = "3000",
+        ["Kafka:StatisticsIntervalMs"] = "2000",
+    };
+
+    public static async Task<EmbeddedRuntime> StartAsync(int brokers = 3, CancellationToken ct = default)
+    {
+        var cluster = EmbeddedKafkaCluster.Start(brokers);
+        try
+        {
+            cluster.CreateTopics(TopicCatalog.All);
+            var registry = await EmbeddedSchemaRegistry.StartAsync(0, ct);
+            using var client = new CachedSchemaRegistryClient(new SchemaRegistryConfig { Url = registry.Url });
+            await SchemaRegistration.RegisterAllAsync(client);
+            return new EmbeddedRuntime(cluster, registry);
+        }
+        catch
+        {
+            cluster.Dispose();
+            throw;
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await Registry.DisposeAsync();
+        Cluster.Dispose();
+    }
+}

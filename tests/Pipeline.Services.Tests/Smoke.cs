@@ -1,0 +1,2 @@
+namespace Pipeline.Services.Tests;
+public class Smoke { [Fact] public void Runs() => Assert.True(true); }
