@@ -25,7 +25,7 @@ public sealed class HostingTable
             addresses = [ip];
             sources.Add("ip-literal");
         }
-        else if (hosts.TryGetValue(host.ToLowerInvariant(), out var configured))
+        else if (hosts.TryGetValue(host.TrimEnd('.').ToLowerInvariant(), out var configured))
         {
             addresses = configured;
             sources.Add("hosts:table");
@@ -35,7 +35,8 @@ public sealed class HostingTable
             return Unresolved(now, [], sources, $"no address known for host {host}");
         }
 
-        var matched = addresses.Select(a => (Address: a, Entry: networks.FirstOrDefault(n => n.Network.Contains(a)).Entry)).ToList();
+        var matched = addresses.Select(a => a.IsIPv4MappedToIPv6 ? a.MapToIPv4() : a)
+            .Select(a => (Address: a, Entry: networks.FirstOrDefault(n => n.Network.Contains(a)).Entry)).ToList();
         var first = matched.FirstOrDefault(m => m.Entry is not null);
         if (first.Entry is null)
             return Unresolved(now, addresses.Select(a => a.ToString()).ToList(), sources, "no network known for " + string.Join(", ", addresses.Select(a => a.ToString())));

@@ -19,7 +19,7 @@ public static class UrlNormaliser
         message = "";
         if (string.IsNullOrWhiteSpace(url))
             return Fail("URL_MISSING", "The report has no URL.", out reasonCode, out message);
-        if (!Uri.TryCreate(url.Trim(), UriKind.Absolute, out var uri))
+        if (!Uri.TryCreate(url.Trim(), UriKind.Absolute, out var uri) || ((uri.IsFile || uri.IsUnc) && !url.TrimStart().StartsWith("file:", StringComparison.OrdinalIgnoreCase)))
             return Fail("URL_UNPARSABLE", "The URL cannot be parsed as an absolute URL.", out reasonCode, out message);
         if (uri.Scheme != Uri.UriSchemeHttp && uri.Scheme != Uri.UriSchemeHttps)
             return Fail("URL_SCHEME_NOT_ALLOWED", $"Only http and https URLs can be reported, not '{uri.Scheme}'.", out reasonCode, out message);
@@ -45,9 +45,23 @@ public static class UrlNormaliser
 
         var port = uri.IsDefaultPort ? "" : ":" + uri.Port.ToString(CultureInfo.InvariantCulture);
         var path = string.IsNullOrEmpty(uri.AbsolutePath) ? "/" : uri.AbsolutePath; // dot-segments resolved by Uri
-        var key = $"{uri.Scheme}://{host}{port}{path}{uri.Query}";
+        var key = $"{uri.Scheme}://{host}{port}{UpperHex(path)}{UpperHex(uri.Query)}";
         result = new Result(key, host, !string.IsNullOrEmpty(uri.UserInfo));
         return true;
+    }
+
+    /// <summary>Percent-escapes in upper-case hex (RFC 3986 §6.2.2.1), so %2f and %2F give one key.</summary>
+    private static string UpperHex(string s)
+    {
+        if (!s.Contains('%', StringComparison.Ordinal)) return s;
+        var chars = s.ToCharArray();
+        for (var i = 0; i + 2 < chars.Length; i++)
+        {
+            if (chars[i] != '%' || !char.IsAsciiHexDigit(chars[i + 1]) || !char.IsAsciiHexDigit(chars[i + 2])) continue;
+            chars[i + 1] = char.ToUpperInvariant(chars[i + 1]);
+            chars[i + 2] = char.ToUpperInvariant(chars[i + 2]);
+        }
+        return new string(chars);
     }
 
     private static bool Fail(string code, string text, out string reasonCode, out string message)

@@ -52,6 +52,36 @@ public sealed class HttpContentProbe(HttpClient client) : IContentProbe
         }
     }
 
+    /// <summary>No redirects, no cookies; hosts listed in <paramref name="overrides"/> connect to the given
+    /// address[:port] instead of resolving through DNS.</summary>
+    public static SocketsHttpHandler Handler(IReadOnlyDictionary<string, string> overrides)
+    {
+        var map = overrides.ToDictionary(o => o.Key.TrimEnd('.'), o => IPEndPoint.Parse(o.Value), StringComparer.OrdinalIgnoreCase);
+        var handler = new SocketsHttpHandler { AllowAutoRedirect = false, UseCookies = false, PooledConnectionLifetime = TimeSpan.FromMinutes(5) };
+        if (map.Count > 0)
+        {
+            handler.ConnectCallback = async (context, ct) =>
+            {
+                var target = map.TryGetValue(context.DnsEndPoint.Host, out var ep)
+                    ? new IPEndPoint(ep.Address, ep.Port == 0 ? context.DnsEndPoint.Port : ep.Port)
+                    : null;
+                var socket = new Socket(SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+                try
+                {
+                    if (target is not null) await socket.ConnectAsync(target, ct);
+                    else await socket.ConnectAsync(context.DnsEndPoint, ct);
+                    return new NetworkStream(socket, ownsSocket: true);
+                }
+                catch
+                {
+                    socket.Dispose();
+                    throw;
+                }
+            };
+        }
+        return handler;
+    }
+
     public static ProbeResult Classify(HttpStatusCode code) => (int)code switch
     {
         404 or 410 or 451 => new ProbeResult(ContentStatus.REMOVED, (int)code),

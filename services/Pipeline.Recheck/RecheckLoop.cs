@@ -40,12 +40,14 @@ public sealed class RecheckLoop(
             var due = schedule.TakeDue(now, settings.Concurrency * 8);
             if (due.Count == 0)
             {
+                var changed = schedule.Changed;
                 var next = schedule.NextDue;
                 var wait = next is null ? TimeSpan.FromMinutes(1) : next.Value - now;
-                wait = TimeSpan.FromTicks(Math.Clamp(wait.Ticks, TimeSpan.FromSeconds(1).Ticks, TimeSpan.FromMinutes(1).Ticks));
+                wait = TimeSpan.FromTicks(Math.Clamp(wait.Ticks, TimeSpan.FromMilliseconds(10).Ticks, TimeSpan.FromMinutes(1).Ticks));
                 try
                 {
-                    await Task.Delay(wait, time, stoppingToken);
+                    await Task.WhenAny(Task.Delay(wait, time, stoppingToken), changed);
+                    stoppingToken.ThrowIfCancellationRequested();
                 }
                 catch (OperationCanceledException)
                 {

@@ -20,6 +20,9 @@ public sealed class RecheckOptions
     /// <summary>Stop checking a URL that is still online after this long (it stays open in the SLA).</summary>
     public TimeSpan GiveUpAfter { get; set; } = TimeSpan.FromDays(30);
     public TimeSpan ProbeTimeout { get; set; } = TimeSpan.FromSeconds(10);
+    /// <summary>Host name → "address[:port]" used instead of DNS (tests and sandboxed set-ups; empty in production).</summary>
+    public Dictionary<string, string> ResolveOverrides { get; set; } = new(StringComparer.OrdinalIgnoreCase);
+
     /// <summary>Checks run at the same time.</summary>
     public int Concurrency { get; set; } = 16;
 }
@@ -36,6 +39,9 @@ internal sealed class RecheckOptionsValidator : IValidateOptions<RecheckOptions>
         if (o.MissesForRemoval is < 1 or > 10) errors.Add($"Recheck:MissesForRemoval {o.MissesForRemoval} must be within 1–10. Fix: use 3.");
         if (o.ProbeTimeout <= TimeSpan.Zero) errors.Add("Recheck:ProbeTimeout must be positive. Fix: use e.g. 00:00:10.");
         if (o.Concurrency is < 1 or > 1024) errors.Add("Recheck:Concurrency must be within 1–1024.");
+        foreach (var (host, target) in o.ResolveOverrides)
+            if (!System.Net.IPEndPoint.TryParse(target, out _))
+                errors.Add($"Recheck:ResolveOverrides:{host} '{target}' is not address[:port]. Fix: e.g. 127.0.0.1:8080.");
         return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);
     }
 }

@@ -11,6 +11,7 @@ public sealed class RecheckSchedule(RecheckOptions options)
     private readonly Lock gate = new();
     private readonly Dictionary<string, Item> items = new();
     private readonly PriorityQueue<string, DateTime> due = new();
+    private TaskCompletionSource changed = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
     public sealed class Item(TakedownNotice notice, int partition, DateTime next)
     {
@@ -29,6 +30,12 @@ public sealed class RecheckSchedule(RecheckOptions options)
         get { lock (gate) return items.Count; }
     }
 
+    /// <summary>Completes when an item is added, so a waiting loop can re-plan its next wake-up.</summary>
+    public Task Changed
+    {
+        get { lock (gate) return changed.Task; }
+    }
+
     /// <summary>Adds a notice; a later notice for the same case replaces the earlier one.</summary>
     public void Add(TakedownNotice notice, int partition, DateTime now)
     {
@@ -39,6 +46,9 @@ public sealed class RecheckSchedule(RecheckOptions options)
             var item = new Item(notice, partition, first < now ? now : first);
             items[notice.caseKey] = item;
             due.Enqueue(notice.caseKey, item.Next);
+            var signal = changed;
+            changed = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            signal.TrySetResult();
         }
     }
 
@@ -79,7 +89,11 @@ public sealed class RecheckSchedule(RecheckOptions options)
             while (result.Count < max && due.TryPeek(out var key, out var at) && at <= now)
             {
                 due.Dequeue();
-                if (items.TryGetValue(key, out var item) && item.Next == at) result.Add(item);
+                if (items.TryGetValue(key, out var item) && item.Next == at)
+                {
+                    item.Next = DateTime.MaxValue; // being checked: stale queue entries for the same key no longer match
+                    result.Add(item);
+                }
             }
         }
         return result;
@@ -103,8 +117,13 @@ public sealed class RecheckSchedule(RecheckOptions options)
             }
             var confirmed = item.Misses >= options.MissesForRemoval;
             var age = at - item.Notice.issuedAt;
-            var gaveUp = !confirmed && age >= options.GiveUpAfter;
-            if (confirmed || gaveUp || !items.ContainsKey(item.Notice.caseKey))
+            var gaveUp = !confirmed && item.Misses == 0 && age >= options.GiveUpAfter; // never in the middle of a confirmation
+            var current = items.TryGetValue(item.Notice.caseKey, out var now) && ReferenceEquals(now, item);
+            if (!current)
+            {
+                // replaced by a newer notice (or its partition was revoked) while this check ran: leave the newer one alone
+            }
+            else if (confirmed || gaveUp)
             {
                 items.Remove(item.Notice.caseKey);
             }

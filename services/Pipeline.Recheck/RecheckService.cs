@@ -19,8 +19,8 @@ public static class RecheckService
         host.Services.TryAddSingleton<RecheckStateStore>();
         host.Services.TryAddSingleton<IContentProbe>(sp =>
         {
-            var handler = new SocketsHttpHandler { AllowAutoRedirect = false, UseCookies = false, PooledConnectionLifetime = TimeSpan.FromMinutes(5) };
-            var client = new HttpClient(handler) { Timeout = sp.GetRequiredService<IOptions<RecheckOptions>>().Value.ProbeTimeout };
+            var options = sp.GetRequiredService<IOptions<RecheckOptions>>().Value;
+            var client = new HttpClient(HttpContentProbe.Handler(options.ResolveOverrides)) { Timeout = options.ProbeTimeout };
             client.DefaultRequestHeaders.UserAgent.ParseAdd("hotline-pipeline-recheck/1.0 (status check; no content is stored)");
             return new HttpContentProbe(client);
         });

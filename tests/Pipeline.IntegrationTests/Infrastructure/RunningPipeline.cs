@@ -1,0 +1,67 @@
+using Confluent.SchemaRegistry;
+using Pipeline.Platform;
+
+namespace Pipeline.IntegrationTests.Infrastructure;
+
+/// <summary>Every stage as its own process against the test backend, plus the hosters' web server.</summary>
+public sealed class RunningPipeline : IAsyncDisposable
+{
+    public static readonly string[] Services =
+    [
+        "Pipeline.Intake", "Pipeline.Geolocation", "Pipeline.Classification", "Pipeline.Routing",
+        "Pipeline.Takedown", "Pipeline.Recheck", "Pipeline.Sla",
+    ];
+
+    private readonly Dictionary<string, ServiceProcess> processes = [];
+    private readonly CachedSchemaRegistryClient registry;
+
+    private RunningPipeline(KafkaBackend backend, HosterWeb web, string config)
+    {
+        Backend = backend;
+        Web = web;
+        ConfigFile = config;
+        registry = new CachedSchemaRegistryClient(new SchemaRegistryConfig { Url = backend.SchemaRegistryUrl });
+        Serdes = new AvroSerdes(registry, autoRegisterSchemas: false);
+        Publisher = new EventPublisher(Microsoft.Extensions.Options.Options.Create(new KafkaOptions
+        {
+            BootstrapServers = backend.BootstrapServers, SchemaRegistryUrl = backend.SchemaRegistryUrl,
+        }), Serdes, "integration-test");
+    }
+
+    public KafkaBackend Backend { get; }
+    public HosterWeb Web { get; }
+    public string ConfigFile { get; }
+    public AvroSerdes Serdes { get; }
+    public EventPublisher Publisher { get; }
+
+    public ServiceProcess this[string service] => processes[service];
+
+    public static async Task<RunningPipeline> StartAsync(KafkaBackend backend, Func<RunningPipeline, Task>? beforeServices = null)
+    {
+        var web = await HosterWeb.StartAsync();
+        var pipeline = new RunningPipeline(backend, web, TestWorld.WriteConfig(web));
+        if (beforeServices is not null) await beforeServices(pipeline);
+        foreach (var s in Services) pipeline.processes[s] = ServiceProcess.Start(s, backend.Environment, pipeline.ConfigFile);
+        await Task.WhenAll(pipeline.processes.Values.Select(p => p.WaitReadyAsync(TimeSpan.FromSeconds(60))));
+        return pipeline;
+    }
+
+    public async Task RestartAsync(string service)
+    {
+        processes[service] = ServiceProcess.Start(service, Backend.Environment, ConfigFile);
+        await processes[service].WaitReadyAsync(TimeSpan.FromSeconds(60));
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await Task.WhenAll(processes.Values.Select(p => p.DisposeAsync().AsTask()));
+        // Keep each service's output for diagnosis (CI prints the folder on failure).
+        var logs = Path.Combine(Path.GetTempPath(), "pipeline-it-logs");
+        Directory.CreateDirectory(logs);
+        foreach (var (name, p) in processes) await File.WriteAllTextAsync(Path.Combine(logs, name + ".log"), p.Log);
+        Publisher.Dispose();
+        registry.Dispose();
+        await Web.DisposeAsync();
+        File.Delete(ConfigFile);
+    }
+}
