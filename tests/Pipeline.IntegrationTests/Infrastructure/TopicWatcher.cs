@@ -32,7 +32,11 @@ public sealed class TopicWatcher : IDisposable
         thread.Start();
     }
 
+    private int unreadable;
+
     public Task Assigned => assigned.Task;
+
+    public int Unreadable => Volatile.Read(ref unreadable);
 
     public IEnumerable<Seen> All => seen;
 
@@ -69,7 +73,15 @@ public sealed class TopicWatcher : IDisposable
             var type = topics[r.Topic];
             var method = typeof(AvroSerdes).GetMethod(nameof(AvroSerdes.DeserializeAsync))!.MakeGenericMethod(type);
             var value = ((Task)method.Invoke(serdes, [r.Message.Value, r.Topic])!);
-            value.GetAwaiter().GetResult();
+            try
+            {
+                value.GetAwaiter().GetResult();
+            }
+            catch (UndeserialisableException)
+            {
+                Interlocked.Increment(ref unreadable); // e.g. junk a test sent on purpose
+                continue;
+            }
             var result = value.GetType().GetProperty("Result")!.GetValue(value)!;
             seen.Enqueue(new Seen(r.Topic, r.Message.Key is null ? null : Encoding.UTF8.GetString(r.Message.Key), result, r.Message.Headers, r.Partition.Value, r.Offset.Value));
         }
