@@ -150,6 +150,7 @@ internal sealed class ProcessorHost(
                 var serialised = SerialiseWithInfrastructureRetry(output, ct);
                 foreach (var (pending, value) in serialised)
                     Produce(producer, pending.Topic, pending.Partition, Encoding.UTF8.GetBytes(pending.Key), value, OriginHeaders(message), entry);
+                if (attempt > 1) health.Report(stage.Name, running: true, joined: true);
                 break;
             }
             catch (OperationCanceledException) when (ct.IsCancellationRequested)
@@ -159,10 +160,13 @@ internal sealed class ProcessorHost(
             catch (Exception e) when (e is not InfrastructureException)
             {
                 var transient = TransientErrors.IsTransient(e);
-                if (transient && attempt < options.MaxAttempts)
+                // The registry being unreachable while reading the input is no fault of the message: keep waiting.
+                var registryDown = transient && e is UndeserialisableException;
+                if (transient && (registryDown || attempt < options.MaxAttempts))
                 {
                     ProcessorMetrics.Retries.WithLabels(stage.Name).Inc();
                     var delay = Math.Min(options.MaxBackoffMs, options.InitialBackoffMs * (1 << Math.Min(attempt - 1, 20)));
+                    if (registryDown) health.Report(stage.Name, running: true, joined: false);
                     log.LogWarning("{Stage}: transient error at {Origin}, attempt {Attempt}/{Max}, retrying in {Delay} ms: {Error}",
                         stage.Name, message.TopicPartitionOffset, attempt, options.MaxAttempts, delay, e.Message);
                     if (ct.WaitHandle.WaitOne(delay)) throw new OperationCanceledException(ct);
