@@ -27,12 +27,16 @@ public sealed partial class ServiceProcess : IAsyncDisposable
 
     public bool HasExited => process.HasExited;
 
+    public int ExitCode => process.ExitCode;
+
+    public Task WaitForExitAsync(CancellationToken ct) => process.WaitForExitAsync(ct);
+
     public string Log => string.Join(Environment.NewLine, output);
 
-    public static ServiceProcess Start(string service, IReadOnlyDictionary<string, string> environment, string? configFile = null)
+    public static ServiceProcess Start(string service, IReadOnlyDictionary<string, string> environment, string? configFile = null, string? assembly = null, params string[] arguments)
     {
-        var dll = Locate(service);
-        var info = new ProcessStartInfo("dotnet", [dll])
+        var dll = Locate(service, assembly);
+        var info = new ProcessStartInfo("dotnet", [dll, .. arguments])
         {
             WorkingDirectory = Path.GetDirectoryName(dll)!,
             RedirectStandardOutput = true,
@@ -111,14 +115,14 @@ public sealed partial class ServiceProcess : IAsyncDisposable
     }
 
     /// <summary>services/Pipeline.X/bin/&lt;Configuration&gt;/net10.0/Pipeline.X.dll, built alongside the tests.</summary>
-    public static string Locate(string service)
+    public static string Locate(string service, string? assembly = null)
     {
         var here = AppContext.BaseDirectory;
         var configuration = here.Contains($"{Path.DirectorySeparatorChar}Release{Path.DirectorySeparatorChar}", StringComparison.Ordinal) ? "Release" : "Debug";
         var dir = new DirectoryInfo(here);
         while (dir is not null && !File.Exists(Path.Combine(dir.FullName, "Pipeline.sln"))) dir = dir.Parent;
         if (dir is null) throw new DirectoryNotFoundException("Could not find the repository root (Pipeline.sln) above " + here);
-        var dll = Path.Combine(dir.FullName, "services", service, "bin", configuration, "net10.0", service + ".dll");
+        var dll = Path.Combine(dir.FullName, "services", service, "bin", configuration, "net10.0", (assembly ?? service) + ".dll");
         return File.Exists(dll) ? dll : throw new FileNotFoundException($"{dll} does not exist. Fix: build the solution (dotnet build Pipeline.sln) before running the tests.", dll);
     }
 

@@ -1,0 +1,68 @@
+using System.Net.Sockets;
+using System.Text.RegularExpressions;
+using Pipeline.IntegrationTests.Infrastructure;
+
+namespace Pipeline.IntegrationTests;
+
+/// <summary>`pipeline demo` as a newcomer runs it: a process on the embedded default, /metrics answering while it
+/// runs, and a summary with notices, police referrals and partner forwards.</summary>
+public sealed partial class DemoTests
+{
+    [Fact]
+    public async Task The_demo_serves_metrics_while_it_runs_and_ends_with_a_summary_where_every_report_reached_an_outcome()
+    {
+        var port = FreePort();
+        await using var demo = ServiceProcess.Start("Pipeline.Cli", new Dictionary<string, string>(), assembly: "pipeline",
+            arguments: ["demo", "--rate", "150", "--duration", "6", "--drain", "10", "--speed", "7200", "--raw-bench", "5000", "--port", port.ToString(System.Globalization.CultureInfo.InvariantCulture)]);
+        using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(2) };
+        string? metrics = null;
+        var deadline = DateTime.UtcNow.AddSeconds(60);
+        while (metrics is null && DateTime.UtcNow < deadline && !demo.HasExited)
+        {
+            try
+            {
+                var text = await http.GetStringAsync($"http://127.0.0.1:{port}/metrics");
+                if (text.Contains("pipeline_processor_consumed_total{stage=\"routing\"", StringComparison.Ordinal)) metrics = text;
+            }
+            catch (HttpRequestException)
+            {
+            }
+            catch (TaskCanceledException)
+            {
+            }
+            await Task.Delay(200);
+        }
+        Assert.True(metrics is not null, "/metrics did not answer with stage metrics while the demo ran:\n" + demo.Log);
+        Assert.Contains("pipeline_consumer_lag_messages", metrics, StringComparison.Ordinal);
+
+        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(120));
+        await demo.WaitForExitAsync(cts.Token);
+        var log = demo.Log;
+        Assert.True(demo.ExitCode == 0, "demo failed:\n" + log);
+        Assert.Contains("── summary", log, StringComparison.Ordinal);
+        Assert.True(Number(log, "takedown notices") > 0, log);
+        Assert.True(Number(log, "police referrals") > 0, log);
+        Assert.True(Number(log, "partner forwards") > 0, log);
+        var reached = ReachedLine().Match(log);
+        Assert.True(reached.Success, log);
+        Assert.Equal(reached.Groups[2].Value, reached.Groups[1].Value); // every report reached an outcome
+        Assert.Matches("end-to-end: .* reports/s", log);
+        Assert.Matches("embedded cluster raw: produce .* msg/s, consume .* msg/s", log);
+    }
+
+    private static int Number(string log, string label)
+    {
+        var m = Regex.Match(log, Regex.Escape(label) + @"\s+([\d,]+)");
+        return m.Success ? int.Parse(m.Groups[1].Value.Replace(",", "", StringComparison.Ordinal), System.Globalization.CultureInfo.InvariantCulture) : -1;
+    }
+
+    private static int FreePort()
+    {
+        using var listener = new TcpListener(System.Net.IPAddress.Loopback, 0);
+        listener.Start();
+        return ((System.Net.IPEndPoint)listener.LocalEndpoint).Port;
+    }
+
+    [GeneratedRegex(@"reports with an outcome\s+([\d,]+) of ([\d,]+)")]
+    private static partial Regex ReachedLine();
+}
