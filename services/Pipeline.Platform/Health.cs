@@ -36,6 +36,7 @@ internal sealed class ReadinessCheck(StageHealth health) : IHealthCheck
 {
     public Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken = default)
     {
+        if (health.Snapshot.Count == 0) return Task.FromResult(HealthCheckResult.Unhealthy("no stage has started yet"));
         var notReady = health.Snapshot.Where(s => !s.Value.Running || !s.Value.Joined || s.Value.Failure is not null).Select(s => s.Key).ToList();
         return Task.FromResult(notReady.Count == 0
             ? HealthCheckResult.Healthy("all stages consuming")
