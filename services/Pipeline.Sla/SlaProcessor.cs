@@ -71,7 +71,12 @@ public sealed class SlaProcessor(SlaState state, TimeProvider time)
 
     public void OnRevoked(IReadOnlyCollection<TopicPartition> partitions)
     {
-        // Both inputs share the partition numbers; keep state while either input partition is still owned.
+        // Drop the state of revoked partition numbers so that a later assignment restores it fresh from the state
+        // topics instead of working from a stale copy. (Both inputs share partition numbers; an assignor that keeps
+        // notices.issued[p] and content.status[p] on one instance is the remaining step for running several replicas.)
+        var numbers = partitions.Select(p => new TopicPartition(Topics.SlaOpen, p.Partition)).DistinctBy(p => p.Partition.Value).ToList();
+        state.Open.Drop(numbers);
+        state.Pending.Drop(numbers);
     }
 }
 
