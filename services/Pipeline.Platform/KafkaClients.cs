@@ -12,7 +12,7 @@ public static class KafkaClients
             BootstrapServers = kafka.BootstrapServers,
             SecurityProtocol = Enum.Parse<SecurityProtocol>(kafka.SecurityProtocol, ignoreCase: true),
         };
-        if (!string.IsNullOrEmpty(kafka.SaslMechanism)) config.SaslMechanism = Enum.Parse<SaslMechanism>(kafka.SaslMechanism, ignoreCase: true);
+        if (!string.IsNullOrEmpty(kafka.SaslMechanism)) config.SaslMechanism = Enum.Parse<SaslMechanism>(kafka.SaslMechanism.Replace("-", "", StringComparison.Ordinal), ignoreCase: true);
         if (!string.IsNullOrEmpty(kafka.SaslUsername)) config.SaslUsername = kafka.SaslUsername;
         if (!string.IsNullOrEmpty(kafka.SaslPassword)) config.SaslPassword = kafka.SaslPassword;
         if (!string.IsNullOrEmpty(kafka.SslCaLocation)) config.SslCaLocation = kafka.SslCaLocation;

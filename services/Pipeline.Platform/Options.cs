@@ -69,9 +69,11 @@ internal sealed class KafkaOptionsValidator : IValidateOptions<KafkaOptions>
         if (o.SessionTimeoutMs is < 1_000 or > 300_000)
             errors.Add($"Kafka:SessionTimeoutMs {o.SessionTimeoutMs} is outside 1000–300000. Fix: use e.g. 10000.");
         if (o.StatisticsIntervalMs < 0)
-            errors.Add("Kafka:StatisticsIntervalMs must be ≥ 0 (0 disables consumer-lag metrics).");
+            errors.Add($"Kafka:StatisticsIntervalMs {o.StatisticsIntervalMs} must be ≥ 0 (0 disables consumer-lag metrics). Fix: use e.g. 5000.");
         if (o.TransactionCommitIntervalMs < 10)
-            errors.Add("Kafka:TransactionCommitIntervalMs must be ≥ 10.");
+            errors.Add($"Kafka:TransactionCommitIntervalMs {o.TransactionCommitIntervalMs} must be ≥ 10. Fix: use e.g. 500.");
+        if (!string.IsNullOrEmpty(o.SaslMechanism) && !Enum.TryParse<Confluent.Kafka.SaslMechanism>(o.SaslMechanism.Replace("-", "", StringComparison.Ordinal), ignoreCase: true, out _))
+            errors.Add($"Kafka:SaslMechanism '{o.SaslMechanism}' is not one of Plain, ScramSha256, ScramSha512, Gssapi, OAuthBearer. Fix: use one of those (SCRAM-SHA-256 may be written ScramSha256).");
         return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);
     }
 }
@@ -83,9 +85,9 @@ internal sealed class ProcessingOptionsValidator : IValidateOptions<ProcessingOp
         var errors = new List<string>();
         if (o.MaxAttempts < 1) errors.Add($"Processing:MaxAttempts {o.MaxAttempts} must be ≥ 1. Fix: use e.g. 5.");
         if (o.InitialBackoffMs < 0 || o.MaxBackoffMs < o.InitialBackoffMs)
-            errors.Add($"Processing:InitialBackoffMs ({o.InitialBackoffMs}) must be ≥ 0 and ≤ Processing:MaxBackoffMs ({o.MaxBackoffMs}).");
+            errors.Add($"Processing:InitialBackoffMs ({o.InitialBackoffMs}) must be ≥ 0 and ≤ Processing:MaxBackoffMs ({o.MaxBackoffMs}). Fix: use e.g. 200 and 5000.");
         if (o.MaxInFlightMessages < 1) errors.Add("Processing:MaxInFlightMessages must be ≥ 1. Fix: use e.g. 20000.");
-        if (o.ShutdownTimeoutSeconds < 1) errors.Add("Processing:ShutdownTimeoutSeconds must be ≥ 1.");
+        if (o.ShutdownTimeoutSeconds < 1) errors.Add($"Processing:ShutdownTimeoutSeconds {o.ShutdownTimeoutSeconds} must be ≥ 1. Fix: use e.g. 30.");
         return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);
     }
 }

@@ -58,13 +58,36 @@ internal sealed class ProcessorHost(
         if (processor is IWarmUp warmUp)
         {
             log.LogInformation("{Stage}: warming up", stage.Name);
-            warmUp.WarmUpAsync(ct).GetAwaiter().GetResult();
+            try
+            {
+                warmUp.WarmUpAsync(ct).GetAwaiter().GetResult();
+            }
+            catch (Exception e) when (!ct.IsCancellationRequested)
+            {
+                health.Report(stage.Name, running: false, joined: false, failure: "warm-up failed: " + e.Message);
+                ProcessorMetrics.Up.WithLabels(stage.Name).Set(0);
+                throw;
+            }
         }
 
-        using var producer = BuildProducer();
-        using var consumer = BuildConsumer(producer);
-        if (kafka.Transactions) producer.InitTransactions(TimeSpan.FromSeconds(30));
-        consumer.Subscribe(stage.InputTopics);
+        IProducer<byte[]?, byte[]?> producer;
+        IConsumer<byte[]?, byte[]?> consumer;
+        try
+        {
+            producer = BuildProducer();
+            consumer = BuildConsumer(producer);
+            if (kafka.Transactions) producer.InitTransactions(TimeSpan.FromSeconds(30));
+            consumer.Subscribe(stage.InputTopics);
+        }
+        catch (Exception e)
+        {
+            health.Report(stage.Name, running: false, joined: false, failure: e.Message);
+            ProcessorMetrics.Up.WithLabels(stage.Name).Set(0);
+            log.LogCritical(e, "{Stage}: could not start", stage.Name);
+            throw;
+        }
+        using var producerScope = producer;
+        using var consumerScope = consumer;
         health.Report(stage.Name, running: true, joined: false);
         ProcessorMetrics.Up.WithLabels(stage.Name).Set(1);
         log.LogInformation("{Stage}: consuming {Topics} as group {Group}", stage.Name, string.Join(", ", stage.InputTopics), stage.Name);
@@ -280,7 +303,11 @@ internal sealed class ProcessorHost(
 
     private void StoreCompleted(IConsumer<byte[]?, byte[]?> consumer, IEnumerable<TopicPartition>? only = null)
     {
-        if (kafka.Transactions) return;
+        if (kafka.Transactions)
+        {
+            tracker.Completed(only); // offsets travel with the transaction; just drain the tracker
+            return;
+        }
         foreach (var tpo in tracker.Completed(only))
         {
             try
@@ -343,7 +370,11 @@ internal sealed class ProcessorHost(
             MessageTimeoutMs = 120_000,
             Partitioner = Partitioner.Murmur2Random,
         };
-        if (kafka.Transactions) config.TransactionalId = $"{stage.Name}-{Environment.MachineName}-{Environment.ProcessId}";
+        if (kafka.Transactions)
+        {
+            config.TransactionalId = $"{stage.Name}-{Environment.MachineName}-{Environment.ProcessId}";
+            config.TransactionTimeoutMs = 180_000; // must be ≥ message.timeout.ms
+        }
         return new ProducerBuilder<byte[]?, byte[]?>(config)
             .SetErrorHandler((_, e) =>
             {
@@ -389,7 +420,13 @@ internal sealed class ProcessorHost(
             {
                 var revoked = partitions.Select(p => p.TopicPartition).ToList();
                 log.LogInformation("{Stage}: revoked {Partitions}", stage.Name, string.Join(", ", revoked));
-                if (kafka.Transactions) CommitTransaction(producer, c, revoked);
+                if (kafka.Transactions)
+                {
+                    // Commit everything consumed so far: outputs and their offsets stay in one transaction.
+                    producer.Flush(TimeSpan.FromSeconds(options.ShutdownTimeoutSeconds));
+                    CommitTransaction(producer, c);
+                    tracker.Forget(revoked);
+                }
                 else
                 {
                     var deadline = Environment.TickCount64 + options.ShutdownTimeoutSeconds * 1000L;
@@ -412,6 +449,7 @@ internal sealed class ProcessorHost(
                 log.LogWarning("{Stage}: lost {Partitions}; they will be re-read by their new owner", stage.Name, string.Join(", ", lost));
                 tracker.Forget(lost);
                 foreach (var tp in lost) consumedPositions.Remove(tp);
+                ProcessorMetrics.AssignedPartitions.WithLabels(stage.Name).Set(Math.Max(0, c.Assignment.Count - lost.Count));
                 if (kafka.Transactions && transactionOpen)
                 {
                     producer.AbortTransaction(TimeSpan.FromSeconds(30));

@@ -1,0 +1,69 @@
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+
+namespace Pipeline.Platform.Tests;
+
+public sealed class OptionsValidationTests
+{
+    private static Dictionary<string, string?> Valid() => new()
+    {
+        ["Kafka:BootstrapServers"] = "127.0.0.1:9",
+        ["Kafka:SchemaRegistryUrl"] = "http://127.0.0.1:9",
+        ["Kafka:SessionTimeoutMs"] = "3000",
+    };
+
+    private static Microsoft.AspNetCore.Builder.WebApplication Build(string key, string value)
+    {
+        var b = PipelineHost.CreateBuilder(["--urls=http://127.0.0.1:0"]);
+        b.Builder.Logging.SetMinimumLevel(LogLevel.Warning);
+        var settings = Valid();
+        settings[key] = value;
+        b.Configuration.AddInMemoryCollection(settings);
+        b.AddStage<AcceptingProcessor>("intake", s => s.Consumes<Pipeline.Contracts.ReportSubmitted>(Topics.ReportsSubmitted));
+        return b.Build();
+    }
+
+    [Theory]
+    [InlineData("Kafka:BootstrapServers", "", "Kafka:BootstrapServers")]
+    [InlineData("Kafka:BootstrapServers", "broker-without-port.example", "Kafka:BootstrapServers")]
+    [InlineData("Kafka:SchemaRegistryUrl", "not a url", "Kafka:SchemaRegistryUrl")]
+    [InlineData("Kafka:SchemaRegistryUrl", "ftp://registry.example/", "Kafka:SchemaRegistryUrl")]
+    [InlineData("Kafka:SecurityProtocol", "Tls", "Kafka:SecurityProtocol")]
+    [InlineData("Kafka:SecurityProtocol", "SaslSsl", "Kafka:SaslUsername")]
+    [InlineData("Kafka:SessionTimeoutMs", "500", "Kafka:SessionTimeoutMs")]
+    [InlineData("Kafka:SaslMechanism", "MAGIC", "Kafka:SaslMechanism")]
+    [InlineData("Kafka:StatisticsIntervalMs", "-1", "Kafka:StatisticsIntervalMs")]
+    [InlineData("Kafka:TransactionCommitIntervalMs", "5", "Kafka:TransactionCommitIntervalMs")]
+    [InlineData("Processing:MaxAttempts", "0", "Processing:MaxAttempts")]
+    [InlineData("Processing:MaxInFlightMessages", "0", "Processing:MaxInFlightMessages")]
+    [InlineData("Processing:InitialBackoffMs", "-1", "Processing:InitialBackoffMs")]
+    [InlineData("Processing:ShutdownTimeoutSeconds", "0", "Processing:ShutdownTimeoutSeconds")]
+    public async Task An_invalid_setting_fails_start_with_a_message_naming_it_and_the_fix(string key, string value, string named)
+    {
+        await using var app = Build(key, value);
+        var e = await Assert.ThrowsAsync<OptionsValidationException>(() => app.StartAsync());
+        Assert.Contains(named, e.Message, StringComparison.Ordinal);
+        Assert.Contains("Fix:", e.Message, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("SCRAM-SHA-256")]
+    [InlineData("ScramSha512")]
+    [InlineData("PLAIN")]
+    public async Task Kafka_spellings_of_sasl_mechanisms_pass_validation(string mechanism)
+    {
+        var settings = Valid();
+        settings["Kafka:SecurityProtocol"] = "SaslPlaintext";
+        settings["Kafka:SaslMechanism"] = mechanism;
+        settings["Kafka:SaslUsername"] = "pipeline";
+        settings["Kafka:SaslPassword"] = "not-a-real-secret";
+        var kafka = new KafkaOptions();
+        new ConfigurationBuilder().AddInMemoryCollection(settings).Build().GetSection("Kafka").Bind(kafka);
+        var result = new KafkaOptionsValidator().Validate(null, kafka);
+        Assert.True(result.Succeeded, result.FailureMessage);
+        Assert.NotNull(KafkaClients.Config(kafka).SaslMechanism);
+        await Task.CompletedTask;
+    }
+}
