@@ -188,9 +188,9 @@ public class RecheckScheduleTests
         Assert.Equal("reminder", item.Notice.noticeId);
     }
 
-    // BUG (RecheckSchedule.Add/TakeDue): revoking and re-assigning a partition before the first check (an ordinary
-    // rebalance) re-adds the notice with the same Next; the stale queue entry then matches too, so TakeDue hands out
-    // the same item twice and one instant of "removed" counts as two of the three misses.
+    // Regression: revoking and re-assigning a partition before the first check (an ordinary rebalance) re-adds the
+    // notice with the same Next; the stale queue entry must not hand the same item out twice (one instant of
+    // "removed" would count as two of the three misses).
     [Fact]
     public void Notice_re_added_after_a_rebalance_is_due_once()
     {
@@ -200,7 +200,7 @@ public class RecheckScheduleTests
         schedule.Add(Fixtures.Notice(Issued), 0, Issued.AddMinutes(1)); // ... and assigned again, restored from the state topic
         Assert.Equal(1, schedule.Count);
         var due = schedule.TakeDue(Issued.AddMinutes(15), 10);
-        Assert.True(due.Count == 1, $"BUG: the same URL was handed out {due.Count} times for one due check");
+        Assert.True(due.Count == 1, $"the same URL was handed out {due.Count} times for one due check");
     }
 
     [Fact]
