@@ -29,13 +29,20 @@ internal sealed class ProcessorHost(
     private readonly OffsetTracker tracker = new();
     private readonly Dictionary<string, InputBinding> bindings = stage.Inputs.ToDictionary(i => i.Topic);
     private readonly Dictionary<TopicPartition, long> consumedPositions = [];
+    private readonly bool expected = Expect(health, stage.Name); // known to /health/ready from the moment the host exists
     private volatile Exception? fatal;
     private bool transactionOpen;
     private long transactionStartedTicks;
 
+    private static bool Expect(StageHealth health, string stage)
+    {
+        health.Expect(stage);
+        return true;
+    }
+
     protected override Task ExecuteAsync(CancellationToken stoppingToken)
     {
-        health.Expect(stage.Name);
+        _ = expected;
         var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         var thread = new Thread(() =>
         {

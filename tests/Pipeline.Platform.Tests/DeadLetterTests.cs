@@ -128,7 +128,7 @@ public sealed class DeadLetterTests
         await app.StartAsync();
         Assert.NotNull(control);
         var health = app.Services.GetRequiredService<StageHealth>();
-        await Harness.Eventually(() => health.Snapshot[stage].Joined, Timeout, () => "stage never joined");
+        await Harness.Eventually(() => health.Snapshot.TryGetValue(stage, out var s) && s.Joined, Timeout, () => "stage never joined");
         control.Outage = true; // the registry cannot be reached to fetch writer schemas by id
 
         var valid = Harness.Submitted("valid-during-outage");
