@@ -26,6 +26,8 @@ namespace Pipeline.Cli.Demo;
 /// on a clock that runs <c>--speed</c> times faster than real time.</summary>
 public static class DemoCommand
 {
+    private const int MaxOpenReports = 4000;
+
     public sealed record Settings(double Rate, double Duration, double Speed, double Drain, int Port, int Seed, int KnownHashes, int RawBenchMessages);
 
     public static Settings Parse(Args args) => new(
@@ -92,7 +94,10 @@ public static class DemoCommand
         Header();
         while (feedClock.Elapsed.TotalSeconds < s.Duration && !ct.IsCancellationRequested)
         {
-            var due = s.Rate <= 0 ? submitted + 500 : (int)(s.Rate * feedClock.Elapsed.TotalSeconds);
+            // --rate 0: as fast as the pipeline finishes reports, with at most MaxOpenReports in flight, so the
+            // embedded cluster's ~5 MiB per partition is never outrun (it would evict unread reports).
+            var finished = observer.ReportsWithOutcome + (int)observer.Count(Topics.DeadLetter("intake"));
+            var due = s.Rate <= 0 ? Math.Min(submitted + 500, finished + MaxOpenReports) : (int)(s.Rate * feedClock.Elapsed.TotalSeconds);
             while (submitted < due)
             {
                 var item = feed.Next();
