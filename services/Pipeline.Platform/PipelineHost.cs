@@ -64,6 +64,18 @@ public sealed class PipelineHostBuilder
         return this;
     }
 
+    /// <summary>Adds a stage whose processor instance is made by <paramref name="factory"/> (several stages of one
+    /// processor type, e.g. one per partner hotline).</summary>
+    public PipelineHostBuilder AddStage<TProcessor>(string name, Func<IServiceProvider, TProcessor> factory, Action<StageInputs<TProcessor>> inputs) where TProcessor : class
+    {
+        var definition = new StageDefinition(name, typeof(TProcessor));
+        inputs(new StageInputs<TProcessor>(definition));
+        if (definition.Inputs.Count == 0) throw new InvalidOperationException($"Stage {name} consumes no topic.");
+        stages.Add(definition);
+        Services.AddSingleton<IHostedService>(sp => ActivatorUtilities.CreateInstance<ProcessorHost>(sp, definition, factory(sp)));
+        return this;
+    }
+
     public WebApplication Build()
     {
         var app = Builder.Build();

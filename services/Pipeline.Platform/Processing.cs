@@ -46,3 +46,13 @@ public interface IPartitionAware
     void OnAssigned(IReadOnlyCollection<Confluent.Kafka.TopicPartition> partitions);
     void OnRevoked(IReadOnlyCollection<Confluent.Kafka.TopicPartition> partitions);
 }
+
+/// <summary>
+/// Thrown by a processor when a message cannot be handled now but will be later (a partner's cluster is down):
+/// the host neither retries in place nor dead-letters it, but re-reads it after <see cref="After"/>, pausing only
+/// that partition, so the stage keeps polling and other partitions keep flowing. Offsets never pass it.
+/// </summary>
+public sealed class DeferException(string message, TimeSpan after, Exception? inner = null) : Exception(message, inner)
+{
+    public TimeSpan After { get; } = after;
+}

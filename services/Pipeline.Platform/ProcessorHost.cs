@@ -29,6 +29,7 @@ internal sealed class ProcessorHost(
     private readonly OffsetTracker tracker = new();
     private readonly Dictionary<string, InputBinding> bindings = stage.Inputs.ToDictionary(i => i.Topic);
     private readonly Dictionary<TopicPartition, long> consumedPositions = [];
+    private readonly Dictionary<TopicPartition, long> pausedUntil = [];
     private readonly bool expected = Expect(health, stage.Name); // known to /health/ready from the moment the host exists
     private volatile Exception? fatal;
     private bool transactionOpen;
@@ -110,10 +111,10 @@ internal sealed class ProcessorHost(
                 if (message is not null && !message.IsPartitionEOF)
                 {
                     if (kafka.Transactions && !transactionOpen) BeginTransaction(producer);
-                    Handle(message, producer, ct);
-                    consumedPositions[message.TopicPartition] = message.Offset.Value + 1;
+                    if (Handle(message, producer, consumer, ct)) consumedPositions[message.TopicPartition] = message.Offset.Value + 1;
                 }
                 if (kafka.Transactions) MaybeCommitTransaction(producer, consumer);
+                if (pausedUntil.Count > 0) ResumeDue(consumer);
                 while (tracker.InFlight > options.MaxInFlightMessages && !ct.IsCancellationRequested)
                 {
                     ThrowIfFatal();
@@ -166,7 +167,17 @@ internal sealed class ProcessorHost(
         log.LogInformation("{Stage}: stopped gracefully", stage.Name);
     }
 
-    private void Handle(ConsumeResult<byte[]?, byte[]?> message, IProducer<byte[]?, byte[]?> producer, CancellationToken ct)
+    private void ResumeDue(IConsumer<byte[]?, byte[]?> consumer)
+    {
+        var now = Environment.TickCount64;
+        var due = pausedUntil.Where(p => p.Value <= now).Select(p => p.Key).ToList();
+        if (due.Count == 0) return;
+        foreach (var tp in due) pausedUntil.Remove(tp);
+        consumer.Resume(due);
+    }
+
+    /// <summary>Handles one message; false when it was deferred (it will be read again).</summary>
+    private bool Handle(ConsumeResult<byte[]?, byte[]?> message, IProducer<byte[]?, byte[]?> producer, IConsumer<byte[]?, byte[]?> consumer, CancellationToken ct)
     {
         var started = Stopwatch.GetTimestamp();
         var entry = tracker.Track(message.TopicPartitionOffset);
@@ -186,6 +197,18 @@ internal sealed class ProcessorHost(
             catch (OperationCanceledException) when (ct.IsCancellationRequested)
             {
                 throw;
+            }
+            catch (DeferException d)
+            {
+                // Not now: re-read this message later; only its partition waits, the loop keeps polling.
+                tracker.Abandon(entry);
+                consumer.Pause([message.TopicPartition]);
+                consumer.Seek(message.TopicPartitionOffset);
+                pausedUntil[message.TopicPartition] = Environment.TickCount64 + (long)d.After.TotalMilliseconds;
+                consumedPositions.Remove(message.TopicPartition);
+                ProcessorMetrics.Deferred.WithLabels(stage.Name).Inc();
+                log.LogWarning("{Stage}: deferring {Origin} for {After}: {Reason}", stage.Name, message.TopicPartitionOffset, d.After, d.Message);
+                return false;
             }
             catch (Exception e) when (e is not InfrastructureException)
             {
@@ -211,6 +234,7 @@ internal sealed class ProcessorHost(
         ProcessorMetrics.Consumed.WithLabels(stage.Name, message.Topic).Inc();
         ProcessorMetrics.InFlight.WithLabels(stage.Name).Set(tracker.InFlight);
         ProcessorMetrics.ProcessingSeconds.WithLabels(stage.Name).Observe(Stopwatch.GetElapsedTime(started).TotalSeconds);
+        return true;
     }
 
     /// <summary>Serialising needs the Schema Registry. If it is down, that is no fault of the message: wait and
@@ -446,7 +470,11 @@ internal sealed class ProcessorHost(
                     }
                     tracker.Forget(revoked);
                 }
-                foreach (var tp in revoked) consumedPositions.Remove(tp);
+                foreach (var tp in revoked)
+                {
+                    consumedPositions.Remove(tp);
+                    pausedUntil.Remove(tp);
+                }
                 (processor as IPartitionAware)?.OnRevoked(revoked);
                 ProcessorMetrics.AssignedPartitions.WithLabels(stage.Name).Set(Math.Max(0, c.Assignment.Count - revoked.Count));
             })
@@ -455,7 +483,11 @@ internal sealed class ProcessorHost(
                 var lost = partitions.Select(p => p.TopicPartition).ToList();
                 log.LogWarning("{Stage}: lost {Partitions}; they will be re-read by their new owner", stage.Name, string.Join(", ", lost));
                 tracker.Forget(lost);
-                foreach (var tp in lost) consumedPositions.Remove(tp);
+                foreach (var tp in lost)
+                {
+                    consumedPositions.Remove(tp);
+                    pausedUntil.Remove(tp);
+                }
                 ProcessorMetrics.AssignedPartitions.WithLabels(stage.Name).Set(Math.Max(0, c.Assignment.Count - lost.Count));
                 if (kafka.Transactions && transactionOpen)
                 {

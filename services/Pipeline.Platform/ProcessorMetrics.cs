@@ -24,6 +24,10 @@ public static class ProcessorMetrics
         "pipeline_processor_retries_total", "Retries after a transient processing error.",
         new CounterConfiguration { LabelNames = ["stage"] });
 
+    public static readonly Counter Deferred = Metrics.CreateCounter(
+        "pipeline_processor_deferred_total", "Messages a stage put back to read again later (e.g. a partner cluster is down).",
+        new CounterConfiguration { LabelNames = ["stage"] });
+
     public static readonly Counter DeliveryFailures = Metrics.CreateCounter(
         "pipeline_processor_delivery_failures_total", "Outputs Kafka did not acknowledge; the stage stops so that nothing is lost.",
         new CounterConfiguration { LabelNames = ["stage"] });

@@ -14,6 +14,7 @@ public sealed class StageDefinition
     {
         Name = name;
         ProcessorType = processorType;
+        DeadLetterTopic = Topics.DeadLetter(name);
     }
 
     /// <summary>The stage name: consumer group id, metric label and dead-letter topic suffix.</summary>
@@ -21,7 +22,9 @@ public sealed class StageDefinition
 
     public Type ProcessorType { get; }
 
-    public string DeadLetterTopic => Topics.DeadLetter(Name);
+    /// <summary>Where this stage's dead letters go: <c>deadletter.&lt;stage&gt;.v1</c> unless set with
+    /// <see cref="StageInputs{TProcessor}.DeadLettersTo"/>.</summary>
+    public string DeadLetterTopic { get; internal set; } = "";
 
     internal List<InputBinding> Inputs { get; } = [];
 
@@ -34,6 +37,13 @@ public sealed class StageInputs<TProcessor> where TProcessor : class
     internal StageInputs(StageDefinition definition) => Definition = definition;
 
     internal StageDefinition Definition { get; }
+
+    /// <summary>Sends this stage's dead letters to <paramref name="topic"/> (e.g. several stages sharing one).</summary>
+    public StageInputs<TProcessor> DeadLettersTo(string topic)
+    {
+        Definition.DeadLetterTopic = topic;
+        return this;
+    }
 
     public StageInputs<TProcessor> Consumes<TIn>(string topic) where TIn : class, ISpecificRecord
     {

@@ -13,7 +13,13 @@ public static class Topics
     public const string HashesKnown = "hashes.known.v1";
     public const string TakedownRequested = "takedown.requested.v1";
     public const string PoliceReferrals = "referrals.police.v1";
+    public const string PoliceReleases = "referrals.police.releases.v1";
+    public const string RoutingHeld = "routing.held.v1";
     public const string ExchangeOutbound = "exchange.outbound.v1";
+
+    /// <summary>The topic on this hotline's cluster where partner <paramref name="partner"/> delivers forwarded
+    /// reports (write access for that partner only).</summary>
+    public static string ExchangeInbound(string partner) => $"exchange.inbound.{partner}.v1";
     public const string NoticesIssued = "notices.issued.v1";
     public const string ContentStatus = "content.status.v1";
     public const string NoticeOutcomes = "notices.outcomes.v1";
@@ -21,6 +27,9 @@ public static class Topics
     public const string RecheckSchedule = "recheck.schedule.v1";
     public const string SlaOpen = "sla.open.v1";
     public const string SlaPending = "sla.pending.v1";
+    public const string ReportsGrouped = "reports.grouped.v1";
+    public const string IntakeGrouping = "intake.grouping.v1";
+    public const string IntakeCases = "intake.cases.v1";
 
     /// <summary>The dead-letter topic of a stage: <c>deadletter.&lt;stage&gt;.v1</c>.</summary>
     public static string DeadLetter(string stage) => $"deadletter.{stage}.v1";
