@@ -15,6 +15,9 @@ internal sealed class OffsetTracker
 
     public int InFlight => Volatile.Read(ref inFlight);
 
+    /// <summary>Entries still held (not yet dequeued as part of a stored prefix).</summary>
+    public int Tracked => partitions.Values.Sum(l => { lock (l) return l.Count; });
+
     public sealed class Entry(OffsetTracker owner, TopicPartition partition, long offset)
     {
         private int pending = 1; // the processing itself holds one reference until it finishes

@@ -27,6 +27,8 @@ internal sealed class ProcessorHost(
     private readonly KafkaOptions kafka = kafkaOptions.Value;
     private readonly ProcessingOptions options = processingOptions.Value;
     private readonly OffsetTracker tracker = new();
+
+    internal OffsetTracker Tracker => tracker;
     private readonly Dictionary<string, InputBinding> bindings = stage.Inputs.ToDictionary(i => i.Topic);
     private readonly Dictionary<TopicPartition, long> consumedPositions = [];
     private readonly Dictionary<TopicPartition, long> pausedUntil = [];

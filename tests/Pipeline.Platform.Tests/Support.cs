@@ -212,15 +212,9 @@ internal sealed class Harness : IAsyncDisposable
     public static string Header(Headers headers, string name) =>
         headers.TryGetLastBytes(name, out var bytes) ? Encoding.UTF8.GetString(bytes) : throw new KeyNotFoundException($"header {name} missing");
 
-    /// <summary>Entries the offset tracker of a stage still holds (reflection on the private field).</summary>
-    public static int TrackedEntries(WebApplication app)
-    {
-        var host = app.Services.GetServices<IHostedService>().OfType<ProcessorHost>().Single();
-        var tracker = (OffsetTracker)typeof(ProcessorHost).GetField("tracker", BindingFlags.NonPublic | BindingFlags.Instance)!.GetValue(host)!;
-        var partitions = (ConcurrentDictionary<TopicPartition, ConcurrentQueue<OffsetTracker.Entry>>)typeof(OffsetTracker)
-            .GetField("partitions", BindingFlags.NonPublic | BindingFlags.Instance)!.GetValue(tracker)!;
-        return partitions.Values.Sum(q => q.Count);
-    }
+    /// <summary>Entries the offset tracker of a stage still holds.</summary>
+    public static int TrackedEntries(WebApplication app) =>
+        app.Services.GetServices<IHostedService>().OfType<ProcessorHost>().Single().Tracker.Tracked;
 }
 
 /// <summary>Reads a topic from the beginning (all partitions assigned, no group), deserialising values.</summary>
