@@ -7,7 +7,7 @@ namespace Pipeline.Classification;
 
 /// <summary>Matches the report's hashes against the banks and records the verdict. Waits at start until the bank
 /// holds everything that was in hashes.known, then follows it live.</summary>
-public sealed class ClassificationProcessor(IOptions<KafkaOptions> kafka, AvroSerdes serdes, TimeProvider time, ILogger<ClassificationProcessor> log)
+public sealed class ClassificationProcessor(IOptions<KafkaOptions> kafka, IOptions<ClassificationOptions> options, AvroSerdes serdes, TimeProvider time, ILogger<ClassificationProcessor> log)
     : IProcessor<ReportLocated>, IWarmUp, IDisposable
 {
     private CompactedTopicReader<KnownHash>? reader;
@@ -19,13 +19,14 @@ public sealed class ClassificationProcessor(IOptions<KafkaOptions> kafka, AvroSe
         reader = new CompactedTopicReader<KnownHash>(kafka.Value, serdes, Topics.HashesKnown, (key, value, _) => Bank.Apply(key, value), log);
         reader.Start();
         await reader.CaughtUp.WaitAsync(cancellationToken);
-        log.LogInformation("Hash bank loaded: {Count} entries", Bank.Count);
+        Bank.Compact();
+        log.LogInformation("Hash bank loaded: {Count} entries ({Pdq} PDQ, {Invalid} invalid records skipped)", Bank.Count, Bank.PdqCount, Bank.Invalid);
     }
 
     public ValueTask ProcessAsync(Incoming<ReportLocated> message, IOutput output, CancellationToken cancellationToken)
     {
         var located = message.Value;
-        var matches = Bank.Match(located.report.hashes);
+        var matches = Bank.Match(located.report.hashes, options.Value);
         var assessment = located.report.assessment;
         var classified = new ReportClassified
         {

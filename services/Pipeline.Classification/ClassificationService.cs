@@ -1,3 +1,6 @@
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Options;
 using Pipeline.Contracts;
 using Pipeline.Platform;
 
@@ -7,6 +10,10 @@ public static class ClassificationService
 {
     public const string Stage = "classification";
 
-    public static PipelineHostBuilder AddClassification(this PipelineHostBuilder host) =>
-        host.AddStage<ClassificationProcessor>(Stage, s => s.Consumes<ReportLocated>(Topics.ReportsLocated));
+    public static PipelineHostBuilder AddClassification(this PipelineHostBuilder host)
+    {
+        host.Services.AddOptions<ClassificationOptions>().BindConfiguration(ClassificationOptions.Section).ValidateOnStart();
+        host.Services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<ClassificationOptions>, ClassificationOptionsValidator>());
+        return host.AddStage<ClassificationProcessor>(Stage, s => s.Consumes<ReportLocated>(Topics.ReportsLocated));
+    }
 }

@@ -13,6 +13,10 @@ try
         "demo" => await DemoCommand.RunAsync(DemoCommand.Parse(parsed), cts.Token),
         "topics" when parsed.Words.ElementAtOrDefault(1) == "list" => ListTopics(),
         "schemas" when parsed.Words.ElementAtOrDefault(1) == "register" => await RegisterSchemas(parsed),
+        "bench" when parsed.Words.ElementAtOrDefault(1) == "geolocation" => await Pipeline.Cli.Commands.BenchGeolocationCommand.RunAsync(parsed, cts.Token),
+        "bench" when parsed.Words.ElementAtOrDefault(1) == "intake" => await Pipeline.Cli.Commands.BenchIntakeCommand.RunAsync(parsed, cts.Token),
+        "bench" => await Pipeline.Cli.Commands.BenchCommand.RunAsync(parsed, cts.Token),
+        "hashes" => await Pipeline.Cli.Commands.HashesCommand.RunAsync(parsed, cts.Token),
         _ => Usage(),
     };
 }
@@ -52,6 +56,11 @@ static int Usage()
                  reports; --rate 0 feeds as fast as possible; --speed is how much faster the simulated clock runs
           topics list                      the topics of infra/kafka/topics.json
           schemas register --registry URL  registers every topic's value schema (idempotent)
+          bench geolocation [--hosts 2000] [--reports 200000] [--lookups 2000000]
+                 geolocation processor throughput with a warm cache (loopback DNS/RDAP, generated .mmdb) and .mmdb lookups/s
+          hashes import|retract|generate   hash banks on hashes.known.v1 (run `pipeline hashes` for the options)
+          bench intake [--reports 50000] [--urls 10000] [--http-requests 20000] [--clients 32]  intake reports/s (Kafka) and HTTP submissions/s with p50/p99
+          bench match [--entries 10000000] PDQ index against brute force: queries/s/core, bytes/entry, build and load rates
         """);
     return 64;
 }

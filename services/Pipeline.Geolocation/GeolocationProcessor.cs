@@ -1,29 +1,30 @@
-using Microsoft.Extensions.Options;
 using Pipeline.Contracts;
 using Pipeline.Platform;
+using Prometheus;
 
 namespace Pipeline.Geolocation;
 
 /// <summary>Adds where the URL is hosted. A report whose hosting cannot be determined is still emitted, marked
-/// unresolved, so that routing sends it to review.</summary>
-public sealed class GeolocationProcessor(IOptions<GeolocationOptions> options, TimeProvider time) : IProcessor<ReportAccepted>
+/// unresolved with the reason, so that routing sends it to review.</summary>
+public sealed class GeolocationProcessor(HostingLocator locator, TimeProvider time) : IProcessor<ReportAccepted>
 {
-    private readonly HostingTable table = new(options.Value);
+    private static readonly Counter Located = Metrics.CreateCounter("pipeline_geolocation_located_total",
+        "Reports located, by whether the hosting was resolved and whether the address is behind a CDN.", "resolved", "cdn");
 
-    public ValueTask ProcessAsync(Incoming<ReportAccepted> message, IOutput output, CancellationToken cancellationToken)
+    public async ValueTask ProcessAsync(Incoming<ReportAccepted> message, IOutput output, CancellationToken cancellationToken)
     {
         var accepted = message.Value;
-        var now = time.GetUtcNow().UtcDateTime;
+        var hosting = await locator.LocateAsync(accepted.caseInfo.host, cancellationToken);
         var located = new ReportLocated
         {
             eventId = EventIds.Derive("located", accepted.eventId),
             caseKey = accepted.caseKey,
             report = accepted.report,
             caseInfo = accepted.caseInfo,
-            hosting = table.Locate(accepted.caseInfo.host, now),
-            locatedAt = now,
+            hosting = hosting,
+            locatedAt = time.GetUtcNow().UtcDateTime,
         };
+        Located.WithLabels(hosting.resolved ? "true" : "false", hosting.behindCdn ? "true" : "false").Inc();
         output.Send(Topics.ReportsLocated, located.caseKey, located);
-        return ValueTask.CompletedTask;
     }
 }

@@ -6,14 +6,48 @@ public sealed class IntakeOptions
 {
     public const string Section = "Intake";
 
-    /// <summary>URLs longer than this are rejected (URL_TOO_LONG).</summary>
+    /// <summary>URLs (and parent URLs) longer than this are rejected (URL_TOO_LONG / FIELD_TOO_LONG).</summary>
     public int MaxUrlLength { get; set; } = 8192;
+
+    /// <summary>Upper bound of every other string field (ids, references, contact, analyst); see <see cref="ReportValidator"/>.</summary>
+    public int MaxIdLength { get; set; } = 128;
 
     /// <summary>Source hotlines whose reports are accepted. Empty: any hotline id is accepted.</summary>
     public List<string> KnownHotlines { get; set; } = [];
 
-    /// <summary>How far in the future a receivedAt may lie (clock skew between systems).</summary>
+    /// <summary>How far in the future a receivedAt/reportedAt/submittedAt may lie (clock skew between systems).</summary>
     public TimeSpan MaxClockSkew { get; set; } = TimeSpan.FromMinutes(5);
+
+    /// <summary>Whether a report at a new URL joins an open case that holds an identical sha256/sha1/md5:
+    /// <c>SameHost</c> (default: the same content on the same site under another URL is one case, while the same
+    /// content on another host opens its own case, so that hoster gets its own notice), <c>Anywhere</c> (one case per
+    /// content, wherever it is — other hosters then get no notice of their own), or <c>Off</c> (group by URL only).</summary>
+    public string GroupByContentHash { get; set; } = "SameHost";
+
+    /// <summary>The HTTP submission API (POST /v1/reports).</summary>
+    public SubmissionApiOptions Api { get; set; } = new();
+
+    /// <summary>Hashed API key per hotline: <c>Intake:ApiKeys:&lt;hotline&gt; = sha256:&lt;64 hex&gt;</c> of the key. Never the plain key.</summary>
+    public Dictionary<string, string> ApiKeys { get; set; } = new(StringComparer.Ordinal);
+}
+
+public sealed class SubmissionApiOptions
+{
+    /// <summary>Serve POST /v1/reports. Off: the service consumes Kafka only.</summary>
+    public bool Enabled { get; set; } = true;
+
+    /// <summary>Largest accepted request body; larger gives 413.</summary>
+    public int MaxRequestBytes { get; set; } = 64 * 1024;
+
+    /// <summary>Submissions being published at once; one more gives 429 with Retry-After.</summary>
+    public int MaxConcurrentSubmissions { get; set; } = 256;
+
+    /// <summary>How long a submission may wait for Kafka's acknowledgement before it is answered 503 (and the
+    /// message is abandoned by the producer: message.timeout.ms, so a 503'd report is never delivered later).</summary>
+    public TimeSpan PublishTimeout { get; set; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>Retry-After sent with 503 (Kafka unavailable) and 429 (overloaded).</summary>
+    public int RetryAfterSeconds { get; set; } = 5;
 }
 
 internal sealed class IntakeOptionsValidator : IValidateOptions<IntakeOptions>
@@ -23,10 +57,25 @@ internal sealed class IntakeOptionsValidator : IValidateOptions<IntakeOptions>
         var errors = new List<string>();
         if (o.MaxUrlLength is < 64 or > 1_048_576)
             errors.Add($"Intake:MaxUrlLength {o.MaxUrlLength} must be within 64–1048576. Fix: use e.g. 8192.");
+        if (o.MaxIdLength is < 16 or > 4096)
+            errors.Add($"Intake:MaxIdLength {o.MaxIdLength} must be within 16–4096. Fix: use e.g. 128.");
         if (o.MaxClockSkew < TimeSpan.Zero)
             errors.Add("Intake:MaxClockSkew must not be negative. Fix: use e.g. 00:05:00.");
+        if (!new[] { "SameHost", "Anywhere", "Off" }.Contains(o.GroupByContentHash, StringComparer.OrdinalIgnoreCase))
+            errors.Add($"Intake:GroupByContentHash '{o.GroupByContentHash}' is not SameHost, Anywhere or Off. Fix: use SameHost (the default).");
         if (o.KnownHotlines.Any(string.IsNullOrWhiteSpace))
             errors.Add("Intake:KnownHotlines contains an empty entry. Fix: remove it.");
+        foreach (var (hotline, hash) in o.ApiKeys)
+            if (!ApiKeys.IsValidStoredHash(hash))
+                errors.Add($"Intake:ApiKeys:{hotline} is not a stored key hash. Fix: set it to sha256:<64 hex> of the key (`printf %s \"$KEY\" | sha256sum`), never the key itself.");
+        if (o.Api.MaxRequestBytes is < 1024 or > 16 * 1024 * 1024)
+            errors.Add($"Intake:Api:MaxRequestBytes {o.Api.MaxRequestBytes} must be within 1024–16777216. Fix: use e.g. 65536.");
+        if (o.Api.MaxConcurrentSubmissions < 1)
+            errors.Add($"Intake:Api:MaxConcurrentSubmissions {o.Api.MaxConcurrentSubmissions} must be ≥ 1. Fix: use e.g. 256.");
+        if (o.Api.PublishTimeout < TimeSpan.FromSeconds(1) || o.Api.PublishTimeout > TimeSpan.FromMinutes(5))
+            errors.Add($"Intake:Api:PublishTimeout {o.Api.PublishTimeout} must be within 00:00:01–00:05:00. Fix: use e.g. 00:00:10.");
+        if (o.Api.RetryAfterSeconds is < 1 or > 3600)
+            errors.Add($"Intake:Api:RetryAfterSeconds {o.Api.RetryAfterSeconds} must be within 1–3600. Fix: use e.g. 5.");
         return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);
     }
 }

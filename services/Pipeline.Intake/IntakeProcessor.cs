@@ -1,25 +1,27 @@
 using Microsoft.Extensions.Options;
+using Prometheus;
 using Pipeline.Contracts;
 using Pipeline.Platform;
 
 namespace Pipeline.Intake;
 
 /// <summary>
-/// Validates each submitted report and either accepts it under its case key (the normalised URL) or rejects it
-/// onto reports.rejected with a reason code and the exact bytes received. Nothing is dropped.
+/// Step 1 of intake (stage <c>intake</c>, stateless): validates each submitted report and normalises its URL. A bad
+/// report is rejected onto reports.rejected with a reason code and the exact bytes received; a good one goes on to
+/// intake.grouping re-keyed by its case key, so that step 2 (<see cref="GroupingProcessor"/>) sees every change to a
+/// case on one partition. Removal outcomes (notices.outcomes) are forwarded the same way, as CLOSE commands.
 /// </summary>
-public sealed class IntakeProcessor(IOptions<IntakeOptions> options, TimeProvider time) : IProcessor<ReportSubmitted>
+public sealed class IntakeProcessor(IOptions<IntakeOptions> options, TimeProvider time) : IProcessor<ReportSubmitted>, IProcessor<NoticeOutcome>
 {
+    public static readonly Counter Rejections = Metrics.CreateCounter(
+        "pipeline_intake_rejected_total", "Reports rejected by intake, by reason code.", new CounterConfiguration { LabelNames = ["reason"] });
+
     private readonly ReportValidator validator = new(options.Value, time);
 
     public ValueTask ProcessAsync(Incoming<ReportSubmitted> message, IOutput output, CancellationToken cancellationToken)
     {
         var submitted = message.Value;
-        var failure = validator.Validate(submitted);
-        UrlNormaliser.Result? url = null;
-        if (failure is null && !UrlNormaliser.TryNormalise(submitted.report.url, out url, out var code, out var text))
-            failure = new ReportValidator.Failure(code, text);
-
+        var failure = Check(submitted, out var url);
         if (failure is not null)
         {
             var rejected = new ReportRejected
@@ -37,28 +39,61 @@ public sealed class IntakeProcessor(IOptions<IntakeOptions> options, TimeProvide
                 originOffset = message.Offset,
                 rejectedAt = time.GetUtcNow().UtcDateTime,
             };
-            output.Send(Topics.ReportsRejected, submitted.report?.reportId ?? message.Key ?? rejected.eventId, rejected);
+            var key = string.IsNullOrEmpty(submitted.report?.reportId) ? message.Key ?? rejected.eventId : submitted.report.reportId;
+            output.Send(Topics.ReportsRejected, key, rejected);
+            Rejections.WithLabels(failure.Code).Inc();
             return ValueTask.CompletedTask;
         }
 
-        var now = time.GetUtcNow().UtcDateTime;
-        var accepted = new ReportAccepted
+        var command = new CaseCommand
         {
-            eventId = EventIds.Derive("accepted", submitted.eventId),
+            eventId = EventIds.Derive("case-report", submitted.eventId),
             caseKey = url!.Key,
+            kind = CaseCommandKind.REPORT,
+            submittedEventId = submitted.eventId,
             report = submitted.report,
-            caseInfo = new CaseInfo
-            {
-                normalizedUrl = url.Key,
-                host = url.Host,
-                caseOpenedAt = now,
-                reportCount = 1,
-                reupload = false,
-                userinfoRemoved = url.UserinfoRemoved,
-            },
-            acceptedAt = now,
+            urlKey = url.Key,
+            host = url.Host,
+            userinfoRemoved = url.UserinfoRemoved,
+            matchedBy = null,
+            allowRedirect = true,
+            noticeId = null,
+            removedAt = null,
+            issuedAt = time.GetUtcNow().UtcDateTime,
         };
-        output.Send(Topics.ReportsAccepted, accepted.caseKey, accepted);
+        output.Send(Topics.IntakeGrouping, command.caseKey, command);
+        return ValueTask.CompletedTask;
+    }
+
+    /// <summary>Validation, then normalisation: the same checks the HTTP API runs before it publishes.</summary>
+    public ReportValidator.Failure? Check(ReportSubmitted submitted, out UrlNormaliser.Result? url)
+    {
+        url = null;
+        var failure = validator.Validate(submitted);
+        if (failure is null && !UrlNormaliser.TryNormalise(submitted.report.url, out url, out var code, out var text))
+            failure = new ReportValidator.Failure(code, text);
+        return failure;
+    }
+
+    public ValueTask ProcessAsync(Incoming<NoticeOutcome> message, IOutput output, CancellationToken cancellationToken)
+    {
+        var outcome = message.Value;
+        output.Send(Topics.IntakeGrouping, outcome.caseKey, new CaseCommand
+        {
+            eventId = EventIds.Derive("case-close", outcome.eventId),
+            caseKey = outcome.caseKey,
+            kind = CaseCommandKind.CLOSE,
+            submittedEventId = null,
+            report = null,
+            urlKey = null,
+            host = null,
+            userinfoRemoved = false,
+            matchedBy = null,
+            allowRedirect = false,
+            noticeId = outcome.noticeId,
+            removedAt = outcome.removedAt,
+            issuedAt = time.GetUtcNow().UtcDateTime,
+        });
         return ValueTask.CompletedTask;
     }
 }

@@ -1,4 +1,4 @@
 using Pipeline.Intake;
 using Pipeline.Platform;
 
-PipelineHost.CreateBuilder(args).AddIntake().Build().Run();
+PipelineHost.CreateBuilder(args).AddIntake().Build().MapIntakeApi().Run();

@@ -1,68 +1,191 @@
 using System.Globalization;
 using System.Net;
+using System.Text;
 
 namespace Pipeline.Intake;
 
 /// <summary>
-/// Turns a reported URL into the case key: the same resource in any spelling gives the same key. Never throws.
+/// Turns a reported URL into the case key: the same resource in any spelling gives the same key. Never throws, and
+/// is idempotent: normalising a case key gives the same case key (proved by property tests).
 /// </summary>
+/// <remarks>
+/// Steps (docs/architecture.md, "intake"): tab/CR/LF removed anywhere and C0/space trimmed at the ends (as browsers
+/// do); zero-width characters removed, raw or percent-encoded (they are invisible and used to dodge matching);
+/// scheme and host lower-cased; IDN hosts to punycode; a trailing dot dropped; IPv4 in any notation (0x7f.1,
+/// 3221225985) to dotted decimal, IPv6 to RFC 5952 form in brackets; default port dropped; userinfo removed and
+/// recorded; dot-segments resolved (also %2e%2e); escapes of unreserved characters decoded, other escapes' hex
+/// upper-cased, stray '%' and characters outside RFC 3986 percent-encoded as UTF-8; %2F is kept (a/b ≠ a%2Fb);
+/// the fragment dropped.
+/// </remarks>
 public static class UrlNormaliser
 {
     private static readonly IdnMapping Idn = new() { AllowUnassigned = true, UseStd3AsciiRules = false };
+
+    /// <summary>Characters invisible when displayed: zero-width space/non-joiner/joiner, word joiner, BOM, soft hyphen.</summary>
+    private static readonly string[] ZeroWidth = ["\u200B", "\u200C", "\u200D", "\u2060", "\uFEFF", "\u00AD"];
+    private static readonly string[] ZeroWidthEncoded = ["%E2%80%8B", "%E2%80%8C", "%E2%80%8D", "%E2%81%A0", "%EF%BB%BF", "%C2%AD"];
 
     public sealed record Result(string Key, string Host, bool UserinfoRemoved);
 
     public static bool TryNormalise(string? url, out Result result, out string reasonCode, out string message)
     {
         result = null!;
+        try
+        {
+            return Normalise(url, out result, out reasonCode, out message);
+        }
+        catch (Exception e) when (e is ArgumentException or FormatException or UriFormatException or InvalidOperationException or IndexOutOfRangeException or OverflowException)
+        {
+            // Uri and IdnMapping have corners that throw on hostile input; a bad URL is a rejection, never a crash.
+            reasonCode = "URL_UNPARSABLE";
+            message = $"The URL cannot be parsed ({e.GetType().Name}).";
+            return false;
+        }
+    }
+
+    private static bool Normalise(string? url, out Result result, out string reasonCode, out string message)
+    {
+        result = null!;
         reasonCode = "";
         message = "";
         if (string.IsNullOrWhiteSpace(url))
             return Fail("URL_MISSING", "The report has no URL.", out reasonCode, out message);
-        if (!Uri.TryCreate(url.Trim(), UriKind.Absolute, out var uri) || ((uri.IsFile || uri.IsUnc) && !url.TrimStart().StartsWith("file:", StringComparison.OrdinalIgnoreCase)))
+        var cleaned = Clean(url);
+        if (cleaned.Length == 0)
+            return Fail("URL_MISSING", "The report has no URL.", out reasonCode, out message);
+        if (!Uri.TryCreate(cleaned, UriKind.Absolute, out var uri) || ((uri.IsFile || uri.IsUnc) && !cleaned.StartsWith("file:", StringComparison.OrdinalIgnoreCase)))
             return Fail("URL_UNPARSABLE", "The URL cannot be parsed as an absolute URL.", out reasonCode, out message);
         if (uri.Scheme != Uri.UriSchemeHttp && uri.Scheme != Uri.UriSchemeHttps)
-            return Fail("URL_SCHEME_NOT_ALLOWED", $"Only http and https URLs can be reported, not '{uri.Scheme}'.", out reasonCode, out message);
+            return Fail("URL_SCHEME_NOT_ALLOWED", $"Only http and https URLs can be reported, not '{Truncate(uri.Scheme)}'.", out reasonCode, out message);
         if (string.IsNullOrEmpty(uri.Host))
             return Fail("URL_NO_HOST", "The URL has no host.", out reasonCode, out message);
 
-        string host;
-        try
-        {
-            host = uri.HostNameType switch
-            {
-                UriHostNameType.IPv4 => IPAddress.Parse(uri.Host).ToString(),
-                UriHostNameType.IPv6 => "[" + IPAddress.Parse(uri.Host.Trim('[', ']')).ToString() + "]",
-                _ => Idn.GetAscii(uri.IdnHost.TrimEnd('.')).ToLowerInvariant(),
-            };
-        }
-        catch (Exception e) when (e is ArgumentException or FormatException)
-        {
-            return Fail("URL_HOST_INVALID", $"The host '{uri.Host}' is not a valid host name.", out reasonCode, out message);
-        }
+        var host = CanonicalHost(uri);
+        if (host is null)
+            return Fail("URL_HOST_INVALID", $"The host '{Truncate(uri.Host)}' is not a valid host name.", out reasonCode, out message);
         if (host.Length == 0)
             return Fail("URL_NO_HOST", "The URL has no host.", out reasonCode, out message);
 
         var port = uri.IsDefaultPort ? "" : ":" + uri.Port.ToString(CultureInfo.InvariantCulture);
-        var path = string.IsNullOrEmpty(uri.AbsolutePath) ? "/" : uri.AbsolutePath; // dot-segments resolved by Uri
-        var key = $"{uri.Scheme}://{host}{port}{UpperHex(path)}{UpperHex(uri.Query)}";
+        var path = RemoveDotSegments(NormaliseEscapes(uri.AbsolutePath, isQuery: false));
+        if (path.Length == 0 || path[0] != '/') path = "/" + path;
+        var query = uri.Query.Length == 0 ? "" : NormaliseEscapes(uri.Query, isQuery: true);
+        var key = $"{uri.Scheme}://{host}{port}{path}{query}";
         result = new Result(key, host, !string.IsNullOrEmpty(uri.UserInfo));
         return true;
     }
 
-    /// <summary>Percent-escapes in upper-case hex (RFC 3986 §6.2.2.1), so %2f and %2F give one key.</summary>
-    private static string UpperHex(string s)
+    private static string Clean(string url)
     {
-        if (!s.Contains('%', StringComparison.Ordinal)) return s;
-        var chars = s.ToCharArray();
-        for (var i = 0; i + 2 < chars.Length; i++)
-        {
-            if (chars[i] != '%' || !char.IsAsciiHexDigit(chars[i + 1]) || !char.IsAsciiHexDigit(chars[i + 2])) continue;
-            chars[i + 1] = char.ToUpperInvariant(chars[i + 1]);
-            chars[i + 2] = char.ToUpperInvariant(chars[i + 2]);
-        }
-        return new string(chars);
+        var sb = new StringBuilder(url.Length);
+        foreach (var c in url)
+            if (c is not ('\t' or '\r' or '\n')) sb.Append(c);
+        var s = sb.ToString();
+        foreach (var z in ZeroWidth) s = s.Replace(z, "", StringComparison.Ordinal);
+        foreach (var z in ZeroWidthEncoded) s = s.Replace(z, "", StringComparison.OrdinalIgnoreCase);
+        return s.Trim(' ', '\0', '\u0001', '\u0002', '\u0003', '\u0004', '\u0005', '\u0006', '\u0007', '\b', '\u000B', '\f',
+            '\u000E', '\u000F', '\u0010', '\u0011', '\u0012', '\u0013', '\u0014', '\u0015', '\u0016', '\u0017', '\u0018', '\u0019',
+            '\u001A', '\u001B', '\u001C', '\u001D', '\u001E', '\u001F', '\u00A0', '\u3000');
     }
+
+    /// <summary>The canonical host, or null if it is not a valid host.</summary>
+    private static string? CanonicalHost(Uri uri)
+    {
+        switch (uri.HostNameType)
+        {
+            case UriHostNameType.IPv4:
+                return IPAddress.Parse(uri.Host).ToString();
+            case UriHostNameType.IPv6:
+                return "[" + IPAddress.Parse(uri.Host.Trim('[', ']')).ToString() + "]";
+        }
+        // Lower-case before IDNA: Uri lower-cases ASCII only, so "ΑΒΓ" and "αβγ" would become different punycode.
+        var unicode = Idn.GetUnicode(uri.IdnHost.TrimEnd('.')).Normalize(NormalizationForm.FormC).ToLowerInvariant();
+        var host = unicode.Length == 0 ? "" : Idn.GetAscii(unicode).ToLowerInvariant();
+        if (host.Length == 0) return "";
+        if (host.Contains("..", StringComparison.Ordinal) || host.StartsWith('.')) return null;
+        // "192.0.2.1." is a DNS name to Uri but the same address once the trailing dot is gone.
+        if (host.All(c => char.IsAsciiHexDigit(c) || c is '.' or 'x') && Uri.TryCreate("http://" + host + "/", UriKind.Absolute, out var again)
+            && again.HostNameType == UriHostNameType.IPv4)
+            return IPAddress.Parse(again.Host).ToString();
+        return host;
+    }
+
+    private static bool IsUnreserved(char c) => char.IsAsciiLetterOrDigit(c) || c is '-' or '.' or '_' or '~';
+
+    /// <summary>Characters that may stand unescaped in a path (pchar + '/') or a query (pchar + '/' + '?'), RFC 3986 §3.3–3.4.</summary>
+    private static bool IsAllowed(char c, bool isQuery) =>
+        IsUnreserved(c) || c is '!' or '$' or '&' or '\'' or '(' or ')' or '*' or '+' or ',' or ';' or '=' or ':' or '@' or '/'
+        || (isQuery && c == '?');
+
+    /// <summary>Decodes escapes of unreserved characters, upper-cases the hex of the others, and escapes everything
+    /// else that may not stand raw (including a '%' that starts no valid escape) as UTF-8.</summary>
+    private static string NormaliseEscapes(string s, bool isQuery)
+    {
+        var start = isQuery && s.StartsWith('?') ? 1 : 0;
+        var sb = new StringBuilder(s.Length + 8);
+        if (start == 1) sb.Append('?');
+        Span<byte> utf8 = stackalloc byte[4];
+        for (var i = start; i < s.Length; i++)
+        {
+            var c = s[i];
+            if (c == '%' && i + 2 < s.Length && char.IsAsciiHexDigit(s[i + 1]) && char.IsAsciiHexDigit(s[i + 2]))
+            {
+                var value = (char)Convert.ToByte(s.Substring(i + 1, 2), 16);
+                if (IsUnreserved(value)) sb.Append(value);
+                else sb.Append('%').Append(char.ToUpperInvariant(s[i + 1])).Append(char.ToUpperInvariant(s[i + 2]));
+                i += 2;
+            }
+            else if (IsAllowed(c, isQuery))
+            {
+                sb.Append(c);
+            }
+            else
+            {
+                int n;
+                if (char.IsHighSurrogate(c) && i + 1 < s.Length && char.IsLowSurrogate(s[i + 1]))
+                {
+                    n = new Rune(c, s[i + 1]).EncodeToUtf8(utf8);
+                    i++;
+                }
+                else
+                {
+                    n = (Rune.TryCreate(c, out var rune) ? rune : Rune.ReplacementChar).EncodeToUtf8(utf8);
+                }
+                for (var b = 0; b < n; b++) sb.Append('%').Append(utf8[b].ToString("X2", CultureInfo.InvariantCulture));
+            }
+        }
+        return sb.ToString();
+    }
+
+    /// <summary>RFC 3986 §5.2.4, on a path whose escapes are already normalised (so %2E%2E has become "..").</summary>
+    private static string RemoveDotSegments(string path)
+    {
+        if (!path.Contains('.', StringComparison.Ordinal)) return path;
+        var segments = path.Split('/');
+        var output = new List<string>(segments.Length);
+        for (var i = 0; i < segments.Length; i++)
+        {
+            var seg = segments[i];
+            var last = i == segments.Length - 1;
+            if (seg == ".")
+            {
+                if (last) output.Add("");
+            }
+            else if (seg == "..")
+            {
+                if (output.Count > 1) output.RemoveAt(output.Count - 1);
+                if (last) output.Add("");
+            }
+            else
+            {
+                output.Add(seg);
+            }
+        }
+        var result = string.Join('/', output);
+        return result.StartsWith('/') ? result : "/" + result;
+    }
+
+    private static string Truncate(string s) => s.Length <= 64 ? s : s[..64] + "…";
 
     private static bool Fail(string code, string text, out string reasonCode, out string message)
     {

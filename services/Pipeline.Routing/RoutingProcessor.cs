@@ -1,12 +1,18 @@
+using Confluent.Kafka;
+using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Pipeline.Contracts;
 using Pipeline.Platform;
 
 namespace Pipeline.Routing;
 
-/// <summary>Sends each classified report where the policy says: takedown, police (and takedown), a partner hotline,
-/// or the review queue.</summary>
-public sealed class RoutingProcessor(IOptions<RoutingOptions> options, TimeProvider time) : IProcessor<ReportClassified>
+/// <summary>
+/// Sends each classified report where the policy says: takedown, police (and, police first, a held takedown),
+/// partner hotlines, or the review queue. Held takedowns live in routing.held.v1 (co-partitioned with the input)
+/// until a PoliceRelease arrives or the release timeout passes (<see cref="HoldWatch"/>).
+/// </summary>
+public sealed class RoutingProcessor(IOptions<RoutingOptions> options, RoutingState state, TimeProvider time)
+    : IProcessor<ReportClassified>, IProcessor<PoliceRelease>, IPartitionAware
 {
     private readonly RoutingPolicy policy = new(options.Value);
     private readonly RoutingOptions settings = options.Value;
@@ -15,37 +21,71 @@ public sealed class RoutingProcessor(IOptions<RoutingOptions> options, TimeProvi
     {
         var r = message.Value;
         var now = time.GetUtcNow().UtcDateTime;
-        switch (policy.Decide(r))
+        foreach (var route in policy.Decide(r))
         {
-            case Route.Takedown t:
-                output.Send(Topics.TakedownRequested, r.caseKey, Takedown(r, t.Rule, now, referredAt: null));
-                break;
-            case Route.PoliceAndTakedown p:
-                output.Send(Topics.PoliceReferrals, r.caseKey, Referral(r, p.Rule, now));
-                output.Send(Topics.TakedownRequested, r.caseKey, Takedown(r, p.Rule, now, referredAt: now));
-                break;
-            case Route.Forward f:
-                output.Send(Topics.ExchangeOutbound, f.Partner, Forward(r, f, now));
-                break;
-            case Route.Review v:
-                output.Send(Topics.ReportsReview, r.caseKey, new ReviewRequested
-                {
-                    eventId = EventIds.Derive("review", r.eventId),
-                    caseKey = r.caseKey, report = r.report, caseInfo = r.caseInfo, hosting = r.hosting, verdict = r.verdict,
-                    reason = v.Reason, rule = v.Rule, requestedAt = now,
-                });
-                break;
-            case Route.Close:
-                break; // not illegal: the classified event is the outcome; nothing is sent anywhere
+            switch (route)
+            {
+                case Route.Takedown t:
+                    output.Send(Topics.TakedownRequested, r.caseKey, Takedown(r, t.Rule, now, referredAt: null, hold: false));
+                    break;
+                case Route.PoliceAndTakedown p:
+                    output.Send(Topics.PoliceReferrals, r.caseKey, Referral(r, p.Rule, now));
+                    var takedown = Takedown(r, p.Rule, now, referredAt: now, hold: p.HoldForPolice);
+                    if (p.HoldForPolice) state.Held.Put(output, message.Partition, r.caseKey, takedown);
+                    else output.Send(Topics.TakedownRequested, r.caseKey, takedown);
+                    break;
+                case Route.Forward f:
+                    output.Send(Topics.ExchangeOutbound, f.Partner, Forward(r, f, now));
+                    break;
+                case Route.Review v:
+                    output.Send(Topics.ReportsReview, r.caseKey, new ReviewRequested
+                    {
+                        eventId = EventIds.Derive("review", r.eventId),
+                        caseKey = r.caseKey, report = r.report, caseInfo = r.caseInfo, hosting = r.hosting, verdict = r.verdict,
+                        reason = v.Reason, rule = v.Rule, requestedAt = now,
+                    });
+                    break;
+                case Route.Close:
+                    break; // not illegal: the classified event is the outcome; nothing is sent anywhere
+            }
         }
         return ValueTask.CompletedTask;
     }
 
-    private static TakedownRequested Takedown(ReportClassified r, string rule, DateTime now, DateTime? referredAt) => new()
+    /// <summary>The police released a case: its held takedown goes out now.</summary>
+    public ValueTask ProcessAsync(Incoming<PoliceRelease> message, IOutput output, CancellationToken cancellationToken)
+    {
+        var release = message.Value;
+        if (!state.Held.TryGet(message.Partition, release.caseKey, out var held))
+            throw new InvalidOperationException($"No takedown is held for case {release.caseKey} (referral {release.referralId}): the release matches no police-first referral of this hotline.");
+        if (!held.policeHold) return ValueTask.CompletedTask; // released already (by an earlier release or the timeout)
+        var released = Release(held, "police-first: released by the police", release.releasedAt);
+        output.Send(Topics.TakedownRequested, released.caseKey, released);
+        state.Held.Put(output, message.Partition, released.caseKey, released); // kept, marked released, so late releases are recognised
+        return ValueTask.CompletedTask;
+    }
+
+    /// <summary>The takedown that was held, now free to go. Same event id however it is released, so a release by
+    /// the police and one by the timeout at the same moment are one event downstream.</summary>
+    public static TakedownRequested Release(TakedownRequested held, string how, DateTime at) => new()
+    {
+        eventId = held.eventId, caseKey = held.caseKey, report = held.report, caseInfo = held.caseInfo, hosting = held.hosting,
+        verdict = held.verdict, matches = held.matches, assessment = held.assessment,
+        rule = held.rule + "; " + how, policeHold = false, timeline = held.timeline, requestedAt = at,
+    };
+
+    public void OnAssigned(IReadOnlyCollection<TopicPartition> partitions) => state.Held.Restore(Numbers(partitions));
+
+    public void OnRevoked(IReadOnlyCollection<TopicPartition> partitions) => state.Held.Drop(Numbers(partitions));
+
+    private static List<TopicPartition> Numbers(IReadOnlyCollection<TopicPartition> partitions) =>
+        partitions.Select(p => new TopicPartition(Topics.RoutingHeld, p.Partition)).DistinctBy(p => p.Partition.Value).ToList();
+
+    private static TakedownRequested Takedown(ReportClassified r, string rule, DateTime now, DateTime? referredAt, bool hold) => new()
     {
         eventId = EventIds.Derive("takedown-requested", r.eventId),
         caseKey = r.caseKey, report = r.report, caseInfo = r.caseInfo, hosting = r.hosting, verdict = r.verdict,
-        matches = r.matches, assessment = r.assessment, rule = rule, policeHold = false,
+        matches = r.matches, assessment = r.assessment, rule = rule, policeHold = hold,
         timeline = new Timeline { receivedAt = r.report.receivedAt, referredToPoliceAt = referredAt },
         requestedAt = now,
     };
@@ -53,11 +93,13 @@ public sealed class RoutingProcessor(IOptions<RoutingOptions> options, TimeProvi
     private PoliceReferral Referral(ReportClassified r, string rule, DateTime now) => new()
     {
         eventId = EventIds.Derive("police-referral", r.eventId),
-        referralId = EventIds.Derive("referral", r.caseKey, r.report.reportId),
+        referralId = ReferralId(r.caseKey, r.report.reportId),
         caseKey = r.caseKey, report = settings.ShareReporterWithPolice ? r.report : WithoutReporter(r.report),
         caseInfo = r.caseInfo, hosting = r.hosting, verdict = r.verdict, matches = r.matches, assessment = r.assessment,
         rule = rule, timeline = new Timeline { receivedAt = r.report.receivedAt, referredToPoliceAt = now }, referredAt = now,
     };
+
+    public static string ReferralId(string caseKey, string reportId) => EventIds.Derive("referral", caseKey, reportId);
 
     private ReportForwarded Forward(ReportClassified r, Route.Forward f, DateTime now)
     {
@@ -81,4 +123,10 @@ public sealed class RoutingProcessor(IOptions<RoutingOptions> options, TimeProvi
         commercial = r.commercial, hashes = r.hashes, reporterType = r.reporterType, reporterContact = null,
         assessment = r.assessment, hops = [.. r.hops],
     };
+}
+
+/// <summary>The routing stage's state: takedowns held for the police.</summary>
+public sealed class RoutingState(IOptions<KafkaOptions> kafka, AvroSerdes serdes, ILogger<RoutingState> log)
+{
+    public PartitionedState<TakedownRequested> Held { get; } = new(Topics.RoutingHeld, kafka.Value, serdes, log);
 }

@@ -14,6 +14,10 @@ public static class RoutingService
     {
         host.Services.AddOptions<RoutingOptions>().BindConfiguration(RoutingOptions.Section).ValidateOnStart();
         host.Services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<RoutingOptions>, RoutingOptionsValidator>());
-        return host.AddStage<RoutingProcessor>(Stage, s => s.Consumes<ReportClassified>(Topics.ReportsClassified));
+        host.Services.TryAddSingleton<RoutingState>();
+        host.Services.AddHostedService<HoldWatch>();
+        return host.AddStage<RoutingProcessor>(Stage, s => s
+            .Consumes<ReportClassified>(Topics.ReportsClassified)
+            .Consumes<PoliceRelease>(Topics.PoliceReleases));
     }
 }

@@ -1,5 +1,6 @@
 using Pipeline.Contracts;
 using Pipeline.IntegrationTests.Infrastructure;
+using Pipeline.TestSupport;
 using Pipeline.Platform;
 
 namespace Pipeline.IntegrationTests;
@@ -18,7 +19,7 @@ public sealed class CrashTests(KafkaBackend backend)
         var known = TestWorld.RandomHex(32);
         await using var pipeline = await RunningPipeline.StartAsync(backend, p =>
             p.Publisher.PublishAsync(Topics.HashesKnown, $"police-nl:sha256:{known}", TestWorld.Known(known)));
-        using var watch = new TopicWatcher(backend, Topics.TakedownRequested, Topics.ExchangeOutbound, Topics.ReportsReview, Topics.PoliceReferrals);
+        using var watch = backend.Watch(Topics.TakedownRequested, Topics.ExchangeOutbound, Topics.ReportsReview, Topics.PoliceReferrals);
         await watch.Assigned.WaitAsync(TimeSpan.FromSeconds(30));
 
         const int total = 1200;

@@ -1,6 +1,7 @@
 using System.Text;
 using Pipeline.Contracts;
 using Pipeline.IntegrationTests.Infrastructure;
+using Pipeline.TestSupport;
 using Pipeline.Platform;
 
 namespace Pipeline.IntegrationTests;
@@ -27,7 +28,7 @@ public sealed class DeadLetterTests(KafkaBackend backend)
             (Topics.NoticesIssued, ["recheck", "sla"]),
             (Topics.ContentStatus, ["sla"]),
         };
-        using var watch = new TopicWatcher(backend, [.. inputs.SelectMany(i => i.Stages).Distinct().Select(Topics.DeadLetter), Topics.NoticesIssued]);
+        using var watch = backend.Watch([.. inputs.SelectMany(i => i.Stages).Distinct().Select(Topics.DeadLetter), Topics.NoticesIssued]);
         await watch.Assigned.WaitAsync(TimeSpan.FromSeconds(30));
 
         var sent = new Dictionary<string, (Confluent.Kafka.TopicPartitionOffset Where, byte[] Bytes)>();

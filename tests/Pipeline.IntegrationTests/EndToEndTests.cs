@@ -1,5 +1,6 @@
 using Pipeline.Contracts;
 using Pipeline.IntegrationTests.Infrastructure;
+using Pipeline.TestSupport;
 using Pipeline.Platform;
 
 namespace Pipeline.IntegrationTests;
@@ -22,7 +23,7 @@ public sealed class EndToEndTests(KafkaBackend backend)
         var known = TestWorld.RandomHex(32);
         await using var pipeline = await RunningPipeline.StartAsync(backend, p =>
             p.Publisher.PublishAsync(Topics.HashesKnown, $"police-nl:sha256:{known}", TestWorld.Known(known)));
-        using var watch = new TopicWatcher(backend, Watched);
+        using var watch = backend.Watch(Watched);
         await watch.Assigned.WaitAsync(TimeSpan.FromSeconds(30));
 
         string Id(string name) => $"{run}-{name}";
@@ -45,8 +46,22 @@ public sealed class EndToEndTests(KafkaBackend backend)
                 && watch.Events<ReviewRequested>(Topics.ReportsReview, e => Mine(e.report)).Count == 3
                 && watch.Events<ReportForwarded>(Topics.ExchangeOutbound, e => Mine(e.report)).Count == 1
                 && watch.Events<ReportClassified>(Topics.ReportsClassified, e => Mine(e.report)).Count == 7
-                && watch.Events<TakedownNotice>(Topics.NoticesIssued, e => e.url.Contains(run, StringComparison.Ordinal)).Count == 2,
+                && watch.Events<PoliceReferral>(Topics.PoliceReferrals, e => Mine(e.report)).Count == 1
+                && watch.Events<TakedownNotice>(Topics.NoticesIssued, e => e.url.Contains(run, StringComparison.Ordinal)).Count == 1,
             TimeSpan.FromSeconds(60), () => Describe(watch, run));
+
+        // Police first: the new material's takedown is held until the police release it.
+        Assert.Empty(watch.Events<TakedownRequested>(Topics.TakedownRequested, e => e.report.reportId == Id("new-home")));
+        var referred = watch.Events<PoliceReferral>(Topics.PoliceReferrals, e => Mine(e.report)).Single();
+        await pipeline.Publisher.PublishAsync(Topics.PoliceReleases, referred.caseKey, new PoliceRelease
+        {
+            eventId = EventIds.Derive("release", referred.referralId), caseKey = referred.caseKey, referralId = referred.referralId,
+            releasedBy = "police-unit-test", releasedAt = DateTime.UtcNow, preserveEvidence = true, note = null,
+        });
+        await watch.WaitUntilAsync(() => watch.Events<TakedownNotice>(Topics.NoticesIssued, e => e.url.Contains(run, StringComparison.Ordinal)).Count == 2,
+            TimeSpan.FromSeconds(30), () => Describe(watch, run));
+        Assert.EndsWith("police-first: released by the police",
+            watch.Events<TakedownRequested>(Topics.TakedownRequested, e => e.report.reportId == Id("new-home")).Single().rule, StringComparison.Ordinal);
 
         // intake: seven accepted under their case keys, one rejected with its reason and the original bytes
         var accepted = watch.Events<ReportAccepted>(Topics.ReportsAccepted, e => Mine(e.report));

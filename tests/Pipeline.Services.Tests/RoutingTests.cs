@@ -11,15 +11,16 @@ using Classification = Pipeline.Contracts.Classification;
 
 public class RoutingPolicyTests
 {
-    internal static RoutingOptions Options(bool shareReporterWithPolice = false) => new()
+    internal static RoutingOptions Options(bool shareReporterWithPolice = false, bool policeFirst = false) => new()
     {
         HomeCountry = "NL",
         HomeHotline = "nl-hotline",
         Partners = new(StringComparer.OrdinalIgnoreCase) { ["DE"] = "de-hotline", ["GB"] = "gb-hotline" },
         ShareReporterWithPolice = shareReporterWithPolice,
+        PoliceFirst = policeFirst,
     };
 
-    private static Route Decide(ReportClassified report) => new RoutingPolicy(Options()).Decide(report);
+    private static Route Decide(ReportClassified report) => Assert.Single(new RoutingPolicy(Options()).Decide(report));
 
     [Fact]
     public void Not_illegal_is_closed() =>
@@ -49,7 +50,7 @@ public class RoutingPolicyTests
 
     [Fact]
     public void New_material_at_home_goes_to_police_and_takedown() =>
-        Assert.Equal(new Route.PoliceAndTakedown("home+new→police+takedown"), Decide(Fixtures.Classified(Verdict.NEW, Fixtures.Hosting("NL"))));
+        Assert.Equal(new Route.PoliceAndTakedown("home+new→police+takedown", false), Decide(Fixtures.Classified(Verdict.NEW, Fixtures.Hosting("NL"))));
 
     [Theory]
     [InlineData(Verdict.KNOWN)]
@@ -92,7 +93,7 @@ public class RoutingProcessorTests
     private static async Task<RecordingOutput> Process(ReportClassified classified, bool shareReporterWithPolice = false)
     {
         var processor = new RoutingProcessor(Microsoft.Extensions.Options.Options.Create(RoutingPolicyTests.Options(shareReporterWithPolice)),
-            new FakeTimeProvider(new DateTimeOffset(Now)));
+            RoutingFixtures.State(), new FakeTimeProvider(new DateTimeOffset(Now)));
         var output = new RecordingOutput();
         var message = new Incoming<ReportClassified>(classified.caseKey, classified, Topics.ReportsClassified, 0, 42, Fixtures.T0, null);
         await processor.ProcessAsync(message, output, CancellationToken.None);
@@ -224,4 +225,12 @@ public class RoutingProcessorTests
 
     [Fact]
     public async Task Not_illegal_sends_nothing() => Assert.Empty((await Process(Fixtures.Classified(Verdict.NOT_ILLEGAL))).Sent);
+}
+
+internal static class RoutingFixtures
+{
+    public static RoutingState State() => new(
+        Microsoft.Extensions.Options.Options.Create(new KafkaOptions()),
+        new AvroSerdes(new Confluent.SchemaRegistry.CachedSchemaRegistryClient(new Confluent.SchemaRegistry.SchemaRegistryConfig { Url = "http://127.0.0.1:9" }), false),
+        Microsoft.Extensions.Logging.Abstractions.NullLogger<RoutingState>.Instance);
 }

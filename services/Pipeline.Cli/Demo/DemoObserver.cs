@@ -23,7 +23,7 @@ public sealed class DemoObserver : IDisposable
 
     public static readonly string[] Watched =
     [
-        Topics.ReportsSubmitted, Topics.ReportsAccepted, Topics.ReportsRejected, Topics.ReportsLocated, Topics.ReportsClassified,
+        Topics.ReportsSubmitted, Topics.ReportsAccepted, Topics.ReportsGrouped, Topics.ReportsRejected, Topics.ReportsLocated, Topics.ReportsClassified,
         Topics.ReportsReview, Topics.PoliceReferrals, Topics.ExchangeOutbound, Topics.TakedownRequested, Topics.NoticesIssued,
         Topics.ContentStatus, Topics.NoticeOutcomes, Topics.SlaEvents,
         Topics.DeadLetter("intake"), Topics.DeadLetter("geolocation"), Topics.DeadLetter("classification"), Topics.DeadLetter("routing"),
@@ -86,6 +86,11 @@ public sealed class DemoObserver : IDisposable
             case Topics.ReportsSubmitted: Record(topic, Read<ReportSubmitted>(topic, value).eventId); break;
             case Topics.ReportsAccepted: Record(topic, Read<ReportAccepted>(topic, value).eventId); break;
             case Topics.ReportsLocated: Record(topic, Read<ReportLocated>(topic, value).eventId); break;
+            case Topics.ReportsGrouped:
+                var grouped = Read<ReportGrouped>(topic, value);
+                Record(topic, grouped.eventId);
+                Outcome(grouped.reportId, "grouped into an open case");
+                break;
             case Topics.ReportsRejected:
                 var rejected = Read<ReportRejected>(topic, value);
                 Record(topic, rejected.eventId);

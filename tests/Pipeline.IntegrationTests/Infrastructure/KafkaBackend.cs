@@ -127,3 +127,10 @@ public sealed class KafkaCollection : ICollectionFixture<KafkaBackend>
 {
     public const string Name = "kafka";
 }
+
+public static class KafkaBackendWatch
+{
+    /// <summary>A watcher of <paramref name="topics"/> on this backend.</summary>
+    public static Pipeline.TestSupport.TopicWatcher Watch(this KafkaBackend backend, params string[] topics) =>
+        new(backend.BootstrapServers, backend.SchemaRegistryUrl, topics);
+}

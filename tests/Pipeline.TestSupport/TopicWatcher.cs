@@ -6,7 +6,7 @@ using Confluent.SchemaRegistry;
 using Pipeline.Contracts;
 using Pipeline.Platform;
 
-namespace Pipeline.IntegrationTests.Infrastructure;
+namespace Pipeline.TestSupport;
 
 /// <summary>Reads output topics as a user would and keeps every event, typed, with its key and headers.</summary>
 public sealed class TopicWatcher : IDisposable
@@ -22,12 +22,15 @@ public sealed class TopicWatcher : IDisposable
     private readonly IReadOnlyDictionary<string, Type> topics;
     private readonly TaskCompletionSource assigned = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
-    public TopicWatcher(KafkaBackend backend, params string[] names)
+    public TopicWatcher(string bootstrapServers, string schemaRegistryUrl, params string[] names)
     {
-        bootstrap = backend.BootstrapServers;
-        registry = new CachedSchemaRegistryClient(new SchemaRegistryConfig { Url = backend.SchemaRegistryUrl });
+        bootstrap = bootstrapServers;
+        registry = new CachedSchemaRegistryClient(new SchemaRegistryConfig { Url = schemaRegistryUrl });
         serdes = new AvroSerdes(registry, autoRegisterSchemas: false);
-        topics = names.ToDictionary(n => n, n => n.StartsWith("deadletter.", StringComparison.Ordinal) ? typeof(DeadLetter) : SchemaRegistration.ValueType(TopicCatalog.Get(n)));
+        topics = names.ToDictionary(n => n, n =>
+            n.StartsWith("deadletter.", StringComparison.Ordinal) ? typeof(DeadLetter)
+            : n.StartsWith("exchange.inbound.", StringComparison.Ordinal) ? typeof(ReportForwarded)
+            : SchemaRegistration.ValueType(TopicCatalog.Get(n)));
         thread = new Thread(Run) { IsBackground = true, Name = "topic-watcher" };
         thread.Start();
     }

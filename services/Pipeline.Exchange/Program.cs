@@ -1,0 +1,4 @@
+using Pipeline.Exchange;
+using Pipeline.Platform;
+
+PipelineHost.CreateBuilder(args).AddExchange().Build().Run();

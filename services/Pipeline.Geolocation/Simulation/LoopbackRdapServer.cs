@@ -1,0 +1,137 @@
+using System.Collections.Concurrent;
+using System.Net;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+
+namespace Pipeline.Geolocation.Simulation;
+
+/// <summary>
+/// An RDAP registry on 127.0.0.1 answering <c>GET /ip/{address}</c> with RFC 9083 "ip network" objects (the abuse
+/// contact nested under the registrant, as the RIRs do), 404 for addresses outside its networks, and configurable
+/// failures: a status code or a delay per network.
+/// </summary>
+public sealed class LoopbackRdapServer : IAsyncDisposable
+{
+    public sealed record Network(string Cidr, string Handle, string Name, string Country, string? AbuseEmail)
+    {
+        public int? Status { get; set; }
+        public TimeSpan Delay { get; set; }
+    }
+
+    private readonly WebApplication app;
+    private readonly List<Network> networks = [];
+    private readonly ConcurrentDictionary<string, int> requests = new();
+
+    private LoopbackRdapServer(WebApplication app) => this.app = app;
+
+    public string BaseUrl { get; private set; } = "";
+
+    public int Requests => requests.Values.Sum();
+
+    public int RequestsFor(string address) => requests.GetValueOrDefault(address);
+
+    public static async Task<LoopbackRdapServer> StartAsync()
+    {
+        var builder = WebApplication.CreateSlimBuilder();
+        builder.Logging.ClearProviders();
+        builder.WebHost.UseUrls("http://127.0.0.1:0");
+        var server = new LoopbackRdapServer(builder.Build());
+        server.app.MapGet("/ip/{address}", (string address, HttpContext context) => server.HandleAsync(address, context));
+        await server.app.StartAsync();
+        var addresses = server.app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses;
+        server.BaseUrl = addresses.First().TrimEnd('/') + "/";
+        return server;
+    }
+
+    public Network Add(string cidr, string handle, string name, string country, string? abuseEmail)
+    {
+        var n = new Network(cidr, handle, name, country, abuseEmail);
+        lock (networks) networks.Add(n);
+        return n;
+    }
+
+    private async Task HandleAsync(string address, HttpContext context)
+    {
+        requests.AddOrUpdate(address, 1, (_, n) => n + 1);
+        if (!IPAddress.TryParse(address, out var ip))
+        {
+            context.Response.StatusCode = 400;
+            return;
+        }
+        Network? match;
+        lock (networks) match = networks.Where(n => IPNetwork.Parse(n.Cidr).Contains(ip)).OrderByDescending(n => IPNetwork.Parse(n.Cidr).PrefixLength).FirstOrDefault();
+        if (match is null)
+        {
+            context.Response.StatusCode = 404;
+            context.Response.ContentType = "application/rdap+json";
+            await context.Response.WriteAsync("""{"errorCode":404,"title":"Not Found","description":["no network holds this address"]}""");
+            return;
+        }
+        if (match.Delay > TimeSpan.Zero) await Task.Delay(match.Delay, context.RequestAborted);
+        if (match.Status is { } status)
+        {
+            context.Response.StatusCode = status;
+            return;
+        }
+        context.Response.ContentType = "application/rdap+json";
+        await context.Response.WriteAsync(Render(match));
+    }
+
+    /// <summary>An RFC 9083 ip network object.</summary>
+    public static string Render(Network n)
+    {
+        var network = IPNetwork.Parse(n.Cidr);
+        var start = network.BaseAddress;
+        var bytes = start.GetAddressBytes();
+        for (var bit = network.PrefixLength; bit < bytes.Length * 8; bit++) bytes[bit / 8] |= (byte)(0x80 >> (bit % 8));
+        var end = new IPAddress(bytes);
+        JsonArray Vcard(string fn, string? email)
+        {
+            var props = new JsonArray { new JsonArray("version", new JsonObject(), "text", "4.0"), new JsonArray("fn", new JsonObject(), "text", fn) };
+            if (email is not null) props.Add(new JsonArray("email", new JsonObject(), "text", email));
+            return new JsonArray("vcard", props);
+        }
+        var registrant = new JsonObject
+        {
+            ["objectClassName"] = "entity",
+            ["handle"] = "ORG-" + n.Handle,
+            ["roles"] = new JsonArray("registrant"),
+            ["vcardArray"] = Vcard(n.Name, null),
+        };
+        if (n.AbuseEmail is not null)
+            registrant["entities"] = new JsonArray(new JsonObject
+            {
+                ["objectClassName"] = "entity",
+                ["handle"] = "ABUSE-" + n.Handle,
+                ["roles"] = new JsonArray("abuse"),
+                ["vcardArray"] = Vcard("Abuse desk", n.AbuseEmail),
+            });
+        var root = new JsonObject
+        {
+            ["rdapConformance"] = new JsonArray("rdap_level_0", "cidr0"),
+            ["objectClassName"] = "ip network",
+            ["handle"] = n.Handle,
+            ["startAddress"] = start.ToString(),
+            ["endAddress"] = end.ToString(),
+            ["ipVersion"] = start.AddressFamily == System.Net.Sockets.AddressFamily.InterNetworkV6 ? "v6" : "v4",
+            ["name"] = n.Name,
+            ["type"] = "ASSIGNED PA",
+            ["country"] = n.Country,
+            ["entities"] = new JsonArray(registrant),
+        };
+        return root.ToJsonString(new JsonSerializerOptions { WriteIndented = false });
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await app.StopAsync();
+        await app.DisposeAsync();
+    }
+}
