@@ -33,25 +33,35 @@ public sealed class CaseIndex(bool sameHostOnly = true)
         foreach (var hash in state.hashes)
         {
             // The first OPEN case to hold a hash keeps it; a closed one gives way to a case opened later.
-            byHash.AddOrUpdate(Scoped(caseKey, hash), caseKey, (_, existing) => existing != caseKey && StatusOf(existing) == CaseStatus.OPEN ? existing : caseKey);
+            byHash.AddOrUpdate(hash, caseKey, (_, existing) => existing != caseKey && StatusOf(existing) == CaseStatus.OPEN ? existing : caseKey);
+            if (sameHostOnly)
+                byHash.AddOrUpdate(Scoped(caseKey, hash), caseKey, (_, existing) => existing != caseKey && StatusOf(existing) == CaseStatus.OPEN ? existing : caseKey);
         }
     }
 
-    /// <summary>The case holding one of these hashes (sha256 first, then sha1, then md5), other than <paramref name="except"/>.</summary>
+    /// <summary>The case holding one of these hashes (sha256 first, then sha1, then md5), other than
+    /// <paramref name="except"/>: with same-host scoping, an open or closed case on the same host, else a removed
+    /// (closed) case anywhere — so content that comes back on another host is still recognised as a re-upload.</summary>
     public Match? Find(ContentHashes? hashes, string except)
     {
         foreach (var (algorithm, value) in Keys(hashes))
         {
-            if (byHash.TryGetValue(Scoped(except, HashKey(algorithm, value)), out var caseKey) && caseKey != except && StatusOf(caseKey) is { } status && status != CaseStatus.ALIAS)
-                return new Match(caseKey, status, algorithm);
+            var key = HashKey(algorithm, value);
+            if (sameHostOnly && Lookup(Scoped(except, key), except, algorithm) is { } local) return local;
+            if (Lookup(key, except, algorithm) is { } any && (!sameHostOnly || any.Status == CaseStatus.CLOSED_REMOVED)) return any;
         }
         return null;
     }
 
+    private Match? Lookup(string indexKey, string except, string algorithm) =>
+        byHash.TryGetValue(indexKey, out var caseKey) && caseKey != except && StatusOf(caseKey) is { } status && status != CaseStatus.ALIAS
+            ? new Match(caseKey, status, algorithm)
+            : null;
+
     public static string HashKey(string algorithm, string value) => algorithm + ":" + value.ToLowerInvariant();
 
     private string Scoped(string caseKey, string hashKey) =>
-        sameHostOnly ? (Uri.TryCreate(caseKey, UriKind.Absolute, out var u) ? u.Authority : caseKey) + "|" + hashKey : hashKey;
+        (Uri.TryCreate(caseKey, UriKind.Absolute, out var u) ? u.Authority : caseKey) + "|" + hashKey;
 
     /// <summary>Exact hashes only: a PDQ hash is perceptual, so equal PDQ does not mean identical content.</summary>
     public static IEnumerable<(string Algorithm, string Value)> Keys(ContentHashes? hashes)

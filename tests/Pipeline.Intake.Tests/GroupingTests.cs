@@ -30,12 +30,12 @@ public class GroupingTests
         await grouped.ReadUntilAsync(r => r.Count == 1, Wait);
         Assert.Equal(("g-2", caseKey, "url", 2), (grouped.Records[0].Value.reportId, grouped.Records[0].Key, grouped.Records[0].Value.matchedBy, grouped.Records[0].Value.reportCount));
 
-        // Another URL with the same exact content hash joins the case; a later report of that URL follows it.
-        await h.SubmitAsync(IntakeHarness.Submitted("g-3", "http://mirror.test/copy.jpg", sha));
+        // Another URL on the same site with the same exact content hash joins the case; a later report of that URL follows it.
+        await h.SubmitAsync(IntakeHarness.Submitted("g-3", "http://gallery.example/mirror/copy.jpg", sha));
         await grouped.ReadUntilAsync(r => r.Count == 2, Wait);
-        Assert.Equal(("g-3", caseKey, "sha256", "http://mirror.test/copy.jpg"),
+        Assert.Equal(("g-3", caseKey, "sha256", "http://gallery.example/mirror/copy.jpg"),
             (grouped.Records[1].Value.reportId, grouped.Records[1].Key!, grouped.Records[1].Value.matchedBy, grouped.Records[1].Value.reportUrl));
-        await h.SubmitAsync(IntakeHarness.Submitted("g-4", "http://mirror.test/copy.jpg"));
+        await h.SubmitAsync(IntakeHarness.Submitted("g-4", "http://gallery.example/mirror/copy.jpg"));
         await grouped.ReadUntilAsync(r => r.Count == 3, Wait);
         Assert.Equal(("g-4", caseKey, "alias", 4), (grouped.Records[2].Value.reportId, grouped.Records[2].Key!, grouped.Records[2].Value.matchedBy, grouped.Records[2].Value.reportCount));
 
@@ -51,7 +51,7 @@ public class GroupingTests
         await cases.ReadUntilAsync(r => r.Any(c => c.Key == caseKey && c.Value.status == CaseStatus.CLOSED_REMOVED), Wait);
         await Task.Delay(1100); // the case was removed "1 s from now": the re-uploads come after it
 
-        // Its content at a new URL: a new case, flagged as a re-upload of the removed one.
+        // Its content at a new URL on another host: a new case, flagged as a re-upload of the removed one.
         await h.SubmitAsync(IntakeHarness.Submitted("g-6", "http://other.example/again.jpg", sha));
         await accepted.ReadUntilAsync(r => r.Count == 3, Wait);
         Assert.Equal(("http://other.example/again.jpg", true), (accepted.Records[2].Key!, accepted.Records[2].Value.caseInfo.reupload));
@@ -70,8 +70,25 @@ public class GroupingTests
         Assert.Equal([IntakeHarness.Hotline, IntakeHarness.OtherHotline], state.sources);
         Assert.Equal(["g-1", "g-2", "g-3", "g-4", "g-5"], state.reportIds);
         Assert.Equal(1, state.episode);
-        var alias = cases.Records.Last(c => c.Key == "http://mirror.test/copy.jpg").Value;
+        var alias = cases.Records.Last(c => c.Key == "http://gallery.example/mirror/copy.jpg").Value;
         Assert.Equal((CaseStatus.ALIAS, caseKey), (alias.status, alias.aliasOf));
+    }
+
+    [Fact]
+    public async Task The_same_content_on_another_host_opens_its_own_case_so_that_hoster_gets_its_own_notice()
+    {
+        await using var h = await IntakeHarness.StartAsync();
+        await h.StartIntakeAsync();
+        var accepted = h.Reader<ReportAccepted>(Topics.ReportsAccepted);
+        var grouped = h.Reader<ReportGrouped>(Topics.ReportsGrouped);
+        var sha = IntakeHarness.RandomHex(32);
+
+        await h.SubmitAsync(IntakeHarness.Submitted("x-1", "http://first.example/a.jpg", sha));
+        await h.SubmitAsync(IntakeHarness.Submitted("x-2", "http://second.example/b.jpg", sha));
+        await accepted.ReadUntilAsync(r => r.Count == 2, Wait, settle: TimeSpan.FromMilliseconds(300));
+        Assert.Equal(["http://first.example/a.jpg", "http://second.example/b.jpg"], accepted.Records.Select(r => r.Key!).Order());
+        Assert.All(accepted.Records, r => Assert.False(r.Value.caseInfo.reupload));
+        Assert.Empty(grouped.Records);
     }
 
     [Fact]

@@ -145,7 +145,7 @@ public class RoutingProcessorTests
         Assert.Equal(Fixtures.CaseKey, forwarded.caseKey);
         Assert.Equal("de-hotline", forwarded.partnerHotline);
         Assert.Equal("DE", forwarded.partnerCountry);
-        Assert.Equal("partner-country→forward", forwarded.rule);
+        Assert.Equal("moved→partner-country→forward", forwarded.rule); // it came from be-hotline and is hosted elsewhere
         Assert.Null(forwarded.report.reporterContact);
         Assert.Equal(["be-hotline", "nl-hotline"], forwarded.report.hops);
         Assert.Equal(classified.report.reportId, forwarded.report.reportId);
