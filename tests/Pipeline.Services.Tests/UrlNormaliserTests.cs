@@ -103,7 +103,7 @@ public class UrlNormaliserTests
     public void Percent_encoded_unreserved_characters_are_decoded() =>
         Assert.Equal("http://site.example/~user/Ab", Normalise("http://site.example/%7euser/%41b").Key);
 
-    // Regression: %2f and %2F are equivalent (RFC 3986 §6.2.2.1) and must give one case key.
+    // Regression: %2f and %2F are equivalent (RFC 3986 §6.2.2, first rule) and must give one case key.
     [Fact]
     public void Percent_encoding_case_does_not_change_the_key() =>
         Assert.Equal(Normalise("http://site.example/a%2Fb").Key, Normalise("http://site.example/a%2fb").Key);
