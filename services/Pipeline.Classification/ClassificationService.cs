@@ -14,6 +14,10 @@ public static class ClassificationService
     {
         host.Services.AddOptions<ClassificationOptions>().BindConfiguration(ClassificationOptions.Section).ValidateOnStart();
         host.Services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<ClassificationOptions>, ClassificationOptionsValidator>());
-        return host.AddStage<ClassificationProcessor>(Stage, s => s.Consumes<ReportLocated>(Topics.ReportsLocated));
+        host.Services.TryAddSingleton<ClassificationState>();
+        host.Services.AddHostedService<RetractionWatch>();
+        return host.AddStage<ClassificationProcessor>(Stage, s => s
+            .Consumes<ReportLocated>(Topics.ReportsLocated)
+            .Consumes<ReportAssessed>(Topics.ReportsAssessed));
     }
 }

@@ -24,6 +24,12 @@ public sealed class HashBank
 
     public int PdqCount { get { lock (gate) return pdq.Count; } }
 
+    /// <summary>Whether the entry with this key (bank:algorithm:value) is in the bank.</summary>
+    public bool Contains(string key)
+    {
+        lock (gate) return byKey.ContainsKey(key);
+    }
+
     /// <summary>Records whose value is not a valid hash for their algorithm (kept out of the bank, counted).</summary>
     public long Invalid { get; private set; }
 

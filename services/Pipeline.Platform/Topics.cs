@@ -30,6 +30,11 @@ public static class Topics
     public const string ReportsGrouped = "reports.grouped.v1";
     public const string IntakeGrouping = "intake.grouping.v1";
     public const string IntakeCases = "intake.cases.v1";
+    public const string ClassificationWaiting = "classification.waiting.v1";
+    public const string ClassificationMatches = "classification.matches.v1";
+    public const string HashesRetractions = "hashes.retractions.v1";
+    public const string NoticeDeliveries = "notices.deliveries.v1";
+    public const string TakedownDeliveryState = "takedown.delivery-state.v1";
 
     /// <summary>The dead-letter topic of a stage: <c>deadletter.&lt;stage&gt;.v1</c>.</summary>
     public static string DeadLetter(string stage) => $"deadletter.{stage}.v1";

@@ -45,7 +45,7 @@ public sealed class EndToEndTests(KafkaBackend backend)
                 watch.Events<ReportRejected>(Topics.ReportsRejected, e => e.reportId?.StartsWith(run, StringComparison.Ordinal) == true).Count == 1
                 && watch.Events<ReviewRequested>(Topics.ReportsReview, e => Mine(e.report)).Count == 3
                 && watch.Events<ReportForwarded>(Topics.ExchangeOutbound, e => Mine(e.report)).Count == 1
-                && watch.Events<ReportClassified>(Topics.ReportsClassified, e => Mine(e.report)).Count == 7
+                && watch.Events<ReportClassified>(Topics.ReportsClassified, e => Mine(e.report)).Count == 6
                 && watch.Events<PoliceReferral>(Topics.PoliceReferrals, e => Mine(e.report)).Count == 1
                 && watch.Events<TakedownNotice>(Topics.NoticesIssued, e => e.url.Contains(run, StringComparison.Ordinal)).Count == 1,
             TimeSpan.FromSeconds(60), () => Describe(watch, run));
@@ -86,7 +86,7 @@ public sealed class EndToEndTests(KafkaBackend backend)
         Assert.Equal(Verdict.NEW, verdicts[Id("new-home")]);
         Assert.Equal(Verdict.KNOWN, verdicts[Id("known-partner")]);
         Assert.Equal(Verdict.NOT_ILLEGAL, verdicts[Id("not-illegal")]);
-        Assert.Equal(Verdict.NEEDS_ASSESSMENT, verdicts[Id("unassessed")]);
+        Assert.False(verdicts.ContainsKey(Id("unassessed"))); // waits in classification for an analyst's verdict
         var match = Assert.Single(watch.Events<ReportClassified>(Topics.ReportsClassified, e => e.report.reportId == Id("known-home")).Single().matches);
         Assert.Equal(("police-nl", HashAlgorithm.SHA256, known), (match.bank, match.algorithm, match.value));
 
