@@ -1,4 +1,4 @@
 using Pipeline.Platform;
 using Pipeline.Takedown;
 
-PipelineHost.CreateBuilder(args).AddTakedown().Build().Run();
+PipelineHost.CreateBuilder(args).AddTakedown().AddNoticeDelivery().Build().Run();

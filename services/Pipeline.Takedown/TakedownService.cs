@@ -10,10 +10,31 @@ public static class TakedownService
 {
     public const string Stage = "takedown";
 
+    /// <summary>The consumer group of the delivery stage (its dead letters go to the takedown stage's topic).</summary>
+    public const string DeliveryStage = "takedown-delivery";
+
     public static PipelineHostBuilder AddTakedown(this PipelineHostBuilder host)
     {
         host.Services.AddOptions<TakedownOptions>().BindConfiguration(TakedownOptions.Section).ValidateOnStart();
         host.Services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<TakedownOptions>, TakedownOptionsValidator>());
         return host.AddStage<TakedownProcessor>(Stage, s => s.Consumes<TakedownRequested>(Topics.TakedownRequested));
+    }
+
+    /// <summary>Adds the delivery stage: every notice on notices.issued.v1 is delivered once by the recipient's channel
+    /// (e-mail, webhook, or the topic itself), with retries, and its outcome published on notices.deliveries.v1.
+    /// Needs section Takedown:Delivery (an SMTP relay at least).</summary>
+    public static PipelineHostBuilder AddNoticeDelivery(this PipelineHostBuilder host)
+    {
+        host.Services.AddOptions<TakedownOptions>().BindConfiguration(TakedownOptions.Section).ValidateOnStart();
+        host.Services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<TakedownOptions>, TakedownOptionsValidator>());
+        host.Services.AddOptions<DeliveryOptions>().BindConfiguration(DeliveryOptions.Section).ValidateOnStart();
+        host.Services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<DeliveryOptions>, DeliveryOptionsValidator>());
+        host.Services.TryAddSingleton<DeliveryState>();
+        host.Services.TryAddSingleton(sp => new EmailChannel(sp.GetRequiredService<IOptions<DeliveryOptions>>().Value.Smtp, sp.GetRequiredService<IOptions<TakedownOptions>>().Value));
+        host.Services.TryAddSingleton(sp => new WebhookChannel(
+            new HttpClient(WebhookChannel.Handler()) { Timeout = Timeout.InfiniteTimeSpan }, sp.GetRequiredService<IOptions<DeliveryOptions>>().Value.Webhook));
+        host.Services.TryAddSingleton<NoticeDeliverer>();
+        host.Services.AddHostedService<DeliveryRetryLoop>();
+        return host.AddStage<DeliveryProcessor>(DeliveryStage, s => s.Consumes<TakedownNotice>(Topics.NoticesIssued).DeadLettersTo(Topics.DeadLetter(Stage)));
     }
 }

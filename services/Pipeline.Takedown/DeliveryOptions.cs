@@ -1,0 +1,84 @@
+using MailKit.Security;
+using Microsoft.Extensions.Options;
+
+namespace Pipeline.Takedown;
+
+/// <summary>Section <c>Takedown:Delivery</c>: how notices reach the hosters (SMTP, webhooks) and how failed
+/// deliveries are retried. Secrets (SMTP password, webhook secrets) come from the environment, e.g.
+/// <c>Takedown__Delivery__Smtp__Password</c>, <c>Takedown__Delivery__Webhook__Secret</c>,
+/// <c>Takedown__Delivery__Webhook__Secrets__&lt;hosterId&gt;</c>; never from a config file.</summary>
+public sealed class DeliveryOptions
+{
+    public const string Section = "Takedown:Delivery";
+
+    public SmtpSettings Smtp { get; set; } = new();
+
+    public WebhookSettings Webhook { get; set; } = new();
+
+    /// <summary>Delay before the second attempt; it doubles with each further attempt up to <see cref="MaxBackoff"/>.</summary>
+    public TimeSpan InitialBackoff { get; set; } = TimeSpan.FromMinutes(1);
+
+    public TimeSpan MaxBackoff { get; set; } = TimeSpan.FromHours(1);
+
+    /// <summary>Attempts (first one included) before a transiently failing delivery ends as FAILED.</summary>
+    public int MaxAttempts { get; set; } = 10;
+
+    /// <summary>Retries run in parallel up to this many (the first attempt of a notice runs in the consume loop).</summary>
+    public int RetryConcurrency { get; set; } = 4;
+
+    public TimeSpan Backoff(int failedAttempts)
+    {
+        var factor = Math.Pow(2, Math.Min(failedAttempts - 1, 30));
+        var ticks = Math.Min(MaxBackoff.Ticks, InitialBackoff.Ticks * factor);
+        return TimeSpan.FromTicks((long)ticks);
+    }
+
+    public sealed class SmtpSettings
+    {
+        /// <summary>The hotline's outgoing mail server (its relay), not the hoster's MX.</summary>
+        public string Host { get; set; } = "";
+        public int Port { get; set; } = 587;
+        /// <summary>None, Auto, SslOnConnect, StartTls or StartTlsWhenAvailable (MailKit's SecureSocketOptions).</summary>
+        public SecureSocketOptions Security { get; set; } = SecureSocketOptions.StartTlsWhenAvailable;
+        public string? Username { get; set; }
+        /// <summary>Secret: Takedown__Delivery__Smtp__Password in the environment.</summary>
+        public string? Password { get; set; }
+        /// <summary>The From address; empty means Takedown:SenderContact.</summary>
+        public string? From { get; set; }
+        public TimeSpan Timeout { get; set; } = TimeSpan.FromSeconds(30);
+    }
+
+    public sealed class WebhookSettings
+    {
+        /// <summary>HMAC-SHA256 key for hosters without their own (Takedown__Delivery__Webhook__Secret).</summary>
+        public string? Secret { get; set; }
+        /// <summary>Per-hoster keys by hoster id (Takedown__Delivery__Webhook__Secrets__&lt;hosterId&gt;).</summary>
+        public Dictionary<string, string> Secrets { get; set; } = new(StringComparer.OrdinalIgnoreCase);
+        public TimeSpan Timeout { get; set; } = TimeSpan.FromSeconds(15);
+    }
+}
+
+internal sealed class DeliveryOptionsValidator : IValidateOptions<DeliveryOptions>
+{
+    public ValidateOptionsResult Validate(string? name, DeliveryOptions o)
+    {
+        var errors = new List<string>();
+        if (string.IsNullOrWhiteSpace(o.Smtp.Host))
+            errors.Add("Takedown:Delivery:Smtp:Host is not set. Fix: name the hotline's outgoing mail relay (e.g. smtp.hotline.example), with Takedown:Delivery:Smtp:Port.");
+        if (o.Smtp.Port is < 1 or > 65535)
+            errors.Add($"Takedown:Delivery:Smtp:Port {o.Smtp.Port} is not a TCP port. Fix: use 587 (submission), 465 (SMTPS) or 25.");
+        if (!string.IsNullOrEmpty(o.Smtp.Username) && string.IsNullOrEmpty(o.Smtp.Password))
+            errors.Add("Takedown:Delivery:Smtp:Username is set without a password. Fix: set the environment variable Takedown__Delivery__Smtp__Password.");
+        if (o.Smtp.From is { Length: > 0 } from && !from.Contains('@', StringComparison.Ordinal))
+            errors.Add($"Takedown:Delivery:Smtp:From '{from}' is not an e-mail address. Fix: set the notice desk's address or leave it empty to use Takedown:SenderContact.");
+        if (o.Smtp.Timeout <= TimeSpan.Zero || o.Webhook.Timeout <= TimeSpan.Zero)
+            errors.Add("Takedown:Delivery:Smtp:Timeout and Takedown:Delivery:Webhook:Timeout must be positive. Fix: e.g. 00:00:30.");
+        if (o.InitialBackoff <= TimeSpan.Zero || o.MaxBackoff < o.InitialBackoff)
+            errors.Add($"Takedown:Delivery:InitialBackoff ({o.InitialBackoff}) must be positive and at most Takedown:Delivery:MaxBackoff ({o.MaxBackoff}). Fix: e.g. 00:01:00 and 01:00:00.");
+        if (o.MaxAttempts is < 1 or > 100)
+            errors.Add($"Takedown:Delivery:MaxAttempts {o.MaxAttempts} must lie between 1 and 100. Fix: e.g. 10 (with the default backoff about 8 hours of retrying).");
+        if (o.RetryConcurrency is < 1 or > 64)
+            errors.Add($"Takedown:Delivery:RetryConcurrency {o.RetryConcurrency} must lie between 1 and 64. Fix: e.g. 4.");
+        return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);
+    }
+}

@@ -1,0 +1,187 @@
+using System.Net.Sockets;
+using System.Security.Cryptography;
+using System.Text;
+using MailKit;
+using MailKit.Net.Smtp;
+using MailKit.Security;
+using MimeKit;
+using Pipeline.Contracts;
+
+namespace Pipeline.Takedown;
+
+/// <summary>What one attempt came to: SENT, RETRYING (transient: try again later), FAILED or BOUNCED (permanent).</summary>
+public sealed record DeliveryResult(DeliveryStatus Status, string Detail)
+{
+    public static DeliveryResult Sent(string detail) => new(DeliveryStatus.SENT, detail);
+    public static DeliveryResult Transient(string detail) => new(DeliveryStatus.RETRYING, detail);
+    public static DeliveryResult Failed(string detail) => new(DeliveryStatus.FAILED, detail);
+    public static DeliveryResult Bounced(string detail) => new(DeliveryStatus.BOUNCED, detail);
+}
+
+/// <summary>Sends a notice through one channel. Never throws for a failure of the recipient or the network: the
+/// result says whether a retry may help.</summary>
+public interface INoticeChannel
+{
+    Task<DeliveryResult> DeliverAsync(TakedownNotice notice, CancellationToken cancellationToken);
+}
+
+/// <summary>E-mail through the hotline's SMTP relay (MailKit): the readable text as the body, the X-ARF JSON as the
+/// attachment <c>report.json</c> (application/json), never media. The Message-ID derives from the notice id, so a
+/// mail re-sent after a crash is recognisable as the same notice by the recipient's desk.</summary>
+public sealed class EmailChannel(DeliveryOptions.SmtpSettings smtp, TakedownOptions takedown) : INoticeChannel, IDisposable
+{
+    private readonly SemaphoreSlim gate = new(1, 1);
+    private SmtpClient? client;
+
+    public static string MessageId(TakedownNotice notice, string domain) => $"notice-{notice.noticeId}@{domain}";
+
+    public MimeMessage Compose(TakedownNotice notice)
+    {
+        var from = string.IsNullOrEmpty(smtp.From) ? takedown.SenderContact : smtp.From;
+        var message = new MimeMessage();
+        message.From.Add(new MailboxAddress(takedown.SenderOrganisation, from));
+        message.To.Add(new MailboxAddress(notice.recipient.name, notice.recipient.address));
+        var subject = notice.kind == NoticeKind.FIRST ? "Takedown notice" : $"Takedown notice ({notice.kind.ToString().ToLowerInvariant()} {notice.sequence})";
+        message.Subject = $"[{takedown.SenderOrganisation}] {subject} {notice.noticeId}: {new Uri(notice.url).Host}";
+        var domain = string.IsNullOrEmpty(takedown.SenderDomain) ? from[(from.IndexOf('@', StringComparison.Ordinal) + 1)..] : takedown.SenderDomain;
+        message.MessageId = MessageId(notice, domain);
+        message.Date = new DateTimeOffset(notice.issuedAt, TimeSpan.Zero);
+        message.Headers.Add("X-Notice-Id", notice.noticeId);
+        message.Headers.Add("X-ARF", "YES");
+        var body = new BodyBuilder { TextBody = notice.text };
+        body.Attachments.Add("report.json", Encoding.UTF8.GetBytes(notice.xarf), new MimeKit.ContentType("application", "json") { Charset = "utf-8" });
+        message.Body = body.ToMessageBody();
+        return message;
+    }
+
+    public async Task<DeliveryResult> DeliverAsync(TakedownNotice notice, CancellationToken cancellationToken)
+    {
+        MimeMessage message;
+        try
+        {
+            message = Compose(notice);
+        }
+        catch (Exception e) when (e is ParseException or ArgumentException or UriFormatException)
+        {
+            return DeliveryResult.Failed($"the notice cannot be addressed as e-mail ({notice.recipient.address}): {e.Message}");
+        }
+        await gate.WaitAsync(cancellationToken);
+        try
+        {
+            // One connection is kept open between notices; if the server dropped it meanwhile, reconnect once.
+            for (var attempt = 1; ; attempt++)
+            {
+                var reused = client is { IsConnected: true };
+                try
+                {
+                    var c = await ConnectedAsync(cancellationToken);
+                    var reply = await c.SendAsync(message, cancellationToken);
+                    return DeliveryResult.Sent($"SMTP {smtp.Host}:{smtp.Port} accepted Message-ID <{message.MessageId}>: {reply.Trim()}");
+                }
+                catch (Exception e) when (!cancellationToken.IsCancellationRequested)
+                {
+                    Drop();
+                    var result = Classify(e);
+                    if (reused && attempt == 1 && result.Status == DeliveryStatus.RETRYING && e is not SmtpCommandException) continue;
+                    return result;
+                }
+            }
+        }
+        finally
+        {
+            gate.Release();
+        }
+    }
+
+    private async Task<SmtpClient> ConnectedAsync(CancellationToken ct)
+    {
+        if (client is { IsConnected: true }) return client;
+        client?.Dispose();
+        client = new SmtpClient { Timeout = (int)smtp.Timeout.TotalMilliseconds };
+        await client.ConnectAsync(smtp.Host, smtp.Port, smtp.Security, ct);
+        if (!string.IsNullOrEmpty(smtp.Username)) await client.AuthenticateAsync(smtp.Username, smtp.Password ?? "", ct);
+        return client;
+    }
+
+    private void Drop()
+    {
+        client?.Dispose();
+        client = null;
+    }
+
+    /// <summary>SMTP 4xx, dropped connections and timeouts may pass: retry. 5xx is final; a refused recipient is a bounce.
+    /// Authentication and TLS failures are the hotline's configuration, not the notice's fault: retried (until an
+    /// operator fixes them or the attempts run out).</summary>
+    internal DeliveryResult Classify(Exception e) => e switch
+    {
+        SmtpCommandException c when (int)c.StatusCode is >= 400 and < 500 =>
+            DeliveryResult.Transient($"SMTP {(int)c.StatusCode} ({c.ErrorCode}): {c.Message}"),
+        SmtpCommandException { ErrorCode: SmtpErrorCode.RecipientNotAccepted } c =>
+            DeliveryResult.Bounced($"SMTP {(int)c.StatusCode} recipient <{c.Mailbox?.Address}> refused: {c.Message}"),
+        SmtpCommandException c => DeliveryResult.Failed($"SMTP {(int)c.StatusCode} ({c.ErrorCode}): {c.Message}"),
+        AuthenticationException a => DeliveryResult.Transient($"SMTP authentication at {smtp.Host} failed ({a.Message}). Fix: check Takedown:Delivery:Smtp:Username and Takedown__Delivery__Smtp__Password."),
+        SslHandshakeException s => DeliveryResult.Transient($"TLS with {smtp.Host}:{smtp.Port} failed ({s.Message}). Fix: check Takedown:Delivery:Smtp:Security and the relay's certificate."),
+        SmtpProtocolException or ServiceNotConnectedException or IOException or SocketException or TimeoutException or OperationCanceledException =>
+            DeliveryResult.Transient($"SMTP {smtp.Host}:{smtp.Port} unreachable or connection lost: {e.Message}"),
+        _ => DeliveryResult.Failed($"{e.GetType().Name}: {e.Message}"),
+    };
+
+    public void Dispose()
+    {
+        Drop();
+        gate.Dispose();
+    }
+}
+
+/// <summary>HTTP POST of the X-ARF JSON to the hoster's abuse endpoint, signed with HMAC-SHA256 over the exact body
+/// (<c>X-Signature: sha256=&lt;hex&gt;</c>) and carrying <c>Idempotency-Key: &lt;noticeId&gt;</c>, so the receiver can
+/// recognise a notice re-sent after a crash. Redirects are not followed (a signed notice goes only where the
+/// directory says).</summary>
+public sealed class WebhookChannel(HttpClient http, DeliveryOptions.WebhookSettings settings) : INoticeChannel
+{
+    public static string Signature(byte[] body, string secret) =>
+        "sha256=" + Convert.ToHexStringLower(HMACSHA256.HashData(Encoding.UTF8.GetBytes(secret), body));
+
+    public static HttpMessageHandler Handler() => new SocketsHttpHandler { AllowAutoRedirect = false, PooledConnectionIdleTimeout = TimeSpan.FromMinutes(1) };
+
+    public string? SecretFor(TakedownNotice notice) =>
+        notice.hosterId is { } id && settings.Secrets.TryGetValue(id, out var own) && !string.IsNullOrEmpty(own) ? own
+        : string.IsNullOrEmpty(settings.Secret) ? null : settings.Secret;
+
+    public async Task<DeliveryResult> DeliverAsync(TakedownNotice notice, CancellationToken cancellationToken)
+    {
+        if (!Uri.TryCreate(notice.recipient.address, UriKind.Absolute, out var url) || (url.Scheme != Uri.UriSchemeHttps && url.Scheme != Uri.UriSchemeHttp))
+            return DeliveryResult.Failed($"the webhook address '{notice.recipient.address}' is not an http(s) URL. Fix the hoster's abuse contact in the directory.");
+        var secret = SecretFor(notice);
+        if (secret is null)
+            return DeliveryResult.Transient($"no webhook secret for hoster '{notice.hosterId}'. Fix: set Takedown__Delivery__Webhook__Secrets__{notice.hosterId} or Takedown__Delivery__Webhook__Secret.");
+        var body = Encoding.UTF8.GetBytes(notice.xarf);
+        using var request = new HttpRequestMessage(HttpMethod.Post, url) { Content = new ByteArrayContent(body) };
+        request.Content.Headers.ContentType = new System.Net.Http.Headers.MediaTypeHeaderValue("application/json") { CharSet = "utf-8" };
+        request.Headers.Add("X-Signature", Signature(body, secret));
+        request.Headers.Add("Idempotency-Key", notice.noticeId);
+        request.Headers.Add("X-Notice-Id", notice.noticeId);
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        timeout.CancelAfter(settings.Timeout);
+        try
+        {
+            using var response = await http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, timeout.Token);
+            var code = (int)response.StatusCode;
+            var detail = $"HTTP {code} {response.ReasonPhrase} from {url.GetLeftPart(UriPartial.Path)}";
+            return code switch
+            {
+                >= 200 and < 300 => DeliveryResult.Sent(detail),
+                408 or 425 or 429 or >= 500 => DeliveryResult.Transient(detail),
+                _ => DeliveryResult.Failed(detail),
+            };
+        }
+        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+        {
+            return DeliveryResult.Transient($"no answer from {url.GetLeftPart(UriPartial.Path)} within {settings.Timeout.TotalSeconds:0.#} s");
+        }
+        catch (HttpRequestException e)
+        {
+            return DeliveryResult.Transient($"{url.GetLeftPart(UriPartial.Authority)} unreachable: {e.Message}");
+        }
+    }
+}
