@@ -12,11 +12,14 @@ try
     {
         "demo" => await DemoCommand.RunAsync(DemoCommand.Parse(parsed), cts.Token),
         "topics" when parsed.Words.ElementAtOrDefault(1) == "list" => ListTopics(),
+        "topics" when parsed.Words.ElementAtOrDefault(1) == "apply" => await Pipeline.Cli.Commands.TopicsCommand.RunAsync(parsed, cts.Token),
+        "schemas" when parsed.Words.ElementAtOrDefault(1) == "register" && (parsed.Text("dry-run") ?? parsed.Text("partners")) is not null => await Pipeline.Cli.Commands.SchemasCommand.RunAsync(parsed),
         "schemas" when parsed.Words.ElementAtOrDefault(1) == "register" => await RegisterSchemas(parsed),
         "bench" when parsed.Words.ElementAtOrDefault(1) == "geolocation" => await Pipeline.Cli.Commands.BenchGeolocationCommand.RunAsync(parsed, cts.Token),
         "bench" when parsed.Words.ElementAtOrDefault(1) == "intake" => await Pipeline.Cli.Commands.BenchIntakeCommand.RunAsync(parsed, cts.Token),
         "bench" => await Pipeline.Cli.Commands.BenchCommand.RunAsync(parsed, cts.Token),
         "hashes" => await Pipeline.Cli.Commands.HashesCommand.RunAsync(parsed, cts.Token),
+        "sla" => await Pipeline.Cli.Commands.SlaCommand.RunAsync(parsed, cts.Token),
         _ => Usage(),
     };
 }
@@ -55,10 +58,15 @@ static int Usage()
                  every service in one process on the embedded Kafka cluster and Schema Registry, fed with synthetic
                  reports; --rate 0 feeds as fast as possible; --speed is how much faster the simulated clock runs
           topics list                      the topics of infra/kafka/topics.json
-          schemas register --registry URL  registers every topic's value schema (idempotent)
+          topics apply [--bootstrap HOST:PORT] [--dry-run] [--partners id1,id2] [--min-brokers 1] [--timeout 30]
+                 creates/updates every topic (partitions, rf capped at the broker count, cleanup.policy, retention.ms,
+                 min.insync.replicas) and exchange.inbound.<partner>.v1; --dry-run prints the difference only
+          schemas register --registry URL [--dry-run] [--partners id1,id2]
+                 registers every topic's value schema (idempotent); --dry-run prints new/changed/incompatible subjects
           bench geolocation [--hosts 2000] [--reports 200000] [--lookups 2000000]
                  geolocation processor throughput with a warm cache (loopback DNS/RDAP, generated .mmdb) and .mmdb lookups/s
           hashes import|retract|generate   hash banks on hashes.known.v1 (run `pipeline hashes` for the options)
+          sla hosters [--since 30d] [--json] [--bootstrap HOST:PORT --registry URL]  per-hoster scorecards from the event history, worst first
           bench intake [--reports 50000] [--urls 10000] [--http-requests 20000] [--clients 32]  intake reports/s (Kafka) and HTTP submissions/s with p50/p99
           bench match [--entries 10000000] PDQ index against brute force: queries/s/core, bytes/entry, build and load rates
         """);

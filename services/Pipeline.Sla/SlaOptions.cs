@@ -9,12 +9,37 @@ public sealed class SlaOptions
 
     /// <summary>How often open notices are checked against their deadline (stage clock).</summary>
     public TimeSpan DeadlineCheckInterval { get; set; } = TimeSpan.FromMinutes(1);
+
+    /// <summary>The hoster scorecards exported as metrics cover the cases first noticed within this window.</summary>
+    public TimeSpan ScorecardWindow { get; set; } = TimeSpan.FromDays(30);
+
+    /// <summary>How often the scorecard metrics are recomputed from the history (stage clock).</summary>
+    public TimeSpan ScorecardRefreshInterval { get; set; } = TimeSpan.FromMinutes(1);
+
+    /// <summary>Hosters with their own <c>hoster</c> label value in the scorecard metrics (the ones with the most
+    /// notices); every other hoster is folded into <c>hoster="(other)"</c>. Bounds the label's cardinality.</summary>
+    public int ScorecardTopHosters { get; set; } = 50;
+
+    /// <summary>A hoster with at least this many breaches in the window is a repeat offender (so is any hoster with a
+    /// re-upload).</summary>
+    public int RepeatOffenderBreaches { get; set; } = 3;
 }
 
 internal sealed class SlaOptionsValidator : IValidateOptions<SlaOptions>
 {
-    public ValidateOptionsResult Validate(string? name, SlaOptions o) =>
-        o.DeadlineCheckInterval <= TimeSpan.Zero
-            ? ValidateOptionsResult.Fail("Sla:DeadlineCheckInterval must be positive. Fix: use e.g. 00:01:00.")
-            : ValidateOptionsResult.Success;
+    public ValidateOptionsResult Validate(string? name, SlaOptions o)
+    {
+        var errors = new List<string>();
+        if (o.DeadlineCheckInterval <= TimeSpan.Zero)
+            errors.Add("Sla:DeadlineCheckInterval must be positive. Fix: use e.g. 00:01:00.");
+        if (o.ScorecardWindow <= TimeSpan.Zero)
+            errors.Add("Sla:ScorecardWindow must be positive. Fix: use e.g. 30.00:00:00 (30 days).");
+        if (o.ScorecardRefreshInterval <= TimeSpan.Zero)
+            errors.Add("Sla:ScorecardRefreshInterval must be positive. Fix: use e.g. 00:01:00.");
+        if (o.ScorecardTopHosters is < 1 or > 1000)
+            errors.Add($"Sla:ScorecardTopHosters is {o.ScorecardTopHosters}; it must be 1–1000 (it bounds the hoster label of the scorecard metrics). Fix: use e.g. 50.");
+        if (o.RepeatOffenderBreaches < 1)
+            errors.Add($"Sla:RepeatOffenderBreaches is {o.RepeatOffenderBreaches}; it must be at least 1. Fix: use e.g. 3.");
+        return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);
+    }
 }

@@ -16,6 +16,8 @@ public static class SlaService
         host.Services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<SlaOptions>, SlaOptionsValidator>());
         host.Services.TryAddSingleton<SlaState>();
         host.Services.AddHostedService<DeadlineWatch>();
+        host.Services.TryAddSingleton<ScorecardHistory>();
+        host.Services.AddHostedService<HosterBoard>();
         return host.AddStage<SlaProcessor>(Stage, s => s
             .Consumes<TakedownNotice>(Topics.NoticesIssued)
             .Consumes<ContentStatusObserved>(Topics.ContentStatus));
