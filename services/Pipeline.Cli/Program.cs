@@ -54,7 +54,7 @@ static int Usage()
 {
     Console.WriteLine("""
         pipeline <command>
-          demo [--rate 100] [--duration 20] [--speed 3600] [--drain 40] [--port 9400] [--seed 1] [--known 2000] [--raw-bench 100000]
+          demo [--rate 100] [--duration 20] [--speed 3600] [--drain 40] [--port 9400] [--seed 1] [--known 2000] [--raw-bench 100000] [--stop-when-done]
                  every service in one process on the embedded Kafka cluster and Schema Registry, fed with synthetic
                  reports; --rate 0 feeds as fast as possible; --speed is how much faster the simulated clock runs
           topics list                      the topics of infra/kafka/topics.json

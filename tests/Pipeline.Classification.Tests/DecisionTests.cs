@@ -244,7 +244,10 @@ public sealed class DecisionTests(ClassificationRuntime k)
 
             // a bank entry added while a report waits counts at release: it has not been classified yet
             await k.Publisher.PublishAsync(Topics.HashesKnown, HashBank.KeyOf(Reports.Known(lateSha)), Reports.Known(lateSha));
-            await Task.Delay(300);
+            var bank = app.Services.GetRequiredService<ClassificationState>().Bank;
+            var until = DateTime.UtcNow.AddSeconds(30);
+            while (!bank.Contains(HashBank.KeyOf(Reports.Known(lateSha))) && DateTime.UtcNow < until) await Task.Delay(20);
+            Assert.True(bank.Contains(HashBank.KeyOf(Reports.Known(lateSha))), "the bank did not follow the new entry");
 
             await Publish(Reports.Assessed(baseline, Classification.BASELINE));
             await Publish(Reports.Assessed(national, Classification.NATIONAL));

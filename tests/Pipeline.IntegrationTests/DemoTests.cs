@@ -13,7 +13,7 @@ public sealed partial class DemoTests
     {
         var port = FreePort();
         await using var demo = ServiceProcess.Start("Pipeline.Cli", new Dictionary<string, string>(), assembly: "pipeline",
-            arguments: ["demo", "--rate", "150", "--duration", "6", "--drain", "10", "--speed", "7200", "--raw-bench", "5000", "--port", port.ToString(System.Globalization.CultureInfo.InvariantCulture)]);
+            arguments: ["demo", "--rate", "100", "--duration", "5", "--drain", "40", "--speed", "7200", "--raw-bench", "5000", "--stop-when-done", "--port", port.ToString(System.Globalization.CultureInfo.InvariantCulture)]);
         using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(2) };
         string? metrics = null;
         var deadline = DateTime.UtcNow.AddSeconds(60);
@@ -35,7 +35,7 @@ public sealed partial class DemoTests
         Assert.True(metrics is not null, "/metrics did not answer with stage metrics while the demo ran:\n" + demo.Log);
         Assert.Contains("pipeline_consumer_lag_messages", metrics, StringComparison.Ordinal);
 
-        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(120));
+        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(180));
         await demo.WaitForExitAsync(cts.Token);
         var log = demo.Log;
         Assert.True(demo.ExitCode == 0, "demo failed:\n" + log);

@@ -28,7 +28,7 @@ public static class DemoCommand
 {
     private const int MaxOpenReports = 4000;
 
-    public sealed record Settings(double Rate, double Duration, double Speed, double Drain, int Port, int Seed, int KnownHashes, int RawBenchMessages);
+    public sealed record Settings(double Rate, double Duration, double Speed, double Drain, int Port, int Seed, int KnownHashes, int RawBenchMessages, bool StopWhenDone = false);
 
     public static Settings Parse(Args args) => new(
         Rate: args.Number("rate", 100),
@@ -38,7 +38,8 @@ public static class DemoCommand
         Port: args.Whole("port", 9400),
         Seed: args.Whole("seed", 1),
         KnownHashes: args.Whole("known", 2000),
-        RawBenchMessages: args.Whole("raw-bench", 100_000));
+        RawBenchMessages: args.Whole("raw-bench", 100_000),
+        StopWhenDone: args.Text("stop-when-done") is "true" or "");
 
     public static async Task<int> RunAsync(Settings s, CancellationToken ct)
     {
@@ -121,6 +122,7 @@ public static class DemoCommand
         while (feedClock.Elapsed < drainUntil && !ct.IsCancellationRequested)
         {
             if (allDone is null && observer.ReportsWithOutcome + observer.Count(Topics.DeadLetter("intake")) >= submitted) allDone = feedClock.Elapsed;
+            if (allDone is not null && s.StopWhenDone) break;
             if (feedClock.Elapsed >= nextProgress)
             {
                 Progress(observer, clock, feedClock.Elapsed);
