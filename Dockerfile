@@ -17,8 +17,8 @@ COPY tools/ tools/
 COPY services/ services/
 RUN test -f "services/Pipeline.${SERVICE}/Pipeline.${SERVICE}.csproj" \
     || { echo "SERVICE=${SERVICE}: there is no services/Pipeline.${SERVICE}/Pipeline.${SERVICE}.csproj. Fix: use one of" $(ls services | sed 's/^Pipeline\.//'); exit 1; }
-# The CLI references every service, so their appsettings.json files collide in its publish output: publishing
-# tolerates that and keeps only the project's own appsettings.json (the CLI has none and reads the environment).
+# The CLI references every service; its project drops their appsettings.json files from its output. Publishing
+# still tolerates duplicates and keeps only the selected project's own appsettings.json, as a safety net.
 # The symlink gives one entry point whatever the assembly is called (the CLI's is `pipeline`), so ENTRYPOINT needs
 # no shell and signals reach the process directly.
 RUN --mount=type=cache,id=nuget,target=/root/.nuget/packages \
