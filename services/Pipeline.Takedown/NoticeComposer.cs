@@ -39,8 +39,8 @@ public sealed class NoticeComposer(TakedownOptions options)
             kind = sequence == 0 ? NoticeKind.FIRST : NoticeKind.REMINDER,
             recipient = new NoticeRecipient
             {
-                role = hosting.behindCdn ? RecipientRole.CDN : RecipientRole.HOSTER,
-                name = hosting.hosterName ?? hosting.asOrganisation ?? "unknown",
+                role = ToCdn(hosting) ? RecipientRole.CDN : RecipientRole.HOSTER,
+                name = (ToCdn(hosting) ? hosting.cdnName : null) ?? hosting.hosterName ?? hosting.asOrganisation ?? "unknown",
                 address = contact.address,
                 channel = contact.channel,
                 foundVia = contact.foundVia,
@@ -64,6 +64,12 @@ public sealed class NoticeComposer(TakedownOptions options)
         notice.text = Text(notice);
         return notice;
     }
+
+    /// <summary>Behind a CDN the notice goes to the CDN's desk unless geolocation knew the origin: then the abuse
+    /// contact is the origin hoster's, and it is that hoster who is addressed.</summary>
+    private static bool ToCdn(HostingInfo hosting) =>
+        hosting.behindCdn && (hosting.cdnAbuseContact is null || hosting.abuseContact is null
+            || string.Equals(hosting.cdnAbuseContact.address, hosting.abuseContact.address, StringComparison.OrdinalIgnoreCase));
 
     private string Xarf(TakedownNotice n, TakedownRequested request)
     {
@@ -102,7 +108,9 @@ public sealed class NoticeComposer(TakedownOptions options)
         text.AppendLine(CultureInfo.InvariantCulture, $"Notice {n.noticeId} from {options.SenderOrganisation} ({options.SenderContact})");
         text.AppendLine(CultureInfo.InvariantCulture, $"To: {n.recipient.name} <{n.recipient.address}>");
         text.AppendLine();
-        text.AppendLine("We ask you to remove child sexual abuse material at the following address, which your network hosts:");
+        text.AppendLine(n.recipient.role == RecipientRole.CDN
+            ? "We ask you to remove child sexual abuse material at the following address, which your network serves as a CDN or reverse proxy, and to disclose the origin server that hosts it:"
+            : "We ask you to remove child sexual abuse material at the following address, which your network hosts:");
         text.AppendLine(CultureInfo.InvariantCulture, $"  URL: {n.url}");
         text.AppendLine(CultureInfo.InvariantCulture, $"  IP:  {string.Join(", ", n.ips)} (AS{n.asn}, {n.country})");
         if (n.hashes?.sha256 is { } sha256) text.AppendLine(CultureInfo.InvariantCulture, $"  SHA-256: {sha256}");

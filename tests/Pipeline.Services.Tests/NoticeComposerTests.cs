@@ -178,6 +178,25 @@ public class NoticeComposerTests
         Assert.Equal(role, Composer().Compose(Fixtures.Requested(Fixtures.Hosting(behindCdn: behindCdn)), IssuedAt).recipient.role);
 
     [Fact]
+    public void Behind_a_cdn_the_cdn_is_asked_to_disclose_the_origin()
+    {
+        var notice = Composer().Compose(Fixtures.Requested(Fixtures.Hosting(behindCdn: true)), IssuedAt);
+        Assert.Contains("disclose the origin server", notice.text, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Behind_a_cdn_with_a_known_origin_the_origin_hoster_is_addressed()
+    {
+        var hosting = Fixtures.Hosting(behindCdn: true);
+        hosting.cdnName = "Edge CDN (example)";
+        hosting.cdnAbuseContact = new AbuseContact { address = "abuse@edge-cdn.example", channel = NoticeChannel.EMAIL, foundVia = "directory", approved = true };
+        var notice = Composer().Compose(Fixtures.Requested(hosting), IssuedAt);
+        Assert.Equal(RecipientRole.HOSTER, notice.recipient.role);
+        Assert.Equal(hosting.abuseContact!.address, notice.recipient.address);
+        Assert.DoesNotContain("disclose the origin server", notice.text, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void Request_without_abuse_contact_cannot_be_composed() =>
         Assert.Throws<InvalidOperationException>(() => Composer().Compose(Fixtures.Requested(Fixtures.Hosting(withAbuseContact: false)), IssuedAt));
 }
