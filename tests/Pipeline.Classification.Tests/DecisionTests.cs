@@ -23,18 +23,15 @@ using HashAlgorithm = Pipeline.Contracts.HashAlgorithm;
 public sealed class ClassificationRuntime : IAsyncLifetime
 {
     public EmbeddedRuntime Runtime { get; private set; } = null!;
-    public KafkaOptions Kafka { get; private set; } = null!;
-    public AvroSerdes Serdes { get; private set; } = null!;
-    public EventPublisher Publisher { get; private set; } = null!;
-    private CachedSchemaRegistryClient? registry;
+    private PipelineClients clients = null!;
+    public KafkaOptions Kafka => clients.Kafka;
+    public AvroSerdes Serdes => clients.Serdes;
+    public EventPublisher Publisher => clients.Publisher;
 
     public async Task InitializeAsync()
     {
         Runtime = await EmbeddedRuntime.StartAsync();
-        Kafka = new KafkaOptions { BootstrapServers = Runtime.BootstrapServers, SchemaRegistryUrl = Runtime.SchemaRegistryUrl, SessionTimeoutMs = 3000 };
-        registry = new CachedSchemaRegistryClient(new SchemaRegistryConfig { Url = Runtime.SchemaRegistryUrl });
-        Serdes = new AvroSerdes(registry, autoRegisterSchemas: false);
-        Publisher = new EventPublisher(Options.Create(Kafka), Serdes, "test");
+        clients = PipelineClients.For(Runtime, "test", sessionTimeoutMs: 3000);
     }
 
     /// <summary>The classification stage as its Program.cs runs it, started; returns once it has joined its group.</summary>
@@ -78,8 +75,7 @@ public sealed class ClassificationRuntime : IAsyncLifetime
 
     public async Task DisposeAsync()
     {
-        Publisher.Dispose();
-        registry?.Dispose();
+        clients?.Dispose();
         await Runtime.DisposeAsync();
     }
 }

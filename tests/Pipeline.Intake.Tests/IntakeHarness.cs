@@ -32,17 +32,15 @@ internal sealed class IntakeHarness : IAsyncDisposable
     private IntakeHarness(EmbeddedRuntime runtime)
     {
         Runtime = runtime;
-        Kafka = new KafkaOptions { BootstrapServers = runtime.BootstrapServers, SchemaRegistryUrl = runtime.SchemaRegistryUrl };
-        RegistryClient = new CachedSchemaRegistryClient(new SchemaRegistryConfig { Url = runtime.SchemaRegistryUrl });
-        Serdes = new AvroSerdes(RegistryClient, autoRegisterSchemas: false);
-        Publisher = new EventPublisher(Options.Create(Kafka), Serdes, "test-publisher");
+        Clients = PipelineClients.For(runtime, "test-publisher");
     }
 
     public EmbeddedRuntime Runtime { get; }
-    public KafkaOptions Kafka { get; }
-    public CachedSchemaRegistryClient RegistryClient { get; }
-    public AvroSerdes Serdes { get; }
-    public EventPublisher Publisher { get; }
+    public PipelineClients Clients { get; }
+    public KafkaOptions Kafka => Clients.Kafka;
+    public CachedSchemaRegistryClient RegistryClient => Clients.Registry;
+    public AvroSerdes Serdes => Clients.Serdes;
+    public EventPublisher Publisher => Clients.Publisher;
 
     public static async Task<IntakeHarness> StartAsync() => new(await EmbeddedRuntime.StartAsync());
 
@@ -95,8 +93,7 @@ internal sealed class IntakeHarness : IAsyncDisposable
             await app.DisposeAsync();
         }
         foreach (var d in disposables) d.Dispose();
-        Publisher.Dispose();
-        RegistryClient.Dispose();
+        Clients.Dispose();
         await Runtime.DisposeAsync();
     }
 

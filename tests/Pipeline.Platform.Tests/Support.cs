@@ -27,18 +27,16 @@ internal sealed class Harness : IAsyncDisposable
     private Harness(EmbeddedRuntime runtime)
     {
         Runtime = runtime;
-        Kafka = new KafkaOptions { BootstrapServers = runtime.BootstrapServers, SchemaRegistryUrl = runtime.SchemaRegistryUrl };
-        RegistryClient = new CachedSchemaRegistryClient(new SchemaRegistryConfig { Url = runtime.SchemaRegistryUrl });
-        Serdes = new AvroSerdes(RegistryClient, autoRegisterSchemas: false);
-        Publisher = new EventPublisher(Options.Create(Kafka), Serdes, "test-publisher");
+        Clients = PipelineClients.For(runtime, "test-publisher");
         RawProducer = KafkaClients.Producer(Kafka, "test-raw-producer");
     }
 
     public EmbeddedRuntime Runtime { get; }
-    public KafkaOptions Kafka { get; }
-    public CachedSchemaRegistryClient RegistryClient { get; }
-    public AvroSerdes Serdes { get; }
-    public EventPublisher Publisher { get; }
+    public PipelineClients Clients { get; }
+    public KafkaOptions Kafka => Clients.Kafka;
+    public CachedSchemaRegistryClient RegistryClient => Clients.Registry;
+    public AvroSerdes Serdes => Clients.Serdes;
+    public EventPublisher Publisher => Clients.Publisher;
     public IProducer<byte[]?, byte[]?> RawProducer { get; }
 
     public static async Task<Harness> StartAsync() => new(await EmbeddedRuntime.StartAsync());
@@ -130,9 +128,8 @@ internal sealed class Harness : IAsyncDisposable
             await app.DisposeAsync();
         }
         foreach (var d in disposables) d.Dispose();
-        Publisher.Dispose();
         RawProducer.Dispose();
-        RegistryClient.Dispose();
+        Clients.Dispose();
         await Runtime.DisposeAsync();
     }
 

@@ -25,18 +25,17 @@ public sealed class DeliveryHarness : IAsyncDisposable
         Runtime = runtime;
         Smtp = smtp;
         Webhook = webhook;
-        Kafka = new KafkaOptions { BootstrapServers = runtime.BootstrapServers, SchemaRegistryUrl = runtime.SchemaRegistryUrl };
-        Registry = new CachedSchemaRegistryClient(new SchemaRegistryConfig { Url = runtime.SchemaRegistryUrl });
-        Publisher = new EventPublisher(Options.Create(Kafka), new AvroSerdes(Registry, autoRegisterSchemas: false), "test-publisher");
+        Clients = PipelineClients.For(runtime, "test-publisher");
         Watcher = new TopicWatcher(runtime.BootstrapServers, runtime.SchemaRegistryUrl, Topics.NoticeDeliveries);
     }
 
     public EmbeddedRuntime Runtime { get; }
     public SmtpTestServer Smtp { get; }
     public WebhookReceiver Webhook { get; }
-    public KafkaOptions Kafka { get; }
-    public CachedSchemaRegistryClient Registry { get; }
-    public EventPublisher Publisher { get; }
+    public PipelineClients Clients { get; }
+    public KafkaOptions Kafka => Clients.Kafka;
+    public CachedSchemaRegistryClient Registry => Clients.Registry;
+    public EventPublisher Publisher => Clients.Publisher;
     public TopicWatcher Watcher { get; }
 
     public static async Task<DeliveryHarness> StartAsync()
@@ -160,8 +159,7 @@ public sealed class DeliveryHarness : IAsyncDisposable
             try { await StopHostAsync(app); } catch (Exception) { }
         }
         Watcher.Dispose();
-        Publisher.Dispose();
-        Registry.Dispose();
+        Clients.Dispose();
         await Webhook.DisposeAsync();
         await Smtp.DisposeAsync();
         await Runtime.DisposeAsync();
