@@ -16,6 +16,7 @@ try
         "schemas" when parsed.Words.ElementAtOrDefault(1) == "register" && (parsed.Text("dry-run") ?? parsed.Text("partners")) is not null => await Pipeline.Cli.Commands.SchemasCommand.RunAsync(parsed),
         "schemas" when parsed.Words.ElementAtOrDefault(1) == "register" => await RegisterSchemas(parsed),
         "bench" when parsed.Words.ElementAtOrDefault(1) == "geolocation" => await Pipeline.Cli.Commands.BenchGeolocationCommand.RunAsync(parsed, cts.Token),
+        "bench" when parsed.Words.ElementAtOrDefault(1) == "http-load" => await Pipeline.Cli.Commands.BenchIntakeCommand.RunLoadAsync(parsed, cts.Token),
         "bench" when parsed.Words.ElementAtOrDefault(1) == "intake" => await Pipeline.Cli.Commands.BenchIntakeCommand.RunAsync(parsed, cts.Token),
         "bench" => await Pipeline.Cli.Commands.BenchCommand.RunAsync(parsed, cts.Token),
         "hashes" => await Pipeline.Cli.Commands.HashesCommand.RunAsync(parsed, cts.Token),
@@ -67,7 +68,8 @@ static int Usage()
                  geolocation processor throughput with a warm cache (loopback DNS/RDAP, generated .mmdb) and .mmdb lookups/s
           hashes import|retract|generate   hash banks on hashes.known.v1 (run `pipeline hashes` for the options)
           sla hosters [--since 30d] [--json] [--bootstrap HOST:PORT --registry URL]  per-hoster scorecards from the event history, worst first
-          bench intake [--reports 50000] [--urls 10000] [--http-requests 20000] [--clients 32]  intake reports/s (Kafka) and HTTP submissions/s with p50/p99
+          bench intake [--reports 50000] [--urls 10000] [--http-requests 20000] [--clients 32]  intake reports/s (Kafka) and HTTP submissions/s with p50/p99,
+                 the HTTP load coming from a second process (bench http-load)
           bench match [--entries 10000000] PDQ index against brute force: queries/s/core, bytes/entry, build and load rates
         """);
     return 64;

@@ -73,7 +73,41 @@ public static class BenchIntakeCommand
         Console.WriteLine($"  opened {GroupingProcessor.Outcomes.WithLabels("opened").Value:N0} cases, joined {GroupingProcessor.Outcomes.WithLabels("joined").Value:N0}, redirected {GroupingProcessor.Outcomes.WithLabels("redirected").Value:N0}");
 
         if (httpRequests == 0) return 0;
-        var address = new Uri(app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First());
+        var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
+        // The load comes from a second process (this command as `bench http-load`), so client and server do not share
+        // a runtime, a thread pool or a garbage collector; both still share this machine's cores.
+        var exitCode = await RunLoadProcessAsync(address, key, httpRequests, clients, urls, ct);
+        await app.StopAsync(CancellationToken.None);
+        return exitCode;
+    }
+
+    private static async Task<int> RunLoadProcessAsync(string address, string key, int requests, int clients, int urls, CancellationToken ct)
+    {
+        var self = Environment.ProcessPath ?? throw new InvalidOperationException("The path of this process is unknown.");
+        var psi = new ProcessStartInfo(self) { RedirectStandardOutput = false, RedirectStandardError = false };
+        if (Path.GetFileNameWithoutExtension(self) == "dotnet") psi.ArgumentList.Add(typeof(BenchIntakeCommand).Assembly.Location);
+        foreach (var a in new[] { "bench", "http-load", "--url", address, "--requests", requests.ToString(CultureInfo.InvariantCulture),
+                     "--clients", clients.ToString(CultureInfo.InvariantCulture), "--urls", urls.ToString(CultureInfo.InvariantCulture) })
+            psi.ArgumentList.Add(a);
+        psi.Environment["PIPELINE_BENCH_API_KEY"] = key; // not on the command line, where ps would show it
+        using var load = Process.Start(psi) ?? throw new InvalidOperationException($"Could not start {self} for the HTTP load.");
+        await load.WaitForExitAsync(ct);
+        return load.ExitCode;
+    }
+
+    /// <summary>`pipeline bench http-load`: the client side of `bench intake`'s HTTP measurement, run as its own process.
+    /// POSTs --requests reports to --url from --clients concurrent connections and prints accepted/s and latency
+    /// percentiles. The API key comes from PIPELINE_BENCH_API_KEY.</summary>
+    public static async Task<int> RunLoadAsync(Args args, CancellationToken ct)
+    {
+        var address = new Uri(args.Text("url") ?? throw new ArgumentException("--url is missing. Fix: pass the intake API's base address, e.g. --url http://127.0.0.1:8080."));
+        var key = Environment.GetEnvironmentVariable("PIPELINE_BENCH_API_KEY")
+            ?? throw new ArgumentException("PIPELINE_BENCH_API_KEY is not set. Fix: export the hotline's API key as PIPELINE_BENCH_API_KEY.");
+        var httpRequests = args.Whole("requests", 20_000);
+        var clients = args.Whole("clients", 32);
+        var urls = args.Whole("urls", 10_000);
+        if (httpRequests < 1 || clients < 1 || urls < 1)
+            throw new ArgumentException("--requests, --clients and --urls must be ≥ 1. Fix: e.g. --requests 20000 --clients 32 --urls 10000.");
         using var http = new HttpClient(new SocketsHttpHandler { MaxConnectionsPerServer = clients }) { BaseAddress = address };
         http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", key);
         await Post(http, -1, urls); // warm-up: connection, schema id, metadata
@@ -86,6 +120,7 @@ public static class BenchIntakeCommand
             int i;
             while ((i = Interlocked.Increment(ref next)) < httpRequests)
             {
+                ct.ThrowIfCancellationRequested();
                 var t = Stopwatch.GetTimestamp();
                 statuses[i] = await Post(http, i, urls);
                 latencies[i] = Stopwatch.GetElapsedTime(t).TotalMilliseconds;
@@ -96,10 +131,9 @@ public static class BenchIntakeCommand
         Array.Sort(latencies);
         double P(double q) => latencies[Math.Min(latencies.Length - 1, (int)(q * latencies.Length))];
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"HTTP POST /v1/reports ({clients} concurrent clients in this process, loopback): {ok:N0}/{httpRequests:N0} answered 202 in {elapsed.TotalSeconds:0.00} s = {ok / elapsed.TotalSeconds:N0} accepted/s; latency p50 {P(0.5):0.0} ms, p99 {P(0.99):0.0} ms, max {latencies[^1]:0.0} ms"));
+            $"HTTP POST /v1/reports ({clients} concurrent clients in a second process, pid {Environment.ProcessId}, loopback): {ok:N0}/{httpRequests:N0} answered 202 in {elapsed.TotalSeconds:0.00} s = {ok / elapsed.TotalSeconds:N0} accepted/s; latency p50 {P(0.5):0.0} ms, p99 {P(0.99):0.0} ms, max {latencies[^1]:0.0} ms"));
         foreach (var g in statuses.Where(s => s != 202).GroupBy(s => s)) Console.WriteLine($"  status {g.Key}: {g.Count()}");
-        await app.StopAsync(CancellationToken.None);
-        return 0;
+        return ok == httpRequests ? 0 : 1;
     }
 
     private static async Task<int> Post(HttpClient http, int i, int urls)
