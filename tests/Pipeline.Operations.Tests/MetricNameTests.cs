@@ -16,7 +16,14 @@ public sealed partial class MetricNameTests
 {
     private static readonly Lazy<IReadOnlyList<Collector>> Collectors = new(FindCollectors);
 
-    private static readonly Lazy<HashSet<string>> Exported = new(() => Collectors.Value.SelectMany(SeriesNames).ToHashSet(StringComparer.Ordinal));
+    /// <summary>Series name → the labels it carries.</summary>
+    private static readonly Lazy<Dictionary<string, HashSet<string>>> Exported = new(() => Collectors.Value
+        .SelectMany(c => SeriesNames(c).Select(n => (Name: n, Labels: Labels(c, n))))
+        .GroupBy(s => s.Name, StringComparer.Ordinal)
+        .ToDictionary(g => g.Key, g => g.SelectMany(s => s.Labels).ToHashSet(StringComparer.Ordinal), StringComparer.Ordinal));
+
+    /// <summary>Labels Prometheus adds to every scraped series.</summary>
+    private static readonly string[] TargetLabels = ["instance", "job"];
 
     private static readonly string Dashboards = Repository.PathOf("infra", "grafana", "dashboards");
 
@@ -29,11 +36,11 @@ public sealed partial class MetricNameTests
         var files = Directory.GetFiles(Path.Combine(prometheus, "rules"), "*.yml").Concat(Directory.GetFiles(Path.Combine(prometheus, "tests"), "*.yml")).ToList();
         Assert.NotEmpty(files);
 
-        var used = files.SelectMany(f => Metric().Matches(File.ReadAllText(f)).Select(m => (Metric: m.Value, File: Path.GetFileName(f)))).ToList();
+        var used = files.SelectMany(f => Metric().Matches(File.ReadAllText(f)).Select(m => m.Value)).ToList();
+        var problems = files.SelectMany(f => Problems(File.ReadAllText(f), Path.GetFileName(f))).Distinct().ToList();
 
-        Assert.Contains(used, u => u.Metric == "pipeline_processor_up");
-        var missing = used.Where(u => !Exported.Value.Contains(u.Metric)).Select(u => $"{u.Metric} (in {u.File})").Distinct().ToList();
-        Assert.True(missing.Count == 0, "metrics queried but exported by no service:\n" + string.Join("\n", missing));
+        Assert.Contains("pipeline_processor_up", used);
+        Assert.True(problems.Count == 0, "metrics or labels queried but exported by no service:\n" + string.Join("\n", problems));
     }
 
     [Theory]
@@ -47,9 +54,8 @@ public sealed partial class MetricNameTests
         var problems = new List<string>();
         foreach (var (where, expr) in queries)
         {
-            var metrics = Metric().Matches(expr).Select(m => m.Value).ToList();
-            if (metrics.Count == 0) problems.Add($"{where}: queries no pipeline metric: {expr}");
-            problems.AddRange(metrics.Where(m => !Exported.Value.Contains(m)).Select(m => $"{where}: {m} is exported by no service"));
+            if (!Metric().IsMatch(expr)) problems.Add($"{where}: queries no pipeline metric: {expr}");
+            problems.AddRange(Problems(expr, where));
         }
         Assert.True(problems.Count == 0, string.Join("\n", problems));
     }
@@ -63,8 +69,23 @@ public sealed partial class MetricNameTests
 
         // A metric created anywhere but in a static field would be missed by the reflection above: say so.
         Assert.Equal(created, Collectors.Value.Count);
-        Assert.Contains("pipeline_processor_processing_seconds_bucket", Exported.Value);
-        Assert.Contains("pipeline_sla_hoster_within_norm_ratio", Exported.Value);
+        Assert.Contains("le", Exported.Value["pipeline_processor_processing_seconds_bucket"]);
+        Assert.Contains("hoster", Exported.Value["pipeline_sla_hoster_within_norm_ratio"]);
+    }
+
+    /// <summary>Metrics in <paramref name="text"/> no service exports, and label matchers (<c>metric{label="…"}</c>) on
+    /// labels the metric does not have.</summary>
+    private static IEnumerable<string> Problems(string text, string where)
+    {
+        foreach (Match m in Metric().Matches(text))
+        {
+            if (!Exported.Value.TryGetValue(m.Value, out var labels)) { yield return $"{where}: {m.Value} is exported by no service"; continue; }
+            var selector = Selector().Match(text, m.Index + m.Length);
+            if (!selector.Success || selector.Index != m.Index + m.Length) continue;
+            foreach (Match matcher in Matcher().Matches(selector.Groups[1].Value))
+                if (!labels.Contains(matcher.Groups[1].Value) && !TargetLabels.Contains(matcher.Groups[1].Value))
+                    yield return $"{where}: {m.Value} has no label '{matcher.Groups[1].Value}' (it has {string.Join(", ", labels.Order(StringComparer.Ordinal))})";
+        }
     }
 
     /// <summary>Every PromQL expression of a dashboard: panel targets (also in rows) and template variable queries.</summary>
@@ -101,6 +122,17 @@ public sealed partial class MetricNameTests
         Summary => [collector.Name, collector.Name + "_sum", collector.Name + "_count"],
         _ => [collector.Name],
     };
+
+    private static IEnumerable<string> Labels(Collector collector, string series) =>
+        series.EndsWith("_bucket", StringComparison.Ordinal) ? collector.LabelNames.Append("le")
+        : collector is Summary && series == collector.Name ? collector.LabelNames.Append("quantile")
+        : collector.LabelNames;
+
+    [GeneratedRegex(@"\{([^{}]*)\}", RegexOptions.CultureInvariant)]
+    private static partial Regex Selector();
+
+    [GeneratedRegex(@"([a-zA-Z_][a-zA-Z0-9_]*)\s*(?:=~|!~|!=|=)\s*[""']", RegexOptions.CultureInvariant)]
+    private static partial Regex Matcher();
 
     [GeneratedRegex(@"\bpipeline_[a-z0-9_]+", RegexOptions.CultureInvariant)]
     private static partial Regex Metric();
