@@ -19,10 +19,22 @@ public sealed partial class KubernetesTests
 {
     private static readonly string Dir = Repository.PathOf("infra", "k8s");
     private static readonly YamlMappingNode Kustomization = Repository.LoadYaml(Path.Combine(Dir, "kustomization.yaml"));
-    private static readonly List<string> Resources = Kustomization.Get("resources").Texts().ToList();
-    private static readonly List<Manifest> Manifests = Resources
-        .SelectMany(r => Repository.LoadYamlDocuments(Path.Combine(Dir, r)).Select(d => new Manifest(r, d.Text("kind")!, d.Get("metadata")!.Text("name")!, d)))
+
+    /// <summary>infra/k8s/kustomization.yaml and the kustomizations it includes (provisioning/), each with its folder.</summary>
+    private static readonly List<(string Dir, YamlMappingNode Node)> Kustomizations = [.. Included(Dir, Kustomization)];
+
+    /// <summary>Every manifest file the kustomizations name (full paths).</summary>
+    private static readonly List<string> Resources = Kustomizations
+        .SelectMany(k => k.Node.Get("resources").Texts().Select(r => Path.Combine(k.Dir, r))).Where(r => !Directory.Exists(r)).ToList();
+
+    private static readonly List<Manifest> Manifests = Resources.Where(File.Exists)
+        .SelectMany(r => Repository.LoadYamlDocuments(r).Select(d => new Manifest(r, d.Text("kind")!, d.Get("metadata")!.Text("name")!, d)))
         .ToList();
+
+    private static IEnumerable<(string Dir, YamlMappingNode Node)> Included(string dir, YamlMappingNode kustomization) =>
+        kustomization.Get("resources").Texts().Select(r => Path.Combine(dir, r)).Where(r => File.Exists(Path.Combine(r, "kustomization.yaml")))
+            .SelectMany(sub => Included(sub, Repository.LoadYaml(Path.Combine(sub, "kustomization.yaml"))))
+            .Prepend((dir, kustomization));
 
     private sealed record Manifest(string File, string Kind, string Name, YamlMappingNode Node)
     {
@@ -218,15 +230,16 @@ public sealed partial class KubernetesTests
     [Fact]
     public void Every_file_the_kustomization_names_exists_and_every_manifest_is_in_it_in_one_namespace_without_secret_values()
     {
-        var missing = Resources.Where(r => !File.Exists(Path.Combine(Dir, r)))
-            .Concat(Kustomization.Get("configMapGenerator").Items().SelectMany(g => g.Get("files").Texts()).Select(f => f.Split('=', 2)[^1]).Where(f => !File.Exists(Path.Combine(Dir, f))))
+        var missing = Kustomizations.SelectMany(k => k.Node.Get("resources").Texts().Select(r => Path.Combine(k.Dir, r)))
+            .Where(r => !File.Exists(r) && !File.Exists(Path.Combine(r, "kustomization.yaml")))
+            .Concat(Kustomizations.SelectMany(k => k.Node.Get("configMapGenerator").Items().SelectMany(g => g.Get("files").Texts()).Select(f => Path.Combine(k.Dir, f.Split('=', 2)[^1]))).Where(f => !File.Exists(f)))
             .ToList();
         Assert.Empty(missing);
-        Assert.Equal(Directory.GetFiles(Dir, "*.yaml").Select(Path.GetFileName).Where(f => f != "kustomization.yaml").Order(StringComparer.Ordinal),
+        Assert.Equal(Directory.GetFiles(Dir, "*.yaml", SearchOption.AllDirectories).Where(f => Path.GetFileName(f) != "kustomization.yaml").Order(StringComparer.Ordinal),
             Resources.Order(StringComparer.Ordinal));
 
         var ns = Manifests.Single(m => m.Kind == "Namespace").Name;
-        Assert.Equal(ns, Kustomization.Text("namespace"));
+        Assert.All(Kustomizations, k => Assert.Equal(ns, k.Node.Text("namespace")));
         Assert.All(Manifests.Where(m => m.Kind != "Namespace"), m => Assert.Equal(ns, m.Node.Get("metadata")!.Text("namespace")));
         Assert.DoesNotContain(Manifests, m => m.Kind == "Secret"); // created by the operator: docs/deployment.md#secrets
         var configMaps = Manifests.Where(m => m.Kind == "ConfigMap").Select(m => m.Name)
@@ -262,6 +275,13 @@ public sealed partial class KubernetesTests
             Assert.All(args.Where(a => a.StartsWith("--", StringComparison.Ordinal)).Select(a => a[2..]), o => Assert.Contains(o, options));
         }
         Assert.Equal(["topics apply", "schemas register"], new[] { topics, schemas }.Select(c => string.Join(" ", new Pipeline.Cli.Args(c.Get("args").Texts()).Words)));
+
+        // Applied on its own before the services: the Job's kustomization brings the namespace and the ConfigMaps it reads.
+        var job = Single("Job", "pipeline-provision");
+        var alongside = Manifests.Where(m => Path.GetDirectoryName(m.File) == Path.GetDirectoryName(job.File)).Select(m => $"{m.Kind}/{m.Name}").ToList();
+        Assert.True(File.Exists(Path.Combine(Path.GetDirectoryName(job.File)!, "kustomization.yaml")));
+        Assert.Contains("Namespace/" + job.Node.Get("metadata")!.Text("namespace"), alongside);
+        Assert.All(new[] { topics, schemas }.SelectMany(c => c.Get("envFrom").Items()).Select(e => "ConfigMap/" + e.Get("configMapRef")!.Text("name")), c => Assert.Contains(c, alongside));
 
         var inbound = Environment(Container("exchange")).Keys.Select(k => ExchangeInbound().Match(k)).Where(m => m.Success && Environment(Container("exchange"))[m.Value] == "true")
             .Select(m => m.Groups[1].Value).Order(StringComparer.Ordinal).ToList();
