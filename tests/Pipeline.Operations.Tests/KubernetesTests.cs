@@ -251,6 +251,17 @@ public sealed partial class KubernetesTests
     }
 
     [Fact]
+    public void Every_Secret_the_manifests_read_is_one_the_deployment_guide_says_how_to_create()
+    {
+        var guide = File.ReadAllText(Repository.PathOf("docs", "deployment.md"));
+        var secrets = Manifests.SelectMany(m => Descendants(m.Node)).Select(n => n.Get("secretKeyRef")).OfType<YamlNode>()
+            .Select(r => (Name: r.Text("name")!, Key: r.Text("key")!)).Distinct().ToList();
+
+        Assert.NotEmpty(secrets);
+        Assert.All(secrets, s => Assert.Matches($@"create secret generic {Regex.Escape(s.Name)}\b[^\n]*(\\\n[^\n]*)*--from-literal={Regex.Escape(s.Key)}=", guide));
+    }
+
+    [Fact]
     public void The_provisioning_job_runs_the_commands_of_composes_init_steps_topics_first_for_the_partners_the_exchange_takes_in()
     {
         var pod = Single("Job", "pipeline-provision").Spec.Get("template")!.Get("spec")!;
