@@ -152,7 +152,7 @@ public sealed partial class KubernetesTests
         using var built = Build(folder);
 
         Assert.Equal(built.Port, ContainerPort(container, "http"));
-        foreach (var (probe, path) in new[] { ("startupProbe", "/health/live"), ("livenessProbe", "/health/live"), ("readinessProbe", "/health/ready") })
+        foreach (var (probe, path) in new[] { ("livenessProbe", "/health/live"), ("readinessProbe", "/health/ready") })
         {
             var get = container.Get(probe)!.Get("httpGet")!;
             Assert.Equal(path, get.Text("path"));
