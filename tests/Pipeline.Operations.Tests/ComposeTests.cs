@@ -1,8 +1,4 @@
-using System.Reflection;
 using System.Text.RegularExpressions;
-using Microsoft.Extensions.Configuration;
-using Microsoft.Extensions.DependencyInjection;
-using Microsoft.Extensions.Options;
 using Pipeline.Platform;
 using YamlDotNet.RepresentationModel;
 
@@ -21,35 +17,15 @@ public sealed partial class ComposeTests
     private static readonly YamlMappingNode Compose = Repository.LoadYaml(Path.Combine(ComposeDir, "docker-compose.yml"));
     private static readonly Dictionary<string, YamlNode> Services = Compose.Get("services").Entries().ToDictionary(e => e.Key, e => e.Value);
 
-    /// <summary>Keys that are not options: the platform's extra config file, and the runtime's own settings.</summary>
-    private static bool IsHostSetting(string key) =>
-        key == "PIPELINE_CONFIG" || key.StartsWith("ASPNETCORE_", StringComparison.Ordinal) || key.StartsWith("DOTNET_", StringComparison.Ordinal)
-        || key.StartsWith("Logging__", StringComparison.Ordinal);
-
-    /// <summary>The services: every project under services/ whose Program.cs builds a PipelineHost.</summary>
-    public static TheoryData<string> PipelineServices() => new(ServiceFolders());
-
-    private static List<string> ServiceFolders()
-    {
-        var data = new List<string>();
-        foreach (var dir in Directory.GetDirectories(Repository.PathOf("services"), "Pipeline.*").Order(StringComparer.Ordinal))
-        {
-            var program = Path.Combine(dir, "Program.cs");
-            if (File.Exists(program) && File.ReadAllText(program).Contains("PipelineHost.", StringComparison.Ordinal))
-                data.Add(Path.GetFileName(dir)["Pipeline.".Length..]);
-        }
-        return data;
-    }
-
     [Fact]
     public void The_services_are_the_eight_of_the_design()
     {
         Assert.Equal(["Classification", "Exchange", "Geolocation", "Intake", "Recheck", "Routing", "Sla", "Takedown"],
-            ServiceFolders().Order(StringComparer.Ordinal));
+            PipelineServices.Folders.Order(StringComparer.Ordinal));
     }
 
     [Theory]
-    [MemberData(nameof(PipelineServices))]
+    [MemberData(nameof(PipelineServices.All), MemberType = typeof(PipelineServices))]
     public void Each_service_runs_in_its_own_container_built_from_the_Dockerfile_after_provisioning_and_is_probed_for_readiness(string folder)
     {
         var name = folder.ToLowerInvariant();
@@ -69,13 +45,13 @@ public sealed partial class ComposeTests
     }
 
     [Theory]
-    [MemberData(nameof(PipelineServices))]
+    [MemberData(nameof(PipelineServices.All), MemberType = typeof(PipelineServices))]
     public void Every_environment_variable_sets_an_existing_option_with_a_value_of_its_type(string folder)
     {
         var service = Services[folder.ToLowerInvariant()];
-        var keys = new OptionKeys(ServiceAssembly(folder));
+        var keys = new OptionKeys(PipelineServices.Assembly(folder));
 
-        var problems = service.Environment().Where(e => !IsHostSetting(e.Key)).Select(e => keys.Problem(e.Key, e.Value)).OfType<string>().ToList();
+        var problems = service.Environment().Where(e => !PipelineServices.IsHostSetting(e.Key)).Select(e => keys.Problem(e.Key, e.Value)).OfType<string>().ToList();
 
         Assert.Empty(problems);
     }
@@ -83,7 +59,7 @@ public sealed partial class ComposeTests
     [Fact]
     public void The_option_key_check_catches_typos_wrong_types_and_unknown_sections()
     {
-        var keys = new OptionKeys(ServiceAssembly("Routing"), ServiceAssembly("Takedown"));
+        var keys = new OptionKeys(PipelineServices.Assembly("Routing"), PipelineServices.Assembly("Takedown"));
 
         Assert.Null(keys.Problem("Routing__HomeCountry", "NL"));
         Assert.Null(keys.Problem("Routing__Partners__DE", "de-hotline"));
@@ -97,36 +73,16 @@ public sealed partial class ComposeTests
     }
 
     [Theory]
-    [MemberData(nameof(PipelineServices))]
+    [MemberData(nameof(PipelineServices.All), MemberType = typeof(PipelineServices))]
     public void Each_services_configuration_in_compose_passes_its_own_validators(string folder)
     {
         var service = Services[folder.ToLowerInvariant()];
         var env = service.Environment();
-        var builder = PipelineHost.CreateBuilder(["--contentRoot", Repository.PathOf("services", "Pipeline." + folder)]);
-        if (env.TryGetValue("PIPELINE_CONFIG", out var containerPath))
-            builder.Configuration.AddJsonFile(HostPathOf(service, containerPath), optional: false);
-        builder.Configuration.AddInMemoryCollection(env.Where(e => !IsHostSetting(e.Key)).Select(e => KeyValuePair.Create(e.Key.Replace("__", ":", StringComparison.Ordinal), (string?)e.Value)));
-        // The extension methods Program.cs calls on the builder, e.g. .AddTakedown().AddNoticeDelivery().
-        var program = File.ReadAllText(Repository.PathOf("services", "Pipeline." + folder, "Program.cs"));
-        var calls = AddCall().Matches(program).Select(m => m.Groups[1].Value).ToList();
-        Assert.NotEmpty(calls);
-        foreach (var call in calls)
-        {
-            var method = ServiceAssembly(folder).GetTypes().SelectMany(t => t.GetMethods(BindingFlags.Public | BindingFlags.Static))
-                .Single(m => m.Name == call && m.GetParameters() is [{ } p] && p.ParameterType == typeof(PipelineHostBuilder));
-            method.Invoke(null, [builder]);
-        }
-        using var app = builder.Build();
+        var configFile = env.TryGetValue("PIPELINE_CONFIG", out var containerPath) ? HostPathOf(service, containerPath) : null;
 
-        var failures = new List<string>();
-        foreach (var type in new OptionKeys(ServiceAssembly(folder)).OptionTypes)
-        {
-            var options = app.Services.GetService(typeof(IOptions<>).MakeGenericType(type));
-            if (options is null) continue;
-            try { _ = options.GetType().GetProperty("Value")!.GetValue(options); }
-            catch (TargetInvocationException e) when (e.InnerException is OptionsValidationException v) { failures.AddRange(v.Failures); }
-        }
-        Assert.Empty(failures);
+        using var built = PipelineServices.Build(folder, env, configFile);
+
+        Assert.Empty(built.ValidationFailures());
     }
 
     [Fact]
@@ -205,7 +161,7 @@ public sealed partial class ComposeTests
             foreach (var sc in job.Get("static_configs").Items())
                 targets.AddRange(sc.Get("targets").Items().Select(t => ((YamlScalarNode)t).Value!.Split(':')).Select(t => (job.Text("job_name")!, t[0], t[1])));
         }
-        var services = ServiceFolders().Select(f => f.ToLowerInvariant()).Order(StringComparer.Ordinal).ToList();
+        var services = PipelineServices.Folders.Select(f => f.ToLowerInvariant()).Order(StringComparer.Ordinal).ToList();
         Assert.Equal(services, targets.Select(t => t.Host).Order(StringComparer.Ordinal));
         Assert.All(targets, t => Assert.Equal(("8080", t.Host), (t.Port, t.Job)));
         Assert.All(targets, t => Assert.True(Services.ContainsKey(t.Host)));
@@ -218,17 +174,12 @@ public sealed partial class ComposeTests
         Assert.True(Services.ContainsKey(alertmanager.Split(':')[0]));
     }
 
-    private static Assembly ServiceAssembly(string folder) => Assembly.Load("Pipeline." + folder);
-
     private static string HostPathOf(YamlNode service, string containerPath)
     {
         var mount = service.Get("volumes").Items().Select(v => ((YamlScalarNode)v).Value!.Split(':')).SingleOrDefault(v => v[1] == containerPath)
             ?? throw new InvalidOperationException($"PIPELINE_CONFIG {containerPath} is not mounted from a local file");
         return Path.GetFullPath(Path.Combine(ComposeDir, mount[0]));
     }
-
-    [GeneratedRegex(@"\.(Add[A-Za-z]+)\(\)")]
-    private static partial Regex AddCall();
 
     [GeneratedRegex(@"^Exchange__Partners__([a-z0-9-]+)__Inbound$")]
     private static partial Regex ExchangeInbound();

@@ -24,8 +24,9 @@ internal sealed class OptionKeys
 
     public IEnumerable<Type> OptionTypes => sections.Select(s => s.Type);
 
-    /// <summary>Null when <paramref name="key"/> sets a property that can take <paramref name="value"/>; else why not.</summary>
-    public string? Problem(string key, string value)
+    /// <summary>Null when <paramref name="key"/> sets a property that can take <paramref name="value"/>; else why not.
+    /// A null value is one supplied at run time (a Kubernetes Secret): only the key is checked.</summary>
+    public string? Problem(string key, string? value)
     {
         var path = key.Split("__");
         var match = sections.FirstOrDefault(s => s.Section.Length <= path.Length
@@ -51,6 +52,7 @@ internal sealed class OptionKeys
         var scalar = Nullable.GetUnderlyingType(type) ?? type;
         if (scalar != typeof(string) && (Dictionary(scalar) is not null || Element(scalar) is not null || !TypeDescriptor.GetConverter(scalar).CanConvertFrom(typeof(string))))
             return $"{key}: {at} is a {scalar.Name}, not a single value";
+        if (value is null) return null;
         try
         {
             _ = TypeDescriptor.GetConverter(scalar).ConvertFromInvariantString(value);

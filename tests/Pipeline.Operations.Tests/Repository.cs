@@ -25,6 +25,15 @@ internal static class Repository
         return (YamlMappingNode)stream.Documents.Single().RootNode;
     }
 
+    /// <summary>Every document of a multi-document YAML file (Kubernetes manifests separated by ---).</summary>
+    public static IReadOnlyList<YamlMappingNode> LoadYamlDocuments(string path)
+    {
+        using var reader = new StreamReader(path);
+        var stream = new YamlStream();
+        stream.Load(reader);
+        return stream.Documents.Select(d => (YamlMappingNode)d.RootNode).ToList();
+    }
+
     public static YamlNode? Get(this YamlNode node, string key) =>
         node is YamlMappingNode map && map.Children.TryGetValue(new YamlScalarNode(key), out var value) ? value : null;
 
@@ -34,6 +43,8 @@ internal static class Repository
         node is YamlMappingNode map ? map.Children.Select(c => (((YamlScalarNode)c.Key).Value!, c.Value)) : [];
 
     public static IEnumerable<YamlNode> Items(this YamlNode? node) => node is YamlSequenceNode seq ? seq.Children : [];
+
+    public static IEnumerable<string> Texts(this YamlNode? node) => node.Items().Select(i => ((YamlScalarNode)i).Value!);
 
     /// <summary>Environment of a compose service, as a map or as a list of KEY=VALUE.</summary>
     public static IReadOnlyDictionary<string, string> Environment(this YamlNode service)
