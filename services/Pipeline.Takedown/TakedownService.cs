@@ -17,7 +17,11 @@ public static class TakedownService
     {
         host.Services.AddOptions<TakedownOptions>().BindConfiguration(TakedownOptions.Section).ValidateOnStart();
         host.Services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<TakedownOptions>, TakedownOptionsValidator>());
-        return host.AddStage<TakedownProcessor>(Stage, s => s.Consumes<TakedownRequested>(Topics.TakedownRequested));
+        host.Services.TryAddSingleton<ReminderTimers>();
+        host.Services.AddHostedService<ReminderLoop>();
+        return host.AddStage<TakedownProcessor>(Stage, s => s
+            .Consumes<TakedownRequested>(Topics.TakedownRequested)
+            .Consumes<ContentStatusObserved>(Topics.ContentStatus));
     }
 
     /// <summary>Adds the delivery stage: every notice on notices.issued.v1 is delivered once by the recipient's channel

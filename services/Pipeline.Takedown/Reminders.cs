@@ -1,0 +1,152 @@
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using Prometheus;
+using Pipeline.Contracts;
+using Pipeline.Platform;
+
+namespace Pipeline.Takedown;
+
+/// <summary>When reminders fall due: reminder n at the first notice's issuedAt + n × interval (event time), as long as
+/// the URL is not confirmed removed, the notice is not held for the police and fewer than MaxCount went out. A reminder
+/// issued late (the service was down) does not cause a burst: the next one is due at the next slot of the cadence.</summary>
+public static class ReminderSchedule
+{
+    /// <param name="latest">The case's latest notice: its first notice or its last reminder (the timer's state).</param>
+    public static DateTime? NextDue(TakedownNotice latest, TakedownOptions.ReminderSettings settings)
+    {
+        if (latest.timeline.removalObservedAt is not null || latest.policeHold) return null;
+        if (latest.kind is not (NoticeKind.FIRST or NoticeKind.REMINDER)) return null;
+        var sent = latest.kind == NoticeKind.FIRST ? 0 : latest.sequence;
+        if (sent >= settings.MaxCount) return null;
+        var first = latest.timeline.noticeSentAt ?? latest.issuedAt;
+        var slotsPassed = Math.Max(0, (latest.issuedAt - first).Ticks / settings.Interval.Ticks);
+        return first + settings.Interval * (slotsPassed + 1);
+    }
+
+    /// <summary>A copy of the timer's state marked removed at <paramref name="removedAt"/> (the original may still be
+    /// waiting to be serialised as an output, so it is not changed).</summary>
+    public static TakedownNotice Stopped(TakedownNotice latest, DateTime removedAt)
+    {
+        var copy = new TakedownNotice();
+        for (var i = 0; i < ((Avro.RecordSchema)copy.Schema).Fields.Count; i++) copy.Put(i, latest.Get(i));
+        copy.timeline = new Timeline
+        {
+            receivedAt = latest.timeline.receivedAt,
+            referredToPoliceAt = latest.timeline.referredToPoliceAt,
+            noticeSentAt = latest.timeline.noticeSentAt,
+            removalObservedAt = removedAt,
+        };
+        return copy;
+    }
+
+    /// <summary>The id of the first notice of the timer's episode.</summary>
+    public static string FirstNoticeId(TakedownNotice latest) => latest.originalNoticeId ?? latest.noticeId;
+}
+
+/// <summary>
+/// The reminder timers: per case key the latest notice (first or last reminder) in the compacted topic
+/// takedown.reminders.v1, co-partitioned with takedown.requested and content.status; a confirmed removal closes the
+/// timer by setting <c>timeline.removalObservedAt</c> (kept, so that a replayed request does not start it again).
+/// <see cref="Gate"/> serialises the consume loop's changes with <see cref="ReminderLoop"/>'s, so that a removal and a
+/// reminder of the same case never overwrite each other in the topic.
+/// </summary>
+public sealed class ReminderTimers(IOptions<KafkaOptions> kafka, AvroSerdes serdes, ILogger<ReminderTimers> log)
+{
+    public PartitionedState<TakedownNotice> State { get; } = new(Topics.TakedownReminders, kafka.Value, serdes, log);
+
+    public SemaphoreSlim Gate { get; } = new(1, 1);
+}
+
+internal static class ReminderMetrics
+{
+    public static readonly Counter Issued = Metrics.CreateCounter(
+        "pipeline_takedown_reminders_total", "Reminder notices issued (a re-issue after a crash, with the same notice id, counts again; it is not delivered twice).",
+        new CounterConfiguration { LabelNames = ["channel"] });
+    public static readonly Counter Stopped = Metrics.CreateCounter(
+        "pipeline_takedown_reminder_timers_stopped_total", "Reminder timers stopped because the removal of the URL was confirmed.");
+    public static readonly Gauge Open = Metrics.CreateGauge(
+        "pipeline_takedown_reminder_timers", "Notices with reminders still to come (URL not confirmed removed, fewer than Takedown:Reminders:MaxCount sent).");
+}
+
+/// <summary>
+/// Issues the reminders when due on the stage's clock. Each reminder goes to notices.issued.v1 (delivered by the delivery
+/// stage like any notice) and then into the timer state, both acknowledged by Kafka before the in-memory state changes.
+/// A crash in between leaves the previous state, so the same reminder (same ids) is issued again after the restart and
+/// the delivery stage, which records every notice id it delivered, does not send it twice.
+/// </summary>
+public sealed class ReminderLoop(ReminderTimers timers, EventPublisher publisher, IOptions<TakedownOptions> options, TimeProvider time, ILogger<ReminderLoop> log)
+    : BackgroundService
+{
+    /// <summary>The loop looks at least this often in real time too, so a clock that jumps (a test's fake clock, the
+    /// demo's accelerated one) is noticed even while a delay on the stage clock is pending.</summary>
+    private static readonly TimeSpan RealTimePoll = TimeSpan.FromMilliseconds(250);
+
+    private readonly TakedownOptions.ReminderSettings settings = options.Value.Reminders;
+
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        while (!stoppingToken.IsCancellationRequested)
+        {
+            var now = time.GetUtcNow().UtcDateTime;
+            var open = timers.State.Entries
+                .Select(e => (e.Key, Latest: e.Value, Due: ReminderSchedule.NextDue(e.Value, settings)))
+                .Where(t => t.Due is not null).ToList();
+            ReminderMetrics.Open.Set(open.Count);
+            foreach (var (key, latest, _) in open.Where(t => t.Due <= now).OrderBy(t => t.Due).ThenBy(t => t.Key, StringComparer.Ordinal))
+            {
+                if (stoppingToken.IsCancellationRequested) return;
+                await IssueAsync(key, latest, now, stoppingToken);
+            }
+            var next = open.Where(t => t.Due > now).Select(t => t.Due).Min();
+            var wait = next is null ? TimeSpan.FromSeconds(1) : next.Value - now;
+            wait = TimeSpan.FromTicks(Math.Clamp(wait.Ticks, TimeSpan.FromMilliseconds(5).Ticks, TimeSpan.FromSeconds(1).Ticks));
+            try
+            {
+                await Task.WhenAny(Task.Delay(wait, time, stoppingToken), Task.Delay(RealTimePoll, stoppingToken));
+                stoppingToken.ThrowIfCancellationRequested();
+            }
+            catch (OperationCanceledException)
+            {
+                return;
+            }
+        }
+    }
+
+    private async Task IssueAsync(string caseKey, TakedownNotice latest, DateTime now, CancellationToken ct)
+    {
+        try
+        {
+            await timers.Gate.WaitAsync(ct);
+        }
+        catch (OperationCanceledException)
+        {
+            return;
+        }
+        try
+        {
+            // Removed, revoked or advanced meanwhile: the snapshot is stale.
+            if (!timers.State.TryFind(caseKey, out var current, out var partition) || !ReferenceEquals(current, latest)
+                || ReminderSchedule.NextDue(current, settings) is not { } due || due > now) return;
+            var reminder = NoticeComposer.Reminder(latest, now);
+            await publisher.PublishAsync(Topics.NoticesIssued, caseKey, reminder, ct: ct);
+            await publisher.PublishAsync(Topics.TakedownReminders, caseKey, reminder, partition, ct);
+            timers.State.Apply(partition, caseKey, reminder);
+            ReminderMetrics.Issued.WithLabels(reminder.recipient.channel.ToString()).Inc();
+            log.LogInformation("Reminder {Number} ({NoticeId}) of notice {FirstNoticeId} issued to {Recipient}", reminder.sequence, reminder.noticeId,
+                reminder.originalNoticeId, reminder.recipient.address);
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            // Not acknowledged: the state is unchanged, the next pass issues the same reminder (same ids) again.
+            log.LogError("Reminder for {CaseKey}: issuing failed: {Error}; retrying on the next pass", caseKey, e.Message);
+        }
+        catch (OperationCanceledException)
+        {
+        }
+        finally
+        {
+            timers.Gate.Release();
+        }
+    }
+}
