@@ -60,4 +60,19 @@ public static class SlaClock
         occurredAt = notice.deadline,
         detail = $"still online at the deadline; noticed at {notice.issuedAt:O}, detected at {now:O}",
     };
+
+    /// <summary>The escalation to the authority: the deadline (the sector norm, or an authority order's shorter one)
+    /// passed with the URL still online. Occurs at the deadline (event time), once per notice.</summary>
+    public static SlaEvent Escalation(TakedownNotice notice, DateTime now) => new()
+    {
+        eventId = EventIds.Derive("sla-escalated", notice.noticeId),
+        caseKey = notice.caseKey,
+        noticeId = notice.noticeId,
+        hosterId = notice.hosterId,
+        kind = SlaEventKind.ESCALATED,
+        deadline = notice.deadline,
+        occurredAt = notice.deadline,
+        detail = (notice.orderReference is { } order ? $"removal order {order} not complied with" : "sector norm missed")
+            + $": {notice.url} still online at the deadline; notice {notice.noticeId} to {notice.hosterName ?? notice.hosterId ?? notice.recipient.name} at {notice.issuedAt:O}, detected at {now:O}",
+    };
 }

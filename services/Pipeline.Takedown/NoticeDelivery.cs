@@ -69,6 +69,21 @@ internal static class DeliveryRecords
         notice = e.status == DeliveryStatus.RETRYING ? n : null, // the notice is kept only while it must be retried
     };
 
+    /// <summary>A reminder that reached its recipient is an SLA fact: REMINDER_SENT on sla.events, once per reminder (the id
+    /// derives from the reminder's notice id, and the delivery state sends each notice once).</summary>
+    public static SlaEvent? ReminderSent(NoticeDelivery e, TakedownNotice n) =>
+        e.status != DeliveryStatus.SENT || n.kind != NoticeKind.REMINDER ? null : new SlaEvent
+        {
+            eventId = EventIds.Derive("sla-reminder-sent", n.noticeId),
+            caseKey = n.caseKey,
+            noticeId = n.noticeId,
+            hosterId = n.hosterId,
+            kind = SlaEventKind.REMINDER_SENT,
+            deadline = n.deadline,
+            occurredAt = e.at,
+            detail = $"reminder {n.sequence} of notice {n.originalNoticeId} sent by {e.channel} to {e.address} (attempt {e.attempt})",
+        };
+
     /// <summary>A transient result becomes FAILED when the attempts are used up.</summary>
     public static (DeliveryResult Result, DateTime? Next) Schedule(DeliveryResult result, int attempt, DeliveryOptions options, DateTime now)
     {
@@ -117,6 +132,7 @@ public sealed class DeliveryProcessor(DeliveryState store, NoticeDeliverer deliv
         var (final, next) = DeliveryRecords.Schedule(result, 1, options.Value, now);
         var delivery = DeliveryRecords.Event(n, 1, final, now, next);
         output.Send(Topics.NoticeDeliveries, n.caseKey, delivery);
+        if (DeliveryRecords.ReminderSent(delivery, n) is { } sent) output.Send(Topics.SlaEvents, n.caseKey, sent);
         store.State.Put(output, message.Partition, n.noticeId, DeliveryRecords.StateOf(delivery, n));
         DeliveryRecords.Count(delivery, now);
         if (final.Status == DeliveryStatus.RETRYING) store.RetryScheduled.Release();
@@ -194,6 +210,7 @@ public sealed class DeliveryRetryLoop(DeliveryState store, NoticeDeliverer deliv
         try
         {
             await publisher.PublishAsync(Topics.NoticeDeliveries, n.caseKey, delivery, ct: ct);
+            if (DeliveryRecords.ReminderSent(delivery, n) is { } sent) await publisher.PublishAsync(Topics.SlaEvents, n.caseKey, sent, ct: ct);
             await publisher.PublishAsync(Topics.TakedownDeliveryState, n.noticeId, state, partition, ct);
             store.State.Apply(partition, n.noticeId, state);
         }
