@@ -3,6 +3,8 @@ using Confluent.Kafka;
 using Confluent.SchemaRegistry;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Pipeline.Contracts;
@@ -61,14 +63,18 @@ public sealed class DeliveryHarness : IAsyncDisposable
         ["Processing:ShutdownTimeoutSeconds"] = "10",
     };
 
-    public async Task<WebApplication> StartHostAsync(IDictionary<string, string?>? overrides = null)
+    /// <summary>Starts a service host on the embedded cluster: the delivery stage unless <paramref name="stages"/> says
+    /// otherwise, on <paramref name="time"/> (a test clock) when given.</summary>
+    public async Task<WebApplication> StartHostAsync(IDictionary<string, string?>? overrides = null,
+        Func<PipelineHostBuilder, PipelineHostBuilder>? stages = null, TimeProvider? time = null)
     {
         var builder = PipelineHost.CreateBuilder(["--urls=http://127.0.0.1:0"]);
         builder.Builder.Logging.SetMinimumLevel(LogLevel.Warning);
         builder.Configuration.AddInMemoryCollection(Runtime.Configuration);
         builder.Configuration.AddInMemoryCollection(Settings());
         if (overrides is not null) builder.Configuration.AddInMemoryCollection(overrides);
-        var app = builder.AddNoticeDelivery().Build();
+        if (time is not null) builder.Services.Replace(ServiceDescriptor.Singleton(time));
+        var app = (stages ?? (b => b.AddNoticeDelivery()))(builder).Build();
         hosts.Add(app);
         await app.StartAsync();
         return app;
@@ -109,6 +115,16 @@ public sealed class DeliveryHarness : IAsyncDisposable
         c.Commit(Enumerable.Range(0, partitions).Select(p => new TopicPartitionOffset(Topics.NoticesIssued, p, 0)));
         c.Close();
         await Task.CompletedTask;
+    }
+
+    /// <summary>Waits until the delivery stage has committed every notice on notices.issued.v1 (so it has read them all).</summary>
+    public async Task WaitUntilDeliveryGroupCaughtUpAsync()
+    {
+        using var c = new ConsumerBuilder<Ignore, Ignore>(new ConsumerConfig { BootstrapServers = Kafka.BootstrapServers, GroupId = TakedownService.DeliveryStage, EnableAutoCommit = false }).Build();
+        var tps = Enumerable.Range(0, TopicCatalog.Get(Topics.NoticesIssued).Partitions).Select(p => new TopicPartition(Topics.NoticesIssued, p)).ToList();
+        var ends = tps.ToDictionary(tp => tp, tp => c.QueryWatermarkOffsets(tp, TimeSpan.FromSeconds(10)).High.Value);
+        await Eventually(() => c.Committed(tps, TimeSpan.FromSeconds(10)).All(o => o.Offset.Value >= ends[o.TopicPartition]),
+            TimeSpan.FromSeconds(20), () => "the delivery stage committed all notices");
     }
 
     public static TakedownNotice Notice(string hoster, int i, NoticeChannel channel, string address, int sequence = 0)
