@@ -88,7 +88,7 @@ public class ReminderTests
         await using var f = await TakedownFlow.StartAsync();
         var request = TakedownFlow.Requested("restarthost", "abuse@restarthost.example");
         await f.RequestAsync(request);
-        await f.Until(() => f.H.Smtp.Messages.Count == 1, () => "the first notice mailed");
+        await f.Until(() => f.H.Smtp.Messages.Count == 1 && f.Notices(request.caseKey).Count == 1, () => "the first notice issued and mailed");
         var first = f.First(request);
         f.At(T0.AddHours(24));
         await f.Until(() => f.Mails(Id(first, 1)).Count == 1, () => "reminder 1 mailed");
@@ -117,7 +117,9 @@ public class ReminderTests
         Assert.Single(f.Mails(Id(first, 3)));
         Assert.Single(f.H.DeliveriesOf(Id(first, 3)));
         Assert.Equal([1, 1, 1, 1], new[] { first.noticeId, Id(first, 1), Id(first, 2), Id(first, 3) }.Select(id => f.Mails(id).Count));
-        Assert.Equal(1, f.TimesPublished(EventIds.Derive("sla-reminder-sent", Id(first, 3))));
+        var sent = EventIds.Derive("sla-reminder-sent", Id(first, 3));
+        await f.Until(() => f.TimesPublished(sent) >= 1, () => "REMINDER_SENT of reminder 3");
+        Assert.Equal(1, f.TimesPublished(sent));
         Assert.Equal([T0, T0.AddHours(24), T0.AddHours(48), T0.AddHours(72)], f.Notices(request.caseKey).Select(n => n.issuedAt));
     }
 
