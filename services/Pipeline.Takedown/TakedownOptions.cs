@@ -39,8 +39,8 @@ internal sealed class TakedownOptionsValidator : IValidateOptions<TakedownOption
             errors.Add("Takedown:SenderOrganisation is empty. Fix: set the issuing hotline's name (it appears in every notice).");
         if (string.IsNullOrWhiteSpace(o.SenderContact) || !o.SenderContact.Contains('@', StringComparison.Ordinal))
             errors.Add($"Takedown:SenderContact '{o.SenderContact}' is not an e-mail address. Fix: set the hotline's notice desk address.");
-        if (o.Reminders.Interval < TimeSpan.FromMinutes(1) || o.Reminders.Interval > TimeSpan.FromDays(30))
-            errors.Add($"Takedown:Reminders:Interval {o.Reminders.Interval} must lie between 1 minute and 30 days. Fix: use 1.00:00:00 (every 24 hours, the hotlines' custom; 24:00:00 would mean 24 days).");
+        if (o.Reminders.Interval < TimeSpan.FromMinutes(1) || o.Reminders.Interval > TimeSpan.FromDays(7))
+            errors.Add($"Takedown:Reminders:Interval {o.Reminders.Interval} must lie between 1 minute and 7 days. Fix: use 1.00:00:00 (every 24 hours, the hotlines' custom; 24:00:00 would mean 24 days).");
         if (o.Reminders.MaxCount is < 0 or > 100)
             errors.Add($"Takedown:Reminders:MaxCount {o.Reminders.MaxCount} must lie between 0 (no reminders) and 100. Fix: e.g. 7 (a week of daily reminders).");
         return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);
