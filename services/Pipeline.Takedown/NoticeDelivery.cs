@@ -16,8 +16,19 @@ public sealed class NoticeDeliverer(EmailChannel email, WebhookChannel webhook)
     {
         NoticeChannel.EMAIL => email.DeliverAsync(notice, ct),
         NoticeChannel.WEBHOOK => webhook.DeliverAsync(notice, ct),
-        _ => Task.FromResult(DeliveryResult.Failed($"no delivery channel for {notice.recipient.name} ({notice.recipient.channel}); a person must find one")),
+        _ => Task.FromResult(NoChannel(notice)),
     };
+
+    /// <summary>A batch of one goes out as the plain notice.</summary>
+    public Task<DeliveryResult> DeliverAsync(NoticeBatch batch, CancellationToken ct) => batch.Members.Count == 1 ? DeliverAsync(batch.Lead, ct) : batch.Lead.recipient.channel switch
+    {
+        NoticeChannel.EMAIL => email.DeliverAsync(batch, ct),
+        NoticeChannel.WEBHOOK => webhook.DeliverAsync(batch, ct),
+        _ => Task.FromResult(NoChannel(batch.Lead)),
+    };
+
+    private static DeliveryResult NoChannel(TakedownNotice n) =>
+        DeliveryResult.Failed($"no delivery channel for {n.recipient.name} ({n.recipient.channel}); a person must find one");
 }
 
 /// <summary>The delivery stage's state: per notice id the last delivery record, carrying the notice while a retry is
@@ -123,6 +134,12 @@ public sealed class DeliveryProcessor(DeliveryState store, NoticeDeliverer deliv
         {
             DeliveryMetrics.Skipped.Inc();
             log.LogDebug("Notice {NoticeId} already {Status} (attempt {Attempt}); not sent again", n.noticeId, known.status, known.attempt);
+            return;
+        }
+        if (options.Value.BatchWindow > TimeSpan.Zero && n.recipient.channel is NoticeChannel.EMAIL or NoticeChannel.WEBHOOK)
+        {
+            // Re-keyed by recipient for the batching stage, which delivers it (alone or with others) once.
+            output.Send(Topics.TakedownBatching, NoticeBatch.RecipientKey(n.recipient.channel, n.recipient.address), n);
             return;
         }
         var result = n.recipient.channel == NoticeChannel.TOPIC

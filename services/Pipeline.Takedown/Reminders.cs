@@ -78,10 +78,6 @@ internal static class ReminderMetrics
 public sealed class ReminderLoop(ReminderTimers timers, EventPublisher publisher, IOptions<TakedownOptions> options, TimeProvider time, ILogger<ReminderLoop> log)
     : BackgroundService
 {
-    /// <summary>The loop looks at least this often in real time too, so a clock that jumps (a test's fake clock, the
-    /// demo's accelerated one) is noticed even while a delay on the stage clock is pending.</summary>
-    private static readonly TimeSpan RealTimePoll = TimeSpan.FromMilliseconds(250);
-
     private readonly TakedownOptions.ReminderSettings settings = options.Value.Reminders;
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
@@ -98,31 +94,13 @@ public sealed class ReminderLoop(ReminderTimers timers, EventPublisher publisher
                 if (stoppingToken.IsCancellationRequested) return;
                 await IssueAsync(key, latest, now, stoppingToken);
             }
-            var next = open.Where(t => t.Due > now).Select(t => t.Due).Min();
-            var wait = next is null ? TimeSpan.FromSeconds(1) : next.Value - now;
-            wait = TimeSpan.FromTicks(Math.Clamp(wait.Ticks, TimeSpan.FromMilliseconds(5).Ticks, TimeSpan.FromSeconds(1).Ticks));
-            try
-            {
-                await Task.WhenAny(Task.Delay(wait, time, stoppingToken), Task.Delay(RealTimePoll, stoppingToken));
-                stoppingToken.ThrowIfCancellationRequested();
-            }
-            catch (OperationCanceledException)
-            {
-                return;
-            }
+            if (!await StageTimers.WaitAsync(time, now, open.Where(t => t.Due > now).Select(t => t.Due).Min(), stoppingToken)) return;
         }
     }
 
     private async Task IssueAsync(string caseKey, TakedownNotice latest, DateTime now, CancellationToken ct)
     {
-        try
-        {
-            await timers.Gate.WaitAsync(ct);
-        }
-        catch (OperationCanceledException)
-        {
-            return;
-        }
+        if (!await StageTimers.EnterAsync(timers.Gate, ct)) return;
         try
         {
             // Removed, revoked or advanced meanwhile: the snapshot is stale.

@@ -67,24 +67,11 @@ public sealed class TakedownProcessor(IOptions<TakedownOptions> options, Reminde
         }
     }
 
-    public void OnAssigned(IReadOnlyCollection<TopicPartition> partitions) => WithGate(() => timers.State.Restore(StatePartitions(partitions)));
+    public void OnAssigned(IReadOnlyCollection<TopicPartition> partitions) => StageTimers.WithGate(timers.Gate, () => timers.State.Restore(StatePartitions(partitions)));
 
-    public void OnRevoked(IReadOnlyCollection<TopicPartition> partitions) => WithGate(() => timers.State.Drop(StatePartitions(partitions)));
+    public void OnRevoked(IReadOnlyCollection<TopicPartition> partitions) => StageTimers.WithGate(timers.Gate, () => timers.State.Drop(StatePartitions(partitions)));
 
     // Both inputs are keyed by case key with the same partition count: partition p of either maps to state partition p.
     private static List<TopicPartition> StatePartitions(IEnumerable<TopicPartition> partitions) =>
         partitions.Select(p => new TopicPartition(Topics.TakedownReminders, p.Partition)).DistinctBy(p => p.Partition.Value).ToList();
-
-    private void WithGate(Action action)
-    {
-        timers.Gate.Wait();
-        try
-        {
-            action();
-        }
-        finally
-        {
-            timers.Gate.Release();
-        }
-    }
 }

@@ -60,6 +60,7 @@ public sealed class DeliveryHarness : IAsyncDisposable
         ["Takedown:Delivery:InitialBackoff"] = "00:00:00.200",
         ["Takedown:Delivery:MaxBackoff"] = "00:00:01",
         ["Takedown:Delivery:MaxAttempts"] = "4",
+        ["Takedown:Delivery:BatchWindow"] = "00:00:00", // each notice on its own, except in the batching tests
         ["Processing:ShutdownTimeoutSeconds"] = "10",
     };
 
@@ -117,14 +118,15 @@ public sealed class DeliveryHarness : IAsyncDisposable
         await Task.CompletedTask;
     }
 
-    /// <summary>Waits until the delivery stage has committed every notice on notices.issued.v1 (so it has read them all).</summary>
-    public async Task WaitUntilDeliveryGroupCaughtUpAsync()
+    /// <summary>Waits until a stage (by default the delivery stage) has committed every message on its input (by default
+    /// notices.issued.v1), so it has read them all.</summary>
+    public async Task WaitUntilDeliveryGroupCaughtUpAsync(string group = TakedownService.DeliveryStage, string topic = Topics.NoticesIssued)
     {
-        using var c = new ConsumerBuilder<Ignore, Ignore>(new ConsumerConfig { BootstrapServers = Kafka.BootstrapServers, GroupId = TakedownService.DeliveryStage, EnableAutoCommit = false }).Build();
-        var tps = Enumerable.Range(0, TopicCatalog.Get(Topics.NoticesIssued).Partitions).Select(p => new TopicPartition(Topics.NoticesIssued, p)).ToList();
+        using var c = new ConsumerBuilder<Ignore, Ignore>(new ConsumerConfig { BootstrapServers = Kafka.BootstrapServers, GroupId = group, EnableAutoCommit = false }).Build();
+        var tps = Enumerable.Range(0, TopicCatalog.Get(topic).Partitions).Select(p => new TopicPartition(topic, p)).ToList();
         var ends = tps.ToDictionary(tp => tp, tp => c.QueryWatermarkOffsets(tp, TimeSpan.FromSeconds(10)).High.Value);
         await Eventually(() => c.Committed(tps, TimeSpan.FromSeconds(10)).All(o => ends[o.TopicPartition] == 0 || o.Offset.Value >= ends[o.TopicPartition]),
-            TimeSpan.FromSeconds(20), () => "the delivery stage committed all notices");
+            TimeSpan.FromSeconds(20), () => $"{group} committed everything on {topic}");
     }
 
     public static TakedownNotice Notice(string hoster, int i, NoticeChannel channel, string address, int sequence = 0)
