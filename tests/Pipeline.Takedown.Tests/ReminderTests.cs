@@ -24,7 +24,8 @@ public class ReminderTests
         Assert.Equal(T0, firstA.issuedAt);
 
         f.At(T0.AddHours(24));
-        await f.Until(() => f.Mails(Id(firstA, 1)).Count == 1 && f.Mails(Id(firstB, 1)).Count == 1, () => $"{f.H.Smtp.Messages.Count} mails");
+        await f.Until(() => f.Mails(Id(firstA, 1)).Count == 1 && f.Mails(Id(firstB, 1)).Count == 1 && f.Notices(removed.caseKey).Count == 2,
+            () => $"{f.H.Smtp.Messages.Count} mails");
         var reminder = f.Notices(removed.caseKey).Single(n => n.kind == NoticeKind.REMINDER);
         Assert.Equal(T0.AddHours(24), reminder.issuedAt);
         Assert.Equal(1, reminder.sequence);
@@ -57,7 +58,7 @@ public class ReminderTests
         foreach (var (hours, number) in new[] { (48, 2), (72, 3) })
         {
             f.At(T0.AddHours(hours));
-            await f.Until(() => f.Mails(Id(firstB, number)).Count == 1, () => $"reminder {number} of the silent hoster");
+            await f.Until(() => f.Mails(Id(firstB, number)).Count == 1 && f.Notices(silent.caseKey).Count == number + 1, () => $"reminder {number} of the silent hoster");
         }
         // MaxCount is 3: a case noticed at 72 h gets its reminders at 96 h and 120 h; once the second is out, the pass at
         // 96 h has certainly run, and the silent hoster got no fourth reminder in it.
@@ -97,7 +98,7 @@ public class ReminderTests
         await f.StopHostAsync();
         await f.StartHostAsync();
         f.At(T0.AddHours(48));
-        await f.Until(() => f.Mails(Id(first, 2)).Count == 1, () => "reminder 2 mailed after the restart");
+        await f.Until(() => f.Mails(Id(first, 2)).Count == 1 && f.Notices(request.caseKey).Count == 3, () => "reminder 2 issued and mailed after the restart");
         Assert.Equal(1, f.TimesIssued(Id(first, 1)));
 
         // 2. A crash after reminder 3 went to notices.issued but before the timer recorded it: the timer topic still
