@@ -99,39 +99,32 @@ public sealed class NoticeComposer(TakedownOptions options)
         text.Append(CultureInfo.InvariantCulture, $"As of {issuedAt:yyyy-MM-dd HH:mm} UTC the material is still online. The notice follows again.").Append('\n');
         text.Append('\n');
         text.Append(latest.kind == NoticeKind.FIRST ? latest.text : FirstText(latest.text));
-        return new TakedownNotice
+        var reminder = Copy(latest, firstIssuedAt, removalObservedAt: null);
+        reminder.eventId = EventIds.Derive("reminder-issued", firstId, n);
+        reminder.noticeId = noticeId;
+        reminder.sequence = number;
+        reminder.kind = NoticeKind.REMINDER;
+        reminder.xarf = xarf.ToJsonString(Indented);
+        reminder.text = text.ToString();
+        reminder.issuedAt = issuedAt;
+        reminder.originalNoticeId = firstId;
+        return reminder; // recipient, URL, hashes, deadline, order: the first notice's
+    }
+
+    /// <summary>A shallow copy of <paramref name="source"/> with its own timeline (the source may still be waiting to be
+    /// serialised as an output, so it is never changed).</summary>
+    public static TakedownNotice Copy(TakedownNotice source, DateTime? noticeSentAt, DateTime? removalObservedAt)
+    {
+        var copy = new TakedownNotice();
+        for (var i = 0; i < ((Avro.RecordSchema)copy.Schema).Fields.Count; i++) copy.Put(i, source.Get(i));
+        copy.timeline = new Timeline
         {
-            eventId = EventIds.Derive("reminder-issued", firstId, n),
-            noticeId = noticeId,
-            caseKey = latest.caseKey,
-            sequence = number,
-            kind = NoticeKind.REMINDER,
-            recipient = latest.recipient,
-            hosterId = latest.hosterId,
-            hosterName = latest.hosterName,
-            url = latest.url,
-            ips = latest.ips,
-            asn = latest.asn,
-            country = latest.country,
-            hashes = latest.hashes,
-            classification = latest.classification,
-            detectionMethod = latest.detectionMethod,
-            reportIds = latest.reportIds,
-            deadline = latest.deadline,
-            policeHold = latest.policeHold,
-            timeline = new Timeline
-            {
-                receivedAt = latest.timeline.receivedAt,
-                referredToPoliceAt = latest.timeline.referredToPoliceAt,
-                noticeSentAt = firstIssuedAt,
-                removalObservedAt = null,
-            },
-            xarf = xarf.ToJsonString(Indented),
-            text = text.ToString(),
-            issuedAt = issuedAt,
-            originalNoticeId = firstId,
-            orderReference = latest.orderReference,
+            receivedAt = source.timeline.receivedAt,
+            referredToPoliceAt = source.timeline.referredToPoliceAt,
+            noticeSentAt = noticeSentAt,
+            removalObservedAt = removalObservedAt,
         };
+        return copy;
     }
 
     /// <summary>The first notice's text inside a reminder's: everything after the three header lines.</summary>

@@ -24,21 +24,9 @@ public static class ReminderSchedule
         return first + settings.Interval * (slotsPassed + 1);
     }
 
-    /// <summary>A copy of the timer's state marked removed at <paramref name="removedAt"/> (the original may still be
-    /// waiting to be serialised as an output, so it is not changed).</summary>
-    public static TakedownNotice Stopped(TakedownNotice latest, DateTime removedAt)
-    {
-        var copy = new TakedownNotice();
-        for (var i = 0; i < ((Avro.RecordSchema)copy.Schema).Fields.Count; i++) copy.Put(i, latest.Get(i));
-        copy.timeline = new Timeline
-        {
-            receivedAt = latest.timeline.receivedAt,
-            referredToPoliceAt = latest.timeline.referredToPoliceAt,
-            noticeSentAt = latest.timeline.noticeSentAt,
-            removalObservedAt = removedAt,
-        };
-        return copy;
-    }
+    /// <summary>The timer's state marked removed at <paramref name="removedAt"/> (a copy).</summary>
+    public static TakedownNotice Stopped(TakedownNotice latest, DateTime removedAt) =>
+        NoticeComposer.Copy(latest, latest.timeline.noticeSentAt, removedAt);
 
     /// <summary>The id of the first notice of the timer's episode.</summary>
     public static string FirstNoticeId(TakedownNotice latest) => latest.originalNoticeId ?? latest.noticeId;
