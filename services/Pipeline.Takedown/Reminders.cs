@@ -82,9 +82,43 @@ public sealed class ReminderLoop(ReminderTimers timers, EventPublisher publisher
                 if (stoppingToken.IsCancellationRequested) return;
                 await IssueAsync(key, latest, now, stoppingToken);
             }
+            await ForgetAsync(now, stoppingToken);
             if (!await StageTimers.WaitAsync(time, now, open.Where(t => t.Due > now).Select(t => t.Due).Min(), stoppingToken)) return;
         }
     }
+
+    /// <summary>A stopped timer (removed, or all reminders sent) is kept only so that a replayed request does not start
+    /// it again; once its first notice is older than the retention of takedown.requested.v1, no request can be replayed,
+    /// and the entry is deleted (a tombstone), so the state does not grow without bound.</summary>
+    private async Task ForgetAsync(DateTime now, CancellationToken ct)
+    {
+        if (RequestRetention is not { } retention) return; // kept for ever, so a replay is possible for ever
+        var stale = timers.State.Entries.Where(e => ReminderSchedule.NextDue(e.Value, settings) is null
+            && (e.Value.timeline.noticeSentAt ?? e.Value.issuedAt) + retention < now).Select(e => e.Key).ToList();
+        if (stale.Count == 0 || !await StageTimers.EnterAsync(timers.Gate, ct)) return;
+        try
+        {
+            foreach (var key in stale)
+            {
+                if (!timers.State.TryFind(key, out var current, out var partition) || ReminderSchedule.NextDue(current, settings) is not null) continue;
+                await publisher.TombstoneAsync(Topics.TakedownReminders, key, partition, ct);
+                timers.State.Apply(partition, key, null);
+            }
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            log.LogError("Deleting stopped reminder timers failed: {Error}; retrying on the next pass", e.Message);
+        }
+        catch (OperationCanceledException)
+        {
+        }
+        finally
+        {
+            timers.Gate.Release();
+        }
+    }
+
+    private static readonly TimeSpan? RequestRetention = TopicCatalog.Get(Topics.TakedownRequested).RetentionMs is var ms and >= 0 ? TimeSpan.FromMilliseconds(ms) : null;
 
     private async Task IssueAsync(string caseKey, TakedownNotice latest, DateTime now, CancellationToken ct)
     {

@@ -81,6 +81,15 @@ public class ReminderTests
         Assert.Equal(f.H.Smtp.Messages.Count, f.H.Smtp.Messages.Select(m => m.Message.MessageId).Distinct().Count());
         await f.Until(() => f.Watch.Events<SlaEvent>(Topics.SlaEvents, e => e.kind == SlaEventKind.REMINDER_SENT).Count == 1 + 3 + 2, () => "REMINDER_SENT per reminder");
         Assert.Equal([T0.AddHours(24), T0.AddHours(48), T0.AddHours(72)], f.SlaEvents(silent.caseKey, SlaEventKind.REMINDER_SENT).Select(e => e.occurredAt).Order());
+
+        // Seven days (the retention of takedown.requested.v1) after their first notice, stopped timers are deleted: no
+        // request can be replayed any more. The late case (first notice at 72 h) keeps its entry.
+        f.At(T0.AddDays(7).AddHours(1));
+        await f.Until(() => f.Tombstones(Topics.TakedownReminders).IsSupersetOf([removed.caseKey, silent.caseKey]), () => "stopped timers deleted");
+        Assert.DoesNotContain(late.caseKey, f.Tombstones(Topics.TakedownReminders));
+        // Its third reminder, due at 144 h while the clock jumped from 120 h to 169 h, goes out once, at 169 h.
+        await f.Until(() => f.Notices(late.caseKey).Count == 4, () => "the late case's third reminder");
+        Assert.Equal(T0.AddDays(7).AddHours(1), f.Notices(late.caseKey)[3].issuedAt);
     }
 
     [Fact]

@@ -123,6 +123,29 @@ public sealed class TakedownFlow : IAsyncDisposable
     public List<MimeKit.MimeMessage> Mails(string noticeId) =>
         H.Smtp.Messages.Where(m => m.Message.Headers["X-Notice-Id"] == noticeId).Select(m => m.Message).ToList();
 
+    /// <summary>The keys deleted (tombstoned) on a compacted topic so far, read from its beginning.</summary>
+    public HashSet<string> Tombstones(string topic)
+    {
+        using var c = new Confluent.Kafka.ConsumerBuilder<string, byte[]?>(new Confluent.Kafka.ConsumerConfig
+        {
+            BootstrapServers = H.Kafka.BootstrapServers, GroupId = "tombstones-" + Guid.NewGuid().ToString("N"), EnableAutoCommit = false,
+            AutoOffsetReset = Confluent.Kafka.AutoOffsetReset.Earliest, EnablePartitionEof = true,
+        }).Build();
+        var partitions = TopicCatalog.Get(topic).Partitions;
+        c.Assign(Enumerable.Range(0, partitions).Select(p => new Confluent.Kafka.TopicPartitionOffset(topic, p, Confluent.Kafka.Offset.Beginning)));
+        var keys = new HashSet<string>(StringComparer.Ordinal);
+        var ended = new HashSet<int>();
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(10);
+        while (ended.Count < partitions && DateTime.UtcNow < deadline)
+        {
+            var r = c.Consume(TimeSpan.FromMilliseconds(100));
+            if (r is null) continue;
+            if (r.IsPartitionEOF) ended.Add(r.Partition.Value);
+            else if (r.Message.Value is null) keys.Add(r.Message.Key);
+        }
+        return keys;
+    }
+
     public Task Until(Func<bool> condition, Func<string> describe) => DeliveryHarness.Eventually(condition, Wait, describe);
 
     /// <summary>Advances the clock a minute at a time (the sla stage's deadline check runs once a minute of stage time)
