@@ -118,6 +118,8 @@ internal static class DeliveryRecords
 /// for it the recipient gets the same Message-ID / Idempotency-Key again.
 /// A transient failure does not hold the partition: the notice goes into the state as RETRYING and
 /// <see cref="DeliveryRetryLoop"/> takes it from there.
+/// With Takedown:Delivery:BatchWindow above zero, e-mail and webhook notices are instead forwarded, keyed by recipient,
+/// to takedown.batching.v1, where <see cref="BatchProcessor"/> and <see cref="BatchLoop"/> deliver them once, grouped.
 /// </summary>
 public sealed class DeliveryProcessor(DeliveryState store, NoticeDeliverer deliverer, IOptions<DeliveryOptions> options, TimeProvider time, ILogger<DeliveryProcessor> log)
     : IProcessor<TakedownNotice>, IPartitionAware
