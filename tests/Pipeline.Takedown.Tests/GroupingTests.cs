@@ -44,7 +44,7 @@ public class GroupingTests
         Assert.Equal(2, h.Smtp.Messages.Count);
         var members = grouped.Append(joiner).ToList();
         var batchId = EventIds.Derive("notice-batch", [.. members.Select(n => n.noticeId).Order(StringComparer.Ordinal)]);
-        var mail = Assert.Single(h.Smtp.Messages, m => m.To.Single() == "abuse@grouphost.example").Message;
+        var mail = Assert.Single(h.Smtp.Messages, m => string.Equals(m.To.Single(), "abuse@grouphost.example", StringComparison.OrdinalIgnoreCase)).Message; // the lead member's spelling
         Assert.Equal($"batch-{batchId}@hotline.example", mail.MessageId);
         Assert.Equal(batchId, mail.Headers["X-Notice-Batch-Id"]);
         Assert.Equal(members.Select(n => n.noticeId).Order(StringComparer.Ordinal), mail.Headers["X-Notice-Ids"]!.Split(", ").Order(StringComparer.Ordinal));
