@@ -35,6 +35,9 @@ public static class Topics
     public const string HashesRetractions = "hashes.retractions.v1";
     public const string NoticeDeliveries = "notices.deliveries.v1";
     public const string TakedownDeliveryState = "takedown.delivery-state.v1";
+    public const string TakedownReminders = "takedown.reminders.v1";
+    public const string TakedownBatching = "takedown.batching.v1";
+    public const string TakedownBatches = "takedown.batches.v1";
 
     /// <summary>The dead-letter topic of a stage: <c>deadletter.&lt;stage&gt;.v1</c>.</summary>
     public static string DeadLetter(string stage) => $"deadletter.{stage}.v1";

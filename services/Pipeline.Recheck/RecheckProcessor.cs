@@ -16,6 +16,7 @@ public sealed class RecheckProcessor(RecheckSchedule schedule, RecheckStateStore
     public ValueTask ProcessAsync(Incoming<TakedownNotice> message, IOutput output, CancellationToken cancellationToken)
     {
         var notice = message.Value;
+        if (notice.kind == NoticeKind.REMINDER) return ValueTask.CompletedTask; // the URL is already scheduled with its first notice
         store.State.Put(output, message.Partition, notice.caseKey, notice);
         schedule.Add(notice, message.Partition, time.GetUtcNow().UtcDateTime);
         return ValueTask.CompletedTask;

@@ -49,15 +49,25 @@ public static class SlaClock
         detail = $"removed {TimeSpan.FromMilliseconds(outcome.timeToRemovalFromNoticeMs):g} after the notice",
     };
 
-    public static SlaEvent Breach(TakedownNotice notice, DateTime now) => new()
+    public static SlaEvent Breach(TakedownNotice notice, DateTime now) =>
+        AtDeadline(notice, SlaEventKind.DEADLINE_BREACHED, "sla-breach", $"still online at the deadline; noticed at {notice.issuedAt:O}, detected at {now:O}");
+
+    /// <summary>The escalation to the authority: the deadline (the sector norm, or an authority order's shorter one)
+    /// passed with the URL still online. Occurs at the deadline (event time), once per notice.</summary>
+    public static SlaEvent Escalation(TakedownNotice notice, DateTime now) =>
+        AtDeadline(notice, SlaEventKind.ESCALATED, "sla-escalated",
+            (notice.orderReference is { } order ? $"removal order {order} not complied with" : "sector norm missed")
+            + $": {notice.url} still online at the deadline; notice {notice.noticeId} to {notice.hosterName ?? notice.hosterId ?? notice.recipient.name} at {notice.issuedAt:O}, detected at {now:O}");
+
+    private static SlaEvent AtDeadline(TakedownNotice notice, SlaEventKind kind, string idKind, string detail) => new()
     {
-        eventId = EventIds.Derive("sla-breach", notice.noticeId),
+        eventId = EventIds.Derive(idKind, notice.noticeId),
         caseKey = notice.caseKey,
         noticeId = notice.noticeId,
         hosterId = notice.hosterId,
-        kind = SlaEventKind.DEADLINE_BREACHED,
+        kind = kind,
         deadline = notice.deadline,
         occurredAt = notice.deadline,
-        detail = $"still online at the deadline; noticed at {notice.issuedAt:O}, detected at {now:O}",
+        detail = detail,
     };
 }

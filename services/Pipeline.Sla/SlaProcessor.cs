@@ -25,6 +25,9 @@ public sealed class SlaProcessor(SlaState state, TimeProvider time)
     public ValueTask ProcessAsync(Incoming<TakedownNotice> message, IOutput output, CancellationToken cancellationToken)
     {
         var notice = message.Value;
+        // A reminder repeats its first notice: the SLA runs from the first notice to its deadline (the scorecard counts
+        // reminders from notices.issued itself).
+        if (notice.kind == NoticeKind.REMINDER) return ValueTask.CompletedTask;
         if (state.Open.TryGet(message.Partition, notice.caseKey, out var known) && known.noticeId == notice.noticeId)
             return ValueTask.CompletedTask; // replay
         if (state.Pending.TryGet(message.Partition, notice.caseKey, out var removal) && removal.noticeId == notice.noticeId)

@@ -15,6 +15,10 @@ public sealed class DeliveryOptions
 
     public WebhookSettings Webhook { get; set; } = new();
 
+    /// <summary>E-mail and webhook notices for the same recipient that reach the delivery stage within this window of the
+    /// first (stage clock) go out together as one mail or POST; 00:00:00 sends each notice on its own.</summary>
+    public TimeSpan BatchWindow { get; set; } = TimeSpan.FromMinutes(2);
+
     /// <summary>Delay before the second attempt; it doubles with each further attempt up to <see cref="MaxBackoff"/>.</summary>
     public TimeSpan InitialBackoff { get; set; } = TimeSpan.FromMinutes(1);
 
@@ -77,6 +81,8 @@ internal sealed class DeliveryOptionsValidator : IValidateOptions<DeliveryOption
             errors.Add($"Takedown:Delivery:InitialBackoff ({o.InitialBackoff}) must be positive and at most Takedown:Delivery:MaxBackoff ({o.MaxBackoff}). Fix: e.g. 00:01:00 and 01:00:00.");
         if (o.MaxAttempts is < 1 or > 100)
             errors.Add($"Takedown:Delivery:MaxAttempts {o.MaxAttempts} must lie between 1 and 100. Fix: e.g. 10 (with the default backoff about 8 hours of retrying).");
+        if (o.BatchWindow < TimeSpan.Zero || o.BatchWindow > TimeSpan.FromHours(1))
+            errors.Add($"Takedown:Delivery:BatchWindow {o.BatchWindow} must lie between 0 and 1 hour (a notice waits that long for others to the same recipient). Fix: e.g. 00:02:00, or 00:00:00 to send each notice on its own.");
         if (o.RetryConcurrency is < 1 or > 64)
             errors.Add($"Takedown:Delivery:RetryConcurrency {o.RetryConcurrency} must lie between 1 and 64. Fix: e.g. 4.");
         return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);

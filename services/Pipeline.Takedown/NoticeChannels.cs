@@ -1,11 +1,14 @@
+using System.Globalization;
 using System.Net.Sockets;
 using System.Security.Cryptography;
 using System.Text;
+using System.Text.Json.Nodes;
 using MailKit;
 using MailKit.Net.Smtp;
 using MailKit.Security;
 using MimeKit;
 using Pipeline.Contracts;
+using Pipeline.Platform;
 
 namespace Pipeline.Takedown;
 
@@ -18,11 +21,25 @@ public sealed record DeliveryResult(DeliveryStatus Status, string Detail)
     public static DeliveryResult Bounced(string detail) => new(DeliveryStatus.BOUNCED, detail);
 }
 
-/// <summary>Sends a notice through one channel. Never throws for a failure of the recipient or the network: the
-/// result says whether a retry may help.</summary>
+/// <summary>Sends a notice, or a batch of notices for one recipient, through one channel. Never throws for a failure
+/// of the recipient or the network: the result says whether a retry may help.</summary>
 public interface INoticeChannel
 {
     Task<DeliveryResult> DeliverAsync(TakedownNotice notice, CancellationToken cancellationToken);
+
+    Task<DeliveryResult> DeliverAsync(NoticeBatch batch, CancellationToken cancellationToken);
+}
+
+/// <summary>Notices for one recipient delivered together (one e-mail, one webhook POST). Each keeps its own notice id;
+/// the batch id derives from the members' notice ids, so the same members always make the same batch.</summary>
+public sealed record NoticeBatch(IReadOnlyList<TakedownNotice> Members)
+{
+    public string BatchId { get; } = EventIds.Derive("notice-batch", [.. Members.Select(m => m.noticeId).Order(StringComparer.Ordinal)]);
+
+    public TakedownNotice Lead => Members[0];
+
+    /// <summary>The recipient as a key: channel and address (case-insensitive).</summary>
+    public static string RecipientKey(NoticeChannel channel, string address) => $"{channel}:{address.Trim().ToLowerInvariant()}";
 }
 
 /// <summary>E-mail through the hotline's SMTP relay (MailKit): the readable text as the body, the X-ARF JSON as the
@@ -37,13 +54,8 @@ public sealed class EmailChannel(DeliveryOptions.SmtpSettings smtp, TakedownOpti
 
     public MimeMessage Compose(TakedownNotice notice)
     {
-        var from = string.IsNullOrEmpty(smtp.From) ? takedown.SenderContact : smtp.From;
-        var message = new MimeMessage();
-        message.From.Add(new MailboxAddress(takedown.SenderOrganisation, from));
-        message.To.Add(new MailboxAddress(notice.recipient.name, notice.recipient.address));
         var subject = notice.kind == NoticeKind.FIRST ? "Takedown notice" : $"Takedown notice ({notice.kind.ToString().ToLowerInvariant()} {notice.sequence})";
-        message.Subject = $"[{takedown.SenderOrganisation}] {subject} {notice.noticeId}: {new Uri(notice.url).Host}";
-        var domain = string.IsNullOrEmpty(takedown.SenderDomain) ? from[(from.IndexOf('@', StringComparison.Ordinal) + 1)..] : takedown.SenderDomain;
+        var message = Envelope(notice, $"{subject} {notice.noticeId}: {new Uri(notice.url).Host}", out var domain);
         message.MessageId = MessageId(notice, domain);
         message.Date = new DateTimeOffset(notice.issuedAt, TimeSpan.Zero);
         message.Headers.Add("X-Notice-Id", notice.noticeId);
@@ -54,16 +66,57 @@ public sealed class EmailChannel(DeliveryOptions.SmtpSettings smtp, TakedownOpti
         return message;
     }
 
-    public async Task<DeliveryResult> DeliverAsync(TakedownNotice notice, CancellationToken cancellationToken)
+    /// <summary>One mail for a batch: Message-ID <c>batch-&lt;batchId&gt;@domain</c>, the member notice ids in
+    /// <c>X-Notice-Ids</c>, each member's text in the body under a numbered heading, each member's X-ARF JSON as the
+    /// attachment <c>report-&lt;noticeId&gt;.json</c>.</summary>
+    public MimeMessage Compose(NoticeBatch batch)
+    {
+        var n = batch.Members.Count;
+        var hosts = string.Join(", ", batch.Members.Select(m => new Uri(m.url).Host).Distinct(StringComparer.OrdinalIgnoreCase));
+        var message = Envelope(batch.Lead, $"Takedown notices ({n} URLs) batch {batch.BatchId}: {hosts}", out var domain);
+        message.MessageId = $"batch-{batch.BatchId}@{domain}";
+        message.Date = new DateTimeOffset(batch.Members.Max(m => m.issuedAt), TimeSpan.Zero);
+        message.Headers.Add("X-Notice-Batch-Id", batch.BatchId);
+        message.Headers.Add("X-Notice-Ids", string.Join(", ", batch.Members.Select(m => m.noticeId)));
+        message.Headers.Add("X-ARF", "YES");
+        var text = new StringBuilder();
+        text.Append(CultureInfo.InvariantCulture, $"{n} takedown notices for {batch.Lead.recipient.name}, sent together (batch {batch.BatchId}). Each URL has its own notice id; please quote it when you reply.").Append('\n');
+        for (var i = 0; i < n; i++)
+            text.Append('\n').Append(CultureInfo.InvariantCulture, $"--- {i + 1} of {n}: notice {batch.Members[i].noticeId} ---").Append('\n').Append(batch.Members[i].text);
+        var body = new BodyBuilder { TextBody = text.ToString() };
+        foreach (var m in batch.Members)
+            body.Attachments.Add($"report-{m.noticeId}.json", Encoding.UTF8.GetBytes(m.xarf), new MimeKit.ContentType("application", "json") { Charset = "utf-8" });
+        message.Body = body.ToMessageBody();
+        return message;
+    }
+
+    private MimeMessage Envelope(TakedownNotice to, string subject, out string domain)
+    {
+        var from = string.IsNullOrEmpty(smtp.From) ? takedown.SenderContact : smtp.From;
+        var message = new MimeMessage();
+        message.From.Add(new MailboxAddress(takedown.SenderOrganisation, from));
+        message.To.Add(new MailboxAddress(to.recipient.name, to.recipient.address));
+        message.Subject = $"[{takedown.SenderOrganisation}] {subject}";
+        domain = string.IsNullOrEmpty(takedown.SenderDomain) ? from[(from.IndexOf('@', StringComparison.Ordinal) + 1)..] : takedown.SenderDomain;
+        return message;
+    }
+
+    public Task<DeliveryResult> DeliverAsync(TakedownNotice notice, CancellationToken cancellationToken) =>
+        SendAsync(() => Compose(notice), notice.recipient.address, cancellationToken);
+
+    public Task<DeliveryResult> DeliverAsync(NoticeBatch batch, CancellationToken cancellationToken) =>
+        SendAsync(() => Compose(batch), batch.Lead.recipient.address, cancellationToken);
+
+    private async Task<DeliveryResult> SendAsync(Func<MimeMessage> compose, string address, CancellationToken cancellationToken)
     {
         MimeMessage message;
         try
         {
-            message = Compose(notice);
+            message = compose();
         }
         catch (Exception e) when (e is ParseException or ArgumentException or UriFormatException)
         {
-            return DeliveryResult.Failed($"the notice cannot be addressed as e-mail ({notice.recipient.address}): {e.Message}");
+            return DeliveryResult.Failed($"the notice cannot be addressed as e-mail ({address}): {e.Message}");
         }
         await gate.WaitAsync(cancellationToken);
         try
@@ -148,19 +201,31 @@ public sealed class WebhookChannel(HttpClient http, DeliveryOptions.WebhookSetti
         notice.hosterId is { } id && settings.Secrets.TryGetValue(id, out var own) && !string.IsNullOrEmpty(own) ? own
         : string.IsNullOrEmpty(settings.Secret) ? null : settings.Secret;
 
-    public async Task<DeliveryResult> DeliverAsync(TakedownNotice notice, CancellationToken cancellationToken)
+    public Task<DeliveryResult> DeliverAsync(TakedownNotice notice, CancellationToken cancellationToken) =>
+        PostAsync(notice, Encoding.UTF8.GetBytes(notice.xarf), notice.noticeId, ("X-Notice-Id", notice.noticeId), cancellationToken);
+
+    /// <summary>One POST for a batch: <c>{"batch_id": …, "reports": [X-ARF, …]}</c>, <c>Idempotency-Key</c> = the batch id,
+    /// the member notice ids in <c>X-Notice-Ids</c>.</summary>
+    public Task<DeliveryResult> DeliverAsync(NoticeBatch batch, CancellationToken cancellationToken)
     {
-        if (!Uri.TryCreate(notice.recipient.address, UriKind.Absolute, out var url) || (url.Scheme != Uri.UriSchemeHttps && url.Scheme != Uri.UriSchemeHttp))
-            return DeliveryResult.Failed($"the webhook address '{notice.recipient.address}' is not an http(s) URL. Fix the hoster's abuse contact in the directory.");
-        var secret = SecretFor(notice);
+        var reports = new JsonArray([.. batch.Members.Select(m => JsonNode.Parse(m.xarf))]);
+        var body = new JsonObject { ["batch_id"] = batch.BatchId, ["reports"] = reports };
+        return PostAsync(batch.Lead, Encoding.UTF8.GetBytes(body.ToJsonString()), batch.BatchId,
+            ("X-Notice-Ids", string.Join(", ", batch.Members.Select(m => m.noticeId))), cancellationToken);
+    }
+
+    private async Task<DeliveryResult> PostAsync(TakedownNotice to, byte[] body, string idempotencyKey, (string Name, string Value) ids, CancellationToken cancellationToken)
+    {
+        if (!Uri.TryCreate(to.recipient.address, UriKind.Absolute, out var url) || (url.Scheme != Uri.UriSchemeHttps && url.Scheme != Uri.UriSchemeHttp))
+            return DeliveryResult.Failed($"the webhook address '{to.recipient.address}' is not an http(s) URL. Fix the hoster's abuse contact in the directory.");
+        var secret = SecretFor(to);
         if (secret is null)
-            return DeliveryResult.Transient($"no webhook secret for hoster '{notice.hosterId}'. Fix: set Takedown__Delivery__Webhook__Secrets__{notice.hosterId} or Takedown__Delivery__Webhook__Secret.");
-        var body = Encoding.UTF8.GetBytes(notice.xarf);
+            return DeliveryResult.Transient($"no webhook secret for hoster '{to.hosterId}'. Fix: set Takedown__Delivery__Webhook__Secrets__{to.hosterId} or Takedown__Delivery__Webhook__Secret.");
         using var request = new HttpRequestMessage(HttpMethod.Post, url) { Content = new ByteArrayContent(body) };
         request.Content.Headers.ContentType = new System.Net.Http.Headers.MediaTypeHeaderValue("application/json") { CharSet = "utf-8" };
         request.Headers.Add("X-Signature", Signature(body, secret));
-        request.Headers.Add("Idempotency-Key", notice.noticeId);
-        request.Headers.Add("X-Notice-Id", notice.noticeId);
+        request.Headers.Add("Idempotency-Key", idempotencyKey);
+        request.Headers.Add(ids.Name, ids.Value);
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         timeout.CancelAfter(settings.Timeout);
         try

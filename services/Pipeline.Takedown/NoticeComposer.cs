@@ -20,7 +20,7 @@ public sealed class NoticeComposer(TakedownOptions options)
         var hosting = request.hosting;
         var contact = hosting.abuseContact ?? throw new InvalidOperationException("No abuse contact");
         var noticeId = EventIds.Derive("notice", request.caseKey, sequence.ToString(CultureInfo.InvariantCulture));
-        var deadline = issuedAt + options.Deadline;
+        var deadline = Deadline(request, issuedAt);
         var classification = request.assessment?.classification ?? Classification.BASELINE;
         var detection = request.matches.Count > 0 ? "hash_match" : "manual_review";
         var timeline = new Timeline
@@ -59,10 +59,80 @@ public sealed class NoticeComposer(TakedownOptions options)
             policeHold = request.policeHold,
             timeline = timeline,
             issuedAt = issuedAt,
+            originalNoticeId = null,
+            orderReference = deadline < issuedAt + options.Deadline ? request.orderReference : null,
         };
         notice.xarf = Xarf(notice, request);
         notice.text = Text(notice);
         return notice;
+    }
+
+    /// <summary>The sector norm (Takedown:Deadline from the notice), or an authority's removal order when it is earlier.</summary>
+    public DateTime Deadline(TakedownRequested request, DateTime issuedAt)
+    {
+        var norm = issuedAt + options.Deadline;
+        return request.orderedRemovalBy is { } ordered && ordered < norm ? ordered : norm;
+    }
+
+    /// <summary>
+    /// The reminder that follows <paramref name="latest"/> (the first notice or the previous reminder): the same URL,
+    /// recipient, hashes and deadline; number = previous + 1; its own ids derived from the first notice id and the number
+    /// (a re-issue after a crash carries the same ids, so the delivery stage sends it once); the first notice id in
+    /// <c>originalNoticeId</c>, in the X-ARF JSON (<c>reminder_of</c>) and in the text, above the first notice's text.
+    /// </summary>
+    public static TakedownNotice Reminder(TakedownNotice latest, DateTime issuedAt)
+    {
+        if (latest.kind is not (NoticeKind.FIRST or NoticeKind.REMINDER))
+            throw new ArgumentException($"A reminder follows a first notice or a reminder, not a {latest.kind}.", nameof(latest));
+        var number = latest.kind == NoticeKind.FIRST ? 1 : latest.sequence + 1;
+        var firstId = latest.originalNoticeId ?? latest.noticeId;
+        var firstIssuedAt = latest.timeline.noticeSentAt ?? latest.issuedAt;
+        var n = number.ToString(CultureInfo.InvariantCulture);
+        var noticeId = EventIds.Derive("reminder", firstId, n);
+        var xarf = JsonNode.Parse(latest.xarf)!.AsObject();
+        xarf["report_id"] = noticeId;
+        xarf["timestamp"] = issuedAt.ToString("O", CultureInfo.InvariantCulture);
+        xarf["reminder_of"] = firstId;
+        xarf["reminder_number"] = number;
+        var text = new StringBuilder();
+        text.Append(CultureInfo.InvariantCulture, $"Reminder {number} ({noticeId}) of notice {firstId}, sent {firstIssuedAt:yyyy-MM-dd HH:mm} UTC.").Append('\n');
+        text.Append(CultureInfo.InvariantCulture, $"As of {issuedAt:yyyy-MM-dd HH:mm} UTC the material is still online. The notice follows again.").Append('\n');
+        text.Append('\n');
+        text.Append(latest.kind == NoticeKind.FIRST ? latest.text : FirstText(latest.text));
+        var reminder = Copy(latest, firstIssuedAt, removalObservedAt: null);
+        reminder.eventId = EventIds.Derive("reminder-issued", firstId, n);
+        reminder.noticeId = noticeId;
+        reminder.sequence = number;
+        reminder.kind = NoticeKind.REMINDER;
+        reminder.xarf = xarf.ToJsonString(Indented);
+        reminder.text = text.ToString();
+        reminder.issuedAt = issuedAt;
+        reminder.originalNoticeId = firstId;
+        return reminder; // recipient, URL, hashes, deadline, order: the first notice's
+    }
+
+    /// <summary>A shallow copy of <paramref name="source"/> with its own timeline (the source may still be waiting to be
+    /// serialised as an output, so it is never changed).</summary>
+    public static TakedownNotice Copy(TakedownNotice source, DateTime? noticeSentAt, DateTime? removalObservedAt)
+    {
+        var copy = new TakedownNotice();
+        for (var i = 0; i < ((Avro.RecordSchema)copy.Schema).Fields.Count; i++) copy.Put(i, source.Get(i));
+        copy.timeline = new Timeline
+        {
+            receivedAt = source.timeline.receivedAt,
+            referredToPoliceAt = source.timeline.referredToPoliceAt,
+            noticeSentAt = noticeSentAt,
+            removalObservedAt = removalObservedAt,
+        };
+        return copy;
+    }
+
+    /// <summary>The first notice's text inside a reminder's: everything after the three header lines.</summary>
+    private static string FirstText(string reminderText)
+    {
+        var at = 0;
+        for (var line = 0; line < 3 && at >= 0; line++) at = reminderText.IndexOf('\n', at) is var i && i >= 0 ? i + 1 : -1;
+        return at < 0 ? reminderText : reminderText[at..];
     }
 
     /// <summary>Behind a CDN the notice goes to the CDN's desk unless geolocation knew the origin: then the abuse
@@ -116,6 +186,8 @@ public sealed class NoticeComposer(TakedownOptions options)
         if (n.hashes?.sha256 is { } sha256) text.AppendLine(CultureInfo.InvariantCulture, $"  SHA-256: {sha256}");
         text.AppendLine(CultureInfo.InvariantCulture, $"  Classification: {n.classification}; detected by {n.detectionMethod.Replace('_', ' ')}.");
         text.AppendLine(CultureInfo.InvariantCulture, $"Please remove it before {n.deadline:yyyy-MM-dd HH:mm} UTC. We will check the address until it is gone.");
+        if (n.orderReference is { } order)
+            text.AppendLine(CultureInfo.InvariantCulture, $"This deadline is set by the removal order {order} of the competent authority.");
         text.AppendLine("This notice carries no imagery. Do not reply with or forward the material.");
         return text.ToString();
     }

@@ -16,8 +16,19 @@ public sealed class NoticeDeliverer(EmailChannel email, WebhookChannel webhook)
     {
         NoticeChannel.EMAIL => email.DeliverAsync(notice, ct),
         NoticeChannel.WEBHOOK => webhook.DeliverAsync(notice, ct),
-        _ => Task.FromResult(DeliveryResult.Failed($"no delivery channel for {notice.recipient.name} ({notice.recipient.channel}); a person must find one")),
+        _ => Task.FromResult(NoChannel(notice)),
     };
+
+    /// <summary>A batch of one goes out as the plain notice.</summary>
+    public Task<DeliveryResult> DeliverAsync(NoticeBatch batch, CancellationToken ct) => batch.Members.Count == 1 ? DeliverAsync(batch.Lead, ct) : batch.Lead.recipient.channel switch
+    {
+        NoticeChannel.EMAIL => email.DeliverAsync(batch, ct),
+        NoticeChannel.WEBHOOK => webhook.DeliverAsync(batch, ct),
+        _ => Task.FromResult(NoChannel(batch.Lead)),
+    };
+
+    private static DeliveryResult NoChannel(TakedownNotice n) =>
+        DeliveryResult.Failed($"no delivery channel for {n.recipient.name} ({n.recipient.channel}); a person must find one");
 }
 
 /// <summary>The delivery stage's state: per notice id the last delivery record, carrying the notice while a retry is
@@ -69,6 +80,21 @@ internal static class DeliveryRecords
         notice = e.status == DeliveryStatus.RETRYING ? n : null, // the notice is kept only while it must be retried
     };
 
+    /// <summary>A reminder that reached its recipient is an SLA fact: REMINDER_SENT on sla.events, once per reminder (the id
+    /// derives from the reminder's notice id, and the delivery state sends each notice once).</summary>
+    public static SlaEvent? ReminderSent(NoticeDelivery e, TakedownNotice n) =>
+        e.status != DeliveryStatus.SENT || n.kind != NoticeKind.REMINDER ? null : new SlaEvent
+        {
+            eventId = EventIds.Derive("sla-reminder-sent", n.noticeId),
+            caseKey = n.caseKey,
+            noticeId = n.noticeId,
+            hosterId = n.hosterId,
+            kind = SlaEventKind.REMINDER_SENT,
+            deadline = n.deadline,
+            occurredAt = e.at,
+            detail = $"reminder {n.sequence} of notice {n.originalNoticeId} sent by {e.channel} to {e.address} (attempt {e.attempt})",
+        };
+
     /// <summary>A transient result becomes FAILED when the attempts are used up.</summary>
     public static (DeliveryResult Result, DateTime? Next) Schedule(DeliveryResult result, int attempt, DeliveryOptions options, DateTime now)
     {
@@ -92,6 +118,8 @@ internal static class DeliveryRecords
 /// for it the recipient gets the same Message-ID / Idempotency-Key again.
 /// A transient failure does not hold the partition: the notice goes into the state as RETRYING and
 /// <see cref="DeliveryRetryLoop"/> takes it from there.
+/// With Takedown:Delivery:BatchWindow above zero, e-mail and webhook notices are instead forwarded, keyed by recipient,
+/// to takedown.batching.v1, where <see cref="BatchProcessor"/> and <see cref="BatchLoop"/> deliver them once, grouped.
 /// </summary>
 public sealed class DeliveryProcessor(DeliveryState store, NoticeDeliverer deliverer, IOptions<DeliveryOptions> options, TimeProvider time, ILogger<DeliveryProcessor> log)
     : IProcessor<TakedownNotice>, IPartitionAware
@@ -110,6 +138,12 @@ public sealed class DeliveryProcessor(DeliveryState store, NoticeDeliverer deliv
             log.LogDebug("Notice {NoticeId} already {Status} (attempt {Attempt}); not sent again", n.noticeId, known.status, known.attempt);
             return;
         }
+        if (options.Value.BatchWindow > TimeSpan.Zero && n.recipient.channel is NoticeChannel.EMAIL or NoticeChannel.WEBHOOK)
+        {
+            // Re-keyed by recipient for the batching stage, which delivers it (alone or with others) once.
+            output.Send(Topics.TakedownBatching, NoticeBatch.RecipientKey(n.recipient.channel, n.recipient.address), n);
+            return;
+        }
         var result = n.recipient.channel == NoticeChannel.TOPIC
             ? DeliveryResult.Sent($"published on {message.Topic} at {message.Partition}:{message.Offset} (the recipient consumes the topic)")
             : await deliverer.DeliverAsync(n, cancellationToken);
@@ -117,6 +151,7 @@ public sealed class DeliveryProcessor(DeliveryState store, NoticeDeliverer deliv
         var (final, next) = DeliveryRecords.Schedule(result, 1, options.Value, now);
         var delivery = DeliveryRecords.Event(n, 1, final, now, next);
         output.Send(Topics.NoticeDeliveries, n.caseKey, delivery);
+        if (DeliveryRecords.ReminderSent(delivery, n) is { } sent) output.Send(Topics.SlaEvents, n.caseKey, sent);
         store.State.Put(output, message.Partition, n.noticeId, DeliveryRecords.StateOf(delivery, n));
         DeliveryRecords.Count(delivery, now);
         if (final.Status == DeliveryStatus.RETRYING) store.RetryScheduled.Release();
@@ -194,6 +229,7 @@ public sealed class DeliveryRetryLoop(DeliveryState store, NoticeDeliverer deliv
         try
         {
             await publisher.PublishAsync(Topics.NoticeDeliveries, n.caseKey, delivery, ct: ct);
+            if (DeliveryRecords.ReminderSent(delivery, n) is { } sent) await publisher.PublishAsync(Topics.SlaEvents, n.caseKey, sent, ct: ct);
             await publisher.PublishAsync(Topics.TakedownDeliveryState, n.noticeId, state, partition, ct);
             store.State.Apply(partition, n.noticeId, state);
         }

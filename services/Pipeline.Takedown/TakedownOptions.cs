@@ -2,7 +2,7 @@ using Microsoft.Extensions.Options;
 
 namespace Pipeline.Takedown;
 
-/// <summary>Section <c>Takedown</c>: who sends notices and the removal deadline.</summary>
+/// <summary>Section <c>Takedown</c>: who sends notices, the removal deadline and the reminders.</summary>
 public sealed class TakedownOptions
 {
     public const string Section = "Takedown";
@@ -13,6 +13,19 @@ public sealed class TakedownOptions
     public string SenderOrganisation { get; set; } = "";
     public string SenderContact { get; set; } = "";
     public string SenderDomain { get; set; } = "";
+
+    public ReminderSettings Reminders { get; set; } = new();
+
+    /// <summary>Section <c>Takedown:Reminders</c>: while a noticed URL is not confirmed removed, a reminder goes to the same
+    /// recipient every <see cref="Interval"/> after the first notice, at most <see cref="MaxCount"/> times.</summary>
+    public sealed class ReminderSettings
+    {
+        /// <summary>Time between reminders, counted from the first notice's issuedAt (reminder n is due at issuedAt + n × Interval).</summary>
+        public TimeSpan Interval { get; set; } = TimeSpan.FromHours(24);
+
+        /// <summary>Reminders per notice at most; 0 turns reminders off.</summary>
+        public int MaxCount { get; set; } = 7;
+    }
 }
 
 internal sealed class TakedownOptionsValidator : IValidateOptions<TakedownOptions>
@@ -26,6 +39,10 @@ internal sealed class TakedownOptionsValidator : IValidateOptions<TakedownOption
             errors.Add("Takedown:SenderOrganisation is empty. Fix: set the issuing hotline's name (it appears in every notice).");
         if (string.IsNullOrWhiteSpace(o.SenderContact) || !o.SenderContact.Contains('@', StringComparison.Ordinal))
             errors.Add($"Takedown:SenderContact '{o.SenderContact}' is not an e-mail address. Fix: set the hotline's notice desk address.");
+        if (o.Reminders.Interval < TimeSpan.FromMinutes(1) || o.Reminders.Interval > TimeSpan.FromDays(7))
+            errors.Add($"Takedown:Reminders:Interval {o.Reminders.Interval} must lie between 1 minute and 7 days. Fix: use 1.00:00:00 (every 24 hours, the hotlines' custom; 24:00:00 would mean 24 days).");
+        if (o.Reminders.MaxCount is < 0 or > 100)
+            errors.Add($"Takedown:Reminders:MaxCount {o.Reminders.MaxCount} must lie between 0 (no reminders) and 100. Fix: e.g. 7 (a week of daily reminders).");
         return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);
     }
 }

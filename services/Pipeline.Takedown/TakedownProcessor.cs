@@ -1,16 +1,22 @@
+using Confluent.Kafka;
 using Microsoft.Extensions.Options;
 using Pipeline.Contracts;
 using Pipeline.Platform;
 
 namespace Pipeline.Takedown;
 
-/// <summary>Issues the first takedown notice for each requested takedown. A request without an abuse contact goes to
-/// the review queue: a person must find the recipient.</summary>
-public sealed class TakedownProcessor(IOptions<TakedownOptions> options, TimeProvider time) : IProcessor<TakedownRequested>
+/// <summary>Issues the first takedown notice for each requested takedown and starts its reminder timer; a confirmed
+/// removal (content.status.v1) stops the timer. A request without an abuse contact goes to the review queue: a person
+/// must find the recipient.</summary>
+/// <remarks>Removal is learned from content.status.v1 rather than notices.outcomes.v1: it is the fact itself (recheck's
+/// consecutive misses or the hoster's confirmation), keyed and partitioned like takedown.requested, so the timer state
+/// stays co-partitioned; outcomes would add the sla stage's latency and make reminders stop only while sla runs.</remarks>
+public sealed class TakedownProcessor(IOptions<TakedownOptions> options, ReminderTimers timers, TimeProvider time)
+    : IProcessor<TakedownRequested>, IProcessor<ContentStatusObserved>, IPartitionAware
 {
     private readonly NoticeComposer composer = new(options.Value);
 
-    public ValueTask ProcessAsync(Incoming<TakedownRequested> message, IOutput output, CancellationToken cancellationToken)
+    public async ValueTask ProcessAsync(Incoming<TakedownRequested> message, IOutput output, CancellationToken cancellationToken)
     {
         var request = message.Value;
         var now = time.GetUtcNow().UtcDateTime;
@@ -23,10 +29,49 @@ public sealed class TakedownProcessor(IOptions<TakedownOptions> options, TimePro
                 verdict = request.verdict, reason = "takedown requested but no abuse contact is known for the hoster",
                 rule = "takedown:no-abuse-contact→review", requestedAt = now,
             });
-            return ValueTask.CompletedTask;
+            return;
         }
         var notice = composer.Compose(request, now);
         output.Send(Topics.NoticesIssued, notice.caseKey, notice);
-        return ValueTask.CompletedTask;
+        if (ReminderSchedule.NextDue(notice, options.Value.Reminders) is null) return; // held for the police, or reminders off
+        await timers.Gate.WaitAsync(cancellationToken);
+        try
+        {
+            // A replayed request finds its timer (running, or stopped by the removal) and leaves it as it is.
+            if (timers.State.TryGet(message.Partition, notice.caseKey, out var latest) && ReminderSchedule.FirstNoticeId(latest) == notice.noticeId) return;
+            timers.State.Put(output, message.Partition, notice.caseKey, notice);
+        }
+        finally
+        {
+            timers.Gate.Release();
+        }
     }
+
+    public async ValueTask ProcessAsync(Incoming<ContentStatusObserved> message, IOutput output, CancellationToken cancellationToken)
+    {
+        var observed = message.Value;
+        if (!observed.removalConfirmed) return;
+        await timers.Gate.WaitAsync(cancellationToken);
+        try
+        {
+            if (!timers.State.TryGet(message.Partition, observed.caseKey, out var latest) || latest.timeline.removalObservedAt is not null) return;
+            // An observation names the notice it was made for (recheck: the first notice); one for an earlier episode
+            // of the case does not stop the current timer.
+            if (observed.noticeId is { } id && id != ReminderSchedule.FirstNoticeId(latest) && id != latest.noticeId) return;
+            timers.State.Put(output, message.Partition, observed.caseKey, ReminderSchedule.Stopped(latest, observed.offlineSince ?? observed.observedAt));
+            ReminderMetrics.Stopped.Inc();
+        }
+        finally
+        {
+            timers.Gate.Release();
+        }
+    }
+
+    public void OnAssigned(IReadOnlyCollection<TopicPartition> partitions) => StageTimers.WithGate(timers.Gate, () => timers.State.Restore(StatePartitions(partitions)));
+
+    public void OnRevoked(IReadOnlyCollection<TopicPartition> partitions) => StageTimers.WithGate(timers.Gate, () => timers.State.Drop(StatePartitions(partitions)));
+
+    // Both inputs are keyed by case key with the same partition count: partition p of either maps to state partition p.
+    private static List<TopicPartition> StatePartitions(IEnumerable<TopicPartition> partitions) =>
+        partitions.Select(p => new TopicPartition(Topics.TakedownReminders, p.Partition)).DistinctBy(p => p.Partition.Value).ToList();
 }

@@ -13,15 +13,24 @@ public static class TakedownService
     /// <summary>The consumer group of the delivery stage (its dead letters go to the takedown stage's topic).</summary>
     public const string DeliveryStage = "takedown-delivery";
 
+    /// <summary>The consumer group that collects e-mail and webhook notices per recipient into batches.</summary>
+    public const string BatchingStage = "takedown-batching";
+
     public static PipelineHostBuilder AddTakedown(this PipelineHostBuilder host)
     {
         host.Services.AddOptions<TakedownOptions>().BindConfiguration(TakedownOptions.Section).ValidateOnStart();
         host.Services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<TakedownOptions>, TakedownOptionsValidator>());
-        return host.AddStage<TakedownProcessor>(Stage, s => s.Consumes<TakedownRequested>(Topics.TakedownRequested));
+        host.Services.TryAddSingleton<ReminderTimers>();
+        host.Services.AddHostedService<ReminderLoop>();
+        return host.AddStage<TakedownProcessor>(Stage, s => s
+            .Consumes<TakedownRequested>(Topics.TakedownRequested)
+            .Consumes<ContentStatusObserved>(Topics.ContentStatus));
     }
 
     /// <summary>Adds the delivery stage: every notice on notices.issued.v1 is delivered once by the recipient's channel
-    /// (e-mail, webhook, or the topic itself), with retries, and its outcome published on notices.deliveries.v1.
+    /// (e-mail, webhook, or the topic itself), with retries, and its outcome published on notices.deliveries.v1. With
+    /// Takedown:Delivery:BatchWindow above zero, e-mail and webhook notices go through the batching stage, which sends
+    /// the notices for one recipient within the window together.
     /// Needs section Takedown:Delivery (an SMTP relay at least).</summary>
     public static PipelineHostBuilder AddNoticeDelivery(this PipelineHostBuilder host)
     {
@@ -35,6 +44,9 @@ public static class TakedownService
             new HttpClient(WebhookChannel.Handler()) { Timeout = Timeout.InfiniteTimeSpan }, sp.GetRequiredService<IOptions<DeliveryOptions>>().Value.Webhook));
         host.Services.TryAddSingleton<NoticeDeliverer>();
         host.Services.AddHostedService<DeliveryRetryLoop>();
+        host.Services.TryAddSingleton<BatchState>();
+        host.Services.AddHostedService<BatchLoop>();
+        host.AddStage<BatchProcessor>(BatchingStage, s => s.Consumes<TakedownNotice>(Topics.TakedownBatching).DeadLettersTo(Topics.DeadLetter(Stage)));
         return host.AddStage<DeliveryProcessor>(DeliveryStage, s => s.Consumes<TakedownNotice>(Topics.NoticesIssued).DeadLettersTo(Topics.DeadLetter(Stage)));
     }
 }

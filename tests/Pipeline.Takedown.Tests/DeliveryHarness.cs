@@ -3,6 +3,8 @@ using Confluent.Kafka;
 using Confluent.SchemaRegistry;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Pipeline.Contracts;
@@ -58,17 +60,22 @@ public sealed class DeliveryHarness : IAsyncDisposable
         ["Takedown:Delivery:InitialBackoff"] = "00:00:00.200",
         ["Takedown:Delivery:MaxBackoff"] = "00:00:01",
         ["Takedown:Delivery:MaxAttempts"] = "4",
+        ["Takedown:Delivery:BatchWindow"] = "00:00:00", // each notice on its own, except in the batching tests
         ["Processing:ShutdownTimeoutSeconds"] = "10",
     };
 
-    public async Task<WebApplication> StartHostAsync(IDictionary<string, string?>? overrides = null)
+    /// <summary>Starts a service host on the embedded cluster: the delivery stage unless <paramref name="stages"/> says
+    /// otherwise, on <paramref name="time"/> (a test clock) when given.</summary>
+    public async Task<WebApplication> StartHostAsync(IDictionary<string, string?>? overrides = null,
+        Func<PipelineHostBuilder, PipelineHostBuilder>? stages = null, TimeProvider? time = null)
     {
         var builder = PipelineHost.CreateBuilder(["--urls=http://127.0.0.1:0"]);
         builder.Builder.Logging.SetMinimumLevel(LogLevel.Warning);
         builder.Configuration.AddInMemoryCollection(Runtime.Configuration);
         builder.Configuration.AddInMemoryCollection(Settings());
         if (overrides is not null) builder.Configuration.AddInMemoryCollection(overrides);
-        var app = builder.AddNoticeDelivery().Build();
+        if (time is not null) builder.Services.Replace(ServiceDescriptor.Singleton(time));
+        var app = (stages ?? (b => b.AddNoticeDelivery()))(builder).Build();
         hosts.Add(app);
         await app.StartAsync();
         return app;
@@ -109,6 +116,17 @@ public sealed class DeliveryHarness : IAsyncDisposable
         c.Commit(Enumerable.Range(0, partitions).Select(p => new TopicPartitionOffset(Topics.NoticesIssued, p, 0)));
         c.Close();
         await Task.CompletedTask;
+    }
+
+    /// <summary>Waits until a stage (by default the delivery stage) has committed every message on its input (by default
+    /// notices.issued.v1), so it has read them all.</summary>
+    public async Task WaitUntilDeliveryGroupCaughtUpAsync(string group = TakedownService.DeliveryStage, string topic = Topics.NoticesIssued)
+    {
+        using var c = new ConsumerBuilder<Ignore, Ignore>(new ConsumerConfig { BootstrapServers = Kafka.BootstrapServers, GroupId = group, EnableAutoCommit = false }).Build();
+        var tps = Enumerable.Range(0, TopicCatalog.Get(topic).Partitions).Select(p => new TopicPartition(topic, p)).ToList();
+        var ends = tps.ToDictionary(tp => tp, tp => c.QueryWatermarkOffsets(tp, TimeSpan.FromSeconds(10)).High.Value);
+        await Eventually(() => c.Committed(tps, TimeSpan.FromSeconds(10)).All(o => ends[o.TopicPartition] == 0 || o.Offset.Value >= ends[o.TopicPartition]),
+            TimeSpan.FromSeconds(20), () => $"{group} committed everything on {topic}");
     }
 
     public static TakedownNotice Notice(string hoster, int i, NoticeChannel channel, string address, int sequence = 0)

@@ -19,4 +19,18 @@ public class OptionsTests
         var o = new DeliveryOptions { InitialBackoff = TimeSpan.FromMinutes(1), MaxBackoff = TimeSpan.FromMinutes(10) };
         Assert.Equal([1, 2, 4, 8, 10, 10], Enumerable.Range(1, 6).Select(a => o.Backoff(a).TotalMinutes));
     }
+
+    [Fact]
+    public void A_reminder_interval_in_days_by_mistake_and_a_negative_count_are_named_with_their_fix()
+    {
+        var o = new TakedownOptions { SenderOrganisation = "Example Hotline", SenderContact = "notices@hotline.example" };
+        o.Reminders.Interval = TimeSpan.FromDays(24); // "24:00:00" binds as 24 days
+        o.Reminders.MaxCount = -1;
+        var result = new TakedownOptionsValidator().Validate(null, o);
+        Assert.True(result.Failed);
+        Assert.Equal(2, result.Failures!.Count());
+        Assert.Contains(result.Failures!, f => f.StartsWith("Takedown:Reminders:Interval 24.00:00:00 must lie between 1 minute and 7 days. Fix: use 1.00:00:00", StringComparison.Ordinal));
+        Assert.Contains(result.Failures!, f => f.StartsWith("Takedown:Reminders:MaxCount -1 must lie between 0 (no reminders) and 100. Fix:", StringComparison.Ordinal));
+        Assert.True(new TakedownOptionsValidator().Validate(null, new TakedownOptions { SenderOrganisation = "Example Hotline", SenderContact = "notices@hotline.example" }).Succeeded);
+    }
 }

@@ -1,0 +1,104 @@
+using System.Text;
+using System.Text.Json.Nodes;
+using Microsoft.Extensions.Time.Testing;
+using MimeKit;
+using Pipeline.Contracts;
+using Pipeline.Platform;
+using Pipeline.TestSupport;
+
+namespace Pipeline.Takedown.Tests;
+
+/// <summary>"A TakedownNotice per URL, grouped per hoster within a short window": notices for one recipient within
+/// Takedown:Delivery:BatchWindow go out as one mail or one webhook POST, once, through a replay of every notice.</summary>
+public class GroupingTests
+{
+    private static readonly DateTime T0 = new(2026, 2, 2, 10, 0, 0, DateTimeKind.Utc); // DeliveryHarness.Notice's issuedAt
+    private static readonly TimeSpan Wait = TimeSpan.FromSeconds(40);
+
+    [Fact]
+    public async Task Notices_for_one_recipient_within_the_window_go_out_as_one_mail_or_post_listing_every_url_and_only_once()
+    {
+        await using var h = await DeliveryHarness.StartAsync();
+        var clock = new FakeTimeProvider(new DateTimeOffset(T0));
+        var window = new Dictionary<string, string?> { ["Takedown:Delivery:BatchWindow"] = "00:02:00" };
+        var host = await h.StartHostAsync(window, time: clock);
+        using var batches = new TopicWatcher(h.Runtime.BootstrapServers, h.Runtime.SchemaRegistryUrl, Topics.TakedownBatches);
+        int Waiting() => batches.Events<NoticeDelivery>(Topics.TakedownBatches, d => d.status == DeliveryStatus.RETRYING && d.attempt == 0).Count;
+
+        var grouped = Enumerable.Range(0, 3).Select(i => DeliveryHarness.Notice("grouphost", i, NoticeChannel.EMAIL, "abuse@grouphost.example")).ToList();
+        var alone = DeliveryHarness.Notice("lonehost", 0, NoticeChannel.EMAIL, "abuse@lonehost.example");
+        var hooks = Enumerable.Range(0, 2).Select(i => DeliveryHarness.Notice("hookhost", i, NoticeChannel.WEBHOOK, $"{h.Webhook.BaseUrl}/abuse/hookhost")).ToList();
+        await h.PublishAsync([.. grouped, alone, .. hooks]);
+        await DeliveryHarness.Eventually(() => Waiting() == 6, Wait, () => $"{Waiting()} of 6 notices waiting in batches");
+
+        // One more for the same desk a minute later (the address in another case): it joins the open batch.
+        clock.Advance(TimeSpan.FromMinutes(1));
+        var joiner = DeliveryHarness.Notice("grouphost", 3, NoticeChannel.EMAIL, "Abuse@GroupHost.example");
+        await h.PublishAsync([joiner]);
+        await DeliveryHarness.Eventually(() => Waiting() == 7, Wait, () => $"{Waiting()} of 7 notices waiting");
+        Assert.Empty(h.Smtp.Messages);
+        Assert.Empty(h.Webhook.Requests);
+
+        clock.Advance(TimeSpan.FromMinutes(1)); // the batches opened at T0 close at T0 + 2 min
+        await DeliveryHarness.Eventually(() => h.Final().Count == 7, Wait, () => $"{h.Final().Count} of 7 delivered");
+        Assert.Equal(2, h.Smtp.Messages.Count);
+        var members = grouped.Append(joiner).ToList();
+        var batchId = EventIds.Derive("notice-batch", [.. members.Select(n => n.noticeId).Order(StringComparer.Ordinal)]);
+        var mail = Assert.Single(h.Smtp.Messages, m => string.Equals(m.To.Single(), "abuse@grouphost.example", StringComparison.OrdinalIgnoreCase)).Message; // the lead member's spelling
+        Assert.Equal($"batch-{batchId}@hotline.example", mail.MessageId);
+        Assert.Equal(batchId, mail.Headers["X-Notice-Batch-Id"]);
+        Assert.Equal(members.Select(n => n.noticeId).Order(StringComparer.Ordinal), mail.Headers["X-Notice-Ids"]!.Split(", ").Order(StringComparer.Ordinal));
+        Assert.StartsWith($"[Example Hotline (test)] Takedown notices (4 URLs) batch {batchId}: files.grouphost.example", mail.Subject, StringComparison.Ordinal);
+        var attachments = mail.Attachments.OfType<MimePart>().ToList();
+        Assert.Equal(4, attachments.Count);
+        foreach (var n in members)
+        {
+            Assert.Contains(n.url, mail.TextBody, StringComparison.Ordinal);
+            Assert.Contains($"notice {n.noticeId} ---", mail.TextBody, StringComparison.Ordinal);
+            var part = Assert.Single(attachments, a => a.FileName == $"report-{n.noticeId}.json");
+            using var json = new MemoryStream();
+            await part.Content!.DecodeToAsync(json);
+            Assert.Equal(n.xarf, Encoding.UTF8.GetString(json.ToArray()));
+            var delivery = Assert.Single(h.DeliveriesOf(n.noticeId));
+            Assert.Equal(DeliveryStatus.SENT, delivery.status);
+            Assert.Equal(T0.AddMinutes(2), delivery.at);
+            Assert.StartsWith($"batch {batchId} of 4 notices: SMTP", delivery.detail, StringComparison.Ordinal);
+        }
+        // A batch of one is the plain notice.
+        var single = Assert.Single(h.Smtp.Messages, m => m.To.Single() == "abuse@lonehost.example").Message;
+        Assert.Equal($"notice-{alone.noticeId}@hotline.example", single.MessageId);
+        Assert.Equal(alone.text.ReplaceLineEndings(), single.TextBody?.ReplaceLineEndings());
+        // The webhook batch: one signed POST with both reports, keyed by the batch id.
+        var post = Assert.Single(h.Webhook.Requests);
+        var hookBatch = EventIds.Derive("notice-batch", [.. hooks.Select(n => n.noticeId).Order(StringComparer.Ordinal)]);
+        Assert.True(post.SignatureValid);
+        Assert.Equal(hookBatch, post.IdempotencyKey);
+        var body = JsonNode.Parse(post.Body)!;
+        Assert.Equal(hookBatch, (string?)body["batch_id"]);
+        Assert.Equal(hooks.Select(n => n.noticeId).Order(StringComparer.Ordinal), body["reports"]!.AsArray().Select(r => (string?)r!["report_id"]).Order(StringComparer.Ordinal));
+
+        // After the window: the next notice for the same desk opens a new batch (sent alone, two minutes later).
+        var next = DeliveryHarness.Notice("grouphost", 4, NoticeChannel.EMAIL, "abuse@grouphost.example");
+        await h.PublishAsync([next]);
+        await DeliveryHarness.Eventually(() => Waiting() == 8, Wait, () => "the next notice waiting");
+        clock.Advance(TimeSpan.FromMinutes(2));
+        await DeliveryHarness.Eventually(() => h.Smtp.Messages.Count == 3 && h.Final().Count == 8, Wait, () => $"{h.Smtp.Messages.Count} of 3 mails");
+        Assert.Equal(T0.AddMinutes(4), Assert.Single(h.DeliveriesOf(next.noticeId)).at);
+
+        // A restart that re-reads every notice sends nothing again and changes no batch: each notice has its two state
+        // records (waiting, sent) and no third.
+        int StateRecords() => batches.Deliveries(Topics.TakedownBatches).Count;
+        await DeliveryHarness.Eventually(() => StateRecords() == 16, Wait, () => $"{StateRecords()} of 16 state records");
+        await h.StopHostAsync(host);
+        await h.RewindDeliveryGroupAsync();
+        await h.StartHostAsync(window, time: clock);
+        await h.WaitUntilDeliveryGroupCaughtUpAsync();
+        await h.WaitUntilDeliveryGroupCaughtUpAsync(TakedownService.BatchingStage, Topics.TakedownBatching);
+        clock.Advance(TimeSpan.FromMinutes(5));
+        await h.WaitUntilDeliveryGroupCaughtUpAsync(TakedownService.BatchingStage, Topics.TakedownBatching);
+        Assert.Equal(3, h.Smtp.Messages.Count);
+        Assert.Single(h.Webhook.Requests);
+        Assert.Equal(16, StateRecords());
+        foreach (var n in members.Concat(hooks).Append(alone).Append(next)) Assert.Single(h.DeliveriesOf(n.noticeId));
+    }
+}
