@@ -9,6 +9,7 @@ using Pipeline.IntegrationTests.Infrastructure;
 using Pipeline.Platform;
 using Pipeline.Platform.Embedded;
 using Prometheus;
+using Xunit.Abstractions;
 
 namespace Pipeline.Prometheus.Tests;
 
@@ -18,7 +19,7 @@ namespace Pipeline.Prometheus.Tests;
 /// the repository's alert rules. The test breaks things the way production breaks and reads Prometheus's own
 /// /api/v1/alerts: the right alert fires, with the right labels, and clears once the fault is gone.
 /// </summary>
-public sealed class AlertTests
+public sealed class AlertTests(ITestOutputHelper output)
 {
     private static readonly TimeSpan Fire = TimeSpan.FromSeconds(30);
     private static readonly TimeSpan Clear = TimeSpan.FromSeconds(40);
@@ -127,13 +128,21 @@ public sealed class AlertTests
         }
     }
 
-    private static Task FiringAsync(PrometheusServer prometheus, string alert, params (string Label, string Value)[] labels) =>
-        prometheus.UntilAsync($"{alert} {{{string.Join(", ", labels.Select(l => $"{l.Label}={l.Value}"))}}} firing", async () =>
-            (await prometheus.AlertsAsync()).Any(a => a.Name == alert && a.Firing && labels.All(l => a.Has(l.Label, l.Value))), Fire);
+    private readonly Stopwatch clock = Stopwatch.StartNew();
 
-    private static Task ClearedAsync(PrometheusServer prometheus, string alert) =>
-        prometheus.UntilAsync($"{alert} cleared (neither pending nor firing)", async () =>
+    private async Task FiringAsync(PrometheusServer prometheus, string alert, params (string Label, string Value)[] labels)
+    {
+        await prometheus.UntilAsync($"{alert} {{{string.Join(", ", labels.Select(l => $"{l.Label}={l.Value}"))}}} firing", async () =>
+            (await prometheus.AlertsAsync()).Any(a => a.Name == alert && a.Firing && labels.All(l => a.Has(l.Label, l.Value))), Fire);
+        output.WriteLine($"{clock.Elapsed.TotalSeconds,6:0.0} s  {alert} firing");
+    }
+
+    private async Task ClearedAsync(PrometheusServer prometheus, string alert)
+    {
+        await prometheus.UntilAsync($"{alert} cleared (neither pending nor firing)", async () =>
             (await prometheus.AlertsAsync()).All(a => a.Name != alert), Clear);
+        output.WriteLine($"{clock.Elapsed.TotalSeconds,6:0.0} s  {alert} cleared");
+    }
 
     /// <summary>/metrics of this test process: the embedded runtime's broker health lives here, as in `pipeline demo`.</summary>
     private static async Task<WebApplication> MetricsOfThisProcessAsync()
