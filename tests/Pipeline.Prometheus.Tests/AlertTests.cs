@@ -14,7 +14,7 @@ using Xunit.Abstractions;
 namespace Pipeline.Prometheus.Tests;
 
 /// <summary>
-/// A real Prometheus (Debian's package) scrapes a running pipeline — intake and routing as their own processes on the
+/// A real Prometheus (Debian's package) scrapes a running pipeline — intake, routing and sla as their own processes on the
 /// embedded cluster, and this process, which runs the embedded cluster and serves its broker health — and evaluates
 /// the repository's alert rules. The test breaks things the way production breaks and reads Prometheus's own
 /// /api/v1/alerts: the right alert fires, with the right labels, and clears once the fault is gone.
@@ -25,7 +25,7 @@ public sealed class AlertTests(ITestOutputHelper output)
     private static readonly TimeSpan Clear = TimeSpan.FromSeconds(40);
 
     [Fact]
-    public async Task Alerts_fire_for_a_stopped_stage_bad_input_a_broker_down_and_a_registry_outage_and_clear_when_fixed()
+    public async Task Alerts_fire_for_a_stopped_stage_bad_input_an_overdue_notice_a_broker_down_and_a_registry_outage_and_clear_when_fixed()
     {
         var total = Stopwatch.StartNew();
         await using var runtime = await EmbeddedRuntime.StartAsync(3, TimeSpan.FromSeconds(1));
@@ -33,7 +33,7 @@ public sealed class AlertTests(ITestOutputHelper output)
         await using var exporter = await MetricsOfThisProcessAsync();
         await using var web = await HosterWeb.StartAsync();
         var config = TestWorld.WriteConfig(web);
-        var ports = new Dictionary<string, int> { ["intake"] = PrometheusServer.FreePort(), ["routing"] = PrometheusServer.FreePort() };
+        var ports = new Dictionary<string, int> { ["intake"] = PrometheusServer.FreePort(), ["routing"] = PrometheusServer.FreePort(), ["sla"] = PrometheusServer.FreePort() };
         var services = new Dictionary<string, ServiceProcess>();
         ServiceProcess Start(string job) => services[job] = ServiceProcess.Start("Pipeline." + CultureInfo.InvariantCulture.TextInfo.ToTitleCase(job), new Dictionary<string, string>
         {
@@ -48,51 +48,52 @@ public sealed class AlertTests(ITestOutputHelper output)
         {
             foreach (var job in ports.Keys) Start(job);
             await Task.WhenAll(services.Values.Select(s => s.WaitReadyAsync(TimeSpan.FromSeconds(60))));
-            await using var prometheus = await PrometheusServer.StartAsync(new Dictionary<string, string>
-            {
-                ["intake"] = $"127.0.0.1:{ports["intake"]}",
-                ["routing"] = $"127.0.0.1:{ports["routing"]}",
-                ["embedded"] = exporter.Urls.First()["http://".Length..],
-            }, TimeSpan.FromSeconds(20));
+            var targets = ports.ToDictionary(p => p.Key, p => $"127.0.0.1:{p.Value}");
+            targets["embedded"] = exporter.Urls.First()["http://".Length..];
+            await using var prometheus = await PrometheusServer.StartAsync(targets, TimeSpan.FromSeconds(20));
+            using var clients = PipelineClients.For(runtime, "prometheus-test");
             using var producer = new ProducerBuilder<byte[], byte[]>(new ProducerConfig { BootstrapServers = runtime.BootstrapServers, LingerMs = 0 }).Build();
 
             // Healthy: every target scraped, the rules loaded, nothing firing.
-            await prometheus.UntilAsync("all three targets up", async () => (await prometheus.QueryAsync("up")).Count(u => u.Value == 1) == 3, Fire);
+            await prometheus.UntilAsync("all four targets up", async () => (await prometheus.QueryAsync("up")).Count(u => u.Value == 1) == 4, Fire);
             await prometheus.UntilAsync("intake's broker health and input end offsets exported", async () =>
                 (await prometheus.QueryAsync("pipeline_embedded_broker_up")).Count(b => b.Value == 1) == 3
                 && (await prometheus.QueryAsync($"pipeline_processor_input_end_offset{{stage=\"intake\",topic=\"{Topics.ReportsSubmitted}\"}}")).Count == 1, Fire);
             Assert.DoesNotContain(await prometheus.AlertsAsync(), a => a.Firing);
 
-            // Fault 1: routing's process is gone, and a flood of bytes that are not Avro reaches intake.
+            // Fault 1: routing's process is gone, a flood of bytes that are not Avro reaches intake, and a hoster lets a
+            // notice's deadline pass (issued an hour ago with a minute to act; the SLA clock is the wall clock here).
             services["routing"].Kill();
+            var notice = Services.Tests.Fixtures.Notice(DateTime.UtcNow.AddHours(-1), $"http://www.hoster-a.example/{Guid.NewGuid():N}.jpg", TimeSpan.FromMinutes(1));
+            await clients.Publisher.PublishAsync(Topics.NoticesIssued, notice.caseKey, notice);
             for (var i = 0; i < 25; i++)
                 producer.Produce(Topics.ReportsSubmitted, new Message<byte[], byte[]> { Key = Encoding.UTF8.GetBytes($"junk-{i}"), Value = Encoding.UTF8.GetBytes($"{{\"not\":\"avro\",\"n\":{i}}}") });
             producer.Flush(TimeSpan.FromSeconds(10));
             await FiringAsync(prometheus, "PipelineServiceDown", ("job", "routing"));
             await FiringAsync(prometheus, "PipelineDeadLettersGrowing", ("stage", "intake"), ("reason", "undeserialisable"));
+            await FiringAsync(prometheus, "SlaNoticesOverdue");
+            await FiringAsync(prometheus, "SlaDeadlineBreached");
             Assert.DoesNotContain(await prometheus.AlertsAsync(), a => a.Name == "PipelineServiceDown" && !a.Has("job", "routing"));
             await prometheus.UntilAsync("all 25 dead letters counted", async () =>
                 (await prometheus.QueryAsync("sum(pipeline_processor_deadlettered_total{stage=\"intake\",reason=\"undeserialisable\"})")).Any(r => r.Value == 25), Fire);
 
-            // Fixed: routing is back on its address; the dead letters stopped coming.
+            // Fixed: routing is back on its address; the dead letters stopped coming; the material was removed.
+            await clients.Publisher.PublishAsync(Topics.ContentStatus, notice.caseKey, Services.Tests.Fixtures.Removal(notice, DateTime.UtcNow, DateTime.UtcNow.AddMinutes(-1)));
             Start("routing");
             await services["routing"].WaitReadyAsync(TimeSpan.FromSeconds(60));
             await ClearedAsync(prometheus, "PipelineServiceDown");
             await ClearedAsync(prometheus, "PipelineDeadLettersGrowing");
+            await ClearedAsync(prometheus, "SlaNoticesOverdue");
+            await ClearedAsync(prometheus, "SlaDeadlineBreached");
 
-            // Fault 2: a broker of the embedded cluster stops answering.
-            runtime.Cluster.SetBrokerDown(2);
-            await FiringAsync(prometheus, "EmbeddedClusterUnhealthy", ("job", "embedded"), ("broker", "2"));
-            Assert.DoesNotContain(await prometheus.AlertsAsync(), a => a.Name == "EmbeddedClusterUnhealthy" && !a.Has("broker", "2"));
-            runtime.Cluster.SetBrokerUp(2);
-            await ClearedAsync(prometheus, "EmbeddedClusterUnhealthy");
-
-            // Fault 3: the Schema Registry answers 503 while intake meets a message whose schema it has not cached (an id
+            // Fault 2: the Schema Registry answers 503 while intake meets a message whose schema it has not cached (an id
             // the registry does not know), and reports keep arriving behind it: intake waits instead of dead-lettering.
             gate.Close();
             byte[] unknownSchema = [0, 0x00, 0x01, 0x86, 0x9F, 2, 4, 6]; // magic byte 0, schema id 99999, some Avro bytes
-            producer.Produce(Topics.ReportsSubmitted, new Message<byte[], byte[]> { Key = Encoding.UTF8.GetBytes("unknown-schema"), Value = unknownSchema });
-            var arriving = 1;
+            var partitions = TopicCatalog.Get(Topics.ReportsSubmitted).Partitions;
+            for (var p = 0; p < partitions; p++) // whichever partition intake reads first, it stops there
+                producer.Produce(new TopicPartition(Topics.ReportsSubmitted, p), new Message<byte[], byte[]> { Key = Encoding.UTF8.GetBytes("unknown-schema"), Value = unknownSchema });
+            var arriving = partitions;
             using (var stop = new CancellationTokenSource())
             {
                 var trickle = Task.Run(async () =>
@@ -119,7 +120,21 @@ public sealed class AlertTests(ITestOutputHelper output)
             var expected = 25 + arriving;
             await prometheus.UntilAsync($"intake finished all {expected} messages", async () =>
                 (await prometheus.QueryAsync($"sum(pipeline_processor_consumed_total{{stage=\"intake\",topic=\"{Topics.ReportsSubmitted}\"}})")).Any(r => r.Value == expected), Fire);
+
+            // Fault 3 (last: clients reconnect to a broker that was down at their own pace): a broker of the embedded
+            // cluster stops answering.
+            runtime.Cluster.SetBrokerDown(2);
+            await FiringAsync(prometheus, "EmbeddedClusterUnhealthy", ("job", "embedded"), ("broker", "2"));
+            Assert.DoesNotContain(await prometheus.AlertsAsync(), a => a.Name == "EmbeddedClusterUnhealthy" && !a.Has("broker", "2"));
+            runtime.Cluster.SetBrokerUp(2);
+            await ClearedAsync(prometheus, "EmbeddedClusterUnhealthy");
             Assert.True(total.Elapsed < TimeSpan.FromMinutes(2), $"the test took {total.Elapsed}; keep it well under 2 minutes");
+        }
+        catch
+        {
+            foreach (var (job, service) in services)
+                output.WriteLine($"── {job} ──\n{string.Join('\n', service.Log.Split('\n').Where(l => !l.Contains("not Confluent-framed", StringComparison.Ordinal)).TakeLast(60))}");
+            throw;
         }
         finally
         {
