@@ -16,6 +16,7 @@ public sealed class RegistryGate : IAsyncDisposable
     private static readonly HttpClient Upstream = new() { Timeout = TimeSpan.FromSeconds(5) };
     private readonly WebApplication app;
     private volatile bool closed;
+    private volatile string? hidden;
 
     private RegistryGate(WebApplication app) => this.app = app;
 
@@ -24,6 +25,10 @@ public sealed class RegistryGate : IAsyncDisposable
     public void Close() => closed = true;
 
     public void Open() => closed = false;
+
+    /// <summary>Answers 404 "subject not found" for every subject containing <paramref name="subject"/>, as a registry
+    /// where the schema was never registered; null shows everything again.</summary>
+    public void Hide(string? subject) => hidden = subject;
 
     public static async Task<RegistryGate> StartAsync(string registryUrl)
     {
@@ -37,6 +42,13 @@ public sealed class RegistryGate : IAsyncDisposable
             if (gate.closed)
             {
                 context.Response.StatusCode = (int)HttpStatusCode.ServiceUnavailable;
+                return;
+            }
+            if (gate.hidden is { } subject && context.Request.Path.Value?.Contains(subject, StringComparison.Ordinal) == true)
+            {
+                context.Response.StatusCode = (int)HttpStatusCode.NotFound;
+                context.Response.ContentType = "application/vnd.schemaregistry.v1+json";
+                await context.Response.WriteAsync("{\"error_code\":40401,\"message\":\"Subject '" + subject + "' not found.\"}");
                 return;
             }
             using var request = new HttpRequestMessage(new HttpMethod(context.Request.Method), registryUrl.TrimEnd('/') + context.Request.Path + context.Request.QueryString);
