@@ -25,7 +25,7 @@ public sealed class AlertTests(ITestOutputHelper output)
     private static readonly TimeSpan Clear = TimeSpan.FromSeconds(40);
 
     [Fact]
-    public async Task Alerts_fire_for_a_stopped_stage_bad_input_an_overdue_notice_a_broker_down_and_a_registry_outage_and_clear_when_fixed()
+    public async Task Alerts_fire_for_stopped_stages_bad_input_an_overdue_notice_a_registry_outage_and_a_broker_down_and_clear_when_fixed()
     {
         var total = Stopwatch.StartNew();
         await using var runtime = await EmbeddedRuntime.StartAsync(3, TimeSpan.FromSeconds(1));
@@ -35,7 +35,12 @@ public sealed class AlertTests(ITestOutputHelper output)
         var config = TestWorld.WriteConfig(web);
         var ports = new Dictionary<string, int> { ["intake"] = PrometheusServer.FreePort(), ["routing"] = PrometheusServer.FreePort(), ["sla"] = PrometheusServer.FreePort() };
         var services = new Dictionary<string, ServiceProcess>();
-        ServiceProcess Start(string job) => services[job] = ServiceProcess.Start("Pipeline." + CultureInfo.InvariantCulture.TextInfo.ToTitleCase(job), new Dictionary<string, string>
+        async Task<ServiceProcess> StartAsync(string job)
+        {
+            if (services.Remove(job, out var previous)) await previous.DisposeAsync(); // killed or exited already
+            return services[job] = Launch(job);
+        }
+        ServiceProcess Launch(string job) => ServiceProcess.Start("Pipeline." + CultureInfo.InvariantCulture.TextInfo.ToTitleCase(job), new Dictionary<string, string>
         {
             ["ASPNETCORE_URLS"] = $"http://127.0.0.1:{ports[job]}", // fixed, so that a restarted service is the same target
             ["Kafka__BootstrapServers"] = runtime.BootstrapServers,
@@ -46,7 +51,7 @@ public sealed class AlertTests(ITestOutputHelper output)
         }, config);
         try
         {
-            foreach (var job in ports.Keys) Start(job);
+            foreach (var job in ports.Keys) await StartAsync(job);
             await Task.WhenAll(services.Values.Select(s => s.WaitReadyAsync(TimeSpan.FromSeconds(60))));
             var targets = ports.ToDictionary(p => p.Key, p => $"127.0.0.1:{p.Value}");
             targets["embedded"] = exporter.Urls.First()["http://".Length..];
@@ -60,6 +65,7 @@ public sealed class AlertTests(ITestOutputHelper output)
                 (await prometheus.QueryAsync("pipeline_embedded_broker_up")).Count(b => b.Value == 1) == 3
                 && (await prometheus.QueryAsync($"pipeline_processor_input_end_offset{{stage=\"intake\",topic=\"{Topics.ReportsSubmitted}\"}}")).Count == 1, Fire);
             Assert.DoesNotContain(await prometheus.AlertsAsync(), a => a.Firing);
+            Assert.Equal(3, (await prometheus.QueryAsync("process_start_time_seconds{job=~\"intake|routing|sla\"}")).Count); // PipelineServiceRestarting's input
 
             // Fault 1: routing's process is gone, a flood of bytes that are not Avro reaches intake, and a hoster lets a
             // notice's deadline pass (issued an hour ago with a minute to act; the SLA clock is the wall clock here).
@@ -79,8 +85,7 @@ public sealed class AlertTests(ITestOutputHelper output)
 
             // Fixed: routing is back on its address; the dead letters stopped coming; the material was removed.
             await clients.Publisher.PublishAsync(Topics.ContentStatus, notice.caseKey, Services.Tests.Fixtures.Removal(notice, DateTime.UtcNow, DateTime.UtcNow.AddMinutes(-1)));
-            Start("routing");
-            await services["routing"].WaitReadyAsync(TimeSpan.FromSeconds(60));
+            await (await StartAsync("routing")).WaitReadyAsync(TimeSpan.FromSeconds(60));
             await ClearedAsync(prometheus, "PipelineServiceDown");
             await ClearedAsync(prometheus, "PipelineDeadLettersGrowing");
             await ClearedAsync(prometheus, "SlaNoticesOverdue");
@@ -122,7 +127,24 @@ public sealed class AlertTests(ITestOutputHelper output)
             await prometheus.UntilAsync($"intake finished all {expected} messages", async () =>
                 (await prometheus.QueryAsync($"sum(pipeline_processor_consumed_total{{stage=\"intake\",topic=\"{Topics.ReportsSubmitted}\"}})")).Any(r => r.Value == expected), Fire);
 
-            // Fault 3 (last: clients reconnect to a broker that was down at their own pace): a broker of the embedded
+            // Fault 3: routing cannot serialise an output (its dead-letter schema is not registered): the stage stops, and
+            // with it the process (the host stops when a stage fails).
+            gate.Hide(Topics.DeadLetter("routing"));
+            producer.Produce(Topics.ReportsClassified, new Message<byte[], byte[]> { Key = Encoding.UTF8.GetBytes("stops-routing"), Value = Encoding.UTF8.GetBytes("not avro") });
+            producer.Flush(TimeSpan.FromSeconds(10));
+            await prometheus.UntilAsync("routing's process exited after its stage failed", () => Task.FromResult(services["routing"].HasExited), Fire);
+            Assert.Contains("could not be serialised", services["routing"].Log, StringComparison.Ordinal);
+            await FiringAsync(prometheus, "PipelineServiceDown", ("job", "routing"));
+
+            // Fixed: the schema is registered (visible) again and routing restarted: it re-reads the message it stopped on
+            // (its offset was not committed) and dead-letters it this time.
+            gate.Hide(null);
+            await (await StartAsync("routing")).WaitReadyAsync(TimeSpan.FromSeconds(60));
+            await ClearedAsync(prometheus, "PipelineServiceDown");
+            await prometheus.UntilAsync("routing dead-lettered the message it had stopped on", async () =>
+                (await prometheus.QueryAsync("sum(pipeline_processor_deadlettered_total{stage=\"routing\"})")).Any(r => r.Value == 1), Fire);
+
+            // Fault 4 (last: clients reconnect to a broker that was down at their own pace): a broker of the embedded
             // cluster stops answering.
             runtime.Cluster.SetBrokerDown(2);
             await FiringAsync(prometheus, "EmbeddedClusterUnhealthy", ("job", "embedded"), ("broker", "2"));
