@@ -89,6 +89,10 @@ public static class ProcessorMetrics
                     ConsumerLag.WithLabels(group, topic.Name, p.Name).Set(lagStored.GetInt64());
                 else if (p.Value.TryGetProperty("consumer_lag", out var lag) && lag.GetInt64() >= 0)
                     ConsumerLag.WithLabels(group, topic.Name, p.Name).Set(lag.GetInt64());
+                else
+                    // Not (or no longer) consumed here: a partition revoked in a rebalance must not keep exporting its
+                    // last lag, or `sum by (group, topic)` counts it twice once its new owner reports it too.
+                    ConsumerLag.RemoveLabelled(group, topic.Name, p.Name);
             }
         }
     }
