@@ -17,11 +17,19 @@ public sealed class AvroSerdes(ISchemaRegistryClient registry, bool autoRegister
 
     public ISchemaRegistryClient Registry => registry;
 
-    public Task<byte[]> SerializeAsync<T>(T value, string topic) where T : class, ISpecificRecord
+    public async Task<byte[]> SerializeAsync<T>(T value, string topic) where T : class, ISpecificRecord
     {
         var serializer = (AvroSerializer<T>)serializers.GetOrAdd(typeof(T), _ => new AvroSerializer<T>(registry,
             new AvroSerializerConfig { AutoRegisterSchemas = autoRegisterSchemas, UseLatestVersion = false }));
-        return serializer.SerializeAsync(value, new SerializationContext(MessageComponentType.Value, topic));
+        try
+        {
+            return await serializer.SerializeAsync(value, new SerializationContext(MessageComponentType.Value, topic));
+        }
+        catch (Exception e) when (TransientErrors.IsTransient(e))
+        {
+            ProcessorMetrics.SchemaRegistryFailures.WithLabels("serialize").Inc();
+            throw;
+        }
     }
 
     public async Task<T> DeserializeAsync<T>(byte[]? data, string topic) where T : class, ISpecificRecord
@@ -40,6 +48,7 @@ public sealed class AvroSerdes(ISchemaRegistryClient registry, bool autoRegister
         }
         catch (Exception e)
         {
+            ProcessorMetrics.SchemaRegistryFailures.WithLabels("deserialize").Inc();
             throw new UndeserialisableException($"The Schema Registry could not be reached to read a {typeof(T).Name} on {topic}: {e.Message}", e);
         }
     }

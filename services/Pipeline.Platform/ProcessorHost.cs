@@ -98,6 +98,8 @@ internal sealed class ProcessorHost(
         }
         using var producerScope = producer;
         using var consumerScope = consumer;
+        using var endOffsets = new InputEndOffsets(stage.Name, stage.InputTopics, ClientConfig(), TimeSpan.FromMilliseconds(kafka.StatisticsIntervalMs), log);
+        ProcessorMetrics.Initialise(stage.Name, stage.InputTopics);
         health.Report(stage.Name, running: true, joined: false);
         ProcessorMetrics.Up.WithLabels(stage.Name).Set(1);
         log.LogInformation("{Stage}: consuming {Topics} as group {Group}", stage.Name, string.Join(", ", stage.InputTopics), stage.Name);

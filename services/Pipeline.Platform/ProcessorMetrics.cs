@@ -48,9 +48,31 @@ public static class ProcessorMetrics
         "pipeline_consumer_lag_messages", "Consumer lag per partition, from librdkafka statistics (high watermark − committed/stored offset).",
         new GaugeConfiguration { LabelNames = ["group", "topic", "partition"] });
 
+    public static readonly Gauge InputEndOffset = Metrics.CreateGauge(
+        "pipeline_processor_input_end_offset", "Sum over an input topic's partitions of their end (high-watermark) offsets: grows as input arrives. Measured beside the consume loop, so it keeps moving when the loop is stuck.",
+        new GaugeConfiguration { LabelNames = ["stage", "topic"] });
+
+    public static readonly Counter SchemaRegistryFailures = Metrics.CreateCounter(
+        "pipeline_schema_registry_failures_total", "Schema Registry requests of the serdes that failed for a reason retrying may cure (unreachable, timeout, 5xx).",
+        new CounterConfiguration { LabelNames = ["operation"] });
+
     public static readonly Gauge Up = Metrics.CreateGauge(
         "pipeline_processor_up", "1 while the stage's consume loop runs, 0 when it stopped or failed.",
         new GaugeConfiguration { LabelNames = ["stage"] });
+
+    /// <summary>Dead-letter reasons, created at 0 when a stage starts so that the first dead letter is an increase.</summary>
+    public static readonly string[] DeadLetterReasons = ["undeserialisable", "processing_failed", "retries_exhausted"];
+
+    /// <summary>Publishes a stage's counters at 0 before anything happened: <c>increase()</c> over a series that is born
+    /// with its first count (say 50 dead letters at once) reads 0, so an alert on it would never fire.</summary>
+    public static void Initialise(string stage, IEnumerable<string> inputTopics)
+    {
+        foreach (var topic in inputTopics) Consumed.WithLabels(stage, topic);
+        foreach (var reason in DeadLetterReasons) DeadLettered.WithLabels(stage, reason);
+        Retries.WithLabels(stage);
+        Deferred.WithLabels(stage);
+        DeliveryFailures.WithLabels(stage);
+    }
 
     /// <summary>Reads consumer lag out of a librdkafka statistics JSON document.</summary>
     public static void RecordLag(string group, string statisticsJson)
@@ -67,6 +89,10 @@ public static class ProcessorMetrics
                     ConsumerLag.WithLabels(group, topic.Name, p.Name).Set(lagStored.GetInt64());
                 else if (p.Value.TryGetProperty("consumer_lag", out var lag) && lag.GetInt64() >= 0)
                     ConsumerLag.WithLabels(group, topic.Name, p.Name).Set(lag.GetInt64());
+                else
+                    // Not (or no longer) consumed here: a partition revoked in a rebalance must not keep exporting its
+                    // last lag, or `sum by (group, topic)` counts it twice once its new owner reports it too.
+                    ConsumerLag.RemoveLabelled(group, topic.Name, p.Name);
             }
         }
     }

@@ -2,6 +2,7 @@ using Confluent.Kafka;
 using Microsoft.Extensions.Options;
 using Pipeline.Contracts;
 using Pipeline.Platform;
+using Prometheus;
 
 namespace Pipeline.Takedown;
 
@@ -14,6 +15,12 @@ namespace Pipeline.Takedown;
 public sealed class TakedownProcessor(IOptions<TakedownOptions> options, ReminderTimers timers, TimeProvider time)
     : IProcessor<TakedownRequested>, IProcessor<ContentStatusObserved>, IPartitionAware
 {
+    /// <summary>End to end, on event time: the report's receivedAt to the first notice's issuedAt (the stage clock).
+    /// Buckets from a second to a week: a notice held for the police may wait days.</summary>
+    public static readonly Histogram SubmissionToNotice = Metrics.CreateHistogram(
+        "pipeline_takedown_submission_to_notice_seconds", "Time from a report's receipt (receivedAt) to its first takedown notice (issuedAt), event time.",
+        new HistogramConfiguration { Buckets = [1, 5, 15, 30, 60, 300, 900, 1800, 3600, 4 * 3600, 12 * 3600, 86400, 3 * 86400, 7 * 86400] });
+
     private readonly NoticeComposer composer = new(options.Value);
 
     public async ValueTask ProcessAsync(Incoming<TakedownRequested> message, IOutput output, CancellationToken cancellationToken)
@@ -33,6 +40,7 @@ public sealed class TakedownProcessor(IOptions<TakedownOptions> options, Reminde
         }
         var notice = composer.Compose(request, now);
         output.Send(Topics.NoticesIssued, notice.caseKey, notice);
+        SubmissionToNotice.Observe(Math.Max(0, (notice.issuedAt - request.timeline.receivedAt).TotalSeconds));
         if (ReminderSchedule.NextDue(notice, options.Value.Reminders) is null) return; // held for the police, or reminders off
         await timers.Gate.WaitAsync(cancellationToken);
         try

@@ -22,7 +22,7 @@ public sealed partial class DemoTests
             try
             {
                 var text = await http.GetStringAsync($"http://127.0.0.1:{port}/metrics");
-                if (text.Contains("pipeline_processor_consumed_total{stage=\"routing\"", StringComparison.Ordinal)) metrics = text;
+                if (text.Contains("pipeline_processor_consumed_total{stage=\"routing\"", StringComparison.Ordinal) && NoticesTimed().IsMatch(text)) metrics = text;
             }
             catch (HttpRequestException)
             {
@@ -34,6 +34,9 @@ public sealed partial class DemoTests
         }
         Assert.True(metrics is not null, "/metrics did not answer with stage metrics while the demo ran:\n" + demo.Log);
         Assert.Contains("pipeline_consumer_lag_messages", metrics, StringComparison.Ordinal);
+        // End to end on event time (submission to notice), and the embedded cluster's own health, on the same /metrics.
+        Assert.Matches(NoticesTimed(), metrics);
+        Assert.Contains("pipeline_embedded_broker_up{broker=\"3\"} 1", metrics, StringComparison.Ordinal);
 
         using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(180));
         await demo.WaitForExitAsync(cts.Token);
@@ -62,6 +65,9 @@ public sealed partial class DemoTests
         listener.Start();
         return ((System.Net.IPEndPoint)listener.LocalEndpoint).Port;
     }
+
+    [GeneratedRegex(@"^pipeline_takedown_submission_to_notice_seconds_count [1-9]", RegexOptions.Multiline)]
+    private static partial Regex NoticesTimed();
 
     [GeneratedRegex(@"reports with an outcome\s+([\d,]+) of ([\d,]+)")]
     private static partial Regex ReachedLine();

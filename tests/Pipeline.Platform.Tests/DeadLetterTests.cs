@@ -129,6 +129,7 @@ public sealed class DeadLetterTests
         Assert.NotNull(control);
         var health = app.Services.GetRequiredService<StageHealth>();
         await Harness.Eventually(() => health.Snapshot.TryGetValue(stage, out var s) && s.Joined, Timeout, () => "stage never joined");
+        var failuresBefore = ProcessorMetrics.SchemaRegistryFailures.WithLabels("deserialize").Value;
         control.Outage = true; // the registry cannot be reached to fetch writer schemas by id
 
         var valid = Harness.Submitted("valid-during-outage");
@@ -137,6 +138,8 @@ public sealed class DeadLetterTests
         await Harness.Eventually(() => ProcessorMetrics.Retries.WithLabels(stage).Value >= 6, Timeout,
             () => $"retries {ProcessorMetrics.Retries.WithLabels(stage).Value}");
         Assert.False(health.Snapshot[stage].Joined, "readiness must report the stage as not consuming during the outage");
+        Assert.True(ProcessorMetrics.SchemaRegistryFailures.WithLabels("deserialize").Value >= failuresBefore + 6,
+            "every failed attempt to reach the registry counts in pipeline_schema_registry_failures_total (SchemaRegistryUnreachable)");
         var dlq = h.Reader<DeadLetter>(Topics.DeadLetter(stage));
         Assert.Empty(await dlq.PollAsync(TimeSpan.FromMilliseconds(300)));
         Assert.Empty(processor.Attempts);

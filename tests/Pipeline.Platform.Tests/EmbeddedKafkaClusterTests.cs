@@ -37,6 +37,25 @@ public sealed class EmbeddedKafkaClusterTests
     }
 
     [Fact]
+    public async Task The_health_probe_sees_a_broker_that_was_set_down_and_up_again()
+    {
+        using var cluster = EmbeddedKafkaCluster.Start(brokers: 3);
+        var brokers = cluster.BootstrapServers.Split(',').Select(b => (Host: b[..b.LastIndexOf(':')], Port: int.Parse(b[(b.LastIndexOf(':') + 1)..], System.Globalization.CultureInfo.InvariantCulture))).ToList();
+        async Task<bool[]> Answers() => await Task.WhenAll(brokers.Select(b => EmbeddedClusterHealth.AnswersAsync(b.Host, b.Port, CancellationToken.None)));
+
+        Assert.Equal(new[] { true, true, true }, await Answers());
+        cluster.SetBrokerDown(2); // bootstraps list brokers 1…N in order: broker 2 is the second address
+        Assert.Equal(new[] { true, false, true }, await Answers());
+        cluster.SetBrokerUp(2);
+        Assert.Equal(new[] { true, true, true }, await Answers());
+        var closed = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        closed.Start();
+        var port = ((System.Net.IPEndPoint)closed.LocalEndpoint).Port;
+        closed.Stop();
+        Assert.False(await EmbeddedClusterHealth.AnswersAsync("127.0.0.1", port, CancellationToken.None)); // nobody listens
+    }
+
+    [Fact]
     public async Task Injected_produce_errors_are_retried_by_an_idempotent_producer_without_loss()
     {
         using var cluster = EmbeddedKafkaCluster.Start(brokers: 1);

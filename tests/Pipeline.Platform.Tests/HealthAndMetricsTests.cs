@@ -60,6 +60,14 @@ public sealed partial class HealthAndMetricsTests
             return lag.Count >= 2 && lag.All(v => v == 0);
         }, Timeout, () => "lag per partition: " + string.Join(", ", LagLines(metrics, stage)));
 
+        // Measured beside the consume loop: the 9 messages written to the input, whether the loop reads them or not.
+        var endOffset = $"pipeline_processor_input_end_offset{{stage=\"{stage}\",topic=\"{Topics.ReportsSubmitted}\"}}";
+        await Harness.Eventually(async () => Value(metrics = await http.GetStringAsync("/metrics"), endOffset) == 9, Timeout,
+            () => $"{endOffset} = {Value(metrics, endOffset)}");
+        // Reasons that never happened are published at 0, so the first dead letter of a kind is an increase.
+        Assert.Equal(0, Value(metrics, $"pipeline_processor_deadlettered_total{{stage=\"{stage}\",reason=\"processing_failed\"}}"));
+        Assert.Equal(0, Value(metrics, $"pipeline_processor_delivery_failures_total{{stage=\"{stage}\"}}"));
+
         await app.StopAsync();
         Assert.Equal(0, ProcessorMetrics.Up.WithLabels(stage).Value);
     }

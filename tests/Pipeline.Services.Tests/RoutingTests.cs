@@ -79,7 +79,7 @@ public class RoutingPolicyTests
 
 public class RoutingProcessorTests
 {
-    private sealed class RecordingOutput : IOutput
+    internal sealed class RecordingOutput : IOutput
     {
         public List<(string Topic, int? Partition, string Key, ISpecificRecord? Value)> Sent { get; } = [];
 

@@ -10,10 +10,13 @@ namespace Pipeline.Platform.Embedded;
 /// </summary>
 public sealed class EmbeddedRuntime : IAsyncDisposable
 {
-    private EmbeddedRuntime(EmbeddedKafkaCluster cluster, EmbeddedSchemaRegistry registry)
+    private readonly EmbeddedClusterHealth health;
+
+    private EmbeddedRuntime(EmbeddedKafkaCluster cluster, EmbeddedSchemaRegistry registry, TimeSpan healthInterval)
     {
         Cluster = cluster;
         Registry = registry;
+        health = new EmbeddedClusterHealth(cluster.BootstrapServers, healthInterval);
     }
 
     public EmbeddedKafkaCluster Cluster { get; }
@@ -34,7 +37,11 @@ public sealed class EmbeddedRuntime : IAsyncDisposable
         ["Kafka:StatisticsIntervalMs"] = "2000",
     };
 
-    public static async Task<EmbeddedRuntime> StartAsync(int brokers = 3, CancellationToken ct = default)
+    public static Task<EmbeddedRuntime> StartAsync(int brokers = 3, CancellationToken ct = default) => StartAsync(brokers, TimeSpan.FromSeconds(5), ct);
+
+    /// <summary>Starts the cluster and the registry; every <paramref name="healthInterval"/> each broker is asked whether
+    /// it answers (<c>pipeline_embedded_broker_up</c>, served by the /metrics of the process that runs it).</summary>
+    public static async Task<EmbeddedRuntime> StartAsync(int brokers, TimeSpan healthInterval, CancellationToken ct = default)
     {
         var cluster = EmbeddedKafkaCluster.Start(brokers);
         try
@@ -43,7 +50,7 @@ public sealed class EmbeddedRuntime : IAsyncDisposable
             var registry = await EmbeddedSchemaRegistry.StartAsync(0, ct);
             using var client = new CachedSchemaRegistryClient(new SchemaRegistryConfig { Url = registry.Url });
             await SchemaRegistration.RegisterAllAsync(client);
-            return new EmbeddedRuntime(cluster, registry);
+            return new EmbeddedRuntime(cluster, registry, healthInterval);
         }
         catch
         {
@@ -54,6 +61,7 @@ public sealed class EmbeddedRuntime : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
+        health.Dispose();
         await Registry.DisposeAsync();
         Cluster.Dispose();
     }
