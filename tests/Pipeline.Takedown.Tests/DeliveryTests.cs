@@ -2,6 +2,7 @@ using System.Text;
 using MimeKit;
 using Pipeline.Contracts;
 using Pipeline.Platform;
+using Pipeline.TestSupport;
 
 namespace Pipeline.Takedown.Tests;
 

@@ -1,5 +1,6 @@
 using Confluent.SchemaRegistry;
 using Pipeline.Platform;
+using Pipeline.TestSupport;
 
 namespace Pipeline.IntegrationTests.Infrastructure;
 

@@ -1,6 +1,7 @@
 using System.Text.Json;
 using Pipeline.Contracts;
 using Pipeline.Platform;
+using Pipeline.TestSupport;
 
 namespace Pipeline.IntegrationTests.Infrastructure;
 

@@ -4,7 +4,7 @@ using System.Net.Sockets;
 using System.Text;
 using MimeKit;
 
-namespace Pipeline.Takedown.Tests;
+namespace Pipeline.TestSupport;
 
 /// <summary>
 /// A minimal RFC 5321 server on 127.0.0.1 (EHLO/HELO, MAIL, RCPT, DATA, RSET, NOOP, QUIT, no TLS, no AUTH) that

@@ -9,7 +9,7 @@ using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 
-namespace Pipeline.Takedown.Tests;
+namespace Pipeline.TestSupport;
 
 /// <summary>A hoster's abuse endpoint on 127.0.0.1 (Kestrel): verifies the HMAC signature over the exact body,
 /// records every request with its Idempotency-Key, and answers what <see cref="Status"/> says (default 202).
