@@ -94,6 +94,10 @@ public sealed class RecheckLoop(
         {
             // shutting down: the entry is still in the state topic and is checked after the restart
         }
+        finally
+        {
+            schedule.Done();
+        }
     }
 
     private async Task CheckAsync(RecheckSchedule.Item item, CancellationToken ct)

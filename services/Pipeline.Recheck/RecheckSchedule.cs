@@ -64,6 +64,14 @@ public sealed class RecheckSchedule(RecheckOptions options)
 
     public enum ConfirmationAnswer { UnknownNotice, AlreadyRemoved, Verifying }
 
+    private int checking;
+
+    /// <summary>Checks handed out by <see cref="TakeDue"/> whose outcome is not yet published (<see cref="Done"/>).</summary>
+    public int Checking => Volatile.Read(ref checking);
+
+    /// <summary>A check handed out by <see cref="TakeDue"/> is finished: recorded and its outcome published (or abandoned).</summary>
+    public void Done() => Interlocked.Decrement(ref checking);
+
     public int Count
     {
         get { lock (gate) return items.Count; }
@@ -161,6 +169,7 @@ public sealed class RecheckSchedule(RecheckOptions options)
                 {
                     item.Next = DateTime.MaxValue; // being checked: stale queue entries for the same key no longer match
                     result.Add(item);
+                    checking++;
                 }
             }
         }

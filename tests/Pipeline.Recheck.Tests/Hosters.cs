@@ -1,0 +1,62 @@
+using System.Security.Cryptography;
+using Pipeline.Contracts;
+using Pipeline.Platform;
+
+namespace Pipeline.Recheck.Tests;
+
+/// <summary>Synthetic hosters (.example names, documentation addresses and ASNs) and the takedown requests routing
+/// would send for them.</summary>
+public static class Hosters
+{
+    public sealed record Hoster(string Id, string Host, string Ip, long Asn, NoticeChannel Channel, string Address)
+    {
+        public string Url(string path) => $"https://{Host}/{path}";
+    }
+
+    public static TakedownRequested Request(Hoster hoster, string url, DateTime receivedAt, DateTime requestedAt)
+    {
+        var reportId = "nl-" + Convert.ToHexStringLower(SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(url)))[..12];
+        return new TakedownRequested
+        {
+            eventId = EventIds.Derive("takedown", url),
+            caseKey = url,
+            report = new Report
+            {
+                reportId = reportId,
+                sourceHotline = "nl-hotline",
+                sourceReference = "REF-" + reportId,
+                externalIds = new Dictionary<string, string>(),
+                receivedAt = receivedAt,
+                reportedAt = receivedAt,
+                url = url,
+                isSourceUrl = true,
+                contentType = ContentType.IMAGE,
+                siteType = SiteType.IMAGE_HOST,
+                commercial = false,
+                hashes = new ContentHashes { sha256 = Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(32)) },
+                reporterType = ReporterType.PUBLIC,
+                hops = [],
+            },
+            caseInfo = new CaseInfo { normalizedUrl = url, host = hoster.Host, caseOpenedAt = receivedAt, reportCount = 1, reupload = false, episode = 0, userinfoRemoved = false },
+            hosting = new HostingInfo
+            {
+                resolved = true,
+                ips = [hoster.Ip],
+                asn = hoster.Asn,
+                asOrganisation = hoster.Id + " (example)",
+                country = "NL",
+                hosterId = hoster.Id,
+                hosterName = hoster.Id,
+                abuseContact = new AbuseContact { address = hoster.Address, channel = hoster.Channel, foundVia = "networks:table", approved = true },
+                resolvedAt = receivedAt,
+                sources = ["networks:table"],
+            },
+            verdict = Verdict.KNOWN,
+            matches = [new HashMatch { bank = "police-nl", algorithm = Pipeline.Contracts.HashAlgorithm.SHA256, value = "00", distance = 0, category = "A" }],
+            rule = "home+known→takedown",
+            policeHold = false,
+            timeline = new Timeline { receivedAt = receivedAt },
+            requestedAt = requestedAt,
+        };
+    }
+}
