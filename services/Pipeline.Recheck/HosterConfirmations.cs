@@ -69,7 +69,7 @@ public sealed class HosterConfirmations(RecheckSchedule schedule, IOptions<Reche
             case RecheckSchedule.ConfirmationAnswer.Verifying:
                 Answers.WithLabels("VERIFYING").Inc();
                 log.LogInformation("Hoster {Hoster} confirmed removal for notice {NoticeId}; checking now", notice.hosterId, noticeId);
-                return Results.Json(new { noticeId, status = "verifying", detail = "We check the URL now; the removal counts when the check finds it gone." }, statusCode: 202);
+                return Results.Accepted(value: new { noticeId, status = "verifying", detail = "We check the URL now; the removal counts when the check finds it gone." });
             default: // the notice left the schedule between the lookup and now
                 return Problem(404, "NOTICE_UNKNOWN", "Unknown notice", $"Notice '{Cut(noticeId)}' is no longer scheduled for checks.");
         }

@@ -97,6 +97,18 @@ public sealed class FlowHarness : IAsyncDisposable
         await Watcher.Assigned.WaitAsync(TimeSpan.FromSeconds(30));
     }
 
+    /// <summary>Waits until the SLA stage has decided every removal the recheck confirmed for <paramref name="noticeIds"/>,
+    /// as it would long before the next check in real life; otherwise a fast-moving test clock could pass a deadline
+    /// while the SLA consumer is still catching up.</summary>
+    public Task SlaCaughtUpAsync(IEnumerable<string> noticeIds)
+    {
+        var sla = App!.Services.GetRequiredService<SlaState>();
+        bool Decided(string id) => Schedule.Find(id) is not { timeline.removalObservedAt: not null } removed
+            || (sla.Open.TryFind(removed.caseKey, out var open, out _) && (open.noticeId != id || open.timeline.removalObservedAt is not null));
+        var ids = noticeIds.ToList();
+        return Until(() => ids.All(Decided), TimeSpan.FromSeconds(30), () => $"the SLA has not decided the removals of {string.Join(", ", ids.Where(id => !Decided(id)))}");
+    }
+
     /// <summary>Waits until every check due at the current time has run and its outcome is published.</summary>
     public Task SettleAsync() => Until(() => Schedule.Checking == 0 && !(Schedule.NextDue <= Now), TimeSpan.FromSeconds(30),
         () => $"checks still running at {Now:O}: {Schedule.Checking} in flight, next due {Schedule.NextDue:O}");

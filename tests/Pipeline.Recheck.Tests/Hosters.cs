@@ -10,7 +10,7 @@ public static class Hosters
 {
     public sealed record Hoster(string Id, string Host, string Ip, long Asn, NoticeChannel Channel, string Address)
     {
-        public string Url(string path) => $"https://{Host}/{path}";
+        public string Url(string path) => $"http://{Host}/{path}"; // the simulated web server speaks plain HTTP on loopback
     }
 
     public static TakedownRequested Request(Hoster hoster, string url, DateTime receivedAt, DateTime requestedAt)
@@ -50,6 +50,7 @@ public static class Hosters
                 abuseContact = new AbuseContact { address = hoster.Address, channel = hoster.Channel, foundVia = "networks:table", approved = true },
                 resolvedAt = receivedAt,
                 sources = ["networks:table"],
+                countries = ["NL"],
             },
             verdict = Verdict.KNOWN,
             matches = [new HashMatch { bank = "police-nl", algorithm = Pipeline.Contracts.HashAlgorithm.SHA256, value = "00", distance = 0, category = "A" }],

@@ -1,5 +1,4 @@
 using System.Net;
-using System.Net.Http.Json;
 using System.Security.Cryptography;
 using System.Text;
 using Pipeline.Contracts;
@@ -63,6 +62,7 @@ public class NoticeToRemovalFlowTests
             request.Headers.Add("X-Signature", "sha256=" + Convert.ToHexStringLower(HMACSHA256.HashData(Encoding.UTF8.GetBytes(WebhookSecret), body)));
             using var response = await http.SendAsync(request);
             confirmations.Add((h.Now, response.StatusCode));
+            Assert.True(response.StatusCode == HttpStatusCode.Accepted, await response.Content.ReadAsStringAsync());
         };
 
         await h.RunUntilAsync(T0 + 3 * D + 5 * H,
@@ -75,6 +75,7 @@ public class NoticeToRemovalFlowTests
                 // The re-appearance asks for a new takedown; time stands still until its notice is issued and scheduled.
                 if (h.Now >= reuploadSeen)
                     await Until(() => h.Schedule.Find(reuploadNotice) is not null, TimeSpan.FromSeconds(30), () => "the re-upload's notice was not scheduled");
+                await h.SlaCaughtUpAsync(firstNotice.Values.Append(reuploadNotice));
             });
 
         Assert.Equal([(T0 + 1 * H, HttpStatusCode.Accepted), (T0 + 5 * H + 10 * M, HttpStatusCode.Accepted)], confirmations);
@@ -100,10 +101,16 @@ public class NoticeToRemovalFlowTests
         // Every check, per URL: (time, status, consecutive misses, removal confirmed, re-appeared, method).
         List<(TimeSpan, ContentStatus, int, bool, bool, ObservationMethod)> Checks(string url) => h.Watcher.Events<ContentStatusObserved>(Topics.ContentStatus, o => o.url == url)
             .DistinctBy(o => o.eventId).OrderBy(o => o.observedAt).Select(o => (o.observedAt - T0, o.status, o.consecutiveMisses, o.removalConfirmed, o.reappeared, o.method)).ToList();
+        async Task AssertChecks(string url, (TimeSpan, ContentStatus, int, bool, bool, ObservationMethod)[] expected)
+        {
+            // The watcher reads each topic partition at its own pace: wait until it has read as many checks as expected.
+            await Until(() => Checks(url).Count >= expected.Length, TimeSpan.FromSeconds(30), () => $"{Checks(url).Count} checks of {url} seen");
+            Assert.Equal(expected, Checks(url));
+        }
         var on = ContentStatus.ONLINE;
         var gone = ContentStatus.REMOVED;
         const ObservationMethod R = ObservationMethod.RECHECK;
-        Assert.Equal(
+        await AssertChecks(urls[swift.Id],
         [
             (15 * M, on, 0, false, false, R), (H + 15 * M, on, 0, false, false, R),
             (2 * H + 15 * M, gone, 1, false, false, R), (2 * H + 20 * M, gone, 2, false, false, R), (2 * H + 25 * M, gone, 3, true, false, R),
@@ -112,36 +119,35 @@ public class NoticeToRemovalFlowTests
             // the re-upload's notice, from its own first check
             (3 * D + 2 * H + 40 * M, on, 0, false, false, R), (3 * D + 3 * H + 40 * M, on, 0, false, false, R),
             (3 * D + 4 * H + 40 * M, gone, 1, false, false, R), (3 * D + 4 * H + 45 * M, gone, 2, false, false, R), (3 * D + 4 * H + 50 * M, gone, 3, true, false, R),
-        ], Checks(urls[swift.Id]));
-        var slowChecks = Checks(urls[slow.Id]);
-        Assert.Equal(Enumerable.Range(0, 30).Select(i => (i * H + 15 * M, on, 0, false, false, R)), slowChecks.Take(30));
-        Assert.Equal(
+        ]);
+        await AssertChecks(urls[slow.Id],
         [
+            .. Enumerable.Range(0, 30).Select(i => (i * H + 15 * M, on, 0, false, false, R)),
             (30 * H + 15 * M, gone, 1, false, false, R), (30 * H + 20 * M, gone, 2, false, false, R), (30 * H + 25 * M, gone, 3, true, false, R),
-            (D + 30 * H + 25 * M, gone, 0, false, false, R), (2 * D + 30 * H + 25 * M, gone, 0, false, false, R),
-        ], slowChecks.Skip(30));
-        Assert.Equal(
+            (D + 30 * H + 25 * M, gone, 0, false, false, R), // watched daily; the next one (3 d 6 h 25 m) is after the end
+        ]);
+        await AssertChecks(urls[honest.Id],
         [
             (15 * M, on, 0, false, false, R), (H + 15 * M, on, 0, false, false, R), (2 * H + 15 * M, on, 0, false, false, R),
             (3 * H + 15 * M, on, 0, false, false, R), (4 * H + 15 * M, on, 0, false, false, R),
             (5 * H + 10 * M, gone, 1, true, false, ObservationMethod.HOSTER_CONFIRMATION), // the check the confirmation asked for agreed
             (D + 5 * H + 10 * M, gone, 0, false, false, R), (2 * D + 5 * H + 10 * M, gone, 0, false, false, R),
-        ], Checks(urls[honest.Id]));
-        Assert.Equal(
+        ]);
+        await AssertChecks(urls[fibbing.Id],
         [
             (15 * M, on, 0, false, false, R),
             (H, on, 0, false, false, R), // checked at once on the hoster's word, and contradicted: no removal
             (2 * H, on, 0, false, false, R), (3 * H, on, 0, false, false, R),
             (4 * H, gone, 1, false, false, R), (4 * H + 5 * M, gone, 2, false, false, R), (4 * H + 10 * M, gone, 3, true, false, R),
-            (D + 4 * H + 10 * M, gone, 0, false, false, R), (2 * D + 4 * H + 10 * M, gone, 0, false, false, R),
-        ], Checks(urls[fibbing.Id]));
+            (D + 4 * H + 10 * M, gone, 0, false, false, R), (2 * D + 4 * H + 10 * M, gone, 0, false, false, R), (3 * D + 4 * H + 10 * M, gone, 0, false, false, R),
+        ]);
 
         // Time to removal, from the notice and from the report, to the second; within the 24 h norm or not.
         var outcomes = h.Watcher.Events<NoticeOutcome>(Topics.NoticeOutcomes).DistinctBy(o => o.noticeId).ToDictionary(o => o.noticeId);
         (long FromNotice, long FromReport, bool Within, DateTime RemovedAt) Measured(string noticeId) =>
             (outcomes[noticeId].timeToRemovalFromNoticeMs / 1000, outcomes[noticeId].timeToRemovalFromReportMs / 1000, outcomes[noticeId].withinNorm, outcomes[noticeId].removedAt);
         Assert.Equal((8_100L, 9_900L, true, T0 + 2 * H + 15 * M), Measured(firstNotice[swift.Id]));              // 2 h 15 m
-        Assert.Equal((108_900L, 109_800L, false, T0 + 30 * H + 15 * M), Measured(firstNotice[slow.Id]));         // 30 h 15 m: breached
+        Assert.Equal((108_900L, 110_700L, false, T0 + 30 * H + 15 * M), Measured(firstNotice[slow.Id]));         // 30 h 15 m: breached
         Assert.Equal((18_000L, 19_800L, true, T0 + 5 * H), Measured(firstNotice[honest.Id]));                    // 5 h, as the hoster said and a check agreed
         Assert.Equal((14_400L, 16_200L, true, T0 + 4 * H), Measured(firstNotice[fibbing.Id]));                   // 4 h, by our own checks
         Assert.Equal((8_100L, 8_100L, true, reuploadSeen + 2 * H + 15 * M), Measured(reuploadNotice));          // the re-upload, measured on its own
