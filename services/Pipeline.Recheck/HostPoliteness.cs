@@ -3,7 +3,7 @@ namespace Pipeline.Recheck;
 /// <summary>
 /// Per-host politeness: at most <see cref="RecheckOptions.PerHostConcurrency"/> checks of one host at a time, and their
 /// starts at least <see cref="RecheckOptions.PerHostSpacing"/> apart. A host with thousands of noticed URLs therefore
-/// gets a steady trickle of requests, and while its checks wait they hold none of the global
+/// gets a steady trickle of requests, and while its checks wait for their turn they hold none of the global
 /// <see cref="RecheckOptions.Concurrency"/> slots, so other hosts are not starved.
 /// <para>Runs on real time (the pacing clock), not on the stage clock: the demo and the tests speed the stage clock
 /// up, but a hoster's server lives in real time.</para>
@@ -20,8 +20,10 @@ public sealed class HostPoliteness(RecheckOptions options, TimeProvider pacing)
         public int Users { get; set; }
     }
 
-    /// <summary>Waits for a turn at <paramref name="host"/>; dispose the result when the check is done.</summary>
-    public async Task<IDisposable> EnterAsync(string host, CancellationToken ct)
+    /// <summary>Waits for a turn at <paramref name="host"/> and then for one of the global <paramref name="slots"/>;
+    /// dispose the result when the check is done (it releases both). The spacing counts from the moment a check really
+    /// starts (after it got its global slot), so a wait for a slot never squeezes two starts together.</summary>
+    public async Task<IDisposable> EnterAsync(string host, SemaphoreSlim slots, CancellationToken ct)
     {
         Lane lane;
         lock (gate)
@@ -44,22 +46,29 @@ public sealed class HostPoliteness(RecheckOptions options, TimeProvider pacing)
         }
         try
         {
-            TimeSpan wait;
-            lock (gate)
+            while (true)
             {
-                var now = pacing.GetTimestamp();
-                var start = Math.Max(now, lane.NextStart);
-                lane.NextStart = start + (long)(options.PerHostSpacing.TotalSeconds * pacing.TimestampFrequency);
-                wait = pacing.GetElapsedTime(now, start);
+                TimeSpan wait;
+                lock (gate) wait = pacing.GetElapsedTime(pacing.GetTimestamp(), lane.NextStart);
+                if (wait > TimeSpan.Zero) await Task.Delay(wait, pacing, ct);
+                await slots.WaitAsync(ct);
+                lock (gate)
+                {
+                    var now = pacing.GetTimestamp();
+                    if (now >= lane.NextStart)
+                    {
+                        lane.NextStart = now + (long)(options.PerHostSpacing.TotalSeconds * pacing.TimestampFrequency);
+                        return new Turn(this, host, lane, slots);
+                    }
+                }
+                slots.Release(); // another check of this host started meanwhile: wait for the spacing again
             }
-            if (wait > TimeSpan.Zero) await Task.Delay(wait, pacing, ct);
         }
         catch
         {
             Leave(host, lane, releaseSlot: true);
             throw;
         }
-        return new Turn(this, host, lane);
     }
 
     /// <summary>Hosts with checks running or waiting (a lane is forgotten when its last check is done).</summary>
@@ -94,13 +103,15 @@ public sealed class HostPoliteness(RecheckOptions options, TimeProvider pacing)
         }
     }
 
-    private sealed class Turn(HostPoliteness owner, string host, Lane lane) : IDisposable
+    private sealed class Turn(HostPoliteness owner, string host, Lane lane, SemaphoreSlim slots) : IDisposable
     {
         private int done;
 
         public void Dispose()
         {
-            if (Interlocked.Exchange(ref done, 1) == 0) owner.Leave(host, lane, releaseSlot: true);
+            if (Interlocked.Exchange(ref done, 1) != 0) return;
+            slots.Release();
+            owner.Leave(host, lane, releaseSlot: true);
         }
     }
 }

@@ -79,16 +79,8 @@ public sealed class RecheckLoop(
     {
         try
         {
-            using var turn = await politeness.EnterAsync(item.Host, ct);
-            await slots.WaitAsync(ct);
-            try
-            {
-                await CheckAsync(item, ct);
-            }
-            finally
-            {
-                slots.Release();
-            }
+            using var turn = await politeness.EnterAsync(item.Host, slots, ct);
+            await CheckAsync(item, ct);
         }
         catch (OperationCanceledException) when (ct.IsCancellationRequested)
         {
