@@ -63,7 +63,7 @@ public sealed class RecheckOptions
     }
 }
 
-internal sealed class RecheckOptionsValidator : IValidateOptions<RecheckOptions>
+public sealed class RecheckOptionsValidator : IValidateOptions<RecheckOptions>
 {
     public ValidateOptionsResult Validate(string? name, RecheckOptions o)
     {
