@@ -34,7 +34,9 @@ public sealed class RecheckLoop(
     private static readonly Counter RejectedConfirmations = Metrics.CreateCounter(
         "pipeline_recheck_confirmations_contradicted_total", "Hoster confirmations of removal that the check contradicted (the content was online).");
     private static readonly Gauge Scheduled = Metrics.CreateGauge(
-        "pipeline_recheck_scheduled_urls", "Noticed URLs currently scheduled for rechecks (watched ones included).");
+        "pipeline_recheck_scheduled_urls", "Noticed URLs scheduled for rechecks until their removal is confirmed (watched ones not included).");
+    private static readonly Gauge WatchedUrls = Metrics.CreateGauge(
+        "pipeline_recheck_watched_urls", "URLs watched for a re-upload after their confirmed removal (checked every Recheck:WatchInterval).");
     private static readonly Gauge LastCheck = Metrics.CreateGauge(
         "pipeline_recheck_last_check_timestamp_seconds", "Unix time (stage clock) of the last completed check.");
 
@@ -50,7 +52,9 @@ public sealed class RecheckLoop(
             while (!stoppingToken.IsCancellationRequested)
             {
                 var now = time.GetUtcNow().UtcDateTime;
-                Scheduled.Set(schedule.Count);
+                var watchedNow = schedule.Watched;
+                Scheduled.Set(schedule.Count - watchedNow);
+                WatchedUrls.Set(watchedNow);
                 var changed = schedule.Changed;
                 var due = schedule.TakeDue(now, int.MaxValue);
                 foreach (var item in due) Start(item, stoppingToken);

@@ -77,6 +77,14 @@ public sealed class RecheckSchedule(RecheckOptions options)
         get { lock (gate) return items.Count; }
     }
 
+    private int watched;
+
+    /// <summary>URLs watched after their removal (checked every <see cref="RecheckOptions.WatchInterval"/>).</summary>
+    public int Watched
+    {
+        get { lock (gate) return watched; }
+    }
+
     /// <summary>Completes when an item is added or a check is moved earlier, so a waiting loop can re-plan its next wake-up.</summary>
     public Task Changed
     {
@@ -91,11 +99,12 @@ public sealed class RecheckSchedule(RecheckOptions options)
         {
             if (items.TryGetValue(notice.caseKey, out var existing)
                 && (existing.Notice.noticeId == notice.noticeId || existing.Notice.episode > notice.episode)) return;
-            if (existing is not null) caseOfNotice.Remove(existing.Notice.noticeId);
+            if (existing is not null) Remove(existing.Notice.caseKey);
             var first = notice.timeline.removalObservedAt is { } removed ? removed + options.WatchInterval : notice.issuedAt + options.FirstCheckAfter;
             var item = new Item(notice, partition, first < now ? now : first);
             items[notice.caseKey] = item;
             caseOfNotice[notice.noticeId] = notice.caseKey;
+            if (item.Watching) watched++;
             due.Enqueue(notice.caseKey, item.Next);
             Signal();
         }
@@ -104,7 +113,11 @@ public sealed class RecheckSchedule(RecheckOptions options)
     public void Remove(string caseKey)
     {
         lock (gate)
-            if (items.Remove(caseKey, out var item)) caseOfNotice.Remove(item.Notice.noticeId);
+        {
+            if (!items.Remove(caseKey, out var item)) return;
+            caseOfNotice.Remove(item.Notice.noticeId);
+            if (item.Watching) watched--;
+        }
     }
 
     public void RemovePartitions(IReadOnlySet<int> partitions)
@@ -232,6 +245,7 @@ public sealed class RecheckSchedule(RecheckOptions options)
             if (options.WatchFor > TimeSpan.Zero)
             {
                 item.Notice.timeline.removalObservedAt = removedAt;
+                if (items.TryGetValue(item.Notice.caseKey, out var held) && ReferenceEquals(held, item)) watched++;
                 item.Confirmation = null;
                 item.Misses = 0;
                 item.FirstMissAt = null;

@@ -99,11 +99,12 @@ public class RecheckAfterRemovalTests
         for (var i = 0; i < 3; i++) o = schedule.Record(i == 0 ? item : Next(schedule, DateTime.MaxValue), Removed, Issued.AddMinutes(15 + 5 * i));
         Assert.Equal((true, Issued.AddMinutes(15)), (o.RemovalConfirmed, item.RemovedAt));
         Assert.Equal(Issued.AddMinutes(25).AddDays(1), schedule.NextDue);
+        Assert.Equal(1, schedule.Watched); // not "scheduled" for the RecheckStalled alert: a watched URL is checked daily
         var watched = schedule.Record(Next(schedule, Issued.AddMinutes(25).AddDays(1)), Removed, Issued.AddMinutes(25).AddDays(1));
         Assert.Equal((false, false, false, 0, (DateTime?)null), (watched.RemovalConfirmed, watched.Reappeared, watched.Ends, watched.Misses, watched.OfflineSince));
         var back = schedule.Record(Next(schedule, Issued.AddMinutes(25).AddDays(2)), Online, Issued.AddMinutes(25).AddDays(2));
         Assert.True(back.Reappeared);
-        Assert.Equal(0, schedule.Count); // until the re-upload's own notice arrives
+        Assert.Equal((0, 0), (schedule.Count, schedule.Watched)); // until the re-upload's own notice arrives
     }
 
     [Fact]
