@@ -196,7 +196,7 @@ public sealed class RecheckSchedule(RecheckOptions options)
         {
             item.Checks++;
             var current = items.TryGetValue(item.Notice.caseKey, out var now) && ReferenceEquals(now, item);
-            var observation = item.Watching ? Watched(item, result, at) : Noticed(item, result, at);
+            var observation = item.Watching ? WatchCheck(item, result, at) : Noticed(item, result, at);
             if (!current)
             {
                 // replaced by a newer notice (or its partition was revoked) while this check ran: leave the newer one alone
@@ -277,7 +277,7 @@ public sealed class RecheckSchedule(RecheckOptions options)
         return claimed > checkedAt ? checkedAt : claimed;
     }
 
-    private Observation Watched(Item item, ProbeResult result, DateTime at)
+    private Observation WatchCheck(Item item, ProbeResult result, DateTime at)
     {
         var reappeared = result.Status == ContentStatus.ONLINE;
         var ended = !reappeared && at >= item.RemovedAt!.Value + options.WatchFor;
