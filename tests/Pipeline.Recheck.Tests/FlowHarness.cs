@@ -7,6 +7,7 @@ using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Time.Testing;
 using Pipeline.Contracts;
+using Pipeline.Loopback;
 using Pipeline.Platform;
 using Pipeline.Platform.Embedded;
 using Pipeline.Sla;
@@ -26,7 +27,7 @@ public sealed class FlowHarness : IAsyncDisposable
     public const string WebhookSecret = "whsec-flow-test-0123456789";
     public static readonly DateTime T0 = new(2026, 11, 2, 8, 0, 0, DateTimeKind.Utc);
 
-    private FlowHarness(EmbeddedRuntime runtime, HosterWeb web, SmtpTestServer smtp, WebhookReceiver webhook, FakeTimeProvider clock)
+    private FlowHarness(EmbeddedRuntime runtime, HosterWeb web, LoopbackSmtpServer smtp, LoopbackWebhookReceiver webhook, FakeTimeProvider clock)
     {
         Runtime = runtime;
         Web = web;
@@ -40,8 +41,8 @@ public sealed class FlowHarness : IAsyncDisposable
 
     public EmbeddedRuntime Runtime { get; }
     public HosterWeb Web { get; }
-    public SmtpTestServer Smtp { get; }
-    public WebhookReceiver Webhook { get; }
+    public LoopbackSmtpServer Smtp { get; }
+    public LoopbackWebhookReceiver Webhook { get; }
     public FakeTimeProvider Clock { get; }
     public PipelineClients Clients { get; }
     public TopicWatcher Watcher { get; }
@@ -54,7 +55,7 @@ public sealed class FlowHarness : IAsyncDisposable
     {
         var clock = new FakeTimeProvider(new DateTimeOffset(T0));
         var runtime = await EmbeddedRuntime.StartAsync();
-        return new FlowHarness(runtime, await HosterWeb.StartAsync(clock), new SmtpTestServer(), await WebhookReceiver.StartAsync(WebhookSecret), clock);
+        return new FlowHarness(runtime, await HosterWeb.StartAsync(clock), new LoopbackSmtpServer(), await LoopbackWebhookReceiver.StartAsync(WebhookSecret), clock);
     }
 
     /// <summary>Starts the stages (all four, or recheck alone) with the hosters' hosts resolved to the simulated web server.</summary>

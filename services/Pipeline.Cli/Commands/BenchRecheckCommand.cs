@@ -4,10 +4,10 @@ using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using Pipeline.Contracts;
+using Pipeline.Loopback;
 using Pipeline.Platform;
 using Pipeline.Platform.Embedded;
 using Pipeline.Recheck;
-using Pipeline.TestSupport;
 
 namespace Pipeline.Cli.Commands;
 

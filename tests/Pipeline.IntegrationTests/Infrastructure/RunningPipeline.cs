@@ -1,6 +1,6 @@
 using Confluent.SchemaRegistry;
+using Pipeline.Loopback;
 using Pipeline.Platform;
-using Pipeline.TestSupport;
 
 namespace Pipeline.IntegrationTests.Infrastructure;
 

@@ -1,7 +1,7 @@
 using System.Text.Json;
 using Pipeline.Contracts;
+using Pipeline.Loopback;
 using Pipeline.Platform;
-using Pipeline.TestSupport;
 
 namespace Pipeline.IntegrationTests.Infrastructure;
 

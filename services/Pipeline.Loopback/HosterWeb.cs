@@ -4,7 +4,7 @@ using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Logging;
 
-namespace Pipeline.TestSupport;
+namespace Pipeline.Loopback;
 
 /// <summary>Hosters' web servers, simulated by one real HTTP server on 127.0.0.1: every path is online (200) until
 /// the test removes it (404), now or at a scheduled time on the test's clock, and it can come back (a re-upload). It
