@@ -29,7 +29,7 @@ public class ConfirmationEndpointTests
         var still = keyed.Url("still.jpg");
         var other = keyless.Url("x.jpg");
         h.Web.RemoveAt(gone, T0 + TimeSpan.FromMinutes(40));
-        var notices = new[] { Notice(keyed, gone), Notice(keyed, still), Notice(keyless, other) };
+        var notices = new[] { Hosters.Notice(keyed, gone), Hosters.Notice(keyed, still), Hosters.Notice(keyless, other) };
         foreach (var n in notices) await h.Clients.Publisher.PublishAsync(Topics.NoticesIssued, n.caseKey, n);
         await Until(() => notices.All(n => h.Schedule.Find(n.noticeId) is not null), TimeSpan.FromSeconds(30), () => $"{h.Schedule.Count} notices scheduled");
         using var http = new HttpClient { BaseAddress = new Uri(h.BaseUrl) };
@@ -85,30 +85,4 @@ public class ConfirmationEndpointTests
         Assert.Equal(code, problem.RootElement.GetProperty("code").GetString());
         Assert.False(string.IsNullOrWhiteSpace(problem.RootElement.GetProperty("detail").GetString()));
     }
-
-    private static TakedownNotice Notice(Hosters.Hoster hoster, string url) => new()
-    {
-        eventId = EventIds.Derive("notice-issued", url),
-        noticeId = EventIds.Derive("notice", url, "0"),
-        caseKey = url,
-        sequence = 0,
-        kind = NoticeKind.FIRST,
-        recipient = new NoticeRecipient { role = RecipientRole.HOSTER, name = hoster.Id, address = hoster.Address, channel = hoster.Channel, foundVia = "directory" },
-        hosterId = hoster.Id,
-        hosterName = hoster.Id,
-        url = url,
-        ips = [hoster.Ip],
-        asn = hoster.Asn,
-        country = "NL",
-        hashes = new ContentHashes { sha256 = new string('b', 64) },
-        classification = Classification.BASELINE,
-        detectionMethod = "hash_match",
-        reportIds = ["r-" + hoster.Id],
-        deadline = T0.AddDays(1),
-        policeHold = false,
-        timeline = new Timeline { receivedAt = T0, noticeSentAt = T0 },
-        xarf = "{}",
-        text = "notice",
-        issuedAt = T0,
-    };
 }

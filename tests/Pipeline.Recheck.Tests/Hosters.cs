@@ -60,4 +60,31 @@ public static class Hosters
             requestedAt = requestedAt,
         };
     }
+
+    /// <summary>A notice as the takedown stage would issue it at <see cref="FlowHarness.T0"/>, for tests that start at the recheck.</summary>
+    public static TakedownNotice Notice(Hoster hoster, string url) => new()
+    {
+        eventId = EventIds.Derive("notice-issued", url),
+        noticeId = EventIds.Derive("notice", url, "0"),
+        caseKey = url,
+        sequence = 0,
+        kind = NoticeKind.FIRST,
+        recipient = new NoticeRecipient { role = RecipientRole.HOSTER, name = hoster.Id, address = hoster.Address, channel = hoster.Channel, foundVia = "directory" },
+        hosterId = hoster.Id,
+        hosterName = hoster.Id,
+        url = url,
+        ips = [hoster.Ip],
+        asn = hoster.Asn,
+        country = "NL",
+        hashes = new ContentHashes { sha256 = Convert.ToHexStringLower(SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(url))) },
+        classification = Classification.BASELINE,
+        detectionMethod = "hash_match",
+        reportIds = ["r-" + hoster.Id],
+        deadline = FlowHarness.T0.AddDays(1),
+        policeHold = false,
+        timeline = new Timeline { receivedAt = FlowHarness.T0, noticeSentAt = FlowHarness.T0 },
+        xarf = "{}",
+        text = "notice",
+        issuedAt = FlowHarness.T0,
+    };
 }

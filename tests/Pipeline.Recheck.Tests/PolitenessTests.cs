@@ -28,8 +28,8 @@ public class PolitenessTests
         }, recheckOnly: true);
 
         // 30 noticed URLs at one hoster, 3 at each of two others, all due at once.
-        var notices = Enumerable.Range(0, 30).Select(i => Notice(busy, busy.Url($"m/{i}.jpg")))
-            .Concat(quiet.SelectMany(q => Enumerable.Range(0, 3).Select(i => Notice(q, q.Url($"m/{i}.jpg"))))).ToList();
+        var notices = Enumerable.Range(0, 30).Select(i => Hosters.Notice(busy, busy.Url($"m/{i}.jpg")))
+            .Concat(quiet.SelectMany(q => Enumerable.Range(0, 3).Select(i => Hosters.Notice(q, q.Url($"m/{i}.jpg"))))).ToList();
         await Task.WhenAll(notices.Select(n => h.Clients.Publisher.PublishAsync(Topics.NoticesIssued, n.caseKey, n)));
         await Until(() => h.Web.Hits.Count >= notices.Count, TimeSpan.FromSeconds(60), () => $"{h.Web.Hits.Count} of {notices.Count} checks arrived");
 
@@ -48,30 +48,4 @@ public class PolitenessTests
         var tenthBusy = byHost[busy.Host][9].RealTimestamp;
         Assert.All(quiet, q => Assert.All(byHost[q.Host], hit => Assert.True(hit.RealTimestamp < tenthBusy, $"{q.Host} waited behind {busy.Host}")));
     }
-
-    private static TakedownNotice Notice(Hosters.Hoster hoster, string url) => new()
-    {
-        eventId = EventIds.Derive("notice-issued", url),
-        noticeId = EventIds.Derive("notice", url, "0"),
-        caseKey = url,
-        sequence = 0,
-        kind = NoticeKind.FIRST,
-        recipient = new NoticeRecipient { role = RecipientRole.HOSTER, name = hoster.Id, address = hoster.Address, channel = hoster.Channel, foundVia = "directory" },
-        hosterId = hoster.Id,
-        hosterName = hoster.Id,
-        url = url,
-        ips = [hoster.Ip],
-        asn = hoster.Asn,
-        country = "NL",
-        hashes = new ContentHashes { sha256 = new string('a', 64) },
-        classification = Classification.BASELINE,
-        detectionMethod = "hash_match",
-        reportIds = ["r-" + url.GetHashCode(StringComparison.Ordinal)],
-        deadline = T0.AddDays(1),
-        policeHold = false,
-        timeline = new Timeline { receivedAt = T0, noticeSentAt = T0 },
-        xarf = "{}",
-        text = "notice",
-        issuedAt = T0,
-    };
 }
