@@ -61,6 +61,7 @@ public sealed class FlowHarness : IAsyncDisposable
     /// <summary>Starts the stages (all four, or recheck alone) with the hosters' hosts resolved to the simulated web server.</summary>
     public async Task StartStagesAsync(IEnumerable<string> hosts, IDictionary<string, string?>? overrides = null, bool recheckOnly = false)
     {
+        started = (hosts.ToList(), overrides, recheckOnly);
         var settings = new Dictionary<string, string?>
         {
             ["Takedown:Deadline"] = "1.00:00:00",
@@ -96,6 +97,18 @@ public sealed class FlowHarness : IAsyncDisposable
         App = builder.Build().MapHosterConfirmations();
         await App.StartAsync();
         await Watcher.Assigned.WaitAsync(TimeSpan.FromSeconds(30));
+    }
+
+    private (List<string> Hosts, IDictionary<string, string?>? Overrides, bool RecheckOnly) started;
+
+    /// <summary>Stops the stages (a graceful shutdown, as in a deployment) and starts them again with the same settings:
+    /// whatever they knew must come back from their state topics.</summary>
+    public async Task RestartStagesAsync()
+    {
+        using (var cts = new CancellationTokenSource(TimeSpan.FromSeconds(30))) await App!.StopAsync(cts.Token);
+        await App.DisposeAsync();
+        App = null;
+        await StartStagesAsync(started.Hosts, started.Overrides, started.RecheckOnly);
     }
 
     /// <summary>Waits until the SLA stage has decided every removal the recheck confirmed for <paramref name="noticeIds"/>,
