@@ -78,7 +78,7 @@ public sealed class HosterConfirmations(RecheckSchedule schedule, IOptions<Reche
     private static bool SignatureValid(string header, byte[] body, string secret)
     {
         var expected = Encoding.ASCII.GetBytes(WebhookSignature.Sign(body, secret));
-        return CryptographicOperations.FixedTimeEquals(expected, Encoding.ASCII.GetBytes(header.Trim()));
+        return CryptographicOperations.FixedTimeEquals(expected, Encoding.ASCII.GetBytes(header.Trim().ToLowerInvariant())); // hex in either case
     }
 
     private static async Task<byte[]?> ReadAsync(HttpRequest request, CancellationToken ct)

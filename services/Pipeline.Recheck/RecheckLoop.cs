@@ -90,6 +90,11 @@ public sealed class RecheckLoop(
         {
             // shutting down: the entry is still in the state topic and is checked after the restart
         }
+        catch (Exception e)
+        {
+            // Not expected (the probe and the publishing handle their own failures); the URL is checked again after a restart.
+            log.LogError(e, "Recheck of {CaseKey} failed; it is checked again after a restart", item.Notice.caseKey);
+        }
         finally
         {
             schedule.Done();
