@@ -16,8 +16,9 @@ public sealed class RecheckProcessor(RecheckSchedule schedule, RecheckStateStore
     public ValueTask ProcessAsync(Incoming<TakedownNotice> message, IOutput output, CancellationToken cancellationToken)
     {
         var notice = message.Value;
-        store.State.Put(output, message.Partition, notice.caseKey, notice);
-        schedule.Add(notice, message.Partition, time.GetUtcNow().UtcDateTime);
+        // A replay of the scheduled notice (or an older episode's) must not overwrite its state: it may be watched already.
+        if (schedule.Add(notice, message.Partition, time.GetUtcNow().UtcDateTime))
+            store.State.Put(output, message.Partition, notice.caseKey, notice);
         return ValueTask.CompletedTask;
     }
 

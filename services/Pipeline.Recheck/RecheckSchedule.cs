@@ -92,13 +92,14 @@ public sealed class RecheckSchedule(RecheckOptions options)
     }
 
     /// <summary>Adds a notice; a later notice for the same case replaces the earlier one (but not one of a later
-    /// episode). A notice whose removal was confirmed already (restored from the state topic) is watched.</summary>
-    public void Add(TakedownNotice notice, int partition, DateTime now)
+    /// episode). A notice whose removal was confirmed already (restored from the state topic) is watched. Returns false
+    /// when the notice was ignored (a replay of the scheduled one, or an older episode's).</summary>
+    public bool Add(TakedownNotice notice, int partition, DateTime now)
     {
         lock (gate)
         {
             if (items.TryGetValue(notice.caseKey, out var existing)
-                && (existing.Notice.noticeId == notice.noticeId || existing.Notice.episode > notice.episode)) return;
+                && (existing.Notice.noticeId == notice.noticeId || existing.Notice.episode > notice.episode)) return false;
             if (existing is not null) Remove(existing.Notice.caseKey);
             var first = notice.timeline.removalObservedAt is { } removed ? removed + options.WatchInterval : notice.issuedAt + options.FirstCheckAfter;
             var item = new Item(notice, partition, first < now ? now : first);
@@ -107,6 +108,7 @@ public sealed class RecheckSchedule(RecheckOptions options)
             if (item.Watching) watched++;
             due.Enqueue(notice.caseKey, item.Next);
             Signal();
+            return true;
         }
     }
 

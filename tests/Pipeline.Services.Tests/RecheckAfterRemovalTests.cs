@@ -142,6 +142,15 @@ public class RecheckAfterRemovalTests
     }
 
     [Fact]
+    public void A_replayed_notice_does_not_reset_a_watched_url()
+    {
+        var (schedule, item) = Scheduled();
+        for (var i = 0; i < 3; i++) schedule.Record(i == 0 ? item : Next(schedule, DateTime.MaxValue), Removed, Issued.AddMinutes(15 + 5 * i));
+        Assert.False(schedule.Add(Fixtures.Notice(Issued), 1, Issued.AddHours(1))); // the same notice read again after a crash
+        Assert.Equal((1, Issued.AddMinutes(25).AddDays(1)), (schedule.Watched, schedule.NextDue));
+    }
+
+    [Fact]
     public void An_older_episodes_notice_does_not_replace_a_re_uploads()
     {
         var schedule = new RecheckSchedule(Options);
