@@ -18,6 +18,8 @@ try
         "bench" when parsed.Words.ElementAtOrDefault(1) == "geolocation" => await Pipeline.Cli.Commands.BenchGeolocationCommand.RunAsync(parsed, cts.Token),
         "bench" when parsed.Words.ElementAtOrDefault(1) == "http-load" => await Pipeline.Cli.Commands.BenchIntakeCommand.RunLoadAsync(parsed, cts.Token),
         "bench" when parsed.Words.ElementAtOrDefault(1) == "intake" => await Pipeline.Cli.Commands.BenchIntakeCommand.RunAsync(parsed, cts.Token),
+        "bench" when parsed.Words.ElementAtOrDefault(1) == "recheck" => await Pipeline.Cli.Commands.BenchRecheckCommand.RunAsync(parsed, cts.Token),
+        "bench" when parsed.Words.ElementAtOrDefault(1) == "takedown" => await Pipeline.Cli.Commands.BenchTakedownCommand.RunAsync(parsed, cts.Token),
         "bench" => await Pipeline.Cli.Commands.BenchCommand.RunAsync(parsed, cts.Token),
         "hashes" => await Pipeline.Cli.Commands.HashesCommand.RunAsync(parsed, cts.Token),
         "sla" => await Pipeline.Cli.Commands.SlaCommand.RunAsync(parsed, cts.Token),
@@ -70,6 +72,9 @@ static int Usage()
           sla hosters [--since 30d] [--json] [--bootstrap HOST:PORT --registry URL]  per-hoster scorecards from the event history, worst first
           bench intake [--reports 50000] [--urls 10000] [--http-requests 20000] [--clients 32]  intake reports/s (Kafka) and HTTP submissions/s with p50/p99,
                  the HTTP load coming from a second process (bench http-load)
+          bench recheck [--urls 20000] [--hosts 500] [--concurrency 64] [--per-host-concurrency 2] [--per-host-spacing-ms 0]
+                 rechecks/s: HEAD to a simulated hoster web server on 127.0.0.1, observations acknowledged on Kafka
+          bench takedown [--notices 2000]  notices delivered/s by e-mail (SMTP) and webhook to listeners on 127.0.0.1
           bench match [--entries 10000000] PDQ index against brute force: queries/s/core, bytes/entry, build and load rates
         """);
     return 64;

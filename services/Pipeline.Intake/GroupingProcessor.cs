@@ -309,6 +309,7 @@ public sealed class GroupingProcessor : IProcessor<CaseCommand>, IPartitionAware
             caseOpenedAt = s.openedAt,
             reportCount = s.reportCount,
             reupload = s.reupload,
+            episode = s.episode,
             userinfoRemoved = s.userinfoRemoved,
         },
         acceptedAt = s.updatedAt,

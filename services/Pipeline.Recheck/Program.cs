@@ -1,4 +1,4 @@
 using Pipeline.Platform;
 using Pipeline.Recheck;
 
-PipelineHost.CreateBuilder(args).AddRecheck().Build().Run();
+PipelineHost.CreateBuilder(args).AddRecheck().Build().MapHosterConfirmations().Run();

@@ -17,8 +17,9 @@ public sealed class RecheckProcessor(RecheckSchedule schedule, RecheckStateStore
     {
         var notice = message.Value;
         if (notice.kind == NoticeKind.REMINDER) return ValueTask.CompletedTask; // the URL is already scheduled with its first notice
-        store.State.Put(output, message.Partition, notice.caseKey, notice);
-        schedule.Add(notice, message.Partition, time.GetUtcNow().UtcDateTime);
+        // A replay of the scheduled notice (or an older episode's) must not overwrite its state: it may be watched already.
+        if (schedule.Add(notice, message.Partition, time.GetUtcNow().UtcDateTime))
+            store.State.Put(output, message.Partition, notice.caseKey, notice);
         return ValueTask.CompletedTask;
     }
 

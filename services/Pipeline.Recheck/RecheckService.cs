@@ -24,6 +24,8 @@ public static class RecheckService
             client.DefaultRequestHeaders.UserAgent.ParseAdd("hotline-pipeline-recheck/1.0 (status check; no content is stored)");
             return new HttpContentProbe(client);
         });
+        host.Services.TryAddSingleton(sp => new HostPoliteness(sp.GetRequiredService<IOptions<RecheckOptions>>().Value, TimeProvider.System));
+        host.Services.TryAddSingleton<HosterConfirmations>();
         host.Services.AddHostedService<RecheckLoop>();
         return host.AddStage<RecheckProcessor>(Stage, s => s.Consumes<TakedownNotice>(Topics.NoticesIssued));
     }

@@ -31,7 +31,7 @@ public static class SlaClock
             deadline = notice.deadline,
             withinNorm = removedAt <= notice.deadline,
             verification = removal.method == ObservationMethod.HOSTER_CONFIRMATION
-                ? "confirmed by the hoster"
+                ? $"confirmed by the hoster; a check agreed ({removal.status}, HTTP {removal.httpStatus?.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? "none"}) at {removal.observedAt:O}"
                 : $"{removal.consecutiveMisses} consecutive failed checks ({removal.status}), first at {removedAt:O}",
             decidedAt = decidedAt,
         };
@@ -47,6 +47,22 @@ public static class SlaClock
         deadline = outcome.deadline,
         occurredAt = outcome.removedAt,
         detail = $"removed {TimeSpan.FromMilliseconds(outcome.timeToRemovalFromNoticeMs):g} after the notice",
+    };
+
+    /// <summary>The first notice of a re-upload (case episode &gt; 0); <paramref name="previous"/> is the case's earlier
+    /// notice, if the SLA still holds it.</summary>
+    public static SlaEvent Reupload(TakedownNotice notice, TakedownNotice? previous) => new()
+    {
+        eventId = EventIds.Derive("sla-reupload", notice.noticeId),
+        caseKey = notice.caseKey,
+        noticeId = notice.noticeId,
+        hosterId = notice.hosterId,
+        kind = SlaEventKind.REUPLOAD,
+        deadline = notice.deadline,
+        occurredAt = notice.timeline.receivedAt,
+        detail = previous?.timeline.removalObservedAt is { } removed
+            ? $"re-upload (episode {notice.episode}): online again at {notice.timeline.receivedAt:O} after notice {previous.noticeId} was removed at {removed:O}"
+            : $"re-upload (episode {notice.episode}): online again at {notice.timeline.receivedAt:O}",
     };
 
     public static SlaEvent Breach(TakedownNotice notice, DateTime now) =>

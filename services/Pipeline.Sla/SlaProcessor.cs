@@ -30,6 +30,12 @@ public sealed class SlaProcessor(SlaState state, TimeProvider time)
         if (notice.kind == NoticeKind.REMINDER) return ValueTask.CompletedTask;
         if (state.Open.TryGet(message.Partition, notice.caseKey, out var known) && known.noticeId == notice.noticeId)
             return ValueTask.CompletedTask; // replay
+        if (notice is { episode: > 0, kind: NoticeKind.FIRST })
+        {
+            // The first notice of a re-upload: the case is measured again, as a notice of its own.
+            state.Open.TryGet(message.Partition, notice.caseKey, out var previous);
+            output.Send(Topics.SlaEvents, notice.caseKey, SlaClock.Reupload(notice, previous));
+        }
         if (state.Pending.TryGet(message.Partition, notice.caseKey, out var removal) && removal.noticeId == notice.noticeId)
         {
             Decide(notice, removal, message.Partition, output);

@@ -1,6 +1,5 @@
 using System.Globalization;
 using System.Net.Sockets;
-using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json.Nodes;
 using MailKit;
@@ -192,8 +191,7 @@ public sealed class EmailChannel(DeliveryOptions.SmtpSettings smtp, TakedownOpti
 /// directory says).</summary>
 public sealed class WebhookChannel(HttpClient http, DeliveryOptions.WebhookSettings settings) : INoticeChannel
 {
-    public static string Signature(byte[] body, string secret) =>
-        "sha256=" + Convert.ToHexStringLower(HMACSHA256.HashData(Encoding.UTF8.GetBytes(secret), body));
+    public static string Signature(byte[] body, string secret) => WebhookSignature.Sign(body, secret);
 
     public static HttpMessageHandler Handler() => new SocketsHttpHandler { AllowAutoRedirect = false, PooledConnectionIdleTimeout = TimeSpan.FromMinutes(1) };
 

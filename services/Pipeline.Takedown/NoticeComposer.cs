@@ -19,7 +19,7 @@ public sealed class NoticeComposer(TakedownOptions options)
     {
         var hosting = request.hosting;
         var contact = hosting.abuseContact ?? throw new InvalidOperationException("No abuse contact");
-        var noticeId = EventIds.Derive("notice", request.caseKey, sequence.ToString(CultureInfo.InvariantCulture));
+        var noticeId = NoticeId(request.caseKey, request.caseInfo.episode, sequence);
         var deadline = Deadline(request, issuedAt);
         var classification = request.assessment?.classification ?? Classification.BASELINE;
         var detection = request.matches.Count > 0 ? "hash_match" : "manual_review";
@@ -36,6 +36,7 @@ public sealed class NoticeComposer(TakedownOptions options)
             noticeId = noticeId,
             caseKey = request.caseKey,
             sequence = sequence,
+            episode = request.caseInfo.episode,
             kind = sequence == 0 ? NoticeKind.FIRST : NoticeKind.REMINDER,
             recipient = new NoticeRecipient
             {
@@ -134,6 +135,12 @@ public sealed class NoticeComposer(TakedownOptions options)
         for (var line = 0; line < 3 && at >= 0; line++) at = reminderText.IndexOf('\n', at) is var i && i >= 0 ? i + 1 : -1;
         return at < 0 ? reminderText : reminderText[at..];
     }
+
+    /// <summary>One id per case episode and notice sequence: a re-upload (episode n &gt; 0) gets notices of its own, so it
+    /// is delivered and measured again. Episode 0 keeps the id it always had.</summary>
+    public static string NoticeId(string caseKey, int episode, int sequence) => episode == 0
+        ? EventIds.Derive("notice", caseKey, sequence.ToString(CultureInfo.InvariantCulture))
+        : EventIds.Derive("notice", caseKey, "episode", episode.ToString(CultureInfo.InvariantCulture), sequence.ToString(CultureInfo.InvariantCulture));
 
     /// <summary>Behind a CDN the notice goes to the CDN's desk unless geolocation knew the origin: then the abuse
     /// contact is the origin hoster's, and it is that hoster who is addressed.</summary>

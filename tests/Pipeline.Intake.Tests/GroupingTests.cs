@@ -64,6 +64,8 @@ public class GroupingTests
         Assert.NotEqual(first.eventId, reupload.eventId);
         Assert.True(reupload.caseInfo.reupload);
         Assert.Equal(5, reupload.caseInfo.reportCount);
+        // The second episode of the case: its notice gets an id of its own (case key + episode), so it is measured again.
+        Assert.Equal((0, 0, 1), (first.caseInfo.episode, accepted.Records[2].Value.caseInfo.episode, reupload.caseInfo.episode));
 
         await cases.ReadUntilAsync(r => r.Any(c => c.Key == caseKey && c.Value.reportCount == 5 && c.Value.status == CaseStatus.OPEN), Wait);
         var state = cases.Records.Last(c => c.Key == caseKey).Value;

@@ -6,6 +6,7 @@ using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.Extensions.Logging;
 using Pipeline.IntegrationTests.Infrastructure;
+using Pipeline.Loopback;
 using Pipeline.Platform;
 using Pipeline.Platform.Embedded;
 using Prometheus;

@@ -86,11 +86,12 @@ public class RecheckScheduleTests
         var o3 = schedule.Record(item, Removed, t1.AddMinutes(10));
         Assert.True(o3.RemovalConfirmed);
         Assert.False(o3.GaveUp);
-        Assert.Equal(3, o3.Item.Misses);
-        Assert.Equal(t1, o3.Item.FirstMissAt);
+        Assert.Equal(3, o3.Misses);
+        Assert.Equal(t1, o3.OfflineSince);
+        Assert.Equal(t1, o3.RemovedAt);
         Assert.Equal(3, o3.Item.Checks);
-        Assert.Equal(0, schedule.Count);
-        Assert.Null(schedule.NextDue);
+        Assert.Equal(1, schedule.Count); // now watched for a re-upload, daily
+        Assert.Equal(t1.AddMinutes(10).AddDays(1), schedule.NextDue);
     }
 
     [Fact]
@@ -112,7 +113,7 @@ public class RecheckScheduleTests
         Assert.False(schedule.Record(item, Removed, later.AddMinutes(5)).RemovalConfirmed);
         var confirmed = schedule.Record(item, Removed, later.AddMinutes(10));
         Assert.True(confirmed.RemovalConfirmed);
-        Assert.Equal(later, confirmed.Item.FirstMissAt);
+        Assert.Equal(later, confirmed.OfflineSince);
     }
 
     [Fact]
@@ -130,7 +131,7 @@ public class RecheckScheduleTests
         schedule.Record(item, Removed, t.AddMinutes(10));
         var confirmed = schedule.Record(item, Removed, t.AddMinutes(15));
         Assert.True(confirmed.RemovalConfirmed);
-        Assert.Equal(t, confirmed.Item.FirstMissAt);
+        Assert.Equal(t, confirmed.OfflineSince);
         Assert.Equal(4, confirmed.Item.Checks);
     }
 

@@ -8,6 +8,7 @@ using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Pipeline.Contracts;
+using Pipeline.Loopback;
 using Pipeline.Platform;
 using Pipeline.Platform.Embedded;
 using Pipeline.TestSupport;
@@ -22,7 +23,7 @@ public sealed class DeliveryHarness : IAsyncDisposable
     private static readonly DateTime T0 = new(2026, 2, 2, 10, 0, 0, DateTimeKind.Utc);
     private readonly List<WebApplication> hosts = [];
 
-    private DeliveryHarness(EmbeddedRuntime runtime, SmtpTestServer smtp, WebhookReceiver webhook)
+    private DeliveryHarness(EmbeddedRuntime runtime, LoopbackSmtpServer smtp, LoopbackWebhookReceiver webhook)
     {
         Runtime = runtime;
         Smtp = smtp;
@@ -32,8 +33,8 @@ public sealed class DeliveryHarness : IAsyncDisposable
     }
 
     public EmbeddedRuntime Runtime { get; }
-    public SmtpTestServer Smtp { get; }
-    public WebhookReceiver Webhook { get; }
+    public LoopbackSmtpServer Smtp { get; }
+    public LoopbackWebhookReceiver Webhook { get; }
     public PipelineClients Clients { get; }
     public KafkaOptions Kafka => Clients.Kafka;
     public CachedSchemaRegistryClient Registry => Clients.Registry;
@@ -43,7 +44,7 @@ public sealed class DeliveryHarness : IAsyncDisposable
     public static async Task<DeliveryHarness> StartAsync()
     {
         var runtime = await EmbeddedRuntime.StartAsync();
-        return new DeliveryHarness(runtime, new SmtpTestServer(), await WebhookReceiver.StartAsync(WebhookSecret));
+        return new DeliveryHarness(runtime, new LoopbackSmtpServer(), await LoopbackWebhookReceiver.StartAsync(WebhookSecret));
     }
 
     public IDictionary<string, string?> Settings() => new Dictionary<string, string?>

@@ -1,6 +1,7 @@
 using System.Text;
 using MimeKit;
 using Pipeline.Contracts;
+using Pipeline.Loopback;
 using Pipeline.Platform;
 
 namespace Pipeline.Takedown.Tests;
@@ -84,7 +85,7 @@ public class DeliveryTests
         h.Smtp.Reply = (verb, rcpt) => (verb, rcpt) switch
         {
             ("DATA", "abuse@greylist.example") when Interlocked.Increment(ref greylisted) == 1 => "451 4.7.1 greylisted, try again later",
-            ("DATA", "abuse@flaky.example") when Interlocked.Increment(ref dropped) == 1 => SmtpTestServer.Drop,
+            ("DATA", "abuse@flaky.example") when Interlocked.Increment(ref dropped) == 1 => LoopbackSmtpServer.Drop,
             _ => null,
         };
         var webhookCalls = 0;

@@ -68,6 +68,8 @@ public sealed class DemoWorld
         {
             ["Routing:HomeCountry"] = HomeCountry,
             ["Routing:HomeHotline"] = HomeHotline,
+            ["Recheck:HomeHotline"] = HomeHotline,
+            ["Recheck:PerHostSpacing"] = "00:00:00", // the demo's hosters are simulated in-process: nothing to be polite to
             ["Takedown:SenderOrganisation"] = "Example Hotline (demo)",
             ["Takedown:SenderContact"] = "notices@hotline.example",
             ["Takedown:SenderDomain"] = "hotline.example",

@@ -1,4 +1,5 @@
 using Confluent.SchemaRegistry;
+using Pipeline.Loopback;
 using Pipeline.Platform;
 
 namespace Pipeline.IntegrationTests.Infrastructure;

@@ -1,5 +1,6 @@
 using System.Text.Json;
 using Pipeline.Contracts;
+using Pipeline.Loopback;
 using Pipeline.Platform;
 
 namespace Pipeline.IntegrationTests.Infrastructure;
@@ -38,6 +39,7 @@ public static class TestWorld
             Recheck = new
             {
                 FirstCheckAfter = "00:00:00.200", Interval = "00:00:00.500", MissSpacing = "00:00:00.100", MissesForRemoval = 3,
+                HomeHotline = "nl-hotline", PerHostSpacing = "00:00:00",
                 ResolveOverrides = new Dictionary<string, string> { [HomeHosterHost] = web.Endpoint, [PartnerHost] = web.Endpoint, [NoPartnerHost] = web.Endpoint },
             },
             Sla = new { DeadlineCheckInterval = "00:00:01" },

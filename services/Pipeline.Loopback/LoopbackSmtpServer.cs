@@ -4,7 +4,7 @@ using System.Net.Sockets;
 using System.Text;
 using MimeKit;
 
-namespace Pipeline.Takedown.Tests;
+namespace Pipeline.Loopback;
 
 /// <summary>
 /// A minimal RFC 5321 server on 127.0.0.1 (EHLO/HELO, MAIL, RCPT, DATA, RSET, NOOP, QUIT, no TLS, no AUTH) that
@@ -12,7 +12,7 @@ namespace Pipeline.Takedown.Tests;
 /// (e.g. "451 4.3.0 try later", "550 5.1.1 no such user"), or return <see cref="Drop"/> to close the connection
 /// without answering.
 /// </summary>
-public sealed class SmtpTestServer : IAsyncDisposable
+public sealed class LoopbackSmtpServer : IAsyncDisposable
 {
     public const string Drop = "<drop>";
 
@@ -23,7 +23,7 @@ public sealed class SmtpTestServer : IAsyncDisposable
 
     public sealed record Received(string From, IReadOnlyList<string> To, MimeMessage Message);
 
-    public SmtpTestServer()
+    public LoopbackSmtpServer()
     {
         listener.Start(100);
         accepting = AcceptAsync();

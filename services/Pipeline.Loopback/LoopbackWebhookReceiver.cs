@@ -9,18 +9,18 @@ using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 
-namespace Pipeline.Takedown.Tests;
+namespace Pipeline.Loopback;
 
 /// <summary>A hoster's abuse endpoint on 127.0.0.1 (Kestrel): verifies the HMAC signature over the exact body,
 /// records every request with its Idempotency-Key, and answers what <see cref="Status"/> says (default 202).
 /// Like a careful receiver it accepts a known Idempotency-Key again without creating a second ticket.</summary>
-public sealed class WebhookReceiver : IAsyncDisposable
+public sealed class LoopbackWebhookReceiver : IAsyncDisposable
 {
     private readonly WebApplication app;
 
     public sealed record Request(string Path, string? IdempotencyKey, string Body, bool SignatureValid);
 
-    private WebhookReceiver(WebApplication app) => this.app = app;
+    private LoopbackWebhookReceiver(WebApplication app) => this.app = app;
 
     public ConcurrentQueue<Request> Requests { get; } = new();
 
@@ -33,13 +33,13 @@ public sealed class WebhookReceiver : IAsyncDisposable
 
     public string BaseUrl { get; private set; } = "";
 
-    public static async Task<WebhookReceiver> StartAsync(string secret)
+    public static async Task<LoopbackWebhookReceiver> StartAsync(string secret)
     {
         var builder = WebApplication.CreateSlimBuilder();
         builder.Logging.ClearProviders();
         builder.WebHost.UseUrls("http://127.0.0.1:0");
         var app = builder.Build();
-        var receiver = new WebhookReceiver(app);
+        var receiver = new LoopbackWebhookReceiver(app);
         app.MapPost("/abuse/{hoster}", async (HttpContext http) =>
         {
             using var ms = new MemoryStream();

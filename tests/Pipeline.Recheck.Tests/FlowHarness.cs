@@ -1,0 +1,187 @@
+using System.Globalization;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Time.Testing;
+using Pipeline.Contracts;
+using Pipeline.Loopback;
+using Pipeline.Platform;
+using Pipeline.Platform.Embedded;
+using Pipeline.Sla;
+using Pipeline.Takedown;
+using Pipeline.TestSupport;
+
+namespace Pipeline.Recheck.Tests;
+
+/// <summary>
+/// Embedded Kafka + registry, the simulated hosters' web server, a real SMTP server and a webhook receiver on
+/// loopback, and the takedown, delivery, recheck and SLA stages in one in-process host — all on one clock that the
+/// test drives (<see cref="FakeTimeProvider"/>): the hosters' web server takes URLs offline on that clock, and the
+/// stages time their notices, checks and deadlines by it.
+/// </summary>
+public sealed class FlowHarness : IAsyncDisposable
+{
+    public const string WebhookSecret = "whsec-flow-test-0123456789";
+    public static readonly DateTime T0 = new(2026, 11, 2, 8, 0, 0, DateTimeKind.Utc);
+
+    private FlowHarness(EmbeddedRuntime runtime, HosterWeb web, LoopbackSmtpServer smtp, LoopbackWebhookReceiver webhook, FakeTimeProvider clock)
+    {
+        Runtime = runtime;
+        Web = web;
+        Smtp = smtp;
+        Webhook = webhook;
+        Clock = clock;
+        Clients = PipelineClients.For(runtime, "flow-test");
+        Watcher = new TopicWatcher(runtime.BootstrapServers, runtime.SchemaRegistryUrl,
+            Topics.NoticesIssued, Topics.NoticeDeliveries, Topics.ContentStatus, Topics.NoticeOutcomes, Topics.SlaEvents, Topics.TakedownRequested);
+    }
+
+    public EmbeddedRuntime Runtime { get; }
+    public HosterWeb Web { get; }
+    public LoopbackSmtpServer Smtp { get; }
+    public LoopbackWebhookReceiver Webhook { get; }
+    public FakeTimeProvider Clock { get; }
+    public PipelineClients Clients { get; }
+    public TopicWatcher Watcher { get; }
+    public WebApplication? App { get; private set; }
+    public RecheckSchedule Schedule => App!.Services.GetRequiredService<RecheckSchedule>();
+    public string BaseUrl => App!.Urls.First();
+    public DateTime Now => Clock.GetUtcNow().UtcDateTime;
+
+    public static async Task<FlowHarness> StartAsync()
+    {
+        var clock = new FakeTimeProvider(new DateTimeOffset(T0));
+        var runtime = await EmbeddedRuntime.StartAsync();
+        return new FlowHarness(runtime, await HosterWeb.StartAsync(clock), new LoopbackSmtpServer(), await LoopbackWebhookReceiver.StartAsync(WebhookSecret), clock);
+    }
+
+    /// <summary>Starts the stages (all four, or recheck alone) with the hosters' hosts resolved to the simulated web server.</summary>
+    public async Task StartStagesAsync(IEnumerable<string> hosts, IDictionary<string, string?>? overrides = null, bool recheckOnly = false)
+    {
+        started = (hosts.ToList(), overrides, recheckOnly);
+        var settings = new Dictionary<string, string?>
+        {
+            ["Takedown:Deadline"] = "1.00:00:00",
+            ["Takedown:SenderOrganisation"] = "Example Hotline (test)",
+            ["Takedown:SenderContact"] = "notices@hotline.example",
+            ["Takedown:SenderDomain"] = "hotline.example",
+            ["Takedown:Delivery:Smtp:Host"] = "127.0.0.1",
+            ["Takedown:Delivery:Smtp:Port"] = Smtp.Port.ToString(CultureInfo.InvariantCulture),
+            ["Takedown:Delivery:Smtp:Security"] = "None",
+            ["Takedown:Delivery:Webhook:Secret"] = WebhookSecret,
+            ["Recheck:FirstCheckAfter"] = "00:15:00",
+            ["Recheck:Interval"] = "01:00:00",
+            ["Recheck:MissSpacing"] = "00:05:00",
+            ["Recheck:MissesForRemoval"] = "3",
+            ["Recheck:WatchInterval"] = "1.00:00:00",
+            ["Recheck:WatchFor"] = "30.00:00:00",
+            ["Recheck:HomeHotline"] = "nl-hotline",
+            ["Recheck:PerHostSpacing"] = "00:00:00",
+            ["Recheck:ProbeTimeout"] = "00:00:05",
+            ["Recheck:Confirmations:Secret"] = WebhookSecret,
+            ["Sla:DeadlineCheckInterval"] = "00:01:00",
+            ["Processing:ShutdownTimeoutSeconds"] = "10",
+        };
+        foreach (var host in hosts) settings[$"Recheck:ResolveOverrides:{host}"] = Web.Endpoint;
+        var builder = PipelineHost.CreateBuilder(["--urls=http://127.0.0.1:0"]);
+        builder.Builder.Logging.SetMinimumLevel(LogLevel.Warning);
+        builder.Configuration.AddInMemoryCollection(Runtime.Configuration);
+        builder.Configuration.AddInMemoryCollection(settings);
+        if (overrides is not null) builder.Configuration.AddInMemoryCollection(overrides);
+        builder.Services.Replace(ServiceDescriptor.Singleton<TimeProvider>(Clock));
+        if (recheckOnly) builder.AddRecheck();
+        else builder.AddTakedown().AddNoticeDelivery().AddRecheck().AddSla();
+        App = builder.Build().MapHosterConfirmations();
+        await App.StartAsync();
+        await Watcher.Assigned.WaitAsync(TimeSpan.FromSeconds(30));
+    }
+
+    private (List<string> Hosts, IDictionary<string, string?>? Overrides, bool RecheckOnly) started;
+
+    /// <summary>Stops the stages (a graceful shutdown, as in a deployment) and starts them again with the same settings:
+    /// whatever they knew must come back from their state topics.</summary>
+    public async Task RestartStagesAsync()
+    {
+        using (var cts = new CancellationTokenSource(TimeSpan.FromSeconds(30))) await App!.StopAsync(cts.Token);
+        await App.DisposeAsync();
+        App = null;
+        await StartStagesAsync(started.Hosts, started.Overrides, started.RecheckOnly);
+    }
+
+    /// <summary>Waits until the SLA stage has decided every removal the recheck confirmed for <paramref name="noticeIds"/>,
+    /// as it would long before the next check in real life; otherwise a fast-moving test clock could pass a deadline
+    /// while the SLA consumer is still catching up.</summary>
+    public Task SlaCaughtUpAsync(IEnumerable<string> noticeIds)
+    {
+        var sla = App!.Services.GetRequiredService<SlaState>();
+        bool Decided(string id) => Schedule.Find(id) is not { timeline.removalObservedAt: not null } removed
+            || (sla.Open.TryFind(removed.caseKey, out var open, out _) && (open.noticeId != id || open.timeline.removalObservedAt is not null));
+        var ids = noticeIds.ToList();
+        return Until(() => ids.All(Decided), TimeSpan.FromSeconds(30), () => $"the SLA has not decided the removals of {string.Join(", ", ids.Where(id => !Decided(id)))}");
+    }
+
+    /// <summary>Waits until every check due at the current time has run and its outcome is published.</summary>
+    public Task SettleAsync() => Until(() => Schedule.Checking == 0 && !(Schedule.NextDue <= Now), TimeSpan.FromSeconds(30),
+        () => $"checks still running at {Now:O}: {Schedule.Checking} in flight, next due {Schedule.NextDue:O}");
+
+    /// <summary>Moves the clock to <paramref name="at"/> (never backwards) and lets the due checks run.</summary>
+    public async Task AdvanceToAsync(DateTime at)
+    {
+        if (at > Now) Clock.SetUtcNow(new DateTimeOffset(at));
+        await SettleAsync();
+    }
+
+    /// <summary>Steps the clock from one due check to the next until <paramref name="end"/>; <paramref name="events"/>
+    /// are scripted actions (a hoster confirming) run when the clock reaches their time, and <paramref name="afterStep"/>
+    /// runs after every step (e.g. to wait for a notice a step caused before time moves on).</summary>
+    public async Task RunUntilAsync(DateTime end, IReadOnlyList<(DateTime At, Func<Task> Act)> events, Func<Task> afterStep)
+    {
+        var pending = events.OrderBy(e => e.At).ToList();
+        while (true)
+        {
+            await SettleAsync();
+            var next = Schedule.NextDue ?? end;
+            if (pending.Count > 0 && pending[0].At < next) next = pending[0].At;
+            if (next > end) break;
+            await AdvanceToAsync(next);
+            while (pending.Count > 0 && pending[0].At <= Now)
+            {
+                await pending[0].Act();
+                pending.RemoveAt(0);
+                await SettleAsync();
+            }
+            await afterStep();
+            if (Now >= end) break;
+        }
+        await AdvanceToAsync(end);
+    }
+
+    public static async Task Until(Func<bool> condition, TimeSpan timeout, Func<string> describe)
+    {
+        var deadline = DateTime.UtcNow + timeout;
+        while (!condition())
+        {
+            if (DateTime.UtcNow > deadline) Assert.Fail($"Not true after {timeout.TotalSeconds:0.#} s: {describe()}");
+            await Task.Delay(5);
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (App is not null)
+        {
+            using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(20));
+            try { await App.StopAsync(cts.Token); } catch (OperationCanceledException) { }
+            await App.DisposeAsync();
+        }
+        Watcher.Dispose();
+        Clients.Dispose();
+        await Webhook.DisposeAsync();
+        await Smtp.DisposeAsync();
+        await Web.DisposeAsync();
+        await Runtime.DisposeAsync();
+    }
+}

@@ -1,0 +1,44 @@
+using Pipeline.Contracts;
+using Pipeline.Platform;
+using Pipeline.Takedown;
+using static Pipeline.Recheck.Tests.FlowHarness;
+
+namespace Pipeline.Recheck.Tests;
+
+/// <summary>The watch after removal lives in recheck.schedule.v1: it survives a restart of the recheck service.</summary>
+public class WatchAfterRestartTests
+{
+    [Fact]
+    public async Task A_url_removed_before_a_restart_is_still_watched_and_its_re_upload_noticed_after_it()
+    {
+        await using var h = await StartAsync();
+        var hoster = new Hosters.Hoster("restart-host", "www.restart-host.example", "203.0.113.51", 64505, NoticeChannel.EMAIL, "abuse@restart-host.example");
+        var url = hoster.Url("r/1.jpg");
+        var minute = TimeSpan.FromMinutes(1);
+        h.Web.RemoveAt(url, T0 + 20 * minute);
+        h.Web.RestoreAt(url, T0 + TimeSpan.FromDays(1)); // back a day later
+        await h.StartStagesAsync([hoster.Host], recheckOnly: true);
+        var notice = Hosters.Notice(hoster, url);
+        await h.Clients.Publisher.PublishAsync(Topics.NoticesIssued, url, notice);
+        await Until(() => h.Schedule.Find(notice.noticeId) is not null, TimeSpan.FromSeconds(30), () => "notice scheduled");
+
+        await h.RunUntilAsync(T0 + 90 * minute, [], () => Task.CompletedTask); // 0:15 online; 1:15, 1:20, 1:25 gone
+        Assert.Equal(T0 + 75 * minute, h.Schedule.Find(notice.noticeId)?.timeline.removalObservedAt);
+        await Until(() => h.Watcher.Events<ContentStatusObserved>(Topics.ContentStatus, o => o.removalConfirmed).Count == 1, TimeSpan.FromSeconds(30), () => "removal confirmed");
+
+        await h.RestartStagesAsync();
+        await Until(() => h.Schedule.Find(notice.noticeId) is not null, TimeSpan.FromSeconds(60), () => "the watched notice restored from recheck.schedule.v1");
+        Assert.Equal(T0 + 75 * minute, h.Schedule.Find(notice.noticeId)!.timeline.removalObservedAt);
+        Assert.Equal(T0 + TimeSpan.FromDays(1) + 75 * minute, h.Schedule.NextDue); // removal + the watch interval
+        Assert.Equal(1, h.Schedule.Watched);
+
+        await h.RunUntilAsync(T0 + TimeSpan.FromDays(1) + 80 * minute, [], () => Task.CompletedTask);
+        await Until(() => h.Watcher.Events<TakedownRequested>(Topics.TakedownRequested).Count > 0, TimeSpan.FromSeconds(30), () => "no re-upload takedown");
+        var back = Assert.Single(h.Watcher.Events<ContentStatusObserved>(Topics.ContentStatus, o => o.reappeared).DistinctBy(o => o.eventId));
+        Assert.Equal((T0 + TimeSpan.FromDays(1) + 75 * minute, ContentStatus.ONLINE, notice.noticeId), (back.observedAt, back.status, back.noticeId));
+        var request = Assert.Single(h.Watcher.Events<TakedownRequested>(Topics.TakedownRequested).DistinctBy(r => r.eventId));
+        Assert.Equal((true, 1, url, back.observedAt), (request.caseInfo.reupload, request.caseInfo.episode, request.caseKey, request.timeline.receivedAt));
+        Assert.NotEqual(notice.noticeId, NoticeComposer.NoticeId(url, request.caseInfo.episode, 0));
+        Assert.Equal(0, h.Schedule.Count); // out of the schedule until the re-upload's notice arrives
+    }
+}
