@@ -205,14 +205,14 @@ public static class DemoCommand
         var outcomes = o.Outcomes;
         var fromNotice = outcomes.Select(x => TimeSpan.FromMilliseconds(x.timeToRemovalFromNoticeMs)).Order().ToList();
         var fromReport = outcomes.Select(x => TimeSpan.FromMilliseconds(x.timeToRemovalFromReportMs)).Order().ToList();
-        var notices = o.Count(Topics.NoticesIssued);
+        var notices = o.FirstNotices;
         Console.WriteLine();
         Console.WriteLine("── summary ─────────────────────────────────────────────────────────────");
         Console.WriteLine($"reports in               {submitted,8:N0}   (producer errors: {produceErrors})");
         Console.WriteLine($"rejected by intake       {o.Count(Topics.ReportsRejected),8:N0}   (with reason codes on {Topics.ReportsRejected})");
         Console.WriteLine($"dead-lettered            {o.DeadLetters,8:N0}   (not Avro at all; kept with origin on deadletter.*)");
         Console.WriteLine($"accepted                 {o.Count(Topics.ReportsAccepted),8:N0}");
-        Console.WriteLine($"takedown notices         {notices,8:N0}");
+        Console.WriteLine($"takedown notices         {notices,8:N0}   (first notices; reminders: {o.Reminders:N0})");
         Console.WriteLine($"police referrals         {o.Count(Topics.PoliceReferrals),8:N0}");
         Console.WriteLine($"partner forwards         {o.Count(Topics.ExchangeOutbound),8:N0}");
         Console.WriteLine($"review queue             {o.Count(Topics.ReportsReview),8:N0}");
@@ -227,7 +227,7 @@ public static class DemoCommand
             var within = outcomes.Count(x => x.withinNorm);
             Console.WriteLine($"removed within 24 h      {100.0 * within / Math.Max(1, notices),7:0.0} % of notices ({within:N0}); {100.0 * within / outcomes.Count:0.0} % of observed removals");
         }
-        Console.WriteLine($"deadline breaches        {o.SlaEvents(SlaEventKind.DEADLINE_BREACHED),8:N0}   (SLA events at the 24 h deadline)");
+        Console.WriteLine($"deadline breaches        {o.SlaEvents(SlaEventKind.DEADLINE_BREACHED),8:N0}   (SLA events at the 24 h deadline; escalated to the authority: {o.SlaEvents(SlaEventKind.ESCALATED):N0})");
         Console.WriteLine("per hoster (notices, removed, median, within 24 h):");
         var byHoster = outcomes.GroupBy(x => x.hosterId ?? "unknown").ToDictionary(g => g.Key, g => g.ToList());
         foreach (var (hoster, count) in o.NoticesByHoster.OrderBy(h => h.Key))

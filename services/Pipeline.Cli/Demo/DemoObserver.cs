@@ -50,7 +50,15 @@ public sealed class DemoObserver : IDisposable
 
     public IReadOnlyList<NoticeOutcome> Outcomes => outcomes.ToList();
 
-    /// <summary>Hoster id → notices issued to it.</summary>
+    /// <summary>First notices (one per URL and episode); reminders are counted apart.</summary>
+    public int FirstNotices => noticeHoster.Count;
+
+    /// <summary>Reminder notices issued (every Takedown:Reminders:Interval until the removal is confirmed).</summary>
+    public long Reminders => Interlocked.Read(ref reminders);
+
+    private long reminders;
+
+    /// <summary>Hoster id → first notices issued to it.</summary>
     public IReadOnlyDictionary<string, int> NoticesByHoster =>
         noticeHoster.Values.GroupBy(v => v).ToDictionary(g => g.Key, g => g.Count());
 
@@ -123,7 +131,9 @@ public sealed class DemoObserver : IDisposable
                 break;
             case Topics.NoticesIssued:
                 var notice = Read<TakedownNotice>(topic, value);
-                if (Record(topic, notice.eventId)) noticeHoster.TryAdd(notice.noticeId, notice.hosterId ?? "unknown");
+                if (!Record(topic, notice.eventId)) break;
+                if (notice.kind == NoticeKind.REMINDER) Interlocked.Increment(ref reminders);
+                else noticeHoster.TryAdd(notice.noticeId, notice.hosterId ?? "unknown");
                 break;
             case Topics.ContentStatus: Record(topic, Read<ContentStatusObserved>(topic, value).eventId); break;
             case Topics.NoticeOutcomes:
