@@ -133,10 +133,25 @@ public sealed class FlowHarness : IAsyncDisposable
         return Until(() => ids.All(Decided), TimeSpan.FromSeconds(30), () => $"the SLA has not decided the removals of {string.Join(", ", ids.Where(id => !Decided(id)))}");
     }
 
-    /// <summary>The next time anything is due on the stage clock: a check, a reminder, a batch closing, a delivery retry.</summary>
-    public DateTime? NextDue => new[] { Schedule.NextDue, ReminderDue, BatchDue, RetryDue }.Where(t => t is not null).Min();
+    /// <summary>The next time anything is due on the stage clock: a check, a reminder, a batch closing, a delivery retry, a
+    /// deadline to escalate.</summary>
+    public DateTime? NextDue => new[] { Schedule.NextDue, ReminderDue, BatchDue, RetryDue, EscalationDue }.Min();
 
-    private DateTime? ReminderDue => Timers?.State.Entries.Select(e => ReminderSchedule.NextDue(e.Value, Reminders)).Where(t => t is not null).Min();
+    /// <summary>Open notices past their deadline that the sla stage has not escalated yet. Its deadline watch looks every
+    /// Sla:DeadlineCheckInterval, so it must have seen a deadline once the clock is that far past it.</summary>
+    private List<TakedownNotice> Unescalated()
+    {
+        if (App!.Services.GetService<SlaState>() is not { } sla) return [];
+        var history = App.Services.GetRequiredService<ScorecardHistory>();
+        return sla.Open.Entries.Select(e => e.Value)
+            .Where(n => n.timeline.removalObservedAt is null && n.kind == NoticeKind.FIRST && !history.Has(n.noticeId, SlaEventKind.ESCALATED)).ToList();
+    }
+
+    private TimeSpan DeadlineCheckInterval => App!.Services.GetRequiredService<IOptions<SlaOptions>>().Value.DeadlineCheckInterval;
+
+    private DateTime? EscalationDue => Unescalated().Select(n => (DateTime?)(n.deadline + DeadlineCheckInterval)).Min();
+
+    private DateTime? ReminderDue => Timers?.State.Entries.Select(e => ReminderSchedule.NextDue(e.Value, Reminders)).Min();
 
     // Min over nullable values: null when nothing waits. A missing close or retry time means "due now".
     private DateTime? BatchDue => Batches?.Waiting().Select(g => (DateTime?)(g.Key.Due ?? DateTime.MinValue)).Min();
@@ -165,20 +180,20 @@ public sealed class FlowHarness : IAsyncDisposable
 
     /// <summary>Waits until everything due at the current time has happened: every due check has run and its outcome is
     /// published, every due reminder is issued and taken by the delivery side, every due batch or retry is delivered and
-    /// recorded, and every confirmed removal has stopped its reminder timer. In real life each of these takes
-    /// milliseconds; the test's clock must not jump hours ahead of them.</summary>
+    /// recorded, every deadline passed is escalated, and every confirmed removal has stopped its reminder timer. In real
+    /// life each of these takes milliseconds; the test's clock must not jump hours ahead of them.</summary>
     public Task SettleAsync() => Until(() => Schedule.Checking == 0 && !(NextDue <= Now) && TakedownBehind().Count == 0, TimeSpan.FromSeconds(30),
         () => $"still busy at {Now:O}: {Schedule.Checking} checks in flight, next check {Schedule.NextDue:O}, reminder {ReminderDue:O}, batch {BatchDue:O}, "
-              + $"retry {RetryDue:O}; {string.Join("; ", TakedownBehind())}");
+              + $"retry {RetryDue:O}, escalation {EscalationDue:O}; {string.Join("; ", TakedownBehind())}");
 
-    /// <summary>Moves the clock to <paramref name="at"/> (never backwards) and lets the due checks run.</summary>
+    /// <summary>Moves the clock to <paramref name="at"/> (never backwards) and lets everything then due happen.</summary>
     public async Task AdvanceToAsync(DateTime at)
     {
         if (at > Now) Clock.SetUtcNow(new DateTimeOffset(at));
         await SettleAsync();
     }
 
-    /// <summary>Steps the clock from one due check to the next until <paramref name="end"/>; <paramref name="events"/>
+    /// <summary>Steps the clock from one due time (<see cref="NextDue"/>) to the next until <paramref name="end"/>; <paramref name="events"/>
     /// are scripted actions (a hoster confirming) run when the clock reaches their time, and <paramref name="afterStep"/>
     /// runs after every step (e.g. to wait for a notice a step caused before time moves on).</summary>
     public async Task RunUntilAsync(DateTime end, IReadOnlyList<(DateTime At, Func<Task> Act)> events, Func<Task> afterStep)
