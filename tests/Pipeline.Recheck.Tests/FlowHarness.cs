@@ -71,7 +71,8 @@ public sealed class FlowHarness : IAsyncDisposable
         var settings = new Dictionary<string, string?>
         {
             ["Takedown:Deadline"] = "1.00:00:00",
-            // Reminders and grouping set here rather than taken from the defaults: the flow test's timeline depends on them.
+            // Reminders and grouping pinned rather than taken from the defaults (a test whose timeline depends on them states
+            // them again in its overrides).
             ["Takedown:Reminders:Interval"] = "1.00:00:00",
             ["Takedown:Reminders:MaxCount"] = "7",
             ["Takedown:Delivery:BatchWindow"] = "00:02:00",

@@ -3,6 +3,8 @@ using System.Net;
 using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json.Nodes;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Options;
 using Pipeline.Contracts;
 using Pipeline.Platform;
 using Pipeline.Takedown;
@@ -43,17 +45,32 @@ public class NoticeToRemovalFlowTests
         h.Web.RemoveAt(urls[honest.Id], T0 + 5 * H);          // and confirms it at 5 h 10 m
         h.Web.RemoveAt(urls[fibbing.Id], T0 + 3 * H + 30 * M); // but claims removal at 1 h already
 
-        await h.StartStagesAsync([swift.Host, slow.Host, honest.Host, fibbing.Host]);
+        // The settings the timeline below is computed from, stated here rather than left to the defaults: the 24 h deadline,
+        // a reminder every 24 h (at most 7), and a 2-minute batch window per recipient before a notice is sent.
+        var deadline = D;
+        var reminderInterval = D;
+        const int maxReminders = 7;
+        var window = 2 * M;
+        await h.StartStagesAsync([swift.Host, slow.Host, honest.Host, fibbing.Host], new Dictionary<string, string?>
+        {
+            ["Takedown:Deadline"] = deadline.ToString("c", CultureInfo.InvariantCulture),
+            ["Takedown:Reminders:Interval"] = reminderInterval.ToString("c", CultureInfo.InvariantCulture),
+            ["Takedown:Reminders:MaxCount"] = maxReminders.ToString(CultureInfo.InvariantCulture),
+            ["Takedown:Delivery:BatchWindow"] = window.ToString("c", CultureInfo.InvariantCulture),
+        });
+        // The stages really run with them (a misspelt key would fall back to a default silently).
+        var bound = (h.App!.Services.GetRequiredService<IOptions<TakedownOptions>>().Value, h.App.Services.GetRequiredService<IOptions<DeliveryOptions>>().Value);
+        Assert.Equal((deadline, reminderInterval, maxReminders, window), (bound.Item1.Deadline, bound.Item1.Reminders.Interval, bound.Item1.Reminders.MaxCount, bound.Item2.BatchWindow));
+
         foreach (var hoster in new[] { swift, slow, honest, fibbing })
             await h.Clients.Publisher.PublishAsync(Topics.TakedownRequested, urls[hoster.Id], Hosters.Request(hoster, urls[hoster.Id], received, T0));
         var firstNotice = urls.ToDictionary(u => u.Key, u => NoticeComposer.NoticeId(u.Value, 0, 0));
         var reuploadNotice = NoticeComposer.NoticeId(urls[swift.Id], 1, 0);
-        // The harness sets Takedown:Reminders:Interval = 24 h and MaxCount = 7, Takedown:Deadline = 24 h and
-        // Takedown:Delivery:BatchWindow = 2 min. Only the slow host is still online a day after its notice: it gets
-        // reminder 1 at T0 + 24 h (its id derives from the first notice id and the number). Its removal at 30 h 15 m,
-        // confirmed at 30 h 25 m, stops the timer, so reminders 2 and 3 (due at 48 h and 72 h, within the run) never come.
+        // Only the slow host is still online a day after its notice: it gets reminder 1 at T0 + 24 h (its id derives from
+        // the first notice id and the number). Its removal at 30 h 15 m, confirmed at 30 h 25 m, stops the timer, so
+        // reminders 2 and 3 (due at 48 h and 72 h, within the run) never come. Every other URL, and the re-upload (whose
+        // own timer would first fire a day after its notice), is confirmed removed within a day of its notice: no reminder.
         var slowReminder = EventIds.Derive("reminder", firstNotice[slow.Id], "1");
-        var window = 2 * M;
 
         // The notices are issued at T0 and wait for their batch windows (one per recipient) to close; nothing is sent before.
         await Until(() => firstNotice.Values.All(id => h.Schedule.Find(id) is not null && h.Delivering(id)),
@@ -102,7 +119,9 @@ public class NoticeToRemovalFlowTests
                           && h.Watcher.Events<NoticeDelivery>(Topics.NoticeDeliveries).Count >= 6
                           && h.Watcher.Events<NoticeOutcome>(Topics.NoticeOutcomes).Count >= 5
                           && h.Watcher.Events<SlaEvent>(Topics.SlaEvents).Count >= 9,
-            TimeSpan.FromSeconds(60), () => string.Join("; ", h.Watcher.Events<SlaEvent>(Topics.SlaEvents).Select(e => $"{e.kind} {e.noticeId[..8]}")));
+            TimeSpan.FromSeconds(60), () => $"notices {h.Watcher.Events<TakedownNotice>(Topics.NoticesIssued).Count}, deliveries {h.Watcher.Events<NoticeDelivery>(Topics.NoticeDeliveries).Count}, "
+                + $"outcomes {h.Watcher.Events<NoticeOutcome>(Topics.NoticeOutcomes).Count}, SLA events: "
+                + string.Join("; ", h.Watcher.Events<SlaEvent>(Topics.SlaEvents).Select(e => $"{e.kind} {e.noticeId[..8]}")));
 
         // Notices: one per URL at T0, the slow host's single reminder at T0 + 24 h (same recipient and deadline, numbered,
         // pointing at its first notice), and swift's re-upload (a new notice id, episode 1) when it was seen again.
@@ -111,12 +130,12 @@ public class NoticeToRemovalFlowTests
         Assert.Equal(
             new (string, NoticeKind, int, int, DateTime, DateTime, string?, string)[]
             {
-                (firstNotice[swift.Id], NoticeKind.FIRST, 0, 0, T0, T0 + D, null, swift.Address),
-                (firstNotice[slow.Id], NoticeKind.FIRST, 0, 0, T0, T0 + D, null, slow.Address),
-                (firstNotice[honest.Id], NoticeKind.FIRST, 0, 0, T0, T0 + D, null, honest.Address),
-                (firstNotice[fibbing.Id], NoticeKind.FIRST, 0, 0, T0, T0 + D, null, fibbing.Address),
-                (slowReminder, NoticeKind.REMINDER, 1, 0, T0 + D, T0 + D, firstNotice[slow.Id], slow.Address), // deadline unchanged
-                (reuploadNotice, NoticeKind.FIRST, 0, 1, reuploadSeen, reuploadSeen + D, null, swift.Address),
+                (firstNotice[swift.Id], NoticeKind.FIRST, 0, 0, T0, T0 + deadline, null, swift.Address),
+                (firstNotice[slow.Id], NoticeKind.FIRST, 0, 0, T0, T0 + deadline, null, slow.Address),
+                (firstNotice[honest.Id], NoticeKind.FIRST, 0, 0, T0, T0 + deadline, null, honest.Address),
+                (firstNotice[fibbing.Id], NoticeKind.FIRST, 0, 0, T0, T0 + deadline, null, fibbing.Address),
+                (slowReminder, NoticeKind.REMINDER, 1, 0, T0 + reminderInterval, T0 + deadline, firstNotice[slow.Id], slow.Address), // deadline unchanged
+                (reuploadNotice, NoticeKind.FIRST, 0, 1, reuploadSeen, reuploadSeen + deadline, null, swift.Address),
             }.OrderBy(n => n.Item5).ThenBy(n => n.Item1, StringComparer.Ordinal),
             notices.Select(n => (n.noticeId, n.kind, n.sequence, n.episode, n.issuedAt, n.deadline, (string?)n.originalNoticeId, n.recipient.address))
                 .OrderBy(n => n.issuedAt).ThenBy(n => n.noticeId, StringComparer.Ordinal));
@@ -134,7 +153,7 @@ public class NoticeToRemovalFlowTests
                 (firstNotice[slow.Id], DeliveryStatus.SENT, 1, T0 + window, NoticeChannel.WEBHOOK, slow.Address),
                 (firstNotice[honest.Id], DeliveryStatus.SENT, 1, T0 + window, NoticeChannel.EMAIL, honest.Address),
                 (firstNotice[fibbing.Id], DeliveryStatus.SENT, 1, T0 + window, NoticeChannel.EMAIL, fibbing.Address),
-                (slowReminder, DeliveryStatus.SENT, 1, T0 + D + window, NoticeChannel.WEBHOOK, slow.Address),
+                (slowReminder, DeliveryStatus.SENT, 1, T0 + reminderInterval + window, NoticeChannel.WEBHOOK, slow.Address),
                 (reuploadNotice, DeliveryStatus.SENT, 1, reuploadSeen + window, NoticeChannel.EMAIL, swift.Address),
             }.OrderBy(d => d.Item4).ThenBy(d => d.Item1, StringComparer.Ordinal),
             h.Watcher.Events<NoticeDelivery>(Topics.NoticeDeliveries).Select(d => (d.noticeId, d.status, d.attempt, d.at, d.channel, d.address))
@@ -160,7 +179,7 @@ public class NoticeToRemovalFlowTests
             return ((string?)x["report_id"], DateTime.Parse((string)x["timestamp"]!, CultureInfo.InvariantCulture, DateTimeStyles.RoundtripKind).ToUniversalTime(),
                 (string?)x["reminder_of"], (int?)x["reminder_number"]);
         }
-        Assert.Equal([(firstNotice[slow.Id], T0, null, null), (slowReminder, T0 + D, firstNotice[slow.Id], 1)], hooks.Select(r => Xarf(r.Body)));
+        Assert.Equal([(firstNotice[slow.Id], T0, null, null), (slowReminder, T0 + reminderInterval, firstNotice[slow.Id], 1)], hooks.Select(r => Xarf(r.Body)));
 
         // Every check, per URL: (time, status, consecutive misses, removal confirmed, re-appeared, method). The reminder
         // leaves the slow host's hourly checks as they were.
@@ -214,11 +233,11 @@ public class NoticeToRemovalFlowTests
         (long FromNotice, long FromReport, bool Within, DateTime RemovedAt, DateTime Deadline) Measured(string noticeId) =>
             (outcomes[noticeId].timeToRemovalFromNoticeMs / 1000, outcomes[noticeId].timeToRemovalFromReportMs / 1000, outcomes[noticeId].withinNorm,
                 outcomes[noticeId].removedAt, outcomes[noticeId].deadline);
-        Assert.Equal((8_100L, 9_900L, true, T0 + 2 * H + 15 * M, T0 + D), Measured(firstNotice[swift.Id]));            // 2 h 15 m
-        Assert.Equal((108_900L, 110_700L, false, T0 + 30 * H + 15 * M, T0 + D), Measured(firstNotice[slow.Id]));       // 30 h 15 m: breached
-        Assert.Equal((18_000L, 19_800L, true, T0 + 5 * H, T0 + D), Measured(firstNotice[honest.Id]));                  // 5 h, as the hoster said and a check agreed
-        Assert.Equal((14_400L, 16_200L, true, T0 + 4 * H, T0 + D), Measured(firstNotice[fibbing.Id]));                 // 4 h, by our own checks
-        Assert.Equal((8_100L, 8_100L, true, reuploadSeen + 2 * H + 15 * M, reuploadSeen + D), Measured(reuploadNotice)); // the re-upload, measured on its own
+        Assert.Equal((8_100L, 9_900L, true, T0 + 2 * H + 15 * M, T0 + deadline), Measured(firstNotice[swift.Id]));            // 2 h 15 m
+        Assert.Equal((108_900L, 110_700L, false, T0 + 30 * H + 15 * M, T0 + deadline), Measured(firstNotice[slow.Id]));       // 30 h 15 m: breached
+        Assert.Equal((18_000L, 19_800L, true, T0 + 5 * H, T0 + deadline), Measured(firstNotice[honest.Id]));                  // 5 h, as the hoster said and a check agreed
+        Assert.Equal((14_400L, 16_200L, true, T0 + 4 * H, T0 + deadline), Measured(firstNotice[fibbing.Id]));                 // 4 h, by our own checks
+        Assert.Equal((8_100L, 8_100L, true, reuploadSeen + 2 * H + 15 * M, reuploadSeen + deadline), Measured(reuploadNotice)); // the re-upload, measured on its own
         Assert.StartsWith("confirmed by the hoster; a check agreed (REMOVED, HTTP 404)", outcomes[firstNotice[honest.Id]].verification, StringComparison.Ordinal);
 
         // SLA events: removals; for the slow host the breach and the escalation to the authority at its deadline (once
@@ -230,15 +249,15 @@ public class NoticeToRemovalFlowTests
             (firstNotice[swift.Id], SlaEventKind.REMOVED_WITHIN_NORM, T0 + 2 * H + 15 * M),
             (firstNotice[fibbing.Id], SlaEventKind.REMOVED_WITHIN_NORM, T0 + 4 * H),
             (firstNotice[honest.Id], SlaEventKind.REMOVED_WITHIN_NORM, T0 + 5 * H),
-            (firstNotice[slow.Id], SlaEventKind.DEADLINE_BREACHED, T0 + D),
-            (firstNotice[slow.Id], SlaEventKind.ESCALATED, T0 + D),
-            (slowReminder, SlaEventKind.REMINDER_SENT, T0 + D + window),
+            (firstNotice[slow.Id], SlaEventKind.DEADLINE_BREACHED, T0 + deadline),
+            (firstNotice[slow.Id], SlaEventKind.ESCALATED, T0 + deadline),
+            (slowReminder, SlaEventKind.REMINDER_SENT, T0 + reminderInterval + window),
             (firstNotice[slow.Id], SlaEventKind.REMOVED_AFTER_DEADLINE, T0 + 30 * H + 15 * M),
             (reuploadNotice, SlaEventKind.REUPLOAD, reuploadSeen),
             (reuploadNotice, SlaEventKind.REMOVED_WITHIN_NORM, reuploadSeen + 2 * H + 15 * M),
         ], events);
         var slowEvents = h.Watcher.Events<SlaEvent>(Topics.SlaEvents, e => e.caseKey == urls[slow.Id]).ToDictionary(e => e.kind);
-        Assert.Equal((T0 + D, T0 + D), (slowEvents[SlaEventKind.DEADLINE_BREACHED].deadline, slowEvents[SlaEventKind.ESCALATED].deadline));
+        Assert.Equal((T0 + deadline, T0 + deadline), (slowEvents[SlaEventKind.DEADLINE_BREACHED].deadline, slowEvents[SlaEventKind.ESCALATED].deadline));
         Assert.StartsWith($"sector norm missed: {urls[slow.Id]} still online at the deadline; notice {firstNotice[slow.Id]}", slowEvents[SlaEventKind.ESCALATED].detail, StringComparison.Ordinal);
         Assert.Equal($"reminder 1 of notice {firstNotice[slow.Id]} sent by WEBHOOK to {slow.Address} (attempt 1)", slowEvents[SlaEventKind.REMINDER_SENT].detail);
 
@@ -248,7 +267,7 @@ public class NoticeToRemovalFlowTests
         var timers = h.Timers!.State.Entries.ToDictionary(e => e.Key, e => (e.Value.noticeId, e.Value.kind, e.Value.issuedAt, e.Value.timeline.removalObservedAt));
         Assert.Equal(4, timers.Count);
         Assert.Equal((reuploadNotice, NoticeKind.FIRST, reuploadSeen, reuploadSeen + 2 * H + 15 * M), timers[urls[swift.Id]]);
-        Assert.Equal((slowReminder, NoticeKind.REMINDER, T0 + D, T0 + 30 * H + 15 * M), timers[urls[slow.Id]]);
+        Assert.Equal((slowReminder, NoticeKind.REMINDER, T0 + reminderInterval, T0 + 30 * H + 15 * M), timers[urls[slow.Id]]);
         Assert.Equal((firstNotice[honest.Id], NoticeKind.FIRST, T0, T0 + 5 * H), timers[urls[honest.Id]]);
         Assert.Equal((firstNotice[fibbing.Id], NoticeKind.FIRST, T0, T0 + 4 * H), timers[urls[fibbing.Id]]);
 
