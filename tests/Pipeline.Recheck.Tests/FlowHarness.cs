@@ -5,6 +5,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
 using Microsoft.Extensions.Time.Testing;
 using Pipeline.Contracts;
 using Pipeline.Loopback;
@@ -48,6 +49,11 @@ public sealed class FlowHarness : IAsyncDisposable
     public TopicWatcher Watcher { get; }
     public WebApplication? App { get; private set; }
     public RecheckSchedule Schedule => App!.Services.GetRequiredService<RecheckSchedule>();
+    /// <summary>The takedown stage's reminder timers; null when only the recheck runs.</summary>
+    public ReminderTimers? Timers => App!.Services.GetService<ReminderTimers>();
+    private BatchState? Batches => App!.Services.GetService<BatchState>();
+    private DeliveryState? Deliveries => App!.Services.GetService<DeliveryState>();
+    private TakedownOptions.ReminderSettings Reminders => App!.Services.GetRequiredService<IOptions<TakedownOptions>>().Value.Reminders;
     public string BaseUrl => App!.Urls.First();
     public DateTime Now => Clock.GetUtcNow().UtcDateTime;
 
@@ -65,6 +71,11 @@ public sealed class FlowHarness : IAsyncDisposable
         var settings = new Dictionary<string, string?>
         {
             ["Takedown:Deadline"] = "1.00:00:00",
+            // Reminders and grouping pinned rather than taken from the defaults (a test whose timeline depends on them states
+            // them again in its overrides).
+            ["Takedown:Reminders:Interval"] = "1.00:00:00",
+            ["Takedown:Reminders:MaxCount"] = "7",
+            ["Takedown:Delivery:BatchWindow"] = "00:02:00",
             ["Takedown:SenderOrganisation"] = "Example Hotline (test)",
             ["Takedown:SenderContact"] = "notices@hotline.example",
             ["Takedown:SenderDomain"] = "hotline.example",
@@ -123,18 +134,67 @@ public sealed class FlowHarness : IAsyncDisposable
         return Until(() => ids.All(Decided), TimeSpan.FromSeconds(30), () => $"the SLA has not decided the removals of {string.Join(", ", ids.Where(id => !Decided(id)))}");
     }
 
-    /// <summary>Waits until every check due at the current time has run and its outcome is published.</summary>
-    public Task SettleAsync() => Until(() => Schedule.Checking == 0 && !(Schedule.NextDue <= Now), TimeSpan.FromSeconds(30),
-        () => $"checks still running at {Now:O}: {Schedule.Checking} in flight, next due {Schedule.NextDue:O}");
+    /// <summary>The next time anything is due on the stage clock: a check, a reminder, a batch closing, a delivery retry, a
+    /// deadline to escalate.</summary>
+    public DateTime? NextDue => new[] { Schedule.NextDue, ReminderDue, BatchDue, RetryDue, EscalationDue }.Min();
 
-    /// <summary>Moves the clock to <paramref name="at"/> (never backwards) and lets the due checks run.</summary>
+    /// <summary>Open notices past their deadline that the sla stage has not escalated yet. Its deadline watch looks every
+    /// Sla:DeadlineCheckInterval, so it must have seen a deadline once the clock is that far past it.</summary>
+    private List<TakedownNotice> Unescalated()
+    {
+        if (App!.Services.GetService<SlaState>() is not { } sla) return [];
+        var history = App.Services.GetRequiredService<ScorecardHistory>();
+        return sla.Open.Entries.Select(e => e.Value)
+            .Where(n => n.timeline.removalObservedAt is null && n.kind == NoticeKind.FIRST && !history.Has(n.noticeId, SlaEventKind.ESCALATED)).ToList();
+    }
+
+    private TimeSpan DeadlineCheckInterval => App!.Services.GetRequiredService<IOptions<SlaOptions>>().Value.DeadlineCheckInterval;
+
+    private DateTime? EscalationDue => Unescalated().Select(n => (DateTime?)(n.deadline + DeadlineCheckInterval)).Min();
+
+    private DateTime? ReminderDue => Timers?.State.Entries.Select(e => ReminderSchedule.NextDue(e.Value, Reminders)).Min();
+
+    // Min over nullable values: null when nothing waits. A missing close or retry time means "due now".
+    private DateTime? BatchDue => Batches?.Waiting().Select(g => (DateTime?)(g.Key.Due ?? DateTime.MinValue)).Min();
+
+    private DateTime? RetryDue => Deliveries?.State.Entries.Where(e => e.Value.status == DeliveryStatus.RETRYING && e.Value.notice is not null)
+        .Select(e => (DateTime?)(e.Value.nextAttemptAt ?? DateTime.MinValue)).Min();
+
+    /// <summary>The delivery side has taken the notice: it waits in a batch, or its delivery is recorded.</summary>
+    public bool Delivering(string noticeId) =>
+        (Batches?.State.TryFind(noticeId, out _, out _) ?? false) || (Deliveries?.State.TryFind(noticeId, out _, out _) ?? false);
+
+    /// <summary>Notices the takedown stage holds a timer for (its first notices and reminders) that the delivery side has
+    /// not taken yet, and timers still running for a notice whose removal the recheck confirmed.</summary>
+    private List<string> TakedownBehind()
+    {
+        if (Timers is not { } timers) return [];
+        var behind = new List<string>();
+        foreach (var (caseKey, latest) in timers.State.Entries)
+        {
+            if (!latest.policeHold && !Delivering(latest.noticeId)) behind.Add($"{latest.kind} {latest.noticeId} of {caseKey} not taken by delivery");
+            if (latest.timeline.removalObservedAt is null && Schedule.Find(ReminderSchedule.FirstNoticeId(latest)) is { timeline.removalObservedAt: not null })
+                behind.Add($"the reminder timer of {caseKey} not yet stopped by its confirmed removal");
+        }
+        return behind;
+    }
+
+    /// <summary>Waits until everything due at the current time has happened: every due check has run and its outcome is
+    /// published, every due reminder is issued and taken by the delivery side, every due batch or retry is delivered and
+    /// recorded, every deadline passed is escalated, and every confirmed removal has stopped its reminder timer. In real
+    /// life each of these takes milliseconds; the test's clock must not jump hours ahead of them.</summary>
+    public Task SettleAsync() => Until(() => Schedule.Checking == 0 && !(NextDue <= Now) && TakedownBehind().Count == 0, TimeSpan.FromSeconds(30),
+        () => $"still busy at {Now:O}: {Schedule.Checking} checks in flight, next check {Schedule.NextDue:O}, reminder {ReminderDue:O}, batch {BatchDue:O}, "
+              + $"retry {RetryDue:O}, escalation {EscalationDue:O}; {string.Join("; ", TakedownBehind())}");
+
+    /// <summary>Moves the clock to <paramref name="at"/> (never backwards) and lets everything then due happen.</summary>
     public async Task AdvanceToAsync(DateTime at)
     {
         if (at > Now) Clock.SetUtcNow(new DateTimeOffset(at));
         await SettleAsync();
     }
 
-    /// <summary>Steps the clock from one due check to the next until <paramref name="end"/>; <paramref name="events"/>
+    /// <summary>Steps the clock from one due time (<see cref="NextDue"/>) to the next until <paramref name="end"/>; <paramref name="events"/>
     /// are scripted actions (a hoster confirming) run when the clock reaches their time, and <paramref name="afterStep"/>
     /// runs after every step (e.g. to wait for a notice a step caused before time moves on).</summary>
     public async Task RunUntilAsync(DateTime end, IReadOnlyList<(DateTime At, Func<Task> Act)> events, Func<Task> afterStep)
@@ -143,7 +203,7 @@ public sealed class FlowHarness : IAsyncDisposable
         while (true)
         {
             await SettleAsync();
-            var next = Schedule.NextDue ?? end;
+            var next = NextDue ?? end;
             if (pending.Count > 0 && pending[0].At < next) next = pending[0].At;
             if (next > end) break;
             await AdvanceToAsync(next);
