@@ -56,6 +56,10 @@ public sealed class DeadlineWatch(SlaState state, ScorecardHistory history, Even
             Overdue.Set(overdue.Count);
             foreach (var notice in overdue.Where(n => !flagged.Contains(n.noticeId)))
             {
+                // Offline since before the deadline, the removal not yet confirmed (recheck is still counting misses):
+                // wait for the run to be decided, for at most Sla:BreachGrace, rather than escalate a hoster that met the norm.
+                if (state.MissRuns.TryGetValue(notice.noticeId, out var offlineSince) && offlineSince <= notice.deadline
+                    && now < notice.deadline + options.Value.BreachGrace) continue;
                 try
                 {
                     if (!history.Has(notice.noticeId, SlaEventKind.DEADLINE_BREACHED))

@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using Confluent.Kafka;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
@@ -49,7 +50,12 @@ public sealed class SlaProcessor(SlaState state, TimeProvider time)
     public ValueTask ProcessAsync(Incoming<ContentStatusObserved> message, IOutput output, CancellationToken cancellationToken)
     {
         var observed = message.Value;
-        if (!observed.removalConfirmed) return ValueTask.CompletedTask;
+        if (!observed.removalConfirmed)
+        {
+            state.TrackMissRun(observed);
+            return ValueTask.CompletedTask;
+        }
+        if (observed.noticeId is { } confirmed) state.MissRuns.TryRemove(confirmed, out _);
         if (!state.Open.TryGet(message.Partition, observed.caseKey, out var notice) || notice.noticeId != observed.noticeId)
         {
             state.Pending.Put(output, message.Partition, observed.caseKey, observed); // its notice has not been read yet
@@ -93,4 +99,17 @@ public sealed class SlaState(IOptions<KafkaOptions> kafka, AvroSerdes serdes, IL
 {
     public PartitionedState<TakedownNotice> Open { get; } = new(Topics.SlaOpen, kafka.Value, serdes, log);
     public PartitionedState<ContentStatusObserved> Pending { get; } = new(Topics.SlaPending, kafka.Value, serdes, log);
+
+    /// <summary>Notice id → the first miss of a run of misses still being counted (recheck needs consecutive misses a
+    /// few minutes apart before it confirms a removal). The deadline watch waits for such a run to be decided before it
+    /// calls a URL that went offline before its deadline a breach. In memory only: after a restart the watch falls
+    /// back to judging on confirmed removals alone.</summary>
+    public ConcurrentDictionary<string, DateTime> MissRuns { get; } = new(StringComparer.Ordinal);
+
+    public void TrackMissRun(ContentStatusObserved observed)
+    {
+        if (observed.noticeId is not { } id || observed.reappeared) return;
+        if (observed.consecutiveMisses > 0 && observed.offlineSince is { } since) MissRuns[id] = since;
+        else if (observed.consecutiveMisses == 0) MissRuns.TryRemove(id, out _);
+    }
 }

@@ -1,5 +1,7 @@
+using Microsoft.Extensions.DependencyInjection;
 using Pipeline.Contracts;
 using Pipeline.Platform;
+using Pipeline.Sla;
 
 namespace Pipeline.Takedown.Tests;
 
@@ -70,5 +72,48 @@ public class EscalationTests
             Assert.Equal(1, f.TimesPublished(id));
         }
         Assert.Equal(4, f.Watch.Events<SlaEvent>(Topics.SlaEvents, e => e.kind == SlaEventKind.ESCALATED).Count);
+    }
+
+    [Fact]
+    public async Task A_url_offline_before_the_deadline_but_confirmed_after_it_is_not_escalated_and_an_unconfirmed_run_is_after_the_grace()
+    {
+        await using var f = await TakedownFlow.StartAsync(withSla: true);
+        var edge = TakedownFlow.Requested("edgehost", "abuse@edgehost.example");       // offline at 23:55, confirmed at 24:05
+        var flicker = TakedownFlow.Requested("flickerhost", "abuse@flickerhost.example"); // a miss at 23:55, online again at 24:00
+        var stuck = TakedownFlow.Requested("stuckhost", "abuse@stuckhost.example");       // a miss at 23:55, then nothing
+        await f.RequestAsync(edge, flicker, stuck);
+        await f.Until(() => new[] { edge, flicker, stuck }.All(r => f.Notices(r.caseKey).Count == 1), () => "three first notices");
+        var state = f.Host!.Services.GetRequiredService<SlaState>();
+
+        var firstMiss = T0.AddHours(24).AddMinutes(-5);
+        f.At(firstMiss);
+        foreach (var r in new[] { edge, flicker, stuck }) await f.CheckedAsync(f.First(r), 1, firstMiss, firstMiss);
+        await f.Until(() => state.MissRuns.Count == 3, () => $"{state.MissRuns.Count} of 3 miss runs seen by sla");
+        await f.CheckedAsync(f.First(flicker), 0, null, T0.AddHours(24));
+        await f.Until(() => state.MissRuns.Count == 2, () => "the flickering URL's run ended by its online check");
+
+        // Past the deadline: the URL back online is a breach at once; the two runs in progress wait.
+        f.At(T0.AddHours(24).AddMinutes(-1));
+        await f.StepUntil(() => f.SlaEvents(flicker.caseKey, SlaEventKind.ESCALATED).Count == 1, () => "the flickering URL escalated");
+        Assert.Equal(T0.AddHours(24), f.SlaEvents(flicker.caseKey, SlaEventKind.ESCALATED).Single().occurredAt);
+        Assert.Empty(f.SlaEvents(edge.caseKey, SlaEventKind.ESCALATED));
+        Assert.Empty(f.SlaEvents(stuck.caseKey, SlaEventKind.ESCALATED));
+
+        // The third miss confirms the edge URL's removal a few minutes after the deadline, offline since 23:55: within the norm, never escalated.
+        Assert.True(f.Clock.GetUtcNow().UtcDateTime < T0.AddHours(24).AddMinutes(30), "still inside the grace");
+        await f.RemovedAsync(f.First(edge), firstMiss, f.Clock.GetUtcNow().UtcDateTime);
+        await f.Until(() => f.Watch.Events<NoticeOutcome>(Topics.NoticeOutcomes, o => o.caseKey == edge.caseKey).Count == 1, () => "the edge URL's outcome");
+        var outcome = f.Watch.Events<NoticeOutcome>(Topics.NoticeOutcomes, o => o.caseKey == edge.caseKey).Single();
+        Assert.True(outcome.withinNorm);
+        Assert.Equal(firstMiss, outcome.removedAt);
+
+        // The stuck run is never confirmed: after Sla:BreachGrace (30 min) past the deadline the breach and escalation
+        // come, dated at the deadline.
+        await f.StepUntil(() => f.SlaEvents(stuck.caseKey, SlaEventKind.ESCALATED).Count == 1, () => "the unconfirmed run escalated after the grace");
+        Assert.True(f.Clock.GetUtcNow().UtcDateTime >= T0.AddHours(24).AddMinutes(30), $"escalated before the grace ended, at {f.Clock.GetUtcNow():O}");
+        Assert.Equal(T0.AddHours(24), f.SlaEvents(stuck.caseKey, SlaEventKind.ESCALATED).Single().occurredAt);
+        Assert.Single(f.SlaEvents(stuck.caseKey, SlaEventKind.DEADLINE_BREACHED));
+        Assert.Empty(f.SlaEvents(edge.caseKey, SlaEventKind.ESCALATED));
+        Assert.Empty(f.SlaEvents(edge.caseKey, SlaEventKind.DEADLINE_BREACHED));
     }
 }

@@ -103,6 +103,17 @@ public sealed class TakedownFlow : IAsyncDisposable
             offlineSince = offlineSince, removalConfirmed = true,
         });
 
+    /// <summary>One of recheck's checks that does not (yet) confirm a removal: <paramref name="misses"/> consecutive misses
+    /// since <paramref name="offlineSince"/>, or with 0 misses the URL online again.</summary>
+    public Task CheckedAsync(TakedownNotice first, int misses, DateTime? offlineSince, DateTime observedAt) =>
+        H.Publisher.PublishAsync(Topics.ContentStatus, first.caseKey, new ContentStatusObserved
+        {
+            eventId = EventIds.Derive("status", first.caseKey, observedAt.ToString("O", CultureInfo.InvariantCulture)),
+            caseKey = first.caseKey, noticeId = first.noticeId, url = first.url, status = misses > 0 ? ContentStatus.REMOVED : ContentStatus.ONLINE,
+            httpStatus = misses > 0 ? 404 : 200, method = ObservationMethod.RECHECK, consecutiveMisses = misses, hosterId = first.hosterId,
+            observedAt = observedAt, offlineSince = offlineSince, removalConfirmed = false,
+        });
+
     /// <summary>Distinct notices (by event id) issued for a case, oldest first.</summary>
     public List<TakedownNotice> Notices(string caseKey) =>
         Watch.Events<TakedownNotice>(Topics.NoticesIssued, n => n.caseKey == caseKey).OrderBy(n => n.sequence).ToList();

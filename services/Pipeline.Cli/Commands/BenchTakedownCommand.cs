@@ -44,6 +44,9 @@ public static class BenchTakedownCommand
             ["Takedown:Delivery:Smtp:Port"] = smtp.Port.ToString(CultureInfo.InvariantCulture),
             ["Takedown:Delivery:Smtp:Security"] = "None",
             ["Takedown:Delivery:Webhook:Secret"] = Secret,
+            // Each notice on its own: this measures delivery, not the batching window (which would hold every notice
+            // for Takedown:Delivery:BatchWindow and send one mail per recipient).
+            ["Takedown:Delivery:BatchWindow"] = "00:00:00",
         });
         await using var app = builder.AddNoticeDelivery().Build();
         await app.StartAsync(ct);
