@@ -72,7 +72,7 @@ static int Usage()
           sla hosters [--since 30d] [--json] [--bootstrap HOST:PORT --registry URL]  per-hoster scorecards from the event history, worst first
           bench intake [--reports 50000] [--urls 10000] [--http-requests 20000] [--clients 32]  intake reports/s (Kafka) and HTTP submissions/s with p50/p99,
                  the HTTP load coming from a second process (bench http-load)
-          bench recheck [--urls 20000] [--hosts 500] [--concurrency 64] [--per-host-concurrency 2] [--per-host-spacing-ms 0]
+          bench recheck [--urls 10000] [--hosts 500] [--concurrency 64] [--per-host-concurrency 2] [--per-host-spacing-ms 0]
                  rechecks/s: HEAD to a simulated hoster web server on 127.0.0.1, observations acknowledged on Kafka
           bench takedown [--notices 2000]  notices delivered/s by e-mail (SMTP) and webhook to listeners on 127.0.0.1
           bench match [--entries 10000000] PDQ index against brute force: queries/s/core, bytes/entry, build and load rates
