@@ -89,7 +89,9 @@ public sealed class GroupingProcessor : IProcessor<CaseCommand>, IPartitionAware
 
         if (current is { status: CaseStatus.ALIAS })
         {
-            if (current.reportIds.Contains(report.reportId) || (command.allowRedirect && Index.StatusOf(current.aliasOf!) == CaseStatus.OPEN))
+            // A command sent back by a case that closed meanwhile (allowRedirect false) is never redirected again, even
+            // though the alias lists its report: that would send it back and forth between the two for ever.
+            if (command.allowRedirect && (current.reportIds.Contains(report.reportId) || Index.StatusOf(current.aliasOf!) == CaseStatus.OPEN))
             {
                 Redirect(command, current.aliasOf!, "alias", partition, output, writeAlias: false);
                 return;

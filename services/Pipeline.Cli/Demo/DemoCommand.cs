@@ -239,7 +239,10 @@ public static class DemoCommand
         if (allDone is { } done)
             Console.WriteLine($"end-to-end: {submitted:N0} reports reached an outcome {done.TotalSeconds:0.0} s after the feed began → {submitted / done.TotalSeconds:N0} reports/s (offered {submitted / feedSeconds:N0}/s)");
         else
-            Console.WriteLine("end-to-end: NOT every report reached an outcome before the drain ended");
+        {
+            Console.WriteLine("end-to-end: NOT every report reached an outcome before the drain ended (a longer --drain may help); without an outcome yet:");
+            foreach (var (id, last) in o.WithoutOutcome.Take(10)) Console.WriteLine($"  {id,-24} last seen on {last}");
+        }
         if (raw is not null)
             Console.WriteLine($"embedded cluster raw: produce {raw.ProduceRate:N0} msg/s, consume {raw.ConsumeRate:N0} msg/s (same run)");
         Console.WriteLine($"simulated clock at the end: {clock.GetUtcNow():yyyy-MM-dd HH:mm} UTC");

@@ -50,6 +50,13 @@ public sealed class DemoObserver : IDisposable
 
     public IReadOnlyList<NoticeOutcome> Outcomes => outcomes.ToList();
 
+    /// <summary>Reports submitted (as Avro) without an outcome yet, with the last topic they were seen on: what to look
+    /// at when the demo ends before every report reached an outcome.</summary>
+    public IReadOnlyList<(string ReportId, string LastSeen)> WithoutOutcome =>
+        lastSeen.Where(e => !outcomeByReport.ContainsKey(e.Key)).Select(e => (e.Key, e.Value)).OrderBy(e => e.Key, StringComparer.Ordinal).ToList();
+
+    private readonly ConcurrentDictionary<string, string> lastSeen = new(StringComparer.Ordinal);
+
     /// <summary>First notices (one per URL and episode); reminders are counted apart.</summary>
     public int FirstNotices => noticeHoster.Count;
 
@@ -91,9 +98,21 @@ public sealed class DemoObserver : IDisposable
     {
         switch (topic)
         {
-            case Topics.ReportsSubmitted: Record(topic, Read<ReportSubmitted>(topic, value).eventId); break;
-            case Topics.ReportsAccepted: Record(topic, Read<ReportAccepted>(topic, value).eventId); break;
-            case Topics.ReportsLocated: Record(topic, Read<ReportLocated>(topic, value).eventId); break;
+            case Topics.ReportsSubmitted:
+                var submitted = Read<ReportSubmitted>(topic, value);
+                Record(topic, submitted.eventId);
+                if (submitted.report?.reportId is { } submittedId) lastSeen.TryAdd(submittedId, topic);
+                break;
+            case Topics.ReportsAccepted:
+                var accepted = Read<ReportAccepted>(topic, value);
+                Record(topic, accepted.eventId);
+                lastSeen[accepted.report.reportId] = topic;
+                break;
+            case Topics.ReportsLocated:
+                var located = Read<ReportLocated>(topic, value);
+                Record(topic, located.eventId);
+                lastSeen[located.report.reportId] = topic;
+                break;
             case Topics.ReportsGrouped:
                 var grouped = Read<ReportGrouped>(topic, value);
                 Record(topic, grouped.eventId);
@@ -107,6 +126,7 @@ public sealed class DemoObserver : IDisposable
             case Topics.ReportsClassified:
                 var classified = Read<ReportClassified>(topic, value);
                 Record(topic, classified.eventId);
+                lastSeen[classified.report.reportId] = $"{topic} ({classified.verdict})";
                 if (classified.verdict == Verdict.NOT_ILLEGAL) Outcome(classified.report.reportId, "closed: not illegal");
                 break;
             case Topics.ReportsReview:
