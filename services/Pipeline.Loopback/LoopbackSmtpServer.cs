@@ -20,6 +20,7 @@ public sealed class LoopbackSmtpServer : IAsyncDisposable
     private readonly CancellationTokenSource stop = new();
     private readonly Task accepting;
     private int connections;
+    private readonly ConcurrentDictionary<TcpClient, byte> open = new();
 
     public sealed record Received(string From, IReadOnlyList<string> To, MimeMessage Message);
 
@@ -38,6 +39,12 @@ public sealed class LoopbackSmtpServer : IAsyncDisposable
     /// <summary>(command "RCPT" or "DATA", recipient) → reply line, or null for the normal answer.</summary>
     public Func<string, string, string?>? Reply { get; set; }
 
+    /// <summary>Closes every open connection, as a server does with idle ones; clients must reconnect.</summary>
+    public void CloseIdleConnections()
+    {
+        foreach (var c in open.Keys) c.Close();
+    }
+
     private async Task AcceptAsync()
     {
         while (!stop.IsCancellationRequested)
@@ -52,7 +59,8 @@ public sealed class LoopbackSmtpServer : IAsyncDisposable
 
     private async Task ServeAsync(TcpClient client)
     {
-        using var _ = client;
+        using var connection = client;
+        open.TryAdd(client, 0);
         try
         {
             var stream = client.GetStream();
@@ -122,8 +130,12 @@ public sealed class LoopbackSmtpServer : IAsyncDisposable
                 }
             }
         }
-        catch (Exception e) when (e is IOException or OperationCanceledException or ObjectDisposedException)
+        catch (Exception e) when (e is IOException or OperationCanceledException or ObjectDisposedException or InvalidOperationException)
         {
+        }
+        finally
+        {
+            open.TryRemove(client, out _);
         }
     }
 

@@ -120,23 +120,30 @@ public sealed class EmailChannel(DeliveryOptions.SmtpSettings smtp, TakedownOpti
         await gate.WaitAsync(cancellationToken);
         try
         {
-            // One connection is kept open between notices; if the server dropped it meanwhile, reconnect once.
-            for (var attempt = 1; ; attempt++)
+            // One connection is kept open between notices. A server may close an idle connection, so a kept one is
+            // probed first (NOOP) and replaced when it is gone. A failure while sending is then always this attempt's:
+            // it is recorded and retried later, never silently re-sent at once (the message may have been received).
+            if (client is { IsConnected: true })
             {
-                var reused = client is { IsConnected: true };
                 try
                 {
-                    var c = await ConnectedAsync(cancellationToken);
-                    var reply = await c.SendAsync(message, cancellationToken);
-                    return DeliveryResult.Sent($"SMTP {smtp.Host}:{smtp.Port} accepted Message-ID <{message.MessageId}>: {reply.Trim()}");
+                    await client.NoOpAsync(cancellationToken);
                 }
-                catch (Exception e) when (!cancellationToken.IsCancellationRequested)
+                catch (Exception) when (!cancellationToken.IsCancellationRequested)
                 {
                     Drop();
-                    var result = Classify(e);
-                    if (reused && attempt == 1 && result.Status == DeliveryStatus.RETRYING && e is not SmtpCommandException) continue;
-                    return result;
                 }
+            }
+            try
+            {
+                var c = await ConnectedAsync(cancellationToken);
+                var reply = await c.SendAsync(message, cancellationToken);
+                return DeliveryResult.Sent($"SMTP {smtp.Host}:{smtp.Port} accepted Message-ID <{message.MessageId}>: {reply.Trim()}");
+            }
+            catch (Exception e) when (!cancellationToken.IsCancellationRequested)
+            {
+                Drop();
+                return Classify(e);
             }
         }
         finally

@@ -77,6 +77,35 @@ public class DeliveryTests
     }
 
     [Fact]
+    public async Task A_kept_connection_the_server_closed_is_replaced_and_a_drop_while_sending_is_a_recorded_retry()
+    {
+        await using var h = await DeliveryHarness.StartAsync();
+        await h.StartHostAsync();
+        var first = DeliveryHarness.Notice("keep", 0, NoticeChannel.EMAIL, "abuse@keep.example");
+        await h.PublishAsync([first]);
+        await DeliveryHarness.Eventually(() => h.Final().Count == 1, Wait, () => $"{h.Final().Count} final deliveries");
+        Assert.Equal(1, h.Smtp.Connections);
+
+        // The relay closed the idle connection: the next notice goes out on a new one, at its first attempt.
+        h.Smtp.CloseIdleConnections();
+        var second = DeliveryHarness.Notice("idle", 0, NoticeChannel.EMAIL, "abuse@idle.example");
+        await h.PublishAsync([second]);
+        await DeliveryHarness.Eventually(() => h.Final().Count == 2, Wait, () => $"{h.Final().Count} final deliveries");
+        Assert.Equal([(1, DeliveryStatus.SENT)], h.DeliveriesOf(second.noticeId).Select(d => (d.attempt, d.status)));
+        Assert.Equal(2, h.Smtp.Connections);
+
+        // On the kept connection the relay drops the line after the message: that attempt is recorded as a retry, and
+        // the notice goes out once on the next attempt (never re-sent silently within the same attempt).
+        var dropped = 0;
+        h.Smtp.Reply = (verb, rcpt) => verb == "DATA" && rcpt == "abuse@cut.example" && Interlocked.Increment(ref dropped) == 1 ? LoopbackSmtpServer.Drop : null;
+        var third = DeliveryHarness.Notice("cut", 0, NoticeChannel.EMAIL, "abuse@cut.example");
+        await h.PublishAsync([third]);
+        await DeliveryHarness.Eventually(() => h.Final().Count == 3, Wait, () => $"{h.Final().Count} final deliveries");
+        Assert.Equal([DeliveryStatus.RETRYING, DeliveryStatus.SENT], h.DeliveriesOf(third.noticeId).OrderBy(d => d.attempt).Select(d => d.status));
+        Assert.Single(h.Smtp.Messages, m => m.To.Single() == "abuse@cut.example");
+    }
+
+    [Fact]
     public async Task Transient_failures_are_retried_with_backoff_and_end_in_exactly_one_delivery()
     {
         await using var h = await DeliveryHarness.StartAsync();
