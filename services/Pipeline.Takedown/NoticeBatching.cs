@@ -118,16 +118,10 @@ public sealed class BatchLoop(BatchState batches, NoticeDeliverer deliverer, Eve
             var now = time.GetUtcNow().UtcDateTime;
             var (final, next) = DeliveryRecords.Schedule(result, attempt, options.Value, now);
             if (members.Count > 1) final = final with { Detail = $"batch {batch.BatchId} of {members.Count} notices: {final.Detail}" };
-            foreach (var n in members)
-            {
-                var delivery = DeliveryRecords.Event(n, attempt, final, now, next);
-                await publisher.PublishAsync(Topics.NoticeDeliveries, n.caseKey, delivery, ct: ct);
-                if (DeliveryRecords.ReminderSent(delivery, n) is { } sent) await publisher.PublishAsync(Topics.SlaEvents, n.caseKey, sent, ct: ct);
-                var state = DeliveryRecords.StateOf(delivery, n);
-                await publisher.PublishAsync(Topics.TakedownBatches, n.noticeId, state, partition, ct);
-                batches.State.Apply(partition, n.noticeId, state);
-                DeliveryRecords.Count(delivery, now);
-            }
+            // The members' records go out together, not one acknowledgement at a time.
+            var deliveries = members.Select(n => (Notice: n, Delivery: DeliveryRecords.Event(n, attempt, final, now, next))).ToList();
+            await Task.WhenAll(deliveries.Select(m => DeliveryRecords.RecordAsync(publisher, batches.State, partition, m.Notice, m.Delivery, ct)));
+            foreach (var (_, delivery) in deliveries) DeliveryRecords.Count(delivery, now);
             BatchMetrics.Batches.WithLabels(batch.Lead.recipient.channel.ToString(), final.Status.ToString()).Inc();
             if (final.Status != DeliveryStatus.RETRYING) BatchMetrics.Size.Observe(members.Count);
             if (final.Status is DeliveryStatus.FAILED or DeliveryStatus.BOUNCED)

@@ -95,6 +95,18 @@ internal static class DeliveryRecords
             detail = $"reminder {n.sequence} of notice {n.originalNoticeId} sent by {e.channel} to {e.address} (attempt {e.attempt})",
         };
 
+    /// <summary>Records an attempt made outside a consume loop (a retry, a batch): the delivery event, REMINDER_SENT for
+    /// a delivered reminder, and the state record, each acknowledged before the in-memory state changes.</summary>
+    public static async Task RecordAsync(EventPublisher publisher, PartitionedState<NoticeDelivery> state, int partition,
+        TakedownNotice n, NoticeDelivery delivery, CancellationToken ct)
+    {
+        await publisher.PublishAsync(Topics.NoticeDeliveries, n.caseKey, delivery, ct: ct);
+        if (ReminderSent(delivery, n) is { } sent) await publisher.PublishAsync(Topics.SlaEvents, n.caseKey, sent, ct: ct);
+        var record = StateOf(delivery, n);
+        await publisher.PublishAsync(state.Topic, n.noticeId, record, partition, ct);
+        state.Apply(partition, n.noticeId, record);
+    }
+
     /// <summary>A transient result becomes FAILED when the attempts are used up.</summary>
     public static (DeliveryResult Result, DateTime? Next) Schedule(DeliveryResult result, int attempt, DeliveryOptions options, DateTime now)
     {
@@ -225,13 +237,9 @@ public sealed class DeliveryRetryLoop(DeliveryState store, NoticeDeliverer deliv
         var now = time.GetUtcNow().UtcDateTime;
         var (final, next) = DeliveryRecords.Schedule(result, attempt, settings, now);
         var delivery = DeliveryRecords.Event(n, attempt, final, now, next);
-        var state = DeliveryRecords.StateOf(delivery, n);
         try
         {
-            await publisher.PublishAsync(Topics.NoticeDeliveries, n.caseKey, delivery, ct: ct);
-            if (DeliveryRecords.ReminderSent(delivery, n) is { } sent) await publisher.PublishAsync(Topics.SlaEvents, n.caseKey, sent, ct: ct);
-            await publisher.PublishAsync(Topics.TakedownDeliveryState, n.noticeId, state, partition, ct);
-            store.State.Apply(partition, n.noticeId, state);
+            await DeliveryRecords.RecordAsync(publisher, store.State, partition, n, delivery, ct);
         }
         catch (Exception e) when (e is not OperationCanceledException)
         {

@@ -68,6 +68,12 @@ public sealed class ReminderLoop(ReminderTimers timers, EventPublisher publisher
 {
     private readonly TakedownOptions.ReminderSettings settings = options.Value.Reminders;
 
+    /// <summary>Stopped timers age out over days: looking for them once an hour of stage time is plenty, and spares the
+    /// loop a scan of every timer on each pass.</summary>
+    private static readonly TimeSpan ForgetInterval = TimeSpan.FromHours(1);
+
+    private DateTime nextForget = DateTime.MinValue;
+
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
         while (!stoppingToken.IsCancellationRequested)
@@ -82,7 +88,11 @@ public sealed class ReminderLoop(ReminderTimers timers, EventPublisher publisher
                 if (stoppingToken.IsCancellationRequested) return;
                 await IssueAsync(key, latest, now, stoppingToken);
             }
-            await ForgetAsync(now, stoppingToken);
+            if (now >= nextForget)
+            {
+                await ForgetAsync(now, stoppingToken);
+                nextForget = now + ForgetInterval;
+            }
             if (!await StageTimers.WaitAsync(time, now, open.Where(t => t.Due > now).Select(t => t.Due).Min(), stoppingToken)) return;
         }
     }

@@ -47,10 +47,7 @@ public static class BenchIntakeCommand
         }
 
         const string key = "bench-key-0123456789abcdef";
-        var builder = PipelineHost.CreateBuilder(["--urls=http://127.0.0.1:0"]);
-        builder.Builder.Logging.SetMinimumLevel(LogLevel.Warning);
-        builder.Configuration.AddInMemoryCollection(runtime.Configuration);
-        builder.Configuration.AddInMemoryCollection(new Dictionary<string, string?>
+        var builder = BenchHost.Create(runtime, new Dictionary<string, string?>
         {
             ["Intake:ApiKeys:bench-hotline"] = ApiKeys.Hash(key),
             ["Intake:Api:MaxConcurrentSubmissions"] = "100000",

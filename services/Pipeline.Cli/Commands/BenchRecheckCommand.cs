@@ -49,10 +49,7 @@ public static class BenchRecheckCommand
             ["Recheck:HomeHotline"] = "bench-hotline",
         };
         for (var i = 0; i < Math.Min(urls, hosts); i++) settings[$"Recheck:ResolveOverrides:{host(i)}"] = web.Endpoint;
-        var builder = PipelineHost.CreateBuilder(["--urls=http://127.0.0.1:0"]);
-        builder.Builder.Logging.SetMinimumLevel(LogLevel.Warning);
-        builder.Configuration.AddInMemoryCollection(runtime.Configuration);
-        builder.Configuration.AddInMemoryCollection(settings);
+        var builder = BenchHost.Create(runtime, settings);
         await using var app = builder.AddRecheck().Build();
 
         var sw = Stopwatch.StartNew();

@@ -32,10 +32,7 @@ public static class BenchTakedownCommand
         await using var smtp = new LoopbackSmtpServer();
         await using var webhook = await LoopbackWebhookReceiver.StartAsync(Secret);
         using var clients = PipelineClients.For(runtime, "bench-takedown");
-        var builder = PipelineHost.CreateBuilder(["--urls=http://127.0.0.1:0"]);
-        builder.Builder.Logging.SetMinimumLevel(LogLevel.Warning);
-        builder.Configuration.AddInMemoryCollection(runtime.Configuration);
-        builder.Configuration.AddInMemoryCollection(new Dictionary<string, string?>
+        var builder = BenchHost.Create(runtime, new Dictionary<string, string?>
         {
             ["Takedown:SenderOrganisation"] = "Example Hotline (bench)",
             ["Takedown:SenderContact"] = "notices@hotline.example",
