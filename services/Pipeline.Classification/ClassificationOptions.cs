@@ -14,9 +14,6 @@ public sealed class ClassificationOptions
     /// (flat or tiny images) collide. Meta recommends 50. A report without a quality score is matched.</summary>
     public int PdqMinQuality { get; set; } = 50;
 
-    /// <summary>Besides reacting to each retraction at once, look for cases classified on retracted entries this often
-    /// (a safety net; the pass is cheap).</summary>
-    public int RetractionSweepSeconds { get; set; } = 60;
 }
 
 public sealed class ClassificationOptionsValidator : IValidateOptions<ClassificationOptions>
@@ -28,8 +25,6 @@ public sealed class ClassificationOptionsValidator : IValidateOptions<Classifica
             errors.Add($"Classification:PdqRadius {o.PdqRadius} is outside 0..64. Fix: use 31 (Meta's recommended PDQ threshold) or a smaller value for fewer false positives.");
         if (o.PdqMinQuality is < 0 or > 100)
             errors.Add($"Classification:PdqMinQuality {o.PdqMinQuality} is outside 0..100. Fix: use 50 (Meta's recommendation), or 0 to match every PDQ hash.");
-        if (o.RetractionSweepSeconds is < 1 or > 86_400)
-            errors.Add($"Classification:RetractionSweepSeconds {o.RetractionSweepSeconds} is outside 1..86400. Fix: use 60; retractions are reported at once anyway, this is only the safety-net interval.");
         return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);
     }
 }

@@ -1,4 +1,3 @@
-using Confluent.Kafka;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Prometheus;
@@ -11,13 +10,39 @@ namespace Pipeline.Classification;
 /// Matches each located report against the hash banks and decides: known (any bank match), new or not illegal (the
 /// analyst's verdict). A report with neither waits here (classification.waiting.v1) with a review request to an
 /// analyst, and is classified only when a ReportAssessed releases it. Every bank match is remembered per case
-/// (classification.matches.v1) so that a later retraction of the entry can be reported on the case
-/// (<see cref="RetractionWatch"/>). Waits at start until the bank holds everything that was in hashes.known, then
-/// follows it live.
+/// (classification.matches.v1) so that a later retraction of the entry can be reported on the case. Waits at start
+/// until the bank holds everything that was in hashes.known, then follows it live.
+/// <para>Retractions: a match's timer is due while its bank entry is gone (<see cref="ClassificationState.RetractionDue"/>).
+/// A retraction read from hashes.known re-queues the timers of the matches on that entry; a restore queues those already
+/// retracted (retractions while nobody held the partition); a match made on an entry retracted meanwhile is due as it is
+/// written. When it fires, HashRetracted goes to hashes.retractions.v1 (one per case, keyed by case key, so the notice or
+/// referral it caused can be withdrawn) and the match is deleted, together; after a crash in between, the same retraction
+/// (same eventId) is sent again. A newly added entry reports nothing: it does not rewrite history.</para>
 /// </summary>
-public sealed class ClassificationProcessor(IOptions<KafkaOptions> kafka, IOptions<ClassificationOptions> options, AvroSerdes serdes, ClassificationState state, TimeProvider time, ILogger<ClassificationProcessor> log)
-    : IProcessor<ReportLocated>, IProcessor<ReportAssessed>, IWarmUp, IPartitionAware, IDisposable
+public sealed class ClassificationProcessor : IProcessor<ReportLocated>, IProcessor<ReportAssessed>, IWarmUp, IStateful, IBackgroundDependent, IDisposable
 {
+    private static readonly Counter Retractions = Metrics.CreateCounter("pipeline_classification_retractions_total",
+        "Retracted bank entries reported on a case that was classified on them.");
+    private readonly IOptions<KafkaOptions> kafka;
+    private readonly IOptions<ClassificationOptions> options;
+    private readonly AvroSerdes serdes;
+    private readonly ClassificationState state;
+    private readonly TimeProvider time;
+    private readonly ILogger log;
+
+    public ClassificationProcessor(IOptions<KafkaOptions> kafka, IOptions<ClassificationOptions> options, AvroSerdes serdes, ClassificationState state, TimeProvider time, ILogger<ClassificationProcessor> log)
+    {
+        this.kafka = kafka;
+        this.options = options;
+        this.serdes = serdes;
+        this.state = state;
+        this.time = time;
+        this.log = log;
+        state.Matches.OnDue(state.RetractionDue, ReportRetraction);
+    }
+
+    public IEnumerable<IStateStore> Stores => [state.Waiting, state.Matches];
+
     public const string NeedsAssessmentRule = "needs-assessment→review";
     public const string DoubtfulRule = "doubtful→second-review";
 
@@ -29,18 +54,21 @@ public sealed class ClassificationProcessor(IOptions<KafkaOptions> kafka, IOptio
 
     public HashBank Bank => state.Bank;
 
+    /// <summary>The hash bank's reader: if it dies, the bank goes stale, so the stage stops being ready.</summary>
+    public IEnumerable<BackgroundWork> BackgroundWork => reader is null ? [] : [reader.AsBackgroundWork()];
+
     public async Task WarmUpAsync(CancellationToken cancellationToken)
     {
         reader = new CompactedTopicReader<KnownHash>(kafka.Value, serdes, Topics.HashesKnown, (key, value, _) =>
         {
             var previous = Bank.Apply(key, value);
-            if (value is null && previous is not null && state.BankLoaded) state.RequestSweep(); // a retraction, live
+            if (value is null && previous is not null && state.BankLoaded) state.Matches.Reschedule(m => m.bankKey == key); // a retraction, live
         }, log);
         reader.Start();
         await reader.CaughtUp.WaitAsync(cancellationToken);
         Bank.Compact();
         state.BankLoaded = true;
-        state.RequestSweep();
+        state.Matches.Reschedule(_ => true); // partitions restored before the bank was loaded
         log.LogInformation("Hash bank loaded: {Count} entries ({Pdq} PDQ, {Invalid} invalid records skipped)", Bank.Count, Bank.PdqCount, Bank.Invalid);
     }
 
@@ -109,9 +137,28 @@ public sealed class ClassificationProcessor(IOptions<KafkaOptions> kafka, IOptio
         return ValueTask.CompletedTask;
     }
 
-    public void OnAssigned(IReadOnlyCollection<TopicPartition> partitions) => state.Assign(partitions);
-
-    public void OnRevoked(IReadOnlyCollection<TopicPartition> partitions) => state.Revoke(partitions);
+    /// <summary>A match's bank entry is gone: report the retraction on its case and forget the match.</summary>
+    private void ReportRetraction(TimerFired<CaseMatch> timer, IOutput output)
+    {
+        var match = timer.Value;
+        var remaining = state.Matches.EntriesOf(timer.Partition)
+            .Count(e => e.Key != timer.Key && e.Value.caseKey == match.caseKey && Bank.Contains(e.Value.bankKey));
+        var m = match.match;
+        output.Send(Topics.HashesRetractions, match.caseKey, new HashRetracted
+        {
+            eventId = EventIds.Derive("hash-retracted", match.eventId),
+            caseKey = match.caseKey, reportId = match.reportId, classifiedEventId = match.classifiedEventId,
+            bank = m.bank, algorithm = m.algorithm, value = m.value, distance = m.distance, category = m.category,
+            remainingMatches = remaining, matchedAt = match.matchedAt, retractedAt = timer.Now,
+        });
+        state.Matches.Delete(output, timer.Partition, timer.Key);
+        output.AfterCommit(() =>
+        {
+            Retractions.Inc();
+            log.LogWarning("Bank entry {BankKey} was retracted: reported on case {CaseKey} (report {ReportId}, {Remaining} other match(es) remain)",
+                match.bankKey, match.caseKey, match.reportId, remaining);
+        });
+    }
 
     private void Wait(int partition, ReportLocated located, IOutput output)
     {
@@ -175,11 +222,10 @@ public sealed class ClassificationProcessor(IOptions<KafkaOptions> kafka, IOptio
         classifiedAt = Now,
     };
 
-    /// <summary>Records, per bank entry, that this case was classified on it; if the entry was retracted meanwhile the
-    /// sweep reports it at once.</summary>
+    /// <summary>Records, per bank entry, that this case was classified on it; if the entry was retracted meanwhile, the
+    /// match's timer is due as it is written and reports it at once.</summary>
     private void RememberMatches(int partition, ReportClassified classified, IOutput output)
     {
-        var retracted = false;
         foreach (var m in classified.matches)
         {
             var bankKey = HashBank.KeyOf(m.bank, m.algorithm, m.value);
@@ -189,9 +235,7 @@ public sealed class ClassificationProcessor(IOptions<KafkaOptions> kafka, IOptio
                 caseKey = classified.caseKey, reportId = classified.report.reportId, classifiedEventId = classified.eventId,
                 bankKey = bankKey, match = m, matchedAt = classified.classifiedAt,
             });
-            retracted |= !Bank.Contains(bankKey);
         }
-        if (retracted) state.RequestSweep();
     }
 
     private string UnknownReason(int partition, ReportAssessed assessed)

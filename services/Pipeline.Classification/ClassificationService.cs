@@ -15,9 +15,9 @@ public static class ClassificationService
         host.Services.AddOptions<ClassificationOptions>().BindConfiguration(ClassificationOptions.Section).ValidateOnStart();
         host.Services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<ClassificationOptions>, ClassificationOptionsValidator>());
         host.Services.TryAddSingleton<ClassificationState>();
-        host.Services.AddHostedService<RetractionWatch>();
         return host.AddStage<ClassificationProcessor>(Stage, s => s
             .Consumes<ReportLocated>(Topics.ReportsLocated)
-            .Consumes<ReportAssessed>(Topics.ReportsAssessed));
+            .Consumes<ReportAssessed>(Topics.ReportsAssessed)
+            .CoPartitioned(Topics.ClassificationWaiting, Topics.ClassificationMatches));
     }
 }

@@ -19,6 +19,7 @@ try
         "bench" when parsed.Words.ElementAtOrDefault(1) == "http-load" => await Pipeline.Cli.Commands.BenchIntakeCommand.RunLoadAsync(parsed, cts.Token),
         "bench" when parsed.Words.ElementAtOrDefault(1) == "intake" => await Pipeline.Cli.Commands.BenchIntakeCommand.RunAsync(parsed, cts.Token),
         "bench" when parsed.Words.ElementAtOrDefault(1) == "recheck" => await Pipeline.Cli.Commands.BenchRecheckCommand.RunAsync(parsed, cts.Token),
+        "bench" when parsed.Words.ElementAtOrDefault(1) == "pipeline" => await Pipeline.Cli.Commands.BenchPipelineCommand.RunAsync(parsed, cts.Token),
         "bench" when parsed.Words.ElementAtOrDefault(1) == "takedown" => await Pipeline.Cli.Commands.BenchTakedownCommand.RunAsync(parsed, cts.Token),
         "bench" => await Pipeline.Cli.Commands.BenchCommand.RunAsync(parsed, cts.Token),
         "hashes" => await Pipeline.Cli.Commands.HashesCommand.RunAsync(parsed, cts.Token),
@@ -75,6 +76,10 @@ static int Usage()
           bench recheck [--urls 10000] [--hosts 500] [--concurrency 64] [--per-host-concurrency 2] [--per-host-spacing-ms 0]
                  rechecks/s: HEAD to a simulated hoster web server on 127.0.0.1, observations acknowledged on Kafka
           bench takedown [--notices 2000]  notices delivered/s by e-mail (SMTP) and webhook to listeners on 127.0.0.1
+          bench pipeline [--rate 0] [--duration 20] [--warmup 5] [--in-flight 500] [--speed 3600] [--raw-bench 100000]
+                 every stage in one process on the embedded runtime: end-to-end reports/s (closed loop, or --rate N
+                 reports/s), raw cluster rates in the same run, hops per report, hop efficiency, submitted → first
+                 notice in real milliseconds
           bench match [--entries 10000000] PDQ index against brute force: queries/s/core, bytes/entry, build and load rates
         """);
     return 64;

@@ -3,6 +3,8 @@ using System.Net;
 using System.Net.Sockets;
 using DnsClient;
 using DnsClient.Protocol;
+using Pipeline.Platform;
+using Polly;
 using Prometheus;
 
 namespace Pipeline.Geolocation;
@@ -47,11 +49,15 @@ public sealed class DnsResolver : IDisposable
     private readonly TimeProvider time;
     private readonly LookupClient client;
     private readonly ConcurrentDictionary<string, (DnsAnswer Answer, DateTimeOffset Expires)> cache = new(StringComparer.Ordinal);
+    private readonly ResiliencePipeline<(IDnsQueryResponse? Response, string? Error)> retry;
 
     public DnsResolver(DnsSettings settings, TimeProvider time)
     {
         this.settings = settings;
         this.time = time;
+        // Attempts in all; a failed attempt (no response) waits RetryBackoffMs, doubling, before the next one.
+        retry = new Backoff(TimeSpan.FromMilliseconds(settings.RetryBackoffMs), TimeSpan.FromMilliseconds(settings.RetryBackoffMs * 65_536.0))
+            .Pipeline<(IDnsQueryResponse? Response, string? Error)>(settings.Attempts - 1, o => o.Exception is null && o.Result.Response is null, time);
         var servers = settings.NameServers.Select(s => ParseNameServer(s)
             ?? throw new ArgumentException($"Geolocation:Dns:NameServers '{s}' is not address:port. Fix: e.g. 127.0.0.1:53.")).ToArray();
         if (servers.Length == 0) throw new ArgumentException("Geolocation:Dns:NameServers is empty. Fix: list at least one resolver, e.g. 127.0.0.1:53.");
@@ -202,25 +208,23 @@ public sealed class DnsResolver : IDisposable
 
     private async Task<(IDnsQueryResponse? Response, string? Error)> QueryWithRetriesAsync(string name, QueryType type, CancellationToken ct)
     {
-        string? error = null;
-        for (var attempt = 1; attempt <= settings.Attempts; attempt++)
+        var attempt = 0;
+        return await retry.ExecuteAsync(async token =>
         {
-            if (attempt > 1)
-                await Task.Delay(TimeSpan.FromMilliseconds(settings.RetryBackoffMs * (1 << Math.Min(attempt - 2, 16))), time, ct);
+            attempt++;
             try
             {
-                return (await client.QueryAsync(name, type, QueryClass.IN, ct), null);
+                return (await client.QueryAsync(name, type, QueryClass.IN, token), null);
             }
             catch (DnsResponseException e)
             {
-                error = $"{type} query: {e.DnsError} after {attempt} attempt(s)";
+                return ((IDnsQueryResponse?)null, (string?)$"{type} query: {e.DnsError} after {attempt} attempt(s)");
             }
-            catch (Exception e) when (e is SocketException or TimeoutException or IOException || (e is OperationCanceledException && !ct.IsCancellationRequested))
+            catch (Exception e) when (e is SocketException or TimeoutException or IOException || (e is OperationCanceledException && !token.IsCancellationRequested))
             {
-                error = $"{type} query: {e.Message} after {attempt} attempt(s)";
+                return (null, $"{type} query: {e.Message} after {attempt} attempt(s)");
             }
-        }
-        return (null, error);
+        }, ct);
     }
 
     public void Dispose() => cache.Clear();

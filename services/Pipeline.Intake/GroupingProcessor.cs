@@ -23,7 +23,7 @@ namespace Pipeline.Intake;
 /// Replays are recognised by report id and answered with the same event (same eventId) as the first time, because
 /// after a crash only some outputs of a message may have reached Kafka.
 /// </summary>
-public sealed class GroupingProcessor : IProcessor<CaseCommand>, IPartitionAware, IWarmUp, IDisposable
+public sealed class GroupingProcessor : IProcessor<CaseCommand>, IPartitionAware, IWarmUp, IBackgroundDependent, IDisposable
 {
     public const int MaxRememberedReportIds = 10_000;
 
@@ -55,6 +55,9 @@ public sealed class GroupingProcessor : IProcessor<CaseCommand>, IPartitionAware
     public CaseIndex Index { get; }
 
     public PartitionedState<CaseState> State => state;
+
+    /// <summary>The case index's follower: if it dies, the index goes stale, so the stage stops being ready.</summary>
+    public IEnumerable<BackgroundWork> BackgroundWork => follower is null ? [] : [follower.AsBackgroundWork()];
 
     /// <summary>Reads all of intake.cases into the index before the first report is grouped, then keeps following it.</summary>
     public async Task WarmUpAsync(CancellationToken cancellationToken)

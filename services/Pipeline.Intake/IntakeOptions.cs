@@ -9,6 +9,10 @@ public sealed class IntakeOptions
     /// <summary>URLs (and parent URLs) longer than this are rejected (URL_TOO_LONG / FIELD_TOO_LONG).</summary>
     public int MaxUrlLength { get; set; } = 8192;
 
+    /// <summary>Case keys (normalised URLs) longer than this are rejected (CASE_KEY_TOO_LONG): percent-encoding can make
+    /// the key several times longer than the URL, and the key is a Kafka key and a state-store key.</summary>
+    public int MaxCaseKeyLength { get; set; } = 16_384;
+
     /// <summary>Upper bound of every other string field (ids, references, contact, analyst); see <see cref="ReportValidator"/>.</summary>
     public int MaxIdLength { get; set; } = 128;
 
@@ -17,6 +21,10 @@ public sealed class IntakeOptions
 
     /// <summary>How far in the future a receivedAt/reportedAt/submittedAt may lie (clock skew between systems).</summary>
     public TimeSpan MaxClockSkew { get; set; } = TimeSpan.FromMinutes(5);
+
+    /// <summary>The earliest plausible receivedAt/reportedAt/submittedAt (UTC); earlier ones are rejected
+    /// (RECEIVED_TOO_EARLY): a year 0001, 1582 or 1900 is a bug or an attack on the SLA arithmetic, not a report.</summary>
+    public DateTime EarliestTimestamp { get; set; } = new(1995, 1, 1, 0, 0, 0, DateTimeKind.Utc);
 
     /// <summary>Whether a report at a new URL joins an open case that holds an identical sha256/sha1/md5:
     /// <c>SameHost</c> (default: the same content on the same site under another URL is one case, while the same
@@ -39,6 +47,10 @@ public sealed class SubmissionApiOptions
     /// <summary>Largest accepted request body; larger gives 413.</summary>
     public int MaxRequestBytes { get; set; } = 64 * 1024;
 
+    /// <summary>How long reading the request body may take: a body slower than MaxRequestBytes per BodyTimeout on average
+    /// (after this grace period) is answered 408 (REQUEST_TIMEOUT) and its connection closed.</summary>
+    public TimeSpan BodyTimeout { get; set; } = TimeSpan.FromSeconds(10);
+
     /// <summary>Submissions being published at once; one more gives 429 with Retry-After.</summary>
     public int MaxConcurrentSubmissions { get; set; } = 256;
 
@@ -50,11 +62,14 @@ public sealed class SubmissionApiOptions
     public int RetryAfterSeconds { get; set; } = 5;
 }
 
-internal sealed class IntakeOptionsValidator : IValidateOptions<IntakeOptions>
+internal sealed class IntakeOptionsValidator(IOptions<Pipeline.Platform.ProcessingOptions> processing) : IValidateOptions<IntakeOptions>
 {
     public ValidateOptionsResult Validate(string? name, IntakeOptions o)
     {
         var errors = new List<string>();
+        // A submission's Avro record is never larger than its JSON body plus a few hundred bytes of ids, and its
+        // rejection wraps it whole: both must fit on the topic.
+        var maxBody = processing.Value.MaxRecordBytes - Pipeline.Platform.OriginalBytes.EnvelopeReserve;
         if (o.MaxUrlLength is < 64 or > 1_048_576)
             errors.Add($"Intake:MaxUrlLength {o.MaxUrlLength} must be within 64–1048576. Fix: use e.g. 8192.");
         if (o.MaxIdLength is < 16 or > 4096)
@@ -68,8 +83,14 @@ internal sealed class IntakeOptionsValidator : IValidateOptions<IntakeOptions>
         foreach (var (hotline, hash) in o.ApiKeys)
             if (!ApiKeys.IsValidStoredHash(hash))
                 errors.Add($"Intake:ApiKeys:{hotline} is not a stored key hash. Fix: set it to sha256:<64 hex> of the key (`printf %s \"$KEY\" | sha256sum`), never the key itself.");
-        if (o.Api.MaxRequestBytes is < 1024 or > 16 * 1024 * 1024)
-            errors.Add($"Intake:Api:MaxRequestBytes {o.Api.MaxRequestBytes} must be within 1024–16777216. Fix: use e.g. 65536.");
+        if (o.Api.MaxRequestBytes < 1024 || o.Api.MaxRequestBytes > maxBody)
+            errors.Add($"Intake:Api:MaxRequestBytes {o.Api.MaxRequestBytes} must be within 1024–{maxBody} (Processing:MaxRecordBytes {processing.Value.MaxRecordBytes} less {Pipeline.Platform.OriginalBytes.EnvelopeReserve} for the envelope), so that every accepted body fits on reports.submitted.v1. Fix: use e.g. 65536.");
+        if (o.MaxCaseKeyLength is < 256 or > 1_048_576)
+            errors.Add($"Intake:MaxCaseKeyLength {o.MaxCaseKeyLength} must be within 256–1048576. Fix: use e.g. 16384.");
+        if (o.EarliestTimestamp.Year is < 1970 or > 2100)
+            errors.Add($"Intake:EarliestTimestamp {o.EarliestTimestamp:O} must lie within the years 1970–2100. Fix: use e.g. 1995-01-01T00:00:00Z.");
+        if (o.Api.BodyTimeout < TimeSpan.FromSeconds(1) || o.Api.BodyTimeout > TimeSpan.FromMinutes(5))
+            errors.Add($"Intake:Api:BodyTimeout {o.Api.BodyTimeout} must be within 00:00:01–00:05:00 (Kestrel checks once a second). Fix: use e.g. 00:00:10.");
         if (o.Api.MaxConcurrentSubmissions < 1)
             errors.Add($"Intake:Api:MaxConcurrentSubmissions {o.Api.MaxConcurrentSubmissions} must be ≥ 1. Fix: use e.g. 256.");
         if (o.Api.PublishTimeout < TimeSpan.FromSeconds(1) || o.Api.PublishTimeout > TimeSpan.FromMinutes(5))

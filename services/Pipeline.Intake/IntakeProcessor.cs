@@ -11,12 +11,15 @@ namespace Pipeline.Intake;
 /// intake.grouping re-keyed by its case key, so that step 2 (<see cref="GroupingProcessor"/>) sees every change to a
 /// case on one partition. Removal outcomes (notices.outcomes) are forwarded the same way, as CLOSE commands.
 /// </summary>
-public sealed class IntakeProcessor(IOptions<IntakeOptions> options, TimeProvider time) : IProcessor<ReportSubmitted>, IProcessor<NoticeOutcome>
+public sealed class IntakeProcessor(IOptions<IntakeOptions> options, IOptions<ProcessingOptions> processing, TimeProvider time) : IProcessor<ReportSubmitted>, IProcessor<NoticeOutcome>
 {
     public static readonly Counter Rejections = Metrics.CreateCounter(
         "pipeline_intake_rejected_total", "Reports rejected by intake, by reason code.", new CounterConfiguration { LabelNames = ["reason"] });
 
     private readonly ReportValidator validator = new(options.Value, time);
+    private readonly int maxIdLength = options.Value.MaxIdLength;
+    private readonly int maxCaseKeyLength = options.Value.MaxCaseKeyLength;
+    private readonly int payloadBudget = processing.Value.MaxRecordBytes - OriginalBytes.EnvelopeReserve;
 
     public ValueTask ProcessAsync(Incoming<ReportSubmitted> message, IOutput output, CancellationToken cancellationToken)
     {
@@ -24,22 +27,27 @@ public sealed class IntakeProcessor(IOptions<IntakeOptions> options, TimeProvide
         var failure = Check(submitted, out var url);
         if (failure is not null)
         {
+            // Bounded (Processing:MaxRecordBytes): a payload near Kafka's limit is kept by reference (its first bytes,
+            // length and SHA-256), and fields too long to be valid are left out, so the rejection always fits.
+            var payload = OriginalBytes.Keep(message.RawValue ?? [], payloadBudget);
             var rejected = new ReportRejected
             {
                 eventId = EventIds.Derive("rejected", submitted.eventId, message.Origin),
                 caseKey = null,
-                reportId = submitted.report?.reportId,
-                sourceHotline = submitted.report?.sourceHotline,
-                sourceReference = submitted.report?.sourceReference,
+                reportId = Bounded(submitted.report?.reportId),
+                sourceHotline = Bounded(submitted.report?.sourceHotline),
+                sourceReference = Bounded(submitted.report?.sourceReference),
                 reasonCode = failure.Code,
-                message = failure.Message,
-                originalPayload = message.RawValue ?? [],
+                message = OriginalBytes.CutText(failure.Message),
+                originalPayload = payload.Bytes,
                 originTopic = message.Topic,
                 originPartition = message.Partition,
                 originOffset = message.Offset,
                 rejectedAt = time.GetUtcNow().UtcDateTime,
+                originalPayloadLength = payload.OriginalLength,
+                originalPayloadSha256 = payload.Sha256,
             };
-            var key = string.IsNullOrEmpty(submitted.report?.reportId) ? message.Key ?? rejected.eventId : submitted.report.reportId;
+            var key = rejected.reportId is { Length: > 0 } id ? id : Bounded(message.Key) ?? rejected.eventId;
             output.Send(Topics.ReportsRejected, key, rejected);
             Rejections.WithLabels(failure.Code).Inc();
             return ValueTask.CompletedTask;
@@ -65,6 +73,8 @@ public sealed class IntakeProcessor(IOptions<IntakeOptions> options, TimeProvide
         return ValueTask.CompletedTask;
     }
 
+    private string? Bounded(string? value) => value is not null && value.Length <= maxIdLength ? value : null;
+
     /// <summary>Validation, then normalisation: the same checks the HTTP API runs before it publishes.</summary>
     public ReportValidator.Failure? Check(ReportSubmitted submitted, out UrlNormaliser.Result? url)
     {
@@ -72,6 +82,8 @@ public sealed class IntakeProcessor(IOptions<IntakeOptions> options, TimeProvide
         var failure = validator.Validate(submitted);
         if (failure is null && !UrlNormaliser.TryNormalise(submitted.report.url, out url, out var code, out var text))
             failure = new ReportValidator.Failure(code, text);
+        if (failure is null && url!.Key.Length > maxCaseKeyLength)
+            failure = new ReportValidator.Failure("CASE_KEY_TOO_LONG", $"The normalised URL is {url.Key.Length} characters long; at most {maxCaseKeyLength} are accepted (Intake:MaxCaseKeyLength).");
         return failure;
     }
 

@@ -22,6 +22,6 @@ public static class IntakeService
         host.AddStage<IntakeProcessor>(Stage, s => s
             .Consumes<ReportSubmitted>(Topics.ReportsSubmitted)
             .Consumes<NoticeOutcome>(Topics.NoticeOutcomes));
-        return host.AddStage<GroupingProcessor>(GroupingStage, s => s.Consumes<CaseCommand>(Topics.IntakeGrouping));
+        return host.AddStage<GroupingProcessor>(GroupingStage, s => s.Consumes<CaseCommand>(Topics.IntakeGrouping).CoPartitioned(Topics.IntakeCases));
     }
 }

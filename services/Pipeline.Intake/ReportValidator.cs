@@ -29,6 +29,15 @@ public sealed class ReportValidator(IntakeOptions options, TimeProvider time)
         if (r.url.Length > options.MaxUrlLength)
             return new("URL_TOO_LONG", $"The URL is {r.url.Length} characters long; at most {options.MaxUrlLength} are accepted.");
         if (FieldsTooLong(r) is { } f3) return f3;
+        if (r.parentUrl is not null && !UrlNormaliser.TryNormalise(r.parentUrl, out _, out _, out var parentProblem))
+            return new("PARENT_URL_INVALID", "parentUrl: " + parentProblem);
+        var earliest = options.EarliestTimestamp.ToUniversalTime();
+        if (r.receivedAt < earliest)
+            return new("RECEIVED_TOO_EARLY", $"receivedAt {r.receivedAt:O} lies before {earliest:O}, the earliest plausible time (Intake:EarliestTimestamp).");
+        if (r.reportedAt < earliest)
+            return new("RECEIVED_TOO_EARLY", $"reportedAt {r.reportedAt:O} lies before {earliest:O}, the earliest plausible time (Intake:EarliestTimestamp).");
+        if (submitted.submittedAt < earliest)
+            return new("RECEIVED_TOO_EARLY", $"submittedAt {submitted.submittedAt:O} lies before {earliest:O}, the earliest plausible time (Intake:EarliestTimestamp).");
         var latest = time.GetUtcNow().UtcDateTime + options.MaxClockSkew;
         if (r.receivedAt > latest)
             return new("RECEIVED_IN_FUTURE", $"receivedAt {r.receivedAt:O} lies in the future beyond the allowed skew of {options.MaxClockSkew}.");

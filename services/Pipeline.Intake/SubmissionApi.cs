@@ -78,16 +78,30 @@ public sealed class SubmissionApi : IDisposable
     private readonly ILogger<SubmissionApi> log;
     private readonly IProducer<byte[]?, byte[]?> producer;
     private readonly SemaphoreSlim slots;
-    private readonly ConcurrentDictionary<string, string> published = new(StringComparer.Ordinal);
+    private readonly int maxRecordBytes;
 
-    public SubmissionApi(IOptions<IntakeOptions> options, IOptions<KafkaOptions> kafka, AvroSerdes serdes, TimeProvider time, ILogger<SubmissionApi> log)
+    /// <summary>Who holds a (hotline, reference): the case key of the report stored (or being stored) under it. A second,
+    /// different report under the same reference waits for the holder's outcome: 409 if it was stored, another try if
+    /// not. Checked and claimed in one step, so concurrent requests cannot both pass the check.</summary>
+    private readonly ConcurrentDictionary<string, Claim> claims = new(StringComparer.Ordinal);
+
+    private sealed class Claim(string caseKey)
+    {
+        public string CaseKey { get; } = caseKey;
+        public TaskCompletionSource<bool> Stored { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    }
+
+    private const int MaxRemembered = 100_000;
+
+    public SubmissionApi(IOptions<IntakeOptions> options, IOptions<KafkaOptions> kafka, IOptions<ProcessingOptions> processing, AvroSerdes serdes, TimeProvider time, ILogger<SubmissionApi> log)
     {
         this.options = options.Value;
         keys = new ApiKeys(this.options.ApiKeys);
         this.serdes = serdes;
         this.time = time;
         this.log = log;
-        checks = new IntakeProcessor(options, time);
+        checks = new IntakeProcessor(options, processing, time);
+        maxRecordBytes = processing.Value.MaxRecordBytes - OriginalBytes.EnvelopeReserve;
         slots = new SemaphoreSlim(this.options.Api.MaxConcurrentSubmissions);
         // Its own producer: message.timeout.ms = PublishTimeout, so a report answered 503 is abandoned by the client
         // library and cannot reach Kafka later behind the submitter's back.
@@ -116,12 +130,31 @@ public sealed class SubmissionApi : IDisposable
             http.Response.Headers.WWWAuthenticate = "Bearer realm=\"pipeline-intake\"";
             return Problem(401, "API_KEY_INVALID", "Missing or unknown API key", "Send the hotline's API key as `Authorization: Bearer <key>`.");
         }
-        if (http.Request.ContentType is not { } type || !type.StartsWith("application/json", StringComparison.OrdinalIgnoreCase))
-            return Problem(415, "CONTENT_TYPE_UNSUPPORTED", "Unsupported media type", "Send the report as application/json.");
+        if (!IsJson(http.Request.ContentType))
+            return Problem(415, "CONTENT_TYPE_UNSUPPORTED", "Unsupported media type", "Send the report as application/json (charset utf-8, if any).");
         var max = options.Api.MaxRequestBytes;
         if (http.Request.ContentLength > max)
             return Problem(413, "REQUEST_TOO_LARGE", "Request too large", $"The body is {http.Request.ContentLength} bytes; at most {max} are accepted.");
-        var body = await ReadBodyAsync(http.Request, max, http.RequestAborted);
+        byte[]? body;
+        // A slow body (slowloris) is ended by Kestrel itself: after BodyTimeout the body must have arrived at an average
+        // rate that brings the largest allowed body within BodyTimeout. Kestrel then fails the read (408) and closes the
+        // connection cleanly; cancelling the read from here instead leaves Kestrel's own read pending.
+        if (http.Features.Get<Microsoft.AspNetCore.Server.Kestrel.Core.Features.IHttpMinRequestBodyDataRateFeature>() is { } rate)
+            rate.MinDataRate = new Microsoft.AspNetCore.Server.Kestrel.Core.MinDataRate(
+                bytesPerSecond: Math.Max(240, max / options.Api.BodyTimeout.TotalSeconds), gracePeriod: options.Api.BodyTimeout);
+        try
+        {
+            body = await ReadBodyAsync(http.Request, max, http.RequestAborted);
+        }
+        catch (Microsoft.AspNetCore.Http.BadHttpRequestException e) when (e.StatusCode == 408)
+        {
+            return Problem(408, "REQUEST_TIMEOUT", "Request body too slow", $"The body was not received within {options.Api.BodyTimeout.TotalSeconds:0.#} s.");
+        }
+        catch (Exception e) when (e is OperationCanceledException or Microsoft.AspNetCore.Http.BadHttpRequestException or IOException)
+        {
+            // The client went away or sent a broken body: an answer (if anyone still listens), never an unhandled error.
+            return Problem(400, "REQUEST_ABORTED", "Request body not received", "The connection ended before the body was read.");
+        }
         if (body is null)
             return Problem(413, "REQUEST_TOO_LARGE", "Request too large", $"The body exceeds {max} bytes.");
 
@@ -130,9 +163,9 @@ public sealed class SubmissionApi : IDisposable
         {
             submission = JsonSerializer.Deserialize<ReportSubmission>(body, Json);
         }
-        catch (JsonException e)
+        catch (Exception e) when (e is JsonException or NotSupportedException or ArgumentException or FormatException or OverflowException)
         {
-            return Problem(400, "JSON_INVALID", "Malformed JSON", $"The body is not a valid report: {e.Message}");
+            return Problem(400, "JSON_INVALID", "Malformed JSON", $"The body is not a valid report: {Cut(e.Message)}");
         }
         if (submission is null) return Problem(400, "JSON_INVALID", "Malformed JSON", "The body is null.");
         if (submission.SourceHotline is { } claimed && claimed != hotline)
@@ -140,27 +173,37 @@ public sealed class SubmissionApi : IDisposable
         if (string.IsNullOrWhiteSpace(submission.Reference))
             return Problem(400, "SOURCE_REFERENCE_MISSING", "Invalid report", "reference (your own id of the report) is required; it makes the submission idempotent.");
 
+        if (submission.ExternalIds?.FirstOrDefault(e => e.Value is null) is { Key: { } nullKey })
+            return Problem(400, "FIELD_NULL", "Invalid report", $"externalIds.{Cut(nullKey)} is null; each external id must be a string.");
+
         var submitted = ToEvent(hotline, submission);
         var failure = checks.Check(submitted, out var url);
         if (failure is not null) return Problem(400, failure.Code, "Invalid report", failure.Message);
-
-        var idempotencyKey = hotline + "\n" + submission.Reference;
-        if (published.TryGetValue(idempotencyKey, out var earlierUrl) && earlierUrl != url!.Key)
-            return Problem(409, "REFERENCE_REUSED", "Reference already used",
-                $"Reference '{Cut(submission.Reference)}' was already submitted for another URL; use a new reference for a new report.");
 
         if (!slots.Wait(0))
         {
             http.Response.Headers.RetryAfter = "1";
             return Problem(429, "OVERLOADED", "Too many submissions in progress", "Retry after the time given in Retry-After.");
         }
+        var idempotencyKey = hotline + "\n" + submission.Reference;
+        var claim = new Claim(url!.Key);
+        var stored = false;
         try
         {
+            while (claims.GetOrAdd(idempotencyKey, claim) is var holder && holder != claim && holder.CaseKey != url.Key)
+            {
+                // Another report holds this reference. Stored: a conflict. Failed: it let go; try to claim again.
+                if (await holder.Stored.Task.WaitAsync(options.Api.PublishTimeout * 2, http.RequestAborted))
+                    return Problem(409, "REFERENCE_REUSED", "Reference already used",
+                        $"Reference '{Cut(submission.Reference)}' was already submitted for another URL; use a new reference for a new report.");
+            }
+            // Ours, or the same report again: publish (a re-submission is idempotent downstream, on the report id).
             var value = await serdes.SerializeAsync(submitted, Topics.ReportsSubmitted);
+            if (value.Length > maxRecordBytes)
+                return Problem(413, "REQUEST_TOO_LARGE", "Request too large", $"The report is {value.Length} bytes as Avro; at most {maxRecordBytes} fit on the topic.");
             var delivery = await producer.ProduceAsync(Topics.ReportsSubmitted,
                 new Message<byte[]?, byte[]?> { Key = Encoding.UTF8.GetBytes(submitted.report.reportId), Value = value });
-            if (published.Count > 100_000) published.Clear();
-            published[idempotencyKey] = url!.Key;
+            stored = true;
             Responses.WithLabels("202").Inc();
             return Results.Json(new { reportId = submitted.report.reportId, caseKey = url.Key, eventId = submitted.eventId, offset = delivery.Offset.Value },
                 statusCode: 202);
@@ -174,8 +217,36 @@ public sealed class SubmissionApi : IDisposable
         finally
         {
             slots.Release();
+            Settle(idempotencyKey, claim, stored);
         }
     }
+
+    /// <summary>Ends a claim: kept when its report was stored; released (and waiters told) when not. The same report
+    /// stored by a request that held no claim leaves one behind, so a later different report still gets 409.</summary>
+    private void Settle(string idempotencyKey, Claim claim, bool stored)
+    {
+        if (stored)
+        {
+            claim.Stored.TrySetResult(true);
+            claims.TryAdd(idempotencyKey, claim);
+        }
+        else
+        {
+            claims.TryRemove(new KeyValuePair<string, Claim>(idempotencyKey, claim));
+            claim.Stored.TrySetResult(false);
+        }
+        if (claims.Count > MaxRemembered)
+            foreach (var (k, c) in claims)
+                if (c.Stored.Task.IsCompleted) claims.TryRemove(new KeyValuePair<string, Claim>(k, c));
+    }
+
+    /// <summary>Exactly application/json (parameters allowed; a charset, if given, must be UTF-8): not application/jsonp,
+    /// not application/json-seq.</summary>
+    private static bool IsJson(string? contentType) =>
+        System.Net.Http.Headers.MediaTypeHeaderValue.TryParse(contentType, out var media)
+        && string.Equals(media.MediaType, "application/json", StringComparison.OrdinalIgnoreCase)
+        && (media.CharSet is null || media.CharSet.Trim('"').Equals("utf-8", StringComparison.OrdinalIgnoreCase)
+            || media.CharSet.Trim('"').Equals("utf8", StringComparison.OrdinalIgnoreCase));
 
     private ReportSubmitted ToEvent(string hotline, ReportSubmission s)
     {

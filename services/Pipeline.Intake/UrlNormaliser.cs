@@ -60,9 +60,9 @@ public static class UrlNormaliser
         if (string.IsNullOrEmpty(uri.Host))
             return Fail("URL_NO_HOST", "The URL has no host.", out reasonCode, out message);
 
-        var host = CanonicalHost(uri);
+        var host = CanonicalHost(uri, out var hostCode, out var hostMessage);
         if (host is null)
-            return Fail("URL_HOST_INVALID", $"The host '{Truncate(uri.Host)}' is not a valid host name.", out reasonCode, out message);
+            return Fail(hostCode, hostMessage, out reasonCode, out message);
         if (host.Length == 0)
             return Fail("URL_NO_HOST", "The URL has no host.", out reasonCode, out message);
 
@@ -88,27 +88,46 @@ public static class UrlNormaliser
             '\u001A', '\u001B', '\u001C', '\u001D', '\u001E', '\u001F', '\u00A0', '\u3000');
     }
 
-    /// <summary>The canonical host, or null if it is not a valid host.</summary>
-    private static string? CanonicalHost(Uri uri)
+    /// <summary>The canonical host, or null (with a reason) if it is not a valid host.</summary>
+    /// <remarks>As the WHATWG URL standard's host parser: UTS #46 processing (map, normalise, validate, punycode;
+    /// nontransitional, as <see cref="IdnMapping"/> does on ICU: fullwidth and circled letters and ligatures map to
+    /// ASCII, ẞ maps to "ss", ß stays ß), forbidden domain code points refused, and a host whose last label is a number
+    /// is an IPv4 address or invalid, never a DNS name (4294967296 and 192.0.2.999 are refused; 0x7f.1 is 127.0.0.1).</remarks>
+    private static string? CanonicalHost(Uri uri, out string code, out string message)
     {
+        code = "URL_HOST_INVALID";
+        message = $"The host '{Truncate(uri.Host)}' is not a valid host name.";
         switch (uri.HostNameType)
         {
             case UriHostNameType.IPv4:
                 return IPAddress.Parse(uri.Host).ToString();
             case UriHostNameType.IPv6:
+                if (uri.IdnHost.Contains('%', StringComparison.Ordinal))
+                {
+                    code = "URL_IPV6_ZONE_ID";
+                    message = "The IPv6 address carries a zone id (%…), which only means something on the reporter's own machine.";
+                    return null;
+                }
                 return "[" + IPAddress.Parse(uri.Host.Trim('[', ']')).ToString() + "]";
         }
         // Lower-case before IDNA: Uri lower-cases ASCII only, so "ΑΒΓ" and "αβγ" would become different punycode.
-        var unicode = Idn.GetUnicode(uri.IdnHost.TrimEnd('.')).Normalize(NormalizationForm.FormC).ToLowerInvariant();
+        var unicode = Uts46Compatibility.Map(Idn.GetUnicode(uri.IdnHost.TrimEnd('.'))).Normalize(NormalizationForm.FormC).ToLowerInvariant();
+        if (unicode.EndsWith('.')) unicode = unicode.TrimEnd('.');
         var host = unicode.Length == 0 ? "" : Idn.GetAscii(unicode).ToLowerInvariant();
         if (host.Length == 0) return "";
-        if (host.Contains("..", StringComparison.Ordinal) || host.StartsWith('.')) return null;
-        // "192.0.2.1." is a DNS name to Uri but the same address once the trailing dot is gone.
-        if (host.All(c => char.IsAsciiHexDigit(c) || c is '.' or 'x') && Uri.TryCreate("http://" + host + "/", UriKind.Absolute, out var again)
-            && again.HostNameType == UriHostNameType.IPv4)
-            return IPAddress.Parse(again.Host).ToString();
+        if (host.Contains("..", StringComparison.Ordinal) || host.StartsWith('.') || host.Any(IsForbiddenDomainCodePoint)) return null;
+        if (WhatwgIPv4.EndsInNumber(host))
+        {
+            if (WhatwgIPv4.TryParse(host) is { } address) return address;
+            message = $"The host '{Truncate(host)}' ends in a number but is not a valid IPv4 address.";
+            return null;
+        }
         return host;
     }
+
+    /// <summary>WHATWG URL, "forbidden domain code point".</summary>
+    private static bool IsForbiddenDomainCodePoint(char c) =>
+        c <= 0x20 || c == 0x7F || c is '#' or '%' or '/' or ':' or '<' or '>' or '?' or '@' or '[' or '\\' or ']' or '^' or '|';
 
     private static bool IsUnreserved(char c) => char.IsAsciiLetterOrDigit(c) || c is '-' or '.' or '_' or '~';
 
@@ -192,5 +211,103 @@ public static class UrlNormaliser
         reasonCode = code;
         message = text;
         return false;
+    }
+}
+
+/// <summary>
+/// The UTS #46 mappings of the compatibility characters used to dodge matching (fullwidth forms, circled letters and
+/// digits, Latin ligatures, ẞ, ideographic full stops), applied before <see cref="IdnMapping"/>.
+/// </summary>
+/// <remarks>Why by hand: every service runs with InvariantGlobalization (Directory.Build.props), where IdnMapping only
+/// does punycode and string.Normalize(FormKC) does nothing, so the ICU-backed UTS #46 mapping is not available; and case
+/// keys must not depend on which process computed them. The ranges below are exactly UTS #46's "mapped" entries for
+/// them (IdnaMappingTable.txt); anything else outside ASCII goes to punycode as before.</remarks>
+internal static class Uts46Compatibility
+{
+    public static string Map(string host)
+    {
+        var sb = new StringBuilder(host.Length);
+        foreach (var c in host)
+        {
+            switch (c)
+            {
+                case >= '\uFF01' and <= '\uFF5E': sb.Append((char)(c - 0xFF01 + 0x21)); break;   // fullwidth ASCII
+                case '\u3002' or '\uFF61': sb.Append('.'); break;                                // ideographic full stops
+                case >= '\u24B6' and <= '\u24CF': sb.Append((char)('a' + (c - 0x24B6))); break;   // Ⓐ–Ⓩ
+                case >= '\u24D0' and <= '\u24E9': sb.Append((char)('a' + (c - 0x24D0))); break;   // ⓐ–ⓩ
+                case >= '\u2460' and <= '\u2473': sb.Append((c - 0x2460 + 1).ToString(CultureInfo.InvariantCulture)); break; // ①–⑳
+                case '\u24EA': sb.Append('0'); break;                                              // ⓪
+                case '\u1E9E': sb.Append("ss"); break;                                             // ẞ (ß itself stays ß: nontransitional)
+                case '\uFB00': sb.Append("ff"); break;
+                case '\uFB01': sb.Append("fi"); break;
+                case '\uFB02': sb.Append("fl"); break;
+                case '\uFB03': sb.Append("ffi"); break;
+                case '\uFB04': sb.Append("ffl"); break;
+                case '\uFB05' or '\uFB06': sb.Append("st"); break;
+                default: sb.Append(c); break;
+            }
+        }
+        return sb.ToString();
+    }
+}
+
+/// <summary>The WHATWG URL standard's IPv4 parser (https://url.spec.whatwg.org/#concept-ipv4-parser): up to four
+/// parts, each decimal, octal (leading 0) or hexadecimal (0x); the last part fills the remaining bytes.</summary>
+internal static class WhatwgIPv4
+{
+    /// <summary>"ends in a number": the last label (ignoring one trailing empty label) is digits, or an IPv4 number.</summary>
+    public static bool EndsInNumber(string host)
+    {
+        var parts = Parts(host);
+        if (parts is null) return false;
+        var last = parts[^1];
+        return (last.Length > 0 && last.All(char.IsAsciiDigit)) || TryParseNumber(last, out _);
+    }
+
+    /// <summary>Dotted-decimal form, or null when the host is not a valid IPv4 address.</summary>
+    public static string? TryParse(string host)
+    {
+        var parts = Parts(host);
+        if (parts is null || parts.Length > 4) return null;
+        var numbers = new ulong[parts.Length];
+        for (var i = 0; i < parts.Length; i++)
+            if (!TryParseNumber(parts[i], out numbers[i])) return null;
+        for (var i = 0; i < numbers.Length - 1; i++)
+            if (numbers[i] > 255) return null;
+        if (numbers[^1] >= 1UL << (8 * (5 - numbers.Length))) return null;
+        var ipv4 = numbers[^1];
+        for (var i = 0; i < numbers.Length - 1; i++) ipv4 += numbers[i] << (8 * (3 - i));
+        return $"{ipv4 >> 24}.{(ipv4 >> 16) & 255}.{(ipv4 >> 8) & 255}.{ipv4 & 255}";
+    }
+
+    private static string[]? Parts(string host)
+    {
+        var parts = host.Split('.');
+        if (parts[^1].Length == 0)
+        {
+            if (parts.Length == 1) return null;
+            parts = parts[..^1];
+        }
+        return parts;
+    }
+
+    /// <summary>One part; values beyond 2^40 saturate (they are invalid in any position anyway).</summary>
+    private static bool TryParseNumber(string s, out ulong value)
+    {
+        value = 0;
+        if (s.Length == 0) return false;
+        var radix = 10;
+        if (s.Length >= 2 && s[0] == '0' && s[1] is 'x' or 'X') { s = s[2..]; radix = 16; }
+        else if (s.Length >= 2 && s[0] == '0') { s = s[1..]; radix = 8; }
+        foreach (var c in s)
+        {
+            int digit;
+            if (char.IsAsciiDigit(c)) digit = c - '0';
+            else if (radix == 16 && char.IsAsciiHexDigit(c)) digit = (c | 0x20) - 'a' + 10;
+            else return false;
+            if (digit >= radix) return false;
+            value = Math.Min(value * (ulong)radix + (ulong)digit, 1UL << 40);
+        }
+        return true;
     }
 }

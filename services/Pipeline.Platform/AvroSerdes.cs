@@ -1,55 +1,162 @@
+using System.Buffers.Binary;
 using System.Collections.Concurrent;
+using Avro.IO;
 using Avro.Specific;
-using Confluent.Kafka;
 using Confluent.SchemaRegistry;
-using Confluent.SchemaRegistry.Serdes;
+using Pipeline.Contracts;
 
 namespace Pipeline.Platform;
 
 /// <summary>
-/// Avro (de)serialisation through the Schema Registry, one cached serializer per record type. Values are framed the
-/// Confluent way (magic byte + schema id), keys are plain UTF-8 strings.
+/// Avro (de)serialisation through the Schema Registry. Values are framed the Confluent way (magic byte 0, 4-byte
+/// big-endian schema id, Avro binary; subject &lt;topic&gt;-value), keys are plain UTF-8 strings.
+/// <para>
+/// The registry is asked once per (type, topic) for the id to write with and once per schema id for the schema to
+/// read; after that both directions are synchronous calls on the caller's thread with a cached preresolving
+/// writer/reader. Confluent's AvroSerializer/AvroDeserializer hopped to the thread pool on every message (their async
+/// path ends in ContinueWith) and hashed the schema per call, while the stage thread blocked on them: 4–10 ms per
+/// message (issue 11). Reading goes through <see cref="BoundedAvroDecoder"/>, so a crafted payload cannot make a
+/// stage allocate more than its bytes justify (issue 15).
+/// </para>
 /// </summary>
-public sealed class AvroSerdes(ISchemaRegistryClient registry, bool autoRegisterSchemas)
+public sealed class AvroSerdes(ISchemaRegistryClient registry, bool autoRegisterSchemas, AvroDecodeLimits? limits = null)
 {
-    private readonly ConcurrentDictionary<Type, object> serializers = new();
-    private readonly ConcurrentDictionary<Type, object> deserializers = new();
+    private readonly ConcurrentDictionary<(Type Type, string Topic), object> writers = new();
+    private readonly ConcurrentDictionary<int, Task<Avro.Schema>> writerSchemas = new();
+    private readonly ConcurrentDictionary<(int SchemaId, Type Type), object> readers = new();
+    private readonly AvroDecodeLimits limits = limits ?? AvroDecodeLimits.Default;
+
+    [ThreadStatic] private static MemoryStream? buffer;
 
     public ISchemaRegistryClient Registry => registry;
 
+    public AvroDecodeLimits Limits => limits;
+
+    /// <summary>Serialises on the caller's thread; only the first call per (type, topic) waits for the registry.</summary>
+    public byte[] Serialize<T>(T value, string topic) where T : class, ISpecificRecord
+    {
+        ArgumentNullException.ThrowIfNull(value);
+        var writer = writers.TryGetValue((typeof(T), topic), out var cached)
+            ? (Writer<T>)cached
+            : LookUpWriterAsync<T>(topic).GetAwaiter().GetResult();
+        return writer.Write(value);
+    }
+
     public async Task<byte[]> SerializeAsync<T>(T value, string topic) where T : class, ISpecificRecord
     {
-        var serializer = (AvroSerializer<T>)serializers.GetOrAdd(typeof(T), _ => new AvroSerializer<T>(registry,
-            new AvroSerializerConfig { AutoRegisterSchemas = autoRegisterSchemas, UseLatestVersion = false }));
+        ArgumentNullException.ThrowIfNull(value);
+        var writer = writers.TryGetValue((typeof(T), topic), out var cached) ? (Writer<T>)cached : await LookUpWriterAsync<T>(topic);
+        return writer.Write(value);
+    }
+
+    /// <summary>Deserialises on the caller's thread; only the first message of a schema id waits for the registry.</summary>
+    public T Deserialize<T>(byte[]? data, string topic) where T : class, ISpecificRecord
+    {
+        var id = SchemaId<T>(data, topic);
+        var reader = readers.TryGetValue((id, typeof(T)), out var cached)
+            ? (ResolvedSpecificReader<T>)cached
+            : LookUpReaderAsync<T>(id, topic).GetAwaiter().GetResult();
+        return Read(reader, data!, topic);
+    }
+
+    public async Task<T> DeserializeAsync<T>(byte[]? data, string topic) where T : class, ISpecificRecord
+    {
+        var id = SchemaId<T>(data, topic);
+        var reader = readers.TryGetValue((id, typeof(T)), out var cached) ? (ResolvedSpecificReader<T>)cached : await LookUpReaderAsync<T>(id, topic);
+        return Read(reader, data!, topic);
+    }
+
+    private static int SchemaId<T>(byte[]? data, string topic)
+    {
+        if (data is null) throw new UndeserialisableException($"The message on {topic} has no value (a tombstone), but {typeof(T).Name} was expected.");
+        if (data.Length < 5 || data[0] != 0)
+            throw new UndeserialisableException($"The message on {topic} is not Confluent-framed Avro (magic byte 0 + schema id); {data.Length} bytes starting 0x{Convert.ToHexString(data.AsSpan(0, Math.Min(8, data.Length)))}.");
+        return BinaryPrimitives.ReadInt32BigEndian(data.AsSpan(1, 4));
+    }
+
+    private T Read<T>(ResolvedSpecificReader<T> reader, byte[] data, string topic) where T : class, ISpecificRecord
+    {
         try
         {
-            return await serializer.SerializeAsync(value, new SerializationContext(MessageComponentType.Value, topic));
+            return reader.Read(null!, new BoundedAvroDecoder(data.AsMemory(5), limits));
+        }
+        catch (Exception e)
+        {
+            throw new UndeserialisableException($"The message on {topic} could not be read as {typeof(T).Name}: {e.Message}", e);
+        }
+    }
+
+    private async Task<Writer<T>> LookUpWriterAsync<T>(string topic) where T : class, ISpecificRecord
+    {
+        var schema = Schemas.Of<T>();
+        var subject = topic + "-value";
+        int id;
+        try
+        {
+            var registered = new Schema(schema.ToString(), SchemaType.Avro);
+            id = autoRegisterSchemas
+                ? await registry.RegisterSchemaAsync(subject, registered, normalize: false).ConfigureAwait(false)
+                : (await registry.LookupSchemaAsync(subject, registered, ignoreDeletedSchemas: true, normalize: false).ConfigureAwait(false)).Id;
         }
         catch (Exception e) when (TransientErrors.IsTransient(e))
         {
             ProcessorMetrics.SchemaRegistryFailures.WithLabels("serialize").Inc();
             throw;
         }
+        var writer = new Writer<T>(id, new SpecificDatumWriter<T>(schema));
+        writers[(typeof(T), topic)] = writer;
+        return writer;
     }
 
-    public async Task<T> DeserializeAsync<T>(byte[]? data, string topic) where T : class, ISpecificRecord
+    private async Task<ResolvedSpecificReader<T>> LookUpReaderAsync<T>(int id, string topic) where T : class, ISpecificRecord
     {
-        if (data is null) throw new UndeserialisableException($"The message on {topic} has no value (a tombstone), but {typeof(T).Name} was expected.");
-        if (data.Length < 5 || data[0] != 0)
-            throw new UndeserialisableException($"The message on {topic} is not Confluent-framed Avro (magic byte 0 + schema id); {data.Length} bytes starting 0x{Convert.ToHexString(data.AsSpan(0, Math.Min(8, data.Length)))}.");
-        var deserializer = (AvroDeserializer<T>)deserializers.GetOrAdd(typeof(T), _ => new AvroDeserializer<T>(registry));
+        Avro.Schema writerSchema;
         try
         {
-            return await deserializer.DeserializeAsync(data, false, new SerializationContext(MessageComponentType.Value, topic));
-        }
-        catch (Exception e) when (!TransientErrors.IsTransient(e))
-        {
-            throw new UndeserialisableException($"The message on {topic} could not be read as {typeof(T).Name}: {e.Message}", e);
+            writerSchema = await writerSchemas.GetOrAdd(id, _ => FetchSchemaAsync(id, topic)).ConfigureAwait(false);
         }
         catch (Exception e)
         {
+            writerSchemas.TryRemove(id, out _); // never cache a failure: the registry may be back on the next try
+            if (!TransientErrors.IsTransient(e))
+                throw new UndeserialisableException($"The message on {topic} could not be read as {typeof(T).Name}: {e.Message}", e);
             ProcessorMetrics.SchemaRegistryFailures.WithLabels("deserialize").Inc();
             throw new UndeserialisableException($"The Schema Registry could not be reached to read a {typeof(T).Name} on {topic}: {e.Message}", e);
+        }
+        ResolvedSpecificReader<T> reader;
+        try
+        {
+            reader = new ResolvedSpecificReader<T>(writerSchema, Schemas.Of<T>());
+        }
+        catch (Exception e)
+        {
+            throw new UndeserialisableException($"The message on {topic} could not be read as {typeof(T).Name}: {e.Message}", e);
+        }
+        readers[(id, typeof(T))] = reader;
+        return reader;
+    }
+
+    private async Task<Avro.Schema> FetchSchemaAsync(int id, string topic)
+    {
+        var registered = await registry.GetSchemaBySubjectAndIdAsync(topic + "-value", id).ConfigureAwait(false);
+        if (registered.SchemaType != SchemaType.Avro) throw new InvalidDataException($"Schema id {id} is a {registered.SchemaType} schema, not Avro.");
+        return Avro.Schema.Parse(registered.SchemaString);
+    }
+
+    private sealed class Writer<T>(int schemaId, SpecificDatumWriter<T> writer)
+    {
+        public byte[] Write(T value)
+        {
+            var stream = buffer ??= new MemoryStream(1024);
+            stream.SetLength(0);
+            stream.WriteByte(0);
+            Span<byte> id = stackalloc byte[4];
+            BinaryPrimitives.WriteInt32BigEndian(id, schemaId);
+            stream.Write(id);
+            writer.Write(value, new BinaryEncoder(stream));
+            var bytes = stream.ToArray();
+            if (stream.Capacity > 1 << 20) buffer = null; // don't keep a huge buffer per thread
+            return bytes;
         }
     }
 }

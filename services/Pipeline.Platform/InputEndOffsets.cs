@@ -64,7 +64,13 @@ internal sealed class InputEndOffsets : IDisposable
     public void Dispose()
     {
         stop.Cancel();
-        thread.Join(TimeSpan.FromSeconds(15));
+        // Never destroy a client another thread is still inside (a native use after free): if the probe is stuck in a
+        // request past its timeout, leave its clients to the end of the process.
+        if (!thread.Join(TimeSpan.FromSeconds(15)))
+        {
+            log.LogWarning("{Stage}: the end-offset probe did not stop within 15 s; its clients are left to the end of the process", stage);
+            return;
+        }
         metadata.Dispose();
         probe.Dispose();
         stop.Dispose();

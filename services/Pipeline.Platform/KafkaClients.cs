@@ -19,6 +19,62 @@ public static class KafkaClients
         return config;
     }
 
+    /// <summary>
+    /// One poll of a group consumer. A non-fatal consumer error (such as "Failed to fetch committed offsets" while a broker
+    /// or the group coordinator is away) reads as "nothing yet"; a fatal one still throws. Two things make this more than a
+    /// catch: thrown out of a background thread, such an error ends the whole process; and after a failed committed-offset
+    /// fetch librdkafka leaves the partitions concerned assigned but never fetching (no position, nothing consumed, no
+    /// further error), a silent stall. Those partitions are assigned again, which fetches their committed offsets again.
+    /// </summary>
+    public static ConsumeResult<TKey, TValue>? Poll<TKey, TValue>(IConsumer<TKey, TValue> consumer, TimeSpan timeout, Action<Error>? onError = null) =>
+        Poll(consumer, timeout, cooperative: true, onError);
+
+    /// <param name="cooperative">The consumer uses the cooperative protocol (CooperativeSticky); false for an eager one
+    /// (Range), whose assignment can only be replaced as a whole.</param>
+    public static ConsumeResult<TKey, TValue>? Poll<TKey, TValue>(IConsumer<TKey, TValue> consumer, TimeSpan timeout, bool cooperative, Action<Error>? onError = null)
+    {
+        try
+        {
+            return consumer.Consume(timeout);
+        }
+        catch (ConsumeException e) when (!e.Error.IsFatal)
+        {
+            onError?.Invoke(e.Error);
+            RestartUnstartedPartitions(consumer, cooperative);
+            return null;
+        }
+    }
+
+    private static void RestartUnstartedPartitions<TKey, TValue>(IConsumer<TKey, TValue> consumer, bool cooperative)
+    {
+        try
+        {
+            var unstarted = consumer.Assignment.Where(tp => consumer.Position(tp) == Offset.Unset).ToList();
+            if (unstarted.Count == 0) return;
+            if (cooperative)
+            {
+                consumer.IncrementalUnassign(unstarted);
+                consumer.IncrementalAssign(unstarted);
+            }
+            else
+            {
+                // Eager: replace the whole assignment; partitions with a position keep it, the others fetch their
+                // committed offsets again.
+                var assignment = consumer.Assignment.Select(tp => consumer.Position(tp) is var p && p != Offset.Unset
+                    ? new TopicPartitionOffset(tp, p) : new TopicPartitionOffset(tp, Offset.Unset)).ToList();
+                consumer.Assign(assignment);
+            }
+        }
+        catch (KafkaException)
+        {
+            // Mid-rebalance or brokers still away: the next error (or the next assignment) tries again.
+        }
+    }
+
+    /// <summary>The settings every consumer of the pipeline shares: the connection, plus a fetch wait when one is
+    /// configured (Kafka:FetchWaitMaxMs, set by the embedded runtime only).</summary>
+    public static ConsumerConfig ConsumerConfig(KafkaOptions kafka) => new(Config(kafka)) { FetchWaitMaxMs = kafka.FetchWaitMaxMs };
+
     /// <summary>An idempotent acks=all producer of raw bytes. It partitions with murmur2 like Java clients, so keys
     /// co-partition across every producer of the pipeline.</summary>
     public static IProducer<byte[]?, byte[]?> Producer(KafkaOptions kafka, string clientId) =>

@@ -42,6 +42,13 @@ internal sealed class OffsetTracker
         return entry;
     }
 
+    /// <summary>An entry for outputs that no input offset waits for (a timer's): counted in flight until acknowledged.</summary>
+    public Entry Untracked(TopicPartition origin)
+    {
+        Interlocked.Increment(ref inFlight);
+        return new Entry(this, origin, -1);
+    }
+
     /// <summary>Forgets a message that will be consumed again (deferred): it must neither complete nor block the
     /// offsets of the messages before it. It is always the newest entry of its partition.</summary>
     public void Abandon(Entry entry)

@@ -32,6 +32,11 @@ public sealed class KafkaOptions
     public bool Transactions { get; set; }
     public int TransactionCommitIntervalMs { get; set; } = 500;
 
+    /// <summary>fetch.wait.max.ms for every consumer; unset (librdkafka's 500 ms) for real clusters, whose brokers
+    /// answer a fetch as soon as data arrives. The embedded (mock) cluster holds every empty fetch for the full wait,
+    /// paid at each consume hop, so the embedded runtime sets a short one.</summary>
+    public int? FetchWaitMaxMs { get; set; }
+
     /// <summary>Register schemas on first use. Off for services (schemas come from `pipeline schemas register`).</summary>
     public bool AutoRegisterSchemas { get; set; }
 }
@@ -46,7 +51,27 @@ public sealed class ProcessingOptions
     public int MaxBackoffMs { get; set; } = 5_000;
     /// <summary>Messages whose outputs are not yet acknowledged, across all partitions, before consuming pauses.</summary>
     public int MaxInFlightMessages { get; set; } = 20_000;
+    /// <summary>Timers a stage fires per turn of its loop before it polls again (a backlog of due timers never starves
+    /// the inputs).</summary>
+    public int MaxTimersPerTurn { get; set; } = 200;
     public int ShutdownTimeoutSeconds { get; set; } = 30;
+
+    /// <summary>Largest record (value + key + headers) a stage writes when it copies an input's bytes into it (a
+    /// rejection, a dead letter). Beyond it the copy is cut and kept by reference (length + SHA-256). Must stay below
+    /// the producer's message.max.bytes (1,000,000), so a hostile input near Kafka's limit can never stop a stage.</summary>
+    public int MaxRecordBytes { get; set; } = 900_000;
+
+    /// <summary>Upper bound of <see cref="MaxRecordBytes"/>: librdkafka's default message.max.bytes less room for the
+    /// record batch overhead.</summary>
+    public const int ProducerMessageLimit = 1_000_000 - 16 * 1024;
+
+    /// <summary>/health/live fails when a running stage's poll loop has not turned for this long. The loop legitimately
+    /// stops turning while it restores state on an assignment, flushes on a revocation (up to ShutdownTimeoutSeconds)
+    /// or waits between retries (up to MaxBackoffMs), so this must be well above those.</summary>
+    public int LivenessTimeoutSeconds { get; set; } = 300;
+
+    /// <summary>The backoff between attempts (InitialBackoffMs doubling up to MaxBackoffMs).</summary>
+    public Backoff RetryBackoff() => Backoff.FromMilliseconds(InitialBackoffMs, MaxBackoffMs);
 }
 
 internal sealed class KafkaOptionsValidator : IValidateOptions<KafkaOptions>
@@ -70,6 +95,8 @@ internal sealed class KafkaOptionsValidator : IValidateOptions<KafkaOptions>
             errors.Add($"Kafka:SessionTimeoutMs {o.SessionTimeoutMs} is outside 1000–300000. Fix: use e.g. 10000.");
         if (o.StatisticsIntervalMs < 0)
             errors.Add($"Kafka:StatisticsIntervalMs {o.StatisticsIntervalMs} must be ≥ 0 (0 disables consumer-lag metrics). Fix: use e.g. 5000.");
+        if (o.FetchWaitMaxMs is < 0 or > 10_000)
+            errors.Add($"Kafka:FetchWaitMaxMs {o.FetchWaitMaxMs} is outside 0–10000. Fix: leave it unset for a real cluster (librdkafka's 500 ms), or use e.g. 10 on the embedded cluster.");
         if (o.TransactionCommitIntervalMs < 10)
             errors.Add($"Kafka:TransactionCommitIntervalMs {o.TransactionCommitIntervalMs} must be ≥ 10. Fix: use e.g. 500.");
         if (!string.IsNullOrEmpty(o.SaslMechanism) && !Enum.TryParse<Confluent.Kafka.SaslMechanism>(o.SaslMechanism.Replace("-", "", StringComparison.Ordinal), ignoreCase: true, out _))
@@ -87,7 +114,16 @@ internal sealed class ProcessingOptionsValidator : IValidateOptions<ProcessingOp
         if (o.InitialBackoffMs < 0 || o.MaxBackoffMs < o.InitialBackoffMs)
             errors.Add($"Processing:InitialBackoffMs ({o.InitialBackoffMs}) must be ≥ 0 and ≤ Processing:MaxBackoffMs ({o.MaxBackoffMs}). Fix: use e.g. 200 and 5000.");
         if (o.MaxInFlightMessages < 1) errors.Add("Processing:MaxInFlightMessages must be ≥ 1. Fix: use e.g. 20000.");
+        if (o.MaxTimersPerTurn < 1) errors.Add($"Processing:MaxTimersPerTurn {o.MaxTimersPerTurn} must be ≥ 1. Fix: use e.g. 200.");
         if (o.ShutdownTimeoutSeconds < 1) errors.Add($"Processing:ShutdownTimeoutSeconds {o.ShutdownTimeoutSeconds} must be ≥ 1. Fix: use e.g. 30.");
+        if (o.MaxRecordBytes < 4 * OriginalBytes.EnvelopeReserve || o.MaxRecordBytes > ProcessingOptions.ProducerMessageLimit)
+            errors.Add($"Processing:MaxRecordBytes {o.MaxRecordBytes} must be within {4 * OriginalBytes.EnvelopeReserve}–{ProcessingOptions.ProducerMessageLimit} (below the producer's message.max.bytes of 1000000). Fix: use e.g. 900000.");
+        if (o.LivenessTimeoutSeconds < 1)
+            errors.Add($"Processing:LivenessTimeoutSeconds {o.LivenessTimeoutSeconds} must be ≥ 1. Fix: use e.g. 300.");
+        else if (o.LivenessTimeoutSeconds * 1000L <= o.MaxBackoffMs)
+            errors.Add($"Processing:LivenessTimeoutSeconds ({o.LivenessTimeoutSeconds} s) must be longer than Processing:MaxBackoffMs ({o.MaxBackoffMs} ms): the poll loop does not turn while it waits between retries, so liveness would fail on every retry. Fix: raise it, e.g. 300.");
+        else if (o.LivenessTimeoutSeconds < o.ShutdownTimeoutSeconds)
+            errors.Add($"Processing:LivenessTimeoutSeconds ({o.LivenessTimeoutSeconds}) must be at least Processing:ShutdownTimeoutSeconds ({o.ShutdownTimeoutSeconds}): a revocation may hold the poll loop that long. Fix: raise it, e.g. 300.");
         return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);
     }
 }

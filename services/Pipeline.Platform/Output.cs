@@ -3,11 +3,37 @@ using Avro.Specific;
 namespace Pipeline.Platform;
 
 /// <summary>The outputs of one processing call, serialised only after the call returned.</summary>
-internal sealed class OutputBuffer : IOutput
+internal sealed class OutputBuffer(Action<PendingEffect>? startEffect = null) : IOutput
 {
-    internal sealed record Pending(string Topic, int? Partition, string Key, Func<AvroSerdes, Task<byte[]>>? Serialize);
+    internal sealed record Pending(string Topic, int? Partition, string Key, Func<AvroSerdes, byte[]>? Serialize);
 
     public List<Pending> Items { get; } = [];
+
+    private List<IStateChanges>? enlisted;
+
+    public void Enlist(IStateChanges changes)
+    {
+        enlisted ??= [];
+        if (!enlisted.Contains(changes)) enlisted.Add(changes);
+    }
+
+    /// <summary>Every output was handed to the producer: the state changes made beside them become visible.</summary>
+    public void CommitState()
+    {
+        if (enlisted is null) return;
+        foreach (var changes in enlisted.Where(c => c is not PendingEffect || startEffect is null)) changes.Commit();
+        if (startEffect is not null)
+            foreach (var effect in enlisted.OfType<PendingEffect>()) startEffect(effect);
+        enlisted = null;
+    }
+
+    /// <summary>The call failed: its state changes are discarded with its outputs.</summary>
+    public void RollbackState()
+    {
+        if (enlisted is null) return;
+        foreach (var changes in enlisted) changes.Rollback();
+        enlisted = null;
+    }
 
     public void Send<T>(string topic, string key, T value) where T : class, ISpecificRecord =>
         Add(topic, null, key, value);
@@ -23,6 +49,6 @@ internal sealed class OutputBuffer : IOutput
         ArgumentException.ThrowIfNullOrEmpty(topic);
         ArgumentNullException.ThrowIfNull(key);
         ArgumentNullException.ThrowIfNull(value);
-        Items.Add(new Pending(topic, partition, key, serdes => serdes.SerializeAsync(value, topic)));
+        Items.Add(new Pending(topic, partition, key, serdes => serdes.Serialize(value, topic)));
     }
 }

@@ -5,34 +5,281 @@ using Microsoft.Extensions.Logging;
 
 namespace Pipeline.Platform;
 
-/// <summary>
-/// Keyed state of a stage, kept in memory and backed by a compacted topic that the stage owns. The state topic is
-/// co-partitioned with the input: an entry written while processing input partition p goes to state partition p, and
-/// is restored when p is assigned again (on start and on rebalance). Writes go through the processor's output, so an
-/// input offset is stored only after the state change is acknowledged.
-/// </summary>
-public sealed class PartitionedState<T>(string topic, KafkaOptions kafka, AvroSerdes serdes, ILogger log) where T : class, ISpecificRecord
+/// <summary>A keyed state store the processor host manages: restored from its changelog topic when input partitions
+/// are assigned, dropped when they are revoked or lost (<see cref="IStateful"/>).</summary>
+public interface IStateStore
 {
-    private readonly ConcurrentDictionary<int, ConcurrentDictionary<string, T>> partitions = new();
+    /// <summary>The compacted changelog topic, co-partitioned with the stage's inputs.</summary>
+    string Topic { get; }
+
+    /// <summary>Restores the entries of these partition numbers (no-op for those already held); with
+    /// <paramref name="fence"/>, fences each partition first (see <see cref="PartitionedState{T}.Restore(IEnumerable{int}, Func{string, int, long})"/>).</summary>
+    void Restore(IEnumerable<int> partitions, Func<string, int, long>? fence);
+
+    /// <summary>Forgets the entries of these partition numbers (their new owner restores them).</summary>
+    void Drop(IEnumerable<int> partitions);
+}
+
+/// <summary>The records of state-store fencing (see <see cref="PartitionedState{T}.Restore(IEnumerable{int}, Func{string, int, long})"/>).</summary>
+public static class StateFence
+{
+    /// <summary>The key of the fence record a member writes to each state partition it is assigned (a tombstone: nothing
+    /// to apply, only its offset and headers matter).</summary>
+    public const string Key = "\u0000fence";
+
+    /// <summary>Header of every state record the host writes: the writer's epoch, the offset of the fence it wrote.</summary>
+    public const string EpochHeader = "pipeline.state.epoch";
+
+    /// <summary>Header of a fence record: the consumer-group member that wrote it.</summary>
+    public const string MemberHeader = "pipeline.state.member";
+}
+
+/// <summary>State changes made beside a processing call's outputs: the host makes them visible to later calls only once
+/// every output of the call has been handed to the producer, and throws them away when the call fails (retried,
+/// deferred or dead-lettered). See <see cref="IOutput.Enlist"/>.</summary>
+public interface IStateChanges
+{
+    void Commit();
+
+    void Rollback();
+}
+
+/// <summary>A processor whose stage keeps keyed state: the host restores, drops and fires the timers of these stores.</summary>
+public interface IStateful
+{
+    IEnumerable<IStateStore> Stores { get; }
+}
+
+/// <summary>A timer that came due: the entry of <paramref name="Key"/> in partition <paramref name="Partition"/>, due at
+/// <paramref name="DueAt"/>, fired at <paramref name="Now"/> (both on the stage's clock).</summary>
+public sealed record TimerFired<T>(int Partition, string Key, T Value, DateTime DueAt, DateTime Now);
+
+/// <summary>What a stage does when a timer fires: send outputs and change the entry (put it with a later due time, or
+/// delete it). The entry fires once per due time: an unchanged entry does not fire again.</summary>
+public delegate void TimerHandler<T>(TimerFired<T> timer, IOutput output) where T : class, ISpecificRecord;
+
+/// <summary>Asynchronous work (a delivery, an HTTP check) started for one entry of a store by a processing call or a
+/// timer, once that call's outputs are handed over. It runs off the stage thread, at most the store's concurrency at a
+/// time; its continuation then runs on the stage thread, with an output of its own whose outputs and state changes take
+/// the processing path. While it runs, the entry's timers wait. If the member loses the entry's partition first, the
+/// continuation is discarded: the new owner finds the entry as it was and does the work again (so work must be safe to
+/// repeat: same ids, same Message-ID).</summary>
+internal sealed class PendingEffect(ITimerSource store, int partition, IReadOnlyList<string> keys, Func<CancellationToken, Task<Action<IOutput>>> work, IOutput origin)
+    : IStateChanges
+{
+    public ITimerSource Store { get; } = store;
+    public int Partition { get; } = partition;
+
+    /// <summary>The entries the work is for (a batch: all its members); their timers wait while it runs.</summary>
+    public IReadOnlyList<string> Keys { get; } = keys;
+    public Func<CancellationToken, Task<Action<IOutput>>> Work { get; } = work;
+
+    /// <summary>Outside a host (a test's recorder): run it at once, in line.</summary>
+    public void Commit() => Work(CancellationToken.None).GetAwaiter().GetResult()(origin);
+
+    public void Rollback()
+    {
+    }
+}
+
+/// <summary>The host's view of a store with timers.</summary>
+internal interface ITimerSource
+{
+    /// <summary>This member's epoch for a partition it holds (see <see cref="StateFence.EpochHeader"/>).</summary>
+    bool TryGetEpoch(int partition, out long epoch);
+
+    /// <summary>Effects of this store that may run at once.</summary>
+    int EffectConcurrency { get; }
+
+    /// <summary>While an effect of an entry runs, its timers wait; <see cref="EffectDone"/> releases them.</summary>
+    void EffectStarted(int partition, string key);
+
+    void EffectDone(int partition, string key);
+
+    /// <summary>True while this member holds the partition (an effect's continuation for a dropped one is discarded).</summary>
+    bool Holds(int partition);
+
+    string Topic { get; }
+
+    /// <summary>The earliest due timer, if it is due at <paramref name="now"/>, taken off the queue.</summary>
+    bool TryTakeDue(DateTime now, out (int Partition, string Key, DateTime DueAt) timer);
+
+    /// <summary>Runs the handler of a taken timer; false when the entry changed or went since it was scheduled.</summary>
+    bool Fire((int Partition, string Key, DateTime DueAt) timer, DateTime now, IOutput output);
+
+    /// <summary>Queues the entry's timer again at its current due time, if it has one (an effect of it failed).</summary>
+    void RequeueCurrent(int partition, string key);
+
+    /// <summary>Puts a taken timer back (its handler failed; it fires again later).</summary>
+    void Reschedule((int Partition, string Key, DateTime DueAt) timer);
+
+    int Scheduled { get; }
+}
+
+/// <summary>
+/// Keyed state of a stage, kept in memory and backed by a compacted changelog topic that the stage owns. The state topic
+/// is co-partitioned with the input: an entry written while processing input partition p goes to state partition p, and
+/// is restored when p is assigned again (by the host, for an <see cref="IStateful"/> processor).
+/// <para>Writes are part of the processing call: <see cref="Put"/> and <see cref="Delete"/> send the changelog record
+/// through the call's output and keep the change pending (visible to the same call's reads); the host applies it when
+/// every output of the call is handed to the producer and discards it when the call fails. A failed acknowledgement
+/// stops the stage without committing offsets, so memory is rebuilt from the changelog (acknowledged writes only) and
+/// the input is re-read: state, outputs and offsets move together.</para>
+/// <para>Optional timers (<see cref="OnDue"/>): each entry may carry a due time on the stage's clock; when it passes, the
+/// host calls the handler on the stage's own thread, and its outputs and state changes take the same path as a
+/// processing call's. Timers persist because they are derived from the persisted entries.</para>
+/// </summary>
+public sealed class PartitionedState<T>(string topic, KafkaOptions kafka, AvroSerdes serdes, ILogger log)
+    : IStateStore, IStateChanges, ITimerSource where T : class, ISpecificRecord
+{
+    private readonly ConcurrentDictionary<int, ConcurrentDictionary<string, T>> held = new();
+    private readonly Dictionary<(int Partition, string Key), T?> pending = [];
+    private int pendingThread = -1; // the stage thread that holds pending changes; other threads never see (or touch) them
+    private readonly PriorityQueue<(int Partition, string Key, DateTime DueAt), DateTime> timers = new();
+    private Func<T, DateTime?>? dueAt;
+    private TimerHandler<T>? onDue;
+    private readonly Dictionary<(int Partition, string Key), int> busy = [];
+    private readonly List<(int Partition, string Key, DateTime DueAt)> parked = [];
+    private int effectConcurrency = 4;
+    private readonly ConcurrentDictionary<int, long> epochs = new();
+
+    /// <summary>Records passed over at restore because a later fence had superseded their writer.</summary>
+    public long Fenced => Interlocked.Read(ref fenced);
+
+    private long fenced;
+
+    /// <summary>This member's epoch for a partition it holds: the offset of its fence record there.</summary>
+    public bool TryGetEpoch(int partition, out long epoch) => epochs.TryGetValue(partition, out epoch);
 
     public string Topic => topic;
 
-    public IEnumerable<KeyValuePair<string, T>> Entries => partitions.Values.SelectMany(p => p);
+    /// <summary>Applied entries of every held partition (not the pending changes of the call in progress).</summary>
+    public IEnumerable<KeyValuePair<string, T>> Entries => held.Values.SelectMany(p => p);
 
-    public int Count => partitions.Values.Sum(p => p.Count);
+    public int Count => held.Values.Sum(p => p.Count);
 
     public IEnumerable<KeyValuePair<string, T>> EntriesOf(int partition) =>
-        partitions.TryGetValue(partition, out var p) ? p : [];
+        held.TryGetValue(partition, out var p) ? p : [];
+
+    /// <summary>Declares this store's timers: <paramref name="due"/> gives an entry's due time (null: none), and
+    /// <paramref name="handler"/> runs when it passes. Set before the stage starts.</summary>
+    public PartitionedState<T> OnDue(Func<T, DateTime?> due, TimerHandler<T> handler)
+    {
+        dueAt = due;
+        onDue = handler;
+        return this;
+    }
+
+    /// <summary>When the earliest queued timer fires (stage clock); null when none is queued. A timer whose entry changed
+    /// since is taken off the queue, without firing, once it comes due.</summary>
+    public DateTime? NextDue
+    {
+        get
+        {
+            lock (timers) return timers.TryPeek(out _, out var at) ? at : null;
+        }
+    }
+
+    /// <summary>How many effects (<see cref="StartEffect{TResult}"/>) of this store may run at once (default 4).</summary>
+    public PartitionedState<T> WithEffectConcurrency(int concurrency)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(concurrency, 1);
+        effectConcurrency = concurrency;
+        return this;
+    }
+
+    /// <summary>Starts <paramref name="work"/> for the entry of <paramref name="key"/> once this call's outputs are handed
+    /// over; <paramref name="then"/> runs on the stage thread with its result and an output of its own. See
+    /// <see cref="PendingEffect"/>.</summary>
+    public void StartEffect<TResult>(IOutput output, int partition, string key, Func<CancellationToken, Task<TResult>> work, Action<TResult, IOutput> then) =>
+        StartEffect(output, partition, [key], work, then);
+
+    /// <summary>Work for several entries at once (a batch): the timers of all of them wait while it runs.</summary>
+    public void StartEffect<TResult>(IOutput output, int partition, IReadOnlyList<string> keys, Func<CancellationToken, Task<TResult>> work, Action<TResult, IOutput> then)
+    {
+        output.Enlist(new PendingEffect(this, partition, keys, async ct =>
+        {
+            var result = await work(ct).ConfigureAwait(false);
+            return o => then(result, o);
+        }, output));
+    }
+
+    int ITimerSource.EffectConcurrency => effectConcurrency;
+
+    void ITimerSource.EffectStarted(int partition, string key)
+    {
+        lock (timers) busy[(partition, key)] = busy.GetValueOrDefault((partition, key)) + 1;
+    }
+
+    void ITimerSource.EffectDone(int partition, string key)
+    {
+        lock (timers)
+        {
+            if (!busy.TryGetValue((partition, key), out var n)) return;
+            if (n > 1)
+            {
+                busy[(partition, key)] = n - 1;
+                return;
+            }
+            busy.Remove((partition, key));
+            for (var i = parked.Count - 1; i >= 0; i--)
+            {
+                if (parked[i].Partition != partition || parked[i].Key != key) continue;
+                timers.Enqueue(parked[i], parked[i].DueAt);
+                parked.RemoveAt(i);
+            }
+        }
+    }
+
+    bool ITimerSource.Holds(int partition) => held.ContainsKey(partition);
+
+    /// <summary>Queues the timers of the held entries that <paramref name="which"/> selects again at their due time: for a
+    /// due time that depends on something outside the entry (classification: whether its bank entry still exists), when
+    /// that changes. Safe from any thread.</summary>
+    public void Reschedule(Func<T, bool> which)
+    {
+        if (dueAt is null) return;
+        foreach (var (partition, entries) in held)
+            foreach (var (key, value) in entries)
+                if (which(value) && dueAt(value) is { } due)
+                    lock (timers) timers.Enqueue((partition, key, due), due);
+    }
+
+    /// <summary>Fires <paramref name="timer"/> again at <paramref name="until"/> unless its entry changes first (a
+    /// handler that must wait for something, e.g. a confirmation, before it decides).</summary>
+    public void Snooze(TimerFired<T> timer, DateTime until)
+    {
+        lock (timers) timers.Enqueue((timer.Partition, timer.Key, timer.DueAt), until);
+    }
+
+    /// <summary>The stage thread sees its call's pending changes; any other thread (an HTTP endpoint, a test) sees only
+    /// applied state.</summary>
+    private bool SeesPending => Volatile.Read(ref pendingThread) == Environment.CurrentManagedThreadId;
 
     public bool TryGet(int partition, string key, out T value)
     {
+        if (SeesPending && pending.TryGetValue((partition, key), out var changed))
+        {
+            value = changed!;
+            return changed is not null;
+        }
         value = null!;
-        return partitions.TryGetValue(partition, out var p) && p.TryGetValue(key, out value!);
+        return held.TryGetValue(partition, out var p) && p.TryGetValue(key, out value!);
     }
 
     public bool TryFind(string key, out T value, out int partition)
     {
-        foreach (var (id, p) in partitions)
+        if (SeesPending)
+        {
+            foreach (var ((p, k), changed) in pending)
+            {
+                if (k != key) continue;
+                value = changed!;
+                partition = changed is null ? -1 : p;
+                return changed is not null; // put, or deleted by this call
+            }
+        }
+        foreach (var (id, p) in held)
             if (p.TryGetValue(key, out value!)) { partition = id; return true; }
         value = null!;
         partition = -1;
@@ -42,38 +289,144 @@ public sealed class PartitionedState<T>(string topic, KafkaOptions kafka, AvroSe
     public void Put(IOutput output, int partition, string key, T value)
     {
         output.Send(topic, partition, key, value);
-        partitions.GetOrAdd(partition, _ => new())[key] = value;
+        Volatile.Write(ref pendingThread, Environment.CurrentManagedThreadId);
+        pending[(partition, key)] = value;
+        output.Enlist(this);
     }
 
     public void Delete(IOutput output, int partition, string key)
     {
         output.Tombstone(topic, key, partition);
-        if (partitions.TryGetValue(partition, out var p)) p.TryRemove(key, out _);
+        Volatile.Write(ref pendingThread, Environment.CurrentManagedThreadId);
+        pending[(partition, key)] = null;
+        output.Enlist(this);
     }
 
-    /// <summary>Applies a change made outside a consume loop (after it was acknowledged).</summary>
+    void IStateChanges.Commit()
+    {
+        foreach (var ((partition, key), value) in pending) Apply(partition, key, value);
+        pending.Clear();
+    }
+
+    void IStateChanges.Rollback() => pending.Clear();
+
+    /// <summary>Applies a change read from the changelog (restore), or one published and acknowledged outside a
+    /// processing call.</summary>
     public void Apply(int partition, string key, T? value)
     {
-        var p = partitions.GetOrAdd(partition, _ => new());
+        var p = held.GetOrAdd(partition, _ => new());
         if (value is null) p.TryRemove(key, out _);
-        else p[key] = value;
+        else
+        {
+            p[key] = value;
+            if (dueAt?.Invoke(value) is { } due)
+                lock (timers) timers.Enqueue((partition, key, due), due);
+        }
     }
 
     /// <summary>Restores the entries of the assigned input partitions from the state topic.</summary>
-    public void Restore(IEnumerable<TopicPartition> assigned)
+    public void Restore(IEnumerable<TopicPartition> assigned) => Restore(assigned.Select(tp => tp.Partition.Value));
+
+    public void Restore(IEnumerable<int> partitions) => Restore(partitions, fence: null);
+
+    /// <summary>Restores, after writing a fence to each partition first when <paramref name="fence"/> is given (the host
+    /// does: it writes the fence record and returns its offset, which becomes this member's epoch there).
+    /// <para>Fencing: every state record the host writes carries its writer's epoch (<see cref="StateFence.EpochHeader"/>). Restore
+    /// reads each partition in offset order and passes over a record whose epoch is below the latest fence before it: a
+    /// member that lost the partition without noticing (a pause past the session timeout) and wrote after its successor
+    /// fenced it. Because the fence is written before the restore reads, everything written before it is restored and
+    /// nothing a fenced member writes after it is ever applied.</para></summary>
+    public void Restore(IEnumerable<int> partitions, Func<string, int, long>? fence)
     {
-        var wanted = assigned.Select(tp => tp.Partition.Value).Where(p => !partitions.ContainsKey(p)).ToHashSet();
+        var wanted = partitions.Where(p => !held.ContainsKey(p)).ToHashSet();
         if (wanted.Count == 0) return;
-        foreach (var p in wanted) partitions.TryAdd(p, new());
-        using var reader = new CompactedTopicReader<T>(kafka, serdes, topic, (key, value, p) => Apply(p, key, value), log, wanted.Contains);
+        if (fence is not null)
+            foreach (var p in wanted) epochs[p] = fence(topic, p);
+        foreach (var p in wanted) held.TryAdd(p, new());
+        var latestFence = new Dictionary<int, long>();
+        bool Admit(ConsumeResult<byte[]?, byte[]?> r)
+        {
+            var p = r.Partition.Value;
+            if (r.Message.Key is { } k && System.Text.Encoding.UTF8.GetString(k) == StateFence.Key)
+            {
+                latestFence[p] = r.Offset.Value;
+                return false;
+            }
+            if (r.Message.Headers?.TryGetLastBytes(StateFence.EpochHeader, out var e) == true
+                && long.TryParse(System.Text.Encoding.UTF8.GetString(e), System.Globalization.CultureInfo.InvariantCulture, out var epoch)
+                && latestFence.TryGetValue(p, out var latest) && epoch < latest)
+            {
+                Interlocked.Increment(ref fenced);
+                log.LogWarning("{Topic}: record {Origin} was written by a member fenced at epoch {Epoch} (superseded at {Latest}); not applied", topic, r.TopicPartitionOffset, epoch, latest);
+                return false;
+            }
+            return true;
+        }
+        var started = System.Diagnostics.Stopwatch.GetTimestamp();
+        using var reader = new CompactedTopicReader<T>(kafka, serdes, topic, (key, value, p) => Apply(p, key, value), log, wanted.Contains, Admit);
         reader.Start();
         if (!reader.CaughtUp.Wait(TimeSpan.FromSeconds(60)))
             throw new TimeoutException($"Restoring {topic} partitions {string.Join(",", wanted)} took longer than 60 s.");
-        log.LogInformation("Restored {Count} entries of {Topic} for partitions {Partitions}", reader.Applied, topic, string.Join(",", wanted.Order()));
+        var took = System.Diagnostics.Stopwatch.GetElapsedTime(started);
+        ProcessorMetrics.RestoreSeconds.WithLabels(topic).Observe(took.TotalSeconds);
+        log.LogInformation("Restored {Count} entries of {Topic} for partitions {Partitions} in {Ms:0} ms", reader.Applied, topic, string.Join(",", wanted.Order()), took.TotalMilliseconds);
     }
 
-    public void Drop(IEnumerable<TopicPartition> revoked)
+    public void Drop(IEnumerable<TopicPartition> revoked) => Drop(revoked.Select(tp => tp.Partition.Value));
+
+    public void Drop(IEnumerable<int> partitions)
     {
-        foreach (var tp in revoked) partitions.TryRemove(tp.Partition.Value, out _);
+        foreach (var p in partitions)
+        {
+            held.TryRemove(p, out _);
+            epochs.TryRemove(p, out _);
+        }
+        // Their timers stay queued but no longer match an entry (checked when they come due), so they never fire here.
+        lock (timers)
+        {
+            var dropped = partitions.ToHashSet();
+            parked.RemoveAll(t => dropped.Contains(t.Partition));
+            foreach (var k in busy.Keys.Where(k => dropped.Contains(k.Partition)).ToList()) busy.Remove(k);
+        }
+    }
+
+    int ITimerSource.Scheduled
+    {
+        get { lock (timers) return timers.Count; }
+    }
+
+    bool ITimerSource.TryTakeDue(DateTime now, out (int Partition, string Key, DateTime DueAt) timer)
+    {
+        lock (timers)
+        {
+            while (timers.TryPeek(out timer, out var due) && due <= now)
+            {
+                timers.Dequeue();
+                if (!busy.ContainsKey((timer.Partition, timer.Key))) return true;
+                parked.Add(timer); // its entry's effect is still running: fires when that is done
+            }
+        }
+        return false;
+    }
+
+    bool ITimerSource.Fire((int Partition, string Key, DateTime DueAt) timer, DateTime now, IOutput output)
+    {
+        // A queued timer is current only while its entry is held and still due at the same time: an entry put again
+        // with another due time queued a new timer, and a deleted, dropped or changed entry's old timer is stale.
+        if (onDue is null || !held.TryGetValue(timer.Partition, out var p) || !p.TryGetValue(timer.Key, out var value)
+            || dueAt!(value) != timer.DueAt) return false;
+        onDue(new TimerFired<T>(timer.Partition, timer.Key, value, timer.DueAt, now), output);
+        return true;
+    }
+
+    void ITimerSource.RequeueCurrent(int partition, string key)
+    {
+        if (held.TryGetValue(partition, out var p) && p.TryGetValue(key, out var value) && dueAt?.Invoke(value) is { } due)
+            lock (timers) timers.Enqueue((partition, key, due), due);
+    }
+
+    void ITimerSource.Reschedule((int Partition, string Key, DateTime DueAt) timer)
+    {
+        lock (timers) timers.Enqueue(timer, timer.DueAt);
     }
 }

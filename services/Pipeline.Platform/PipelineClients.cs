@@ -25,6 +25,7 @@ public sealed class PipelineClients : IDisposable
             BootstrapServers = runtime.BootstrapServers,
             SchemaRegistryUrl = runtime.SchemaRegistryUrl,
             SessionTimeoutMs = sessionTimeoutMs ?? new KafkaOptions().SessionTimeoutMs,
+            FetchWaitMaxMs = EmbeddedRuntime.FetchWaitMaxMs,
         }, clientId);
 
     public KafkaOptions Kafka { get; }

@@ -72,7 +72,15 @@ public sealed class PipelineHostBuilder
         inputs(new StageInputs<TProcessor>(definition));
         if (definition.Inputs.Count == 0) throw new InvalidOperationException($"Stage {name} consumes no topic.");
         stages.Add(definition);
-        Services.AddSingleton<IHostedService>(sp => ActivatorUtilities.CreateInstance<ProcessorHost>(sp, definition, factory(sp)));
+        // The processor made here belongs to its host, which disposes it: the container never saw it. (An exchange
+        // partner's producer outlived its service this way and kept writing to whatever cluster later took its port.)
+        Services.AddSingleton<IHostedService>(sp =>
+        {
+            var processor = factory(sp);
+            var host = ActivatorUtilities.CreateInstance<ProcessorHost>(sp, definition, processor);
+            host.OwnedProcessor = processor as IDisposable;
+            return host;
+        });
         return this;
     }
 

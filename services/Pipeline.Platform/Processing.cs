@@ -32,12 +32,45 @@ public interface IOutput
 
     /// <summary>A null value: deletes <paramref name="key"/> from a compacted topic.</summary>
     void Tombstone(string topic, string key, int? partition = null);
+
+    /// <summary>State changes that belong with these outputs (<see cref="PartitionedState{T}.Put"/>). The host applies
+    /// them once every output is handed to the producer and discards them when the call fails; an output outside a
+    /// host (a test's recorder) applies them at once.</summary>
+    void Enlist(IStateChanges changes) => changes.Commit();
+}
+
+public static class OutputExtensions
+{
+    /// <summary>Runs <paramref name="action"/> (a metric, an in-memory index) only if the call's outputs go out; nothing
+    /// happens when the call fails and is retried.</summary>
+    public static void AfterCommit(this IOutput output, Action action) => output.Enlist(new Deferred(action));
+
+    private sealed class Deferred(Action action) : IStateChanges
+    {
+        public void Commit() => action();
+
+        public void Rollback()
+        {
+        }
+    }
 }
 
 /// <summary>Optional: a processor that must load state before it may process (e.g. a hash bank).</summary>
 public interface IWarmUp
 {
     Task WarmUpAsync(CancellationToken cancellationToken);
+}
+
+/// <summary>Work running beside a stage's loop (a reader following a compacted topic, a timer loop). A faulted
+/// <paramref name="Completion"/> means it died: the stage is then neither ready nor live, and
+/// <c>pipeline_background_failures_total{stage,component}</c> counts it. <paramref name="Component"/> is a metric label:
+/// keep it bounded (e.g. reader:&lt;topic&gt;).</summary>
+public sealed record BackgroundWork(string Component, Task Completion);
+
+/// <summary>Optional: a processor whose stage needs background work; read by the host once warm-up is done.</summary>
+public interface IBackgroundDependent
+{
+    IEnumerable<BackgroundWork> BackgroundWork { get; }
 }
 
 /// <summary>Optional: a processor that keeps per-partition state and must restore or drop it on rebalance.</summary>

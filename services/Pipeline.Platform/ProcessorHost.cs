@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Text;
 using Confluent.Kafka;
@@ -33,9 +34,29 @@ internal sealed class ProcessorHost(
     private readonly Dictionary<TopicPartition, long> consumedPositions = [];
     private readonly Dictionary<TopicPartition, long> pausedUntil = [];
     private readonly bool expected = Expect(health, stage.Name); // known to /health/ready from the moment the host exists
+    private readonly List<IStateStore> stores = (processor as IStateful)?.Stores.ToList() ?? [];
+    private readonly List<ITimerSource> timers = (processor as IStateful)?.Stores.OfType<ITimerSource>().ToList() ?? [];
+    private Dictionary<string, ITimerSource>? storeByTopic;
+    private long timersPausedUntil;
+    private readonly ConcurrentQueue<(PendingEffect Effect, Action<IOutput>? Then, Exception? Error)> completions = new();
+    private readonly ConcurrentDictionary<ITimerSource, SemaphoreSlim> effectSlots = new();
+    private int effectsInFlight;
+    private readonly CancellationTokenSource effectsStop = new(); // cancelled once a stop has let running effects finish
     private volatile Exception? fatal;
     private bool transactionOpen;
     private long transactionStartedTicks;
+
+    /// <summary>A processor the host made (not resolved from the container), disposed with the host.</summary>
+    internal IDisposable? OwnedProcessor { get; set; }
+
+    public override void Dispose()
+    {
+        effectsStop.Cancel();
+        effectsStop.Dispose();
+        base.Dispose();
+        OwnedProcessor?.Dispose();
+        OwnedProcessor = null;
+    }
 
     private static bool Expect(StageHealth health, string stage)
     {
@@ -80,10 +101,14 @@ internal sealed class ProcessorHost(
             }
         }
 
+        if (processor is IBackgroundDependent dependent)
+            foreach (var work in dependent.BackgroundWork) health.Watch(stage.Name, work, log);
+
         IProducer<byte[]?, byte[]?> producer;
         IConsumer<byte[]?, byte[]?> consumer;
         try
         {
+            CoPartitioning.Verify(stage, ClientConfig(), TimeSpan.FromSeconds(30));
             producer = BuildProducer();
             consumer = BuildConsumer(producer);
             if (kafka.Transactions) producer.InitTransactions(TimeSpan.FromSeconds(30));
@@ -96,8 +121,8 @@ internal sealed class ProcessorHost(
             log.LogCritical(e, "{Stage}: could not start", stage.Name);
             throw;
         }
-        using var producerScope = producer;
-        using var consumerScope = consumer;
+        // Disposed explicitly below, not by `using`: after a failure, disposing a consumer whose group membership broke
+        // can block for good inside librdkafka, and the failure must still reach the host so that the process exits.
         using var endOffsets = new InputEndOffsets(stage.Name, stage.InputTopics, ClientConfig(), TimeSpan.FromMilliseconds(kafka.StatisticsIntervalMs), log);
         ProcessorMetrics.Initialise(stage.Name, stage.InputTopics);
         health.Report(stage.Name, running: true, joined: false);
@@ -109,7 +134,7 @@ internal sealed class ProcessorHost(
             while (!ct.IsCancellationRequested)
             {
                 ThrowIfFatal();
-                var message = consumer.Consume(TimeSpan.FromMilliseconds(100));
+                var message = Poll(consumer);
                 health.Polled(stage.Name);
                 StoreCompleted(consumer);
                 if (message is not null && !message.IsPartitionEOF)
@@ -117,6 +142,8 @@ internal sealed class ProcessorHost(
                     if (kafka.Transactions && !transactionOpen) BeginTransaction(producer);
                     if (Handle(message, producer, consumer, ct)) consumedPositions[message.TopicPartition] = message.Offset.Value + 1;
                 }
+                if (!completions.IsEmpty) CompleteEffects(producer, ct);
+                if (timers.Count > 0) FireTimers(producer, ct);
                 if (kafka.Transactions) MaybeCommitTransaction(producer, consumer);
                 if (pausedUntil.Count > 0) ResumeDue(consumer);
                 while (tracker.InFlight > options.MaxInFlightMessages && !ct.IsCancellationRequested)
@@ -140,9 +167,35 @@ internal sealed class ProcessorHost(
         }
         finally
         {
-            if (graceful) ShutDown(consumer, producer);
-            else consumer.Dispose();
+            if (graceful)
+            {
+                ShutDown(consumer, producer);
+                consumer.Dispose();
+                producer.Dispose();
+            }
+            else
+            {
+                effectsStop.Cancel();
+                DisposeWithin(TimeSpan.FromSeconds(options.ShutdownTimeoutSeconds), consumer, producer);
+            }
         }
+    }
+
+    /// <summary>Disposes the clients of a failed stage on another thread and waits at most <paramref name="timeout"/>: seen
+    /// in fault runs, a consumer whose rebalance callback threw could block in its destructor, which kept the failed
+    /// stage's exception from ever reaching the host, so the process stayed up, unready, until something killed it.</summary>
+    private void DisposeWithin(TimeSpan timeout, params IDisposable[] clients)
+    {
+        var disposing = Task.Run(() =>
+        {
+            foreach (var client in clients)
+            {
+                try { client.Dispose(); }
+                catch (Exception e) { log.LogWarning("{Stage}: disposing a Kafka client after the failure: {Error}", stage.Name, e.Message); }
+            }
+        });
+        if (!disposing.Wait(timeout))
+            log.LogWarning("{Stage}: the Kafka clients did not close within {Timeout}; leaving them to the process exit", stage.Name, timeout);
     }
 
     private void ShutDown(IConsumer<byte[]?, byte[]?> consumer, IProducer<byte[]?, byte[]?> producer)
@@ -150,6 +203,8 @@ internal sealed class ProcessorHost(
         var timeout = TimeSpan.FromSeconds(options.ShutdownTimeoutSeconds);
         try
         {
+            FinishEffects(producer);
+            effectsStop.Cancel(); // what did not finish in time is redone after the restart, under the same ids
             producer.Flush(timeout);
             if (kafka.Transactions) CommitTransaction(producer, consumer);
             else
@@ -171,6 +226,16 @@ internal sealed class ProcessorHost(
         log.LogInformation("{Stage}: stopped gracefully", stage.Name);
     }
 
+    /// <summary>One poll. A non-fatal consumer error (such as "Failed to fetch committed offsets" while a broker or the
+    /// group coordinator is away) is the client telling us something it retries by itself: it must not stop the stage.
+    /// A fatal one still does.</summary>
+    private ConsumeResult<byte[]?, byte[]?>? Poll(IConsumer<byte[]?, byte[]?> consumer) =>
+        KafkaClients.Poll(consumer, TimeSpan.FromMilliseconds(Volatile.Read(ref effectsInFlight) > 0 ? 5 : 100), stage.AssignmentStrategy == PartitionAssignmentStrategy.CooperativeSticky, e =>
+        {
+            ProcessorMetrics.ConsumerErrors.WithLabels(stage.Name).Inc();
+            log.LogWarning("{Stage}: consumer error, polling on: {Reason}", stage.Name, e.Reason);
+        });
+
     private void ResumeDue(IConsumer<byte[]?, byte[]?> consumer)
     {
         var now = Environment.TickCount64;
@@ -188,22 +253,25 @@ internal sealed class ProcessorHost(
         var binding = bindings[message.Topic];
         for (var attempt = 1; ; attempt++)
         {
-            var output = new OutputBuffer();
+            var output = new OutputBuffer(StartEffect);
             try
             {
                 binding.Dispatch(processor, serdes, message, output, ct).GetAwaiter().GetResult();
                 var serialised = SerialiseWithInfrastructureRetry(output, ct);
                 foreach (var (pending, value) in serialised)
                     Produce(producer, pending.Topic, pending.Partition, Encoding.UTF8.GetBytes(pending.Key), value, OriginHeaders(message), entry);
+                output.CommitState();
                 if (attempt > 1) health.Report(stage.Name, running: true, joined: true);
                 break;
             }
             catch (OperationCanceledException) when (ct.IsCancellationRequested)
             {
+                output.RollbackState();
                 throw;
             }
             catch (DeferException d)
             {
+                output.RollbackState();
                 // Not now: re-read this message later; only its partition waits, the loop keeps polling.
                 tracker.Abandon(entry);
                 consumer.Pause([message.TopicPartition]);
@@ -216,13 +284,14 @@ internal sealed class ProcessorHost(
             }
             catch (Exception e) when (e is not InfrastructureException)
             {
+                output.RollbackState(); // a retry starts from the state as it was before this call
                 var transient = TransientErrors.IsTransient(e);
                 // The registry being unreachable while reading the input is no fault of the message: keep waiting.
                 var registryDown = transient && e is UndeserialisableException;
                 if (transient && (registryDown || attempt < options.MaxAttempts))
                 {
                     ProcessorMetrics.Retries.WithLabels(stage.Name).Inc();
-                    var delay = Math.Min(options.MaxBackoffMs, options.InitialBackoffMs * (1 << Math.Min(attempt - 1, 20)));
+                    var delay = (int)options.RetryBackoff().Delay(attempt).TotalMilliseconds;
                     if (registryDown) health.Report(stage.Name, running: true, joined: false);
                     log.LogWarning("{Stage}: transient error at {Origin}, attempt {Attempt}/{Max}, retrying in {Delay} ms: {Error}",
                         stage.Name, message.TopicPartitionOffset, attempt, options.MaxAttempts, delay, e.Message);
@@ -241,6 +310,148 @@ internal sealed class ProcessorHost(
         return true;
     }
 
+    /// <summary>Fires the timers that came due on the stage's clock, on the stage's own thread, a bounded number per turn
+    /// so that the loop keeps polling. Their outputs and state changes take the path of a processing call's; the entry a
+    /// handler changes is written with them. A failing handler is logged and counted, its changes discarded, and the
+    /// stage's timers wait a backoff before that timer fires again.</summary>
+    private void FireTimers(IProducer<byte[]?, byte[]?> producer, CancellationToken ct)
+    {
+        if (Environment.TickCount64 < timersPausedUntil) return;
+        var now = time.GetUtcNow().UtcDateTime;
+        var budget = options.MaxTimersPerTurn;
+        foreach (var source in timers)
+        {
+            while (budget > 0 && source.TryTakeDue(now, out var timer))
+            {
+                var output = new OutputBuffer(StartEffect);
+                try
+                {
+                    if (!source.Fire(timer, now, output)) continue; // stale: the entry changed, went, or moved away
+                    budget--;
+                    Emit(producer, output, source.Topic, timer.Partition, $"timer:{source.Topic}:{timer.Partition}:{timer.Key}", ct);
+                    ProcessorMetrics.TimersFired.WithLabels(stage.Name, source.Topic).Inc();
+                }
+                catch (OperationCanceledException) when (ct.IsCancellationRequested)
+                {
+                    output.RollbackState();
+                    source.Reschedule(timer);
+                    throw;
+                }
+                catch (Exception e)
+                {
+                    output.RollbackState();
+                    source.Reschedule(timer);
+                    ProcessorMetrics.TimerFailures.WithLabels(stage.Name, source.Topic).Inc();
+                    var delay = options.RetryBackoff().Delay(1);
+                    timersPausedUntil = Environment.TickCount64 + (long)delay.TotalMilliseconds;
+                    log.LogError(e, "{Stage}: the timer of {Key} in {Topic}[{Partition}] failed; timers retry in {Delay}", stage.Name, timer.Key, source.Topic, timer.Partition, delay);
+                    return;
+                }
+            }
+            ProcessorMetrics.TimersScheduled.WithLabels(stage.Name, source.Topic).Set(source.Scheduled);
+        }
+    }
+
+    /// <summary>Starts an effect (<see cref="PendingEffect"/>) off the stage thread, within its store's concurrency; its
+    /// continuation waits in <see cref="completions"/> for the stage thread.</summary>
+    private void StartEffect(PendingEffect effect)
+    {
+        foreach (var key in effect.Keys) effect.Store.EffectStarted(effect.Partition, key);
+        Interlocked.Increment(ref effectsInFlight);
+        var slots = effectSlots.GetOrAdd(effect.Store, s => new SemaphoreSlim(s.EffectConcurrency));
+        _ = Task.Run(async () =>
+        {
+            try
+            {
+                await slots.WaitAsync(effectsStop.Token).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException e)
+            {
+                completions.Enqueue((effect, null, e));
+                return;
+            }
+            try
+            {
+                completions.Enqueue((effect, await effect.Work(effectsStop.Token).ConfigureAwait(false), null));
+            }
+            catch (Exception e)
+            {
+                completions.Enqueue((effect, null, e));
+            }
+            finally
+            {
+                slots.Release();
+            }
+        });
+    }
+
+    /// <summary>Runs the continuations of finished effects on the stage thread; their outputs and state changes take the
+    /// processing path. The continuation of an effect whose partition this member no longer holds is discarded (the new
+    /// owner does the work again). A failed effect or continuation is logged and counted, and its entry's timer is queued
+    /// again after the timers' backoff.</summary>
+    private void CompleteEffects(IProducer<byte[]?, byte[]?> producer, CancellationToken ct)
+    {
+        while (completions.TryDequeue(out var done))
+        {
+            var (effect, then, error) = done;
+            Interlocked.Decrement(ref effectsInFlight);
+            foreach (var key in effect.Keys) effect.Store.EffectDone(effect.Partition, key);
+            if (!effect.Store.Holds(effect.Partition)) continue;
+            if (error is OperationCanceledException && effectsStop.IsCancellationRequested) continue; // cut short by a stop: redone after the restart
+            var output = new OutputBuffer(StartEffect);
+            try
+            {
+                if (error is not null) throw new InvalidOperationException($"the work failed: {error.Message}", error);
+                then!(output);
+                Emit(producer, output, effect.Store.Topic, effect.Partition, $"effect:{effect.Store.Topic}:{effect.Partition}:{effect.Keys[0]}", ct);
+                ProcessorMetrics.EffectsCompleted.WithLabels(stage.Name, effect.Store.Topic).Inc();
+            }
+            catch (OperationCanceledException) when (ct.IsCancellationRequested)
+            {
+                output.RollbackState();
+                throw;
+            }
+            catch (Exception e)
+            {
+                output.RollbackState();
+                ProcessorMetrics.TimerFailures.WithLabels(stage.Name, effect.Store.Topic).Inc();
+                var delay = options.RetryBackoff().Delay(1);
+                timersPausedUntil = Environment.TickCount64 + (long)delay.TotalMilliseconds;
+                foreach (var key in effect.Keys) effect.Store.RequeueCurrent(effect.Partition, key);
+                log.LogError(e, "{Stage}: the effect of {Key} in {Topic}[{Partition}] failed; its timer fires again after {Delay}", stage.Name, string.Join(",", effect.Keys), effect.Store.Topic, effect.Partition, delay);
+            }
+        }
+    }
+
+    /// <summary>Outputs of a timer or an effect (no input offset waits for them): serialised and produced like a processed
+    /// message's, counted in flight until acknowledged, and the state changes made beside them applied once handed over.</summary>
+    private void Emit(IProducer<byte[]?, byte[]?> producer, OutputBuffer output, string store, int partition, string origin, CancellationToken ct)
+    {
+        var entry = tracker.Untracked(new TopicPartition(store, partition));
+        var headers = new Headers
+        {
+            { "pipeline.stage", Encoding.UTF8.GetBytes(stage.Name) },
+            { "pipeline.origin", Encoding.UTF8.GetBytes(origin) },
+        };
+        foreach (var (pending, value) in SerialiseWithInfrastructureRetry(output, ct))
+            Produce(producer, pending.Topic, pending.Partition, Encoding.UTF8.GetBytes(pending.Key), value, headers, entry);
+        output.CommitState();
+        entry.Release();
+    }
+
+    /// <summary>Before partitions go (a rebalance, a stop): lets running effects finish, within the shutdown timeout, and
+    /// writes their outcomes, so that their new owner does not do the work again.</summary>
+    private void FinishEffects(IProducer<byte[]?, byte[]?> producer)
+    {
+        var deadline = Environment.TickCount64 + options.ShutdownTimeoutSeconds * 1000L;
+        while (Volatile.Read(ref effectsInFlight) > 0 && Environment.TickCount64 < deadline)
+        {
+            CompleteEffects(producer, CancellationToken.None);
+            Thread.Sleep(5);
+        }
+        CompleteEffects(producer, CancellationToken.None);
+    }
+
     /// <summary>Serialising needs the Schema Registry. If it is down, that is no fault of the message: wait and
     /// retry (capped backoff) rather than dead-letter every message; readiness reports it meanwhile.</summary>
     private List<(OutputBuffer.Pending Pending, byte[]? Value)> SerialiseWithInfrastructureRetry(OutputBuffer output, CancellationToken ct)
@@ -251,14 +462,14 @@ internal sealed class ProcessorHost(
             {
                 var result = new List<(OutputBuffer.Pending, byte[]?)>(output.Items.Count);
                 foreach (var item in output.Items)
-                    result.Add((item, item.Serialize is null ? null : item.Serialize(serdes).GetAwaiter().GetResult()));
+                    result.Add((item, item.Serialize is null ? null : item.Serialize(serdes)));
                 if (attempt > 1) health.Report(stage.Name, running: true, joined: true);
                 return result;
             }
             catch (Exception e) when (TransientErrors.IsTransient(e) && !ct.IsCancellationRequested)
             {
                 health.Report(stage.Name, running: true, joined: false, failure: null);
-                var delay = Math.Min(options.MaxBackoffMs, options.InitialBackoffMs * (1 << Math.Min(attempt - 1, 20)));
+                var delay = (int)options.RetryBackoff().Delay(attempt).TotalMilliseconds;
                 log.LogWarning("{Stage}: Schema Registry unavailable ({Error}); retrying in {Delay} ms", stage.Name, e.Message, delay);
                 if (ct.WaitHandle.WaitOne(delay)) throw new OperationCanceledException(ct);
             }
@@ -272,32 +483,41 @@ internal sealed class ProcessorHost(
     private void DeadLetter(IProducer<byte[]?, byte[]?> producer, ConsumeResult<byte[]?, byte[]?> message, Exception error, string reason, int attempts, OffsetTracker.Entry entry, CancellationToken ct)
     {
         ProcessorMetrics.DeadLettered.WithLabels(stage.Name, reason).Inc();
-        log.LogError("{Stage}: dead-lettering {Origin} ({Reason}): {Error}", stage.Name, message.TopicPartitionOffset, reason, error.Message);
+        log.LogError("{Stage}: dead-lettering {Origin} ({Reason}): {Error}", stage.Name, message.TopicPartitionOffset, reason, OriginalBytes.CutText(error.Message, 512));
+        // Bounded (Processing:MaxRecordBytes): the key travels twice (record and Kafka key), the value once; a cut copy
+        // is kept by reference (length + SHA-256), so a dead letter always fits and can never stop the stage.
+        var budget = options.MaxRecordBytes - OriginalBytes.EnvelopeReserve;
+        var key = message.Message.Key is { } k ? OriginalBytes.Keep(k, Math.Min(k.Length, budget / 8)) : (OriginalBytes?)null;
+        var value = message.Message.Value is { } v ? OriginalBytes.Keep(v, budget - 2 * (key?.Bytes.Length ?? 0)) : (OriginalBytes?)null;
         var record = new DeadLetter
         {
             eventId = EventIds.Derive("dead-letter", stage.Name, message.Topic, message.Partition.Value.ToString(), message.Offset.Value.ToString()),
             stage = stage.Name,
-            reason = $"{reason}: {error.Message}",
+            reason = OriginalBytes.CutText($"{reason}: {error.Message}"),
             errorType = error.GetType().FullName ?? error.GetType().Name,
             originTopic = message.Topic,
             originPartition = message.Partition.Value,
             originOffset = message.Offset.Value,
             originTimestamp = message.Message.Timestamp.Type == TimestampType.NotAvailable ? null : message.Message.Timestamp.UtcDateTime,
-            key = message.Message.Key,
-            value = message.Message.Value,
+            key = key?.Bytes,
+            value = value?.Bytes,
             attempts = attempts,
             failedAt = time.GetUtcNow().UtcDateTime,
+            keyLength = key?.OriginalLength,
+            keySha256 = key?.Sha256,
+            valueLength = value?.OriginalLength,
+            valueSha256 = value?.Sha256,
         };
         var buffer = new OutputBuffer();
         buffer.Send(stage.DeadLetterTopic, record.eventId, record);
-        var (_, value) = SerialiseWithInfrastructureRetry(buffer, ct).Single();
+        var (_, serialised) = SerialiseWithInfrastructureRetry(buffer, ct).Single();
         var headers = OriginHeaders(message);
         headers.Add("dlq.reason", Encoding.UTF8.GetBytes(record.reason));
         headers.Add("dlq.error.type", Encoding.UTF8.GetBytes(record.errorType));
         headers.Add("dlq.origin.topic", Encoding.UTF8.GetBytes(message.Topic));
         headers.Add("dlq.origin.partition", Encoding.UTF8.GetBytes(message.Partition.Value.ToString()));
         headers.Add("dlq.origin.offset", Encoding.UTF8.GetBytes(message.Offset.Value.ToString()));
-        Produce(producer, stage.DeadLetterTopic, null, message.Message.Key, value, headers, entry);
+        Produce(producer, stage.DeadLetterTopic, null, key?.Bytes, serialised, headers, entry);
     }
 
     private Headers OriginHeaders(ConsumeResult<byte[]?, byte[]?> message) => new()
@@ -306,8 +526,28 @@ internal sealed class ProcessorHost(
         { "pipeline.origin", Encoding.UTF8.GetBytes($"{message.Topic}:{message.Partition.Value}:{message.Offset.Value}") },
     };
 
+    /// <summary>Writes this member's fence to a state partition it was assigned and returns its offset, the member's epoch
+    /// there (see <see cref="PartitionedState{T}.Restore(IEnumerable{int}, Func{string, int, long})"/>).</summary>
+    private long Fence(IProducer<byte[]?, byte[]?> producer, string member, string topic, int partition)
+    {
+        var fence = new Message<byte[]?, byte[]?>
+        {
+            Key = Encoding.UTF8.GetBytes(StateFence.Key),
+            Value = null,
+            Headers = new Headers
+            {
+                { "pipeline.stage", Encoding.UTF8.GetBytes(stage.Name) },
+                { StateFence.MemberHeader, Encoding.UTF8.GetBytes(member) },
+            },
+        };
+        return producer.ProduceAsync(new TopicPartition(topic, partition), fence).GetAwaiter().GetResult().Offset.Value;
+    }
+
     private void Produce(IProducer<byte[]?, byte[]?> producer, string topic, int? partition, byte[]? key, byte[]? value, Headers headers, OffsetTracker.Entry entry)
     {
+        storeByTopic ??= timers.ToDictionary(t => t.Topic);
+        if (partition is { } p && storeByTopic.TryGetValue(topic, out var store) && store.TryGetEpoch(p, out var epoch))
+            headers.Add(StateFence.EpochHeader, Encoding.UTF8.GetBytes(epoch.ToString(System.Globalization.CultureInfo.InvariantCulture)));
         entry.AddPending();
         var msg = new Message<byte[]?, byte[]?> { Key = key, Value = value, Headers = headers };
         void OnDelivery(DeliveryReport<byte[]?, byte[]?> report)
@@ -403,7 +643,7 @@ internal sealed class ProcessorHost(
             EnableIdempotence = true,
             LingerMs = 5,
             MessageTimeoutMs = 120_000,
-            Partitioner = Partitioner.Murmur2Random,
+            Partitioner = Confluent.Kafka.Partitioner.Murmur2Random,
         };
         if (kafka.Transactions)
         {
@@ -422,7 +662,7 @@ internal sealed class ProcessorHost(
 
     private IConsumer<byte[]?, byte[]?> BuildConsumer(IProducer<byte[]?, byte[]?> producer)
     {
-        var config = new ConsumerConfig(ClientConfig())
+        var config = new ConsumerConfig(KafkaClients.ConsumerConfig(kafka))
         {
             GroupId = stage.Name,
             ClientId = $"{stage.Name}-consumer",
@@ -430,7 +670,7 @@ internal sealed class ProcessorHost(
             EnableAutoCommit = !kafka.Transactions,
             EnableAutoOffsetStore = false,
             AutoCommitIntervalMs = kafka.AutoCommitIntervalMs,
-            PartitionAssignmentStrategy = PartitionAssignmentStrategy.CooperativeSticky,
+            PartitionAssignmentStrategy = stage.AssignmentStrategy,
             SessionTimeoutMs = kafka.SessionTimeoutMs,
             HeartbeatIntervalMs = Math.Max(100, kafka.SessionTimeoutMs / 4),
             StatisticsIntervalMs = kafka.StatisticsIntervalMs,
@@ -446,10 +686,12 @@ internal sealed class ProcessorHost(
             .SetStatisticsHandler((_, json) => ProcessorMetrics.RecordLag(stage.Name, json))
             .SetPartitionsAssignedHandler((c, partitions) =>
             {
-                health.Report(stage.Name, running: true, joined: true);
                 ProcessorMetrics.AssignedPartitions.WithLabels(stage.Name).Set(c.Assignment.Count + partitions.Count);
                 log.LogInformation("{Stage}: assigned {Partitions}", stage.Name, string.Join(", ", partitions));
+                var numbers = partitions.Select(p => p.Partition.Value).Distinct().ToList();
+                foreach (var store in stores) store.Restore(numbers, (topic, p) => Fence(producer, c.MemberId, topic, p));
                 (processor as IPartitionAware)?.OnAssigned(partitions);
+                health.Report(stage.Name, running: true, joined: true); // ready once its state is restored: it processes now
             })
             .SetPartitionsRevokedHandler((c, partitions) =>
             {
@@ -479,6 +721,12 @@ internal sealed class ProcessorHost(
                     consumedPositions.Remove(tp);
                     pausedUntil.Remove(tp);
                 }
+                if (timers.Count > 0)
+                {
+                    FinishEffects(producer);
+                    producer.Flush(TimeSpan.FromSeconds(options.ShutdownTimeoutSeconds)); // timer and effect outputs too
+                }
+                DropState(c, revoked);
                 (processor as IPartitionAware)?.OnRevoked(revoked);
                 ProcessorMetrics.AssignedPartitions.WithLabels(stage.Name).Set(Math.Max(0, c.Assignment.Count - revoked.Count));
             })
@@ -498,9 +746,20 @@ internal sealed class ProcessorHost(
                     producer.AbortTransaction(TimeSpan.FromSeconds(30));
                     transactionOpen = false;
                 }
+                DropState(c, lost);
                 (processor as IPartitionAware)?.OnRevoked(lost);
             })
             .Build();
+    }
+
+    /// <summary>Drops the state of partition numbers this member no longer holds in any input (a stage with several inputs
+    /// keeps state partition p while it holds partition p of one of them).</summary>
+    private void DropState(IConsumer<byte[]?, byte[]?> consumer, List<TopicPartition> gone)
+    {
+        if (stores.Count == 0) return;
+        var kept = consumer.Assignment.Except(gone).Select(tp => tp.Partition.Value).ToHashSet();
+        var numbers = gone.Select(tp => tp.Partition.Value).Where(p => !kept.Contains(p)).Distinct().ToList();
+        foreach (var store in stores) store.Drop(numbers);
     }
 
     private ClientConfig ClientConfig() => KafkaClients.Config(kafka);

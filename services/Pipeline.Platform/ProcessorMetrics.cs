@@ -28,6 +28,30 @@ public static class ProcessorMetrics
         "pipeline_processor_deferred_total", "Messages a stage put back to read again later (e.g. a partner cluster is down).",
         new CounterConfiguration { LabelNames = ["stage"] });
 
+    public static readonly Counter TimersFired = Metrics.CreateCounter(
+        "pipeline_processor_timers_fired_total", "Timers of a stage's state stores that fired (their outputs went out like a processed message's).",
+        new CounterConfiguration { LabelNames = ["stage", "store"] });
+
+    public static readonly Counter TimerFailures = Metrics.CreateCounter(
+        "pipeline_processor_timer_failures_total", "Timer handlers that threw; the timer fires again after a backoff.",
+        new CounterConfiguration { LabelNames = ["stage", "store"] });
+
+    public static readonly Histogram RestoreSeconds = Metrics.CreateHistogram(
+        "pipeline_state_restore_seconds", "Time to restore a state store's assigned partitions from its changelog topic (the stage is not ready meanwhile).",
+        new HistogramConfiguration { LabelNames = ["store"], Buckets = [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60] });
+
+    public static readonly Counter EffectsCompleted = Metrics.CreateCounter(
+        "pipeline_processor_effects_completed_total", "Asynchronous work of a stage's state store (a delivery, a check) whose outcome was written.",
+        new CounterConfiguration { LabelNames = ["stage", "store"] });
+
+    public static readonly Gauge TimersScheduled = Metrics.CreateGauge(
+        "pipeline_processor_timers_scheduled", "Timers queued in a stage's state store (including stale ones not yet skipped).",
+        new GaugeConfiguration { LabelNames = ["stage", "store"] });
+
+    public static readonly Counter ConsumerErrors = Metrics.CreateCounter(
+        "pipeline_processor_consumer_errors_total", "Non-fatal errors the Kafka consumer reported while polling (e.g. committed offsets not fetched while a broker or the group coordinator was away); the client retries and the stage keeps polling.",
+        new CounterConfiguration { LabelNames = ["stage"] });
+
     public static readonly Counter DeliveryFailures = Metrics.CreateCounter(
         "pipeline_processor_delivery_failures_total", "Outputs Kafka did not acknowledge; the stage stops so that nothing is lost.",
         new CounterConfiguration { LabelNames = ["stage"] });
@@ -56,6 +80,10 @@ public static class ProcessorMetrics
         "pipeline_schema_registry_failures_total", "Schema Registry requests of the serdes that failed for a reason retrying may cure (unreachable, timeout, 5xx).",
         new CounterConfiguration { LabelNames = ["operation"] });
 
+    public static readonly Counter BackgroundFailures = Metrics.CreateCounter(
+        "pipeline_background_failures_total", "Work running beside a stage's loop that the stage needs (a compacted reader, a timer loop) died; the stage is not ready and not live from then on.",
+        new CounterConfiguration { LabelNames = ["stage", "component"] });
+
     public static readonly Gauge Up = Metrics.CreateGauge(
         "pipeline_processor_up", "1 while the stage's consume loop runs, 0 when it stopped or failed.",
         new GaugeConfiguration { LabelNames = ["stage"] });
@@ -72,6 +100,7 @@ public static class ProcessorMetrics
         Retries.WithLabels(stage);
         Deferred.WithLabels(stage);
         DeliveryFailures.WithLabels(stage);
+        ConsumerErrors.WithLabels(stage);
     }
 
     /// <summary>Reads consumer lag out of a librdkafka statistics JSON document.</summary>

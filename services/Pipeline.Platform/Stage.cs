@@ -29,6 +29,23 @@ public sealed class StageDefinition
     internal List<InputBinding> Inputs { get; } = [];
 
     public IReadOnlyList<string> InputTopics => Inputs.Select(i => i.Topic).ToList();
+
+    internal List<string>? CoPartitionedStateTopics { get; set; }
+
+    /// <summary>Topics whose partition p must all be handled by the member that owns input partition p: the inputs and
+    /// the state topics of a stage that keeps per-partition state (state partition p is written while processing input
+    /// partition p). Empty for a stage without such state. Checked at start (<see cref="CoPartitioning"/>).</summary>
+    public IReadOnlyList<string> CoPartitionedTopics =>
+        CoPartitionedStateTopics is null ? [] : [.. InputTopics.Concat(CoPartitionedStateTopics).Distinct(StringComparer.Ordinal)];
+
+    /// <summary>How the group spreads input partitions over members. A stage whose state is fed by several inputs uses
+    /// the range assignor: it assigns each topic on its own, members sorted by id, partitions in contiguous ranges, so with
+    /// equal partition counts (checked at start, <see cref="CoPartitioning"/>) the member that gets partition p of one
+    /// input gets partition p of every input, and so owns state partition p alone. CooperativeSticky does not promise
+    /// that, and librdkafka takes no custom assignor from .NET. Range is an eager protocol: a rebalance revokes every
+    /// partition (outputs flushed, state dropped) before it assigns again. Every other stage uses CooperativeSticky.</summary>
+    public PartitionAssignmentStrategy AssignmentStrategy =>
+        CoPartitionedStateTopics is not null && Inputs.Count > 1 ? PartitionAssignmentStrategy.Range : PartitionAssignmentStrategy.CooperativeSticky;
 }
 
 /// <summary>Declares which topics a stage's processor consumes, each with its record type.</summary>
@@ -45,16 +62,28 @@ public sealed class StageInputs<TProcessor> where TProcessor : class
         return this;
     }
 
+    /// <summary>Declares that this stage keeps per-partition state in <paramref name="stateTopics"/> keyed by input
+    /// partition number: its inputs and those topics must have the same partition count (checked at start, the stage
+    /// refuses to start otherwise), and with several inputs the group uses the range assignor, which keeps partition p of
+    /// every input on one member (<see cref="StageDefinition.AssignmentStrategy"/>).</summary>
+    public StageInputs<TProcessor> CoPartitioned(params string[] stateTopics)
+    {
+        Definition.CoPartitionedStateTopics = [.. stateTopics];
+        return this;
+    }
+
     public StageInputs<TProcessor> Consumes<TIn>(string topic) where TIn : class, ISpecificRecord
     {
         if (!typeof(IProcessor<TIn>).IsAssignableFrom(typeof(TProcessor)))
             throw new InvalidOperationException($"{typeof(TProcessor).Name} consumes {topic} as {typeof(TIn).Name} but does not implement IProcessor<{typeof(TIn).Name}>.");
-        Definition.Inputs.Add(new InputBinding(topic, typeof(TIn), async (processor, serdes, m, output, ct) =>
+        // Synchronous up to the processor: deserialising never leaves the stage thread.
+        Definition.Inputs.Add(new InputBinding(topic, typeof(TIn), (processor, serdes, m, output, ct) =>
         {
-            var value = await serdes.DeserializeAsync<TIn>(m.Message.Value, m.Topic);
+            var value = serdes.Deserialize<TIn>(m.Message.Value, m.Topic);
             var key = m.Message.Key is null ? null : System.Text.Encoding.UTF8.GetString(m.Message.Key);
             var incoming = new Incoming<TIn>(key, value, m.Topic, m.Partition.Value, m.Offset.Value, m.Message.Timestamp.UtcDateTime, m.Message.Value);
-            await ((IProcessor<TIn>)processor).ProcessAsync(incoming, output, ct);
+            var processed = ((IProcessor<TIn>)processor).ProcessAsync(incoming, output, ct);
+            return processed.IsCompletedSuccessfully ? Task.CompletedTask : processed.AsTask();
         }));
         return this;
     }

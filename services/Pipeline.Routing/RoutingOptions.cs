@@ -27,9 +27,6 @@ public sealed class RoutingOptions
     /// <summary>How long a police-first takedown waits for the police before it is released anyway.</summary>
     public TimeSpan PoliceReleaseTimeout { get; set; } = TimeSpan.FromHours(4);
 
-    /// <summary>How often held takedowns are checked against the timeout (stage clock).</summary>
-    public TimeSpan HoldCheckInterval { get; set; } = TimeSpan.FromMinutes(1);
-
     /// <summary>Material an analyst found not illegal: Close (no further action) or Review.</summary>
     public string NotIllegal { get; set; } = "Close";
 
@@ -70,8 +67,6 @@ internal sealed class RoutingOptionsValidator : IValidateOptions<RoutingOptions>
         }
         if (o.PoliceReleaseTimeout <= TimeSpan.Zero || o.PoliceReleaseTimeout > TimeSpan.FromDays(30))
             errors.Add($"Routing:PoliceReleaseTimeout {o.PoliceReleaseTimeout} must lie between 0 and 30 days. Fix: use e.g. 04:00:00.");
-        if (o.HoldCheckInterval <= TimeSpan.Zero)
-            errors.Add("Routing:HoldCheckInterval must be positive. Fix: use e.g. 00:01:00.");
         Check("NotIllegal", o.NotIllegal, NotIllegalActions);
         Check("NoPartner", o.NoPartner, NoPartnerActions);
         Check("MultiCountry", o.MultiCountry, MultiCountryActions);

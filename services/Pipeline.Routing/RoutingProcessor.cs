@@ -1,6 +1,6 @@
-using Confluent.Kafka;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
+using Prometheus;
 using Pipeline.Contracts;
 using Pipeline.Platform;
 
@@ -9,13 +9,28 @@ namespace Pipeline.Routing;
 /// <summary>
 /// Sends each classified report where the policy says: takedown, police (and, police first, a held takedown),
 /// partner hotlines, or the review queue. Held takedowns live in routing.held.v1 (co-partitioned with the input)
-/// until a PoliceRelease arrives or the release timeout passes (<see cref="HoldWatch"/>).
+/// until a PoliceRelease arrives or the release timeout passes (the entry's timer, <see cref="ReleaseUnanswered"/>).
 /// </summary>
-public sealed class RoutingProcessor(IOptions<RoutingOptions> options, RoutingState state, TimeProvider time)
-    : IProcessor<ReportClassified>, IProcessor<PoliceRelease>, IPartitionAware
+public sealed class RoutingProcessor : IProcessor<ReportClassified>, IProcessor<PoliceRelease>, IStateful
 {
-    private readonly RoutingPolicy policy = new(options.Value);
-    private readonly RoutingOptions settings = options.Value;
+    private static readonly Gauge Held = Metrics.CreateGauge("pipeline_routing_held_takedowns", "Takedowns held for the police (police first).");
+    private static readonly Counter TimedOut = Metrics.CreateCounter("pipeline_routing_hold_timeouts_total", "Held takedowns released because the police did not answer in time.");
+    private readonly RoutingPolicy policy;
+    private readonly RoutingOptions settings;
+    private readonly RoutingState state;
+    private readonly TimeProvider time;
+
+    public RoutingProcessor(IOptions<RoutingOptions> options, RoutingState state, TimeProvider time)
+    {
+        settings = options.Value;
+        policy = new RoutingPolicy(settings);
+        this.state = state;
+        this.time = time;
+        state.Held.OnDue(h => h.policeHold ? h.requestedAt + settings.PoliceReleaseTimeout : null, ReleaseUnanswered);
+        Metrics.DefaultRegistry.AddBeforeCollectCallback(() => Held.Set(state.Held.Entries.Count(e => e.Value.policeHold)));
+    }
+
+    public IEnumerable<IStateStore> Stores => [state.Held];
 
     public ValueTask ProcessAsync(Incoming<ReportClassified> message, IOutput output, CancellationToken cancellationToken)
     {
@@ -74,12 +89,14 @@ public sealed class RoutingProcessor(IOptions<RoutingOptions> options, RoutingSt
         rule = held.rule + "; " + how, policeHold = false, timeline = held.timeline, requestedAt = at,
     };
 
-    public void OnAssigned(IReadOnlyCollection<TopicPartition> partitions) => state.Held.Restore(Numbers(partitions));
-
-    public void OnRevoked(IReadOnlyCollection<TopicPartition> partitions) => state.Held.Drop(Numbers(partitions));
-
-    private static List<TopicPartition> Numbers(IReadOnlyCollection<TopicPartition> partitions) =>
-        partitions.Select(p => new TopicPartition(Topics.RoutingHeld, p.Partition)).DistinctBy(p => p.Partition.Value).ToList();
+    /// <summary>The police did not answer within Routing:PoliceReleaseTimeout: the held takedown goes out anyway.</summary>
+    private void ReleaseUnanswered(TimerFired<TakedownRequested> timer, IOutput output)
+    {
+        var released = Release(timer.Value, $"police-first: released after {settings.PoliceReleaseTimeout} without an answer", timer.Now);
+        output.Send(Topics.TakedownRequested, timer.Key, released);
+        state.Held.Put(output, timer.Partition, timer.Key, released);
+        TimedOut.Inc();
+    }
 
     private static TakedownRequested Takedown(ReportClassified r, string rule, DateTime now, DateTime? referredAt, bool hold) => new()
     {

@@ -15,9 +15,9 @@ public static class RoutingService
         host.Services.AddOptions<RoutingOptions>().BindConfiguration(RoutingOptions.Section).ValidateOnStart();
         host.Services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<RoutingOptions>, RoutingOptionsValidator>());
         host.Services.TryAddSingleton<RoutingState>();
-        host.Services.AddHostedService<HoldWatch>();
         return host.AddStage<RoutingProcessor>(Stage, s => s
             .Consumes<ReportClassified>(Topics.ReportsClassified)
-            .Consumes<PoliceRelease>(Topics.PoliceReleases));
+            .Consumes<PoliceRelease>(Topics.PoliceReleases)
+            .CoPartitioned(Topics.RoutingHeld));
     }
 }

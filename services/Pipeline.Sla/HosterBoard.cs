@@ -12,7 +12,7 @@ namespace Pipeline.Sla;
 /// <c>max by (hoster)</c>, never <c>sum</c>. Gauges rather than counters because the top-N set changes: a hoster
 /// leaving it would make a counter of "(other)" go down.
 /// </summary>
-public sealed class HosterBoard(ScorecardHistory history, IOptions<KafkaOptions> kafka, AvroSerdes serdes, IOptions<SlaOptions> options, TimeProvider time, ILogger<HosterBoard> log)
+public sealed class HosterBoard(ScorecardHistory history, IOptions<KafkaOptions> kafka, AvroSerdes serdes, IOptions<SlaOptions> options, TimeProvider time, ILogger<HosterBoard> log, StageHealth? health = null)
     : BackgroundService
 {
     public const string Other = "(other)";
@@ -46,6 +46,10 @@ public sealed class HosterBoard(ScorecardHistory history, IOptions<KafkaOptions>
     {
         using var readers = ScorecardHistory.Follow(history, kafka.Value, serdes, log);
         readers.Start();
+        // A reader that dies leaves the scorecards and the deadline timers' event history stale: the sla stage stops
+        // being ready and live, and pipeline_background_failures_total counts it.
+        if (health is not null)
+            foreach (var work in readers.Work) health.Watch(SlaService.Stage, work, log);
         try
         {
             await readers.CaughtUp.WaitAsync(stoppingToken);

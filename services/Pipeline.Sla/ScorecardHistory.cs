@@ -88,13 +88,16 @@ public sealed class ScorecardHistory
 
 public sealed class HistoryReaders : IDisposable
 {
-    private readonly List<(Action Start, Func<Task> CaughtUp, IDisposable Reader)> readers = [];
+    private readonly List<(Action Start, Func<Task> CaughtUp, IDisposable Reader, BackgroundWork Work)> readers = [];
 
     internal HistoryReaders With<T>(CompactedTopicReader<T> reader) where T : class, Avro.Specific.ISpecificRecord
     {
-        readers.Add((reader.Start, () => reader.CaughtUp, reader));
+        readers.Add((reader.Start, () => reader.CaughtUp, reader, reader.AsBackgroundWork()));
         return this;
     }
+
+    /// <summary>The readers as background work: one that dies leaves the history (and the scorecards) stale.</summary>
+    public IEnumerable<BackgroundWork> Work => readers.Select(r => r.Work);
 
     public void Start()
     {

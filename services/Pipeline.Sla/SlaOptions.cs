@@ -7,9 +7,6 @@ public sealed class SlaOptions
 {
     public const string Section = "Sla";
 
-    /// <summary>How often open notices are checked against their deadline (stage clock).</summary>
-    public TimeSpan DeadlineCheckInterval { get; set; } = TimeSpan.FromMinutes(1);
-
     /// <summary>When a URL went offline before its deadline but recheck has not yet confirmed the removal (it waits for
     /// consecutive misses a few minutes apart), the breach and the escalation wait up to this long after the deadline
     /// for the confirmation. Longer than recheck's MissesForRemoval × MissSpacing (3 × 5 min).</summary>
@@ -35,8 +32,6 @@ internal sealed class SlaOptionsValidator : IValidateOptions<SlaOptions>
     public ValidateOptionsResult Validate(string? name, SlaOptions o)
     {
         var errors = new List<string>();
-        if (o.DeadlineCheckInterval <= TimeSpan.Zero)
-            errors.Add("Sla:DeadlineCheckInterval must be positive. Fix: use e.g. 00:01:00.");
         if (o.BreachGrace < TimeSpan.Zero || o.BreachGrace > TimeSpan.FromHours(6))
             errors.Add($"Sla:BreachGrace is {o.BreachGrace}; it must lie between 00:00:00 and 06:00:00 (it delays a breach only while a removal before the deadline is being confirmed). Fix: use e.g. 00:30:00, longer than Recheck:MissesForRemoval × Recheck:MissSpacing.");
         if (o.ScorecardWindow <= TimeSpan.Zero)

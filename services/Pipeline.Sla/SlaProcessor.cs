@@ -1,5 +1,4 @@
 using System.Collections.Concurrent;
-using Confluent.Kafka;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Prometheus;
@@ -12,10 +11,43 @@ namespace Pipeline.Sla;
 /// Pairs each notice with the confirmed removal of its URL and decides the outcome once: time to removal from the
 /// notice and from the report, within the norm or not. Open notices live in sla.open.v1; a removal that arrives
 /// before its notice waits in sla.pending.v1. Both are co-partitioned with the inputs and restored on assignment.
+/// <para>Deadlines are the timers of sla.open.v1: an open notice's timer is due at its deadline; when it fires with the
+/// URL still online, the notice is flagged (one DEADLINE_BREACHED) and escalated to the authority (one ESCALATED), both
+/// dated at the firing time. Escalation lives here, not in takedown's reminders: the same fact (the first notice's deadline
+/// passed, no confirmed removal) decides both, from the same state. An event already on sla.events (published before a
+/// restart, known from <see cref="ScorecardHistory"/>) is neither sent nor counted again.</para>
 /// </summary>
-public sealed class SlaProcessor(SlaState state, TimeProvider time)
-    : IProcessor<TakedownNotice>, IProcessor<ContentStatusObserved>, IPartitionAware
+public sealed class SlaProcessor : IProcessor<TakedownNotice>, IProcessor<ContentStatusObserved>, IStateful
 {
+    private static readonly Gauge Open = Metrics.CreateGauge("pipeline_sla_open_notices", "Notices whose URL is not yet confirmed removed.");
+    private static readonly Gauge Overdue = Metrics.CreateGauge("pipeline_sla_overdue_notices", "Open notices past their deadline.");
+    private static readonly Counter Breaches = Metrics.CreateCounter("pipeline_sla_breaches_total", "Notices whose deadline passed while the URL was still online.");
+    private static readonly Counter Escalations = Metrics.CreateCounter("pipeline_sla_escalations_total",
+        "Notices escalated to the authority (deadline passed, URL still online), by whether the deadline came from an authority's removal order.",
+        new CounterConfiguration { LabelNames = ["ordered"] });
+    private readonly SlaState state;
+    private readonly ScorecardHistory history;
+    private readonly SlaOptions settings;
+    private readonly TimeProvider time;
+
+    public SlaProcessor(SlaState state, ScorecardHistory history, IOptions<SlaOptions> options, TimeProvider time)
+    {
+        this.state = state;
+        this.history = history;
+        settings = options.Value;
+        this.time = time;
+        state.Open.OnDue(n => n.timeline.removalObservedAt is null && n.kind != NoticeKind.REMINDER ? n.deadline : null, DeadlinePassed);
+        Metrics.DefaultRegistry.AddBeforeCollectCallback(() =>
+        {
+            var now = time.GetUtcNow().UtcDateTime;
+            var open = state.Open.Entries.Select(e => e.Value).Where(n => n.timeline.removalObservedAt is null).ToList();
+            Open.Set(open.Count);
+            Overdue.Set(open.Count(n => n.deadline < now));
+        });
+    }
+
+    public IEnumerable<IStateStore> Stores => [state.Open, state.Pending];
+
     public static readonly Counter Removals = Metrics.CreateCounter(
         "pipeline_sla_removals_total", "Noticed URLs whose removal was confirmed, by whether it met the deadline.",
         new CounterConfiguration { LabelNames = ["within_norm"] });
@@ -77,21 +109,48 @@ public sealed class SlaProcessor(SlaState state, TimeProvider time)
         TimeToRemoval.Observe(outcome.timeToRemovalFromNoticeMs / 1000.0);
     }
 
-    public void OnAssigned(IReadOnlyCollection<TopicPartition> partitions)
+    /// <summary>An open notice's deadline passed (its timer fired).</summary>
+    private void DeadlinePassed(TimerFired<TakedownNotice> timer, IOutput output)
     {
-        var numbers = partitions.Select(p => new TopicPartition(Topics.SlaOpen, p.Partition)).DistinctBy(p => p.Partition.Value).ToList();
-        state.Open.Restore(numbers);
-        state.Pending.Restore(numbers);
-    }
-
-    public void OnRevoked(IReadOnlyCollection<TopicPartition> partitions)
-    {
-        // Drop the state of revoked partition numbers so that a later assignment restores it fresh from the state
-        // topics instead of working from a stale copy. (Both inputs share partition numbers; an assignor that keeps
-        // notices.issued[p] and content.status[p] on one instance is the remaining step for running several replicas.)
-        var numbers = partitions.Select(p => new TopicPartition(Topics.SlaOpen, p.Partition)).DistinctBy(p => p.Partition.Value).ToList();
-        state.Open.Drop(numbers);
-        state.Pending.Drop(numbers);
+        var notice = timer.Value;
+        var now = timer.Now;
+        // Breaches published before a restart must be known first; the history follows sla.events beside the stage.
+        if (!history.CaughtUp.IsCompleted)
+        {
+            state.Open.Snooze(timer, now + TimeSpan.FromMinutes(1));
+            return;
+        }
+        // Offline since before the deadline, the removal not yet confirmed (recheck is still counting misses): wait for
+        // the run to be decided, for at most Sla:BreachGrace, rather than escalate a hoster that met the norm. Looked at
+        // again each minute (a check that finds the URL online ends the run); a confirmed removal changes the entry, so
+        // the snoozed timer then never fires.
+        if (state.MissRuns.TryGetValue(notice.noticeId, out var offlineSince) && offlineSince <= notice.deadline
+            && now < notice.deadline + settings.BreachGrace)
+        {
+            var again = now + TimeSpan.FromMinutes(1);
+            state.Open.Snooze(timer, again < notice.deadline + settings.BreachGrace ? again : notice.deadline + settings.BreachGrace);
+            return;
+        }
+        if (!history.Has(notice.noticeId, SlaEventKind.DEADLINE_BREACHED))
+        {
+            var breach = SlaClock.Breach(notice, now);
+            output.Send(Topics.SlaEvents, notice.caseKey, breach);
+            output.AfterCommit(() =>
+            {
+                history.Add(breach);
+                Breaches.Inc();
+            });
+        }
+        if (!history.Has(notice.noticeId, SlaEventKind.ESCALATED))
+        {
+            var escalation = SlaClock.Escalation(notice, now);
+            output.Send(Topics.SlaEvents, notice.caseKey, escalation);
+            output.AfterCommit(() =>
+            {
+                history.Add(escalation);
+                Escalations.WithLabels(notice.orderReference is null ? "false" : "true").Inc();
+            });
+        }
     }
 }
 
@@ -101,7 +160,7 @@ public sealed class SlaState(IOptions<KafkaOptions> kafka, AvroSerdes serdes, IL
     public PartitionedState<ContentStatusObserved> Pending { get; } = new(Topics.SlaPending, kafka.Value, serdes, log);
 
     /// <summary>Notice id → the first miss of a run of misses still being counted (recheck needs consecutive misses a
-    /// few minutes apart before it confirms a removal). The deadline watch waits for such a run to be decided before it
+    /// few minutes apart before it confirms a removal). The deadline timer waits for such a run to be decided before it
     /// calls a URL that went offline before its deadline a breach. In memory only: after a restart the watch falls
     /// back to judging on confirmed removals alone.</summary>
     public ConcurrentDictionary<string, DateTime> MissRuns { get; } = new(StringComparer.Ordinal);

@@ -15,11 +15,11 @@ public static class SlaService
         host.Services.AddOptions<SlaOptions>().BindConfiguration(SlaOptions.Section).ValidateOnStart();
         host.Services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<SlaOptions>, SlaOptionsValidator>());
         host.Services.TryAddSingleton<SlaState>();
-        host.Services.AddHostedService<DeadlineWatch>();
         host.Services.TryAddSingleton<ScorecardHistory>();
         host.Services.AddHostedService<HosterBoard>();
         return host.AddStage<SlaProcessor>(Stage, s => s
             .Consumes<TakedownNotice>(Topics.NoticesIssued)
-            .Consumes<ContentStatusObserved>(Topics.ContentStatus));
+            .Consumes<ContentStatusObserved>(Topics.ContentStatus)
+            .CoPartitioned(Topics.SlaOpen, Topics.SlaPending));
     }
 }

@@ -30,12 +30,10 @@ public sealed class DeliveryOptions
     /// <summary>Retries run in parallel up to this many (the first attempt of a notice runs in the consume loop).</summary>
     public int RetryConcurrency { get; set; } = 4;
 
-    public TimeSpan Backoff(int failedAttempts)
-    {
-        var factor = Math.Pow(2, Math.Min(failedAttempts - 1, 30));
-        var ticks = Math.Min(MaxBackoff.Ticks, InitialBackoff.Ticks * factor);
-        return TimeSpan.FromTicks((long)ticks);
-    }
+    /// <summary>The wait after <paramref name="failedAttempts"/> failed attempts: the platform's one backoff
+    /// (<see cref="Pipeline.Platform.Backoff"/>). A retry is scheduled on the stage clock and kept in state, so it
+    /// survives restarts; that is why this is a delay and not a running retry loop.</summary>
+    public TimeSpan Backoff(int failedAttempts) => new Pipeline.Platform.Backoff(InitialBackoff, MaxBackoff).Delay(failedAttempts);
 
     public sealed class SmtpSettings
     {

@@ -1,6 +1,4 @@
 using System.Globalization;
-using Confluent.Kafka;
-using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Prometheus;
@@ -31,14 +29,25 @@ public sealed class NoticeDeliverer(EmailChannel email, WebhookChannel webhook)
         DeliveryResult.Failed($"no delivery channel for {n.recipient.name} ({n.recipient.channel}); a person must find one");
 }
 
-/// <summary>The delivery stage's state: per notice id the last delivery record, carrying the notice while a retry is
-/// pending. Lives in the compacted topic takedown.delivery-state.v1, co-partitioned with notices.issued.v1.</summary>
+/// <summary>The delivery stage's state: per notice id the last delivery record, carrying the notice while an attempt is
+/// pending (queued, or a retry). Lives in the compacted topic takedown.delivery-state.v1, co-partitioned with
+/// notices.issued.v1.</summary>
 public sealed class DeliveryState(IOptions<KafkaOptions> kafka, AvroSerdes serdes, ILogger<DeliveryState> log)
 {
     public PartitionedState<NoticeDelivery> State { get; } = new(Topics.TakedownDeliveryState, kafka.Value, serdes, log);
 
-    /// <summary>Signalled when a retry was scheduled, so the retry loop looks again.</summary>
-    public SemaphoreSlim RetryScheduled { get; } = new(0);
+    /// <summary>When an entry's next attempt is due: a pending one (RETRYING, carrying its notice) at its nextAttemptAt
+    /// (now, when none is set); a final one never.</summary>
+    public static DateTime? AttemptDue(NoticeDelivery d) =>
+        d.status == DeliveryStatus.RETRYING && d.notice is not null ? d.nextAttemptAt ?? DateTime.MinValue : null;
+
+    /// <summary>A notice taken for delivery, its first attempt not yet made.</summary>
+    public static NoticeDelivery Queued(TakedownNotice n, DateTime at, DateTime due, string detail) => new()
+    {
+        eventId = EventIds.Derive("notice-queued", n.noticeId),
+        noticeId = n.noticeId, caseKey = n.caseKey, hosterId = n.hosterId, channel = n.recipient.channel, address = n.recipient.address,
+        attempt = 0, status = DeliveryStatus.RETRYING, detail = detail, nextAttemptAt = due, at = at, notice = n,
+    };
 }
 
 internal static class DeliveryMetrics
@@ -95,16 +104,13 @@ internal static class DeliveryRecords
             detail = $"reminder {n.sequence} of notice {n.originalNoticeId} sent by {e.channel} to {e.address} (attempt {e.attempt})",
         };
 
-    /// <summary>Records an attempt made outside a consume loop (a retry, a batch): the delivery event, REMINDER_SENT for
-    /// a delivered reminder, and the state record, each acknowledged before the in-memory state changes.</summary>
-    public static async Task RecordAsync(EventPublisher publisher, PartitionedState<NoticeDelivery> state, int partition,
-        TakedownNotice n, NoticeDelivery delivery, CancellationToken ct)
+    /// <summary>Records an attempt: the delivery event, REMINDER_SENT for a delivered reminder, and the state record,
+    /// all through one output (they go out together, with the state change).</summary>
+    public static void Record(IOutput output, PartitionedState<NoticeDelivery> state, int partition, TakedownNotice n, NoticeDelivery delivery)
     {
-        await publisher.PublishAsync(Topics.NoticeDeliveries, n.caseKey, delivery, ct: ct);
-        if (ReminderSent(delivery, n) is { } sent) await publisher.PublishAsync(Topics.SlaEvents, n.caseKey, sent, ct: ct);
-        var record = StateOf(delivery, n);
-        await publisher.PublishAsync(state.Topic, n.noticeId, record, partition, ct);
-        state.Apply(partition, n.noticeId, record);
+        output.Send(Topics.NoticeDeliveries, n.caseKey, delivery);
+        if (ReminderSent(delivery, n) is { } sent) output.Send(Topics.SlaEvents, n.caseKey, sent);
+        state.Put(output, partition, n.noticeId, StateOf(delivery, n));
     }
 
     /// <summary>A transient result becomes FAILED when the attempts are used up.</summary>
@@ -123,134 +129,91 @@ internal static class DeliveryRecords
 }
 
 /// <summary>
-/// Delivers every issued notice once, by the recipient's channel. Before sending it looks the notice id up in the
-/// delivery state; after the attempt it writes the outcome (event + state) through the processor output, so the
-/// input offset is stored only once Kafka holds the record that the notice went out. A replay therefore skips
-/// delivered notices. The crash window between "the server accepted it" and "the record is acknowledged" remains;
-/// for it the recipient gets the same Message-ID / Idempotency-Key again.
-/// A transient failure does not hold the partition: the notice goes into the state as RETRYING and
-/// <see cref="DeliveryRetryLoop"/> takes it from there.
+/// Delivers every issued notice once, by the recipient's channel. Before taking a notice it looks the notice id up in the
+/// delivery state, so a replay skips notices already taken. An e-mail or webhook notice is taken by writing it to the
+/// state as queued (its offset is stored once Kafka holds that); the entry's timer, due at once, starts the attempt off
+/// the stage thread (a platform effect, at most Takedown:Delivery:RetryConcurrency at a time), and the attempt's outcome
+/// (event + state) is written when it ends. A transient failure schedules the next attempt in the same entry, with
+/// exponential backoff, so a hoster whose server is down delays only its own notices. The crash window between "the
+/// server accepted it" and "the record is acknowledged" remains; for it the recipient gets the same Message-ID /
+/// Idempotency-Key again.
 /// With Takedown:Delivery:BatchWindow above zero, e-mail and webhook notices are instead forwarded, keyed by recipient,
-/// to takedown.batching.v1, where <see cref="BatchProcessor"/> and <see cref="BatchLoop"/> deliver them once, grouped.
+/// to takedown.batching.v1, where <see cref="BatchProcessor"/> delivers them once, grouped.
 /// </summary>
-public sealed class DeliveryProcessor(DeliveryState store, NoticeDeliverer deliverer, IOptions<DeliveryOptions> options, TimeProvider time, ILogger<DeliveryProcessor> log)
-    : IProcessor<TakedownNotice>, IPartitionAware
+public sealed class DeliveryProcessor : IProcessor<TakedownNotice>, IStateful
 {
-    public async ValueTask ProcessAsync(Incoming<TakedownNotice> message, IOutput output, CancellationToken cancellationToken)
+    private readonly DeliveryState store;
+    private readonly NoticeDeliverer deliverer;
+    private readonly DeliveryOptions settings;
+    private readonly TimeProvider time;
+    private readonly ILogger log;
+
+    public DeliveryProcessor(DeliveryState store, NoticeDeliverer deliverer, IOptions<DeliveryOptions> options, TimeProvider time, ILogger<DeliveryProcessor> log)
+    {
+        this.store = store;
+        this.deliverer = deliverer;
+        settings = options.Value;
+        this.time = time;
+        this.log = log;
+        store.State.WithEffectConcurrency(settings.RetryConcurrency).OnDue(DeliveryState.AttemptDue, Attempt);
+        Metrics.DefaultRegistry.AddBeforeCollectCallback(() => DeliveryMetrics.RetriesPending.Set(
+            store.State.Entries.Count(e => e.Value.status == DeliveryStatus.RETRYING && e.Value.attempt > 0 && e.Value.notice is not null)));
+    }
+
+    public IEnumerable<IStateStore> Stores => [store.State];
+
+    public ValueTask ProcessAsync(Incoming<TakedownNotice> message, IOutput output, CancellationToken cancellationToken)
     {
         var n = message.Value;
         if (n.policeHold)
         {
             log.LogWarning("Notice {NoticeId} carries a police hold and is not delivered", n.noticeId);
-            return;
+            return ValueTask.CompletedTask;
         }
         if (store.State.TryGet(message.Partition, n.noticeId, out var known))
         {
             DeliveryMetrics.Skipped.Inc();
             log.LogDebug("Notice {NoticeId} already {Status} (attempt {Attempt}); not sent again", n.noticeId, known.status, known.attempt);
-            return;
+            return ValueTask.CompletedTask;
         }
-        if (options.Value.BatchWindow > TimeSpan.Zero && n.recipient.channel is NoticeChannel.EMAIL or NoticeChannel.WEBHOOK)
+        if (settings.BatchWindow > TimeSpan.Zero && n.recipient.channel is NoticeChannel.EMAIL or NoticeChannel.WEBHOOK)
         {
             // Re-keyed by recipient for the batching stage, which delivers it (alone or with others) once.
             output.Send(Topics.TakedownBatching, NoticeBatch.RecipientKey(n.recipient.channel, n.recipient.address), n);
-            return;
+            return ValueTask.CompletedTask;
         }
-        var result = n.recipient.channel == NoticeChannel.TOPIC
-            ? DeliveryResult.Sent($"published on {message.Topic} at {message.Partition}:{message.Offset} (the recipient consumes the topic)")
-            : await deliverer.DeliverAsync(n, cancellationToken);
         var now = time.GetUtcNow().UtcDateTime;
-        var (final, next) = DeliveryRecords.Schedule(result, 1, options.Value, now);
-        var delivery = DeliveryRecords.Event(n, 1, final, now, next);
-        output.Send(Topics.NoticeDeliveries, n.caseKey, delivery);
-        if (DeliveryRecords.ReminderSent(delivery, n) is { } sent) output.Send(Topics.SlaEvents, n.caseKey, sent);
-        store.State.Put(output, message.Partition, n.noticeId, DeliveryRecords.StateOf(delivery, n));
-        DeliveryRecords.Count(delivery, now);
-        if (final.Status == DeliveryStatus.RETRYING) store.RetryScheduled.Release();
-        if (final.Status is DeliveryStatus.FAILED or DeliveryStatus.BOUNCED)
-            log.LogError("Notice {NoticeId} to {Recipient} {Status}: {Detail}", n.noticeId, n.recipient.address, final.Status, final.Detail);
-    }
-
-    public void OnAssigned(IReadOnlyCollection<TopicPartition> partitions)
-    {
-        store.State.Restore(partitions);
-        store.RetryScheduled.Release();
-    }
-
-    public void OnRevoked(IReadOnlyCollection<TopicPartition> partitions) => store.State.Drop(partitions);
-}
-
-/// <summary>
-/// Retries deliveries that failed transiently, when due (the stage clock), with exponential backoff, in parallel,
-/// outside the consume loop: a hoster whose server is down delays only its own notices. Each outcome is
-/// acknowledged by Kafka (event, then state) before the in-memory state changes; a crash in between leaves the entry
-/// RETRYING, so the attempt is repeated with the same Message-ID / Idempotency-Key.
-/// </summary>
-public sealed class DeliveryRetryLoop(DeliveryState store, NoticeDeliverer deliverer, EventPublisher publisher, IOptions<DeliveryOptions> options,
-    TimeProvider time, ILogger<DeliveryRetryLoop> log) : BackgroundService
-{
-    private readonly DeliveryOptions settings = options.Value;
-
-    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
-    {
-        while (!stoppingToken.IsCancellationRequested)
+        if (n.recipient.channel == NoticeChannel.TOPIC)
         {
-            var now = time.GetUtcNow().UtcDateTime;
-            var pending = store.State.Entries.Where(e => e.Value.status == DeliveryStatus.RETRYING && e.Value.notice is not null).Select(e => e.Value).ToList();
-            DeliveryMetrics.RetriesPending.Set(pending.Count);
-            var due = pending.Where(d => d.nextAttemptAt is null || d.nextAttemptAt <= now).OrderBy(d => d.nextAttemptAt).ToList();
-            if (due.Count > 0)
-            {
-                try
-                {
-                    await Parallel.ForEachAsync(due, new ParallelOptions { MaxDegreeOfParallelism = settings.RetryConcurrency, CancellationToken = stoppingToken },
-                        async (entry, ct) => await RetryAsync(entry, ct));
-                }
-                catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
-                {
-                    return;
-                }
-                continue;
-            }
-            var next = pending.Min(d => d.nextAttemptAt);
-            var wait = next is null ? TimeSpan.FromSeconds(1) : next.Value - now;
-            wait = TimeSpan.FromTicks(Math.Clamp(wait.Ticks, TimeSpan.FromMilliseconds(5).Ticks, TimeSpan.FromSeconds(1).Ticks));
-            try
-            {
-                await Task.WhenAny(Task.Delay(wait, time, stoppingToken), store.RetryScheduled.WaitAsync(stoppingToken));
-                stoppingToken.ThrowIfCancellationRequested();
-            }
-            catch (OperationCanceledException)
-            {
-                return;
-            }
+            Record(n, 1, DeliveryResult.Sent($"published on {message.Topic} at {message.Partition}:{message.Offset} (the recipient consumes the topic)"),
+                message.Partition, output);
+            return ValueTask.CompletedTask;
         }
+        store.State.Put(output, message.Partition, n.noticeId, DeliveryState.Queued(n, now, now, $"queued for delivery by {n.recipient.channel}"));
+        return ValueTask.CompletedTask;
     }
 
-    private async Task RetryAsync(NoticeDelivery entry, CancellationToken ct)
+    /// <summary>An entry's attempt is due: send it off the stage thread, record the outcome when it ends.</summary>
+    private void Attempt(TimerFired<NoticeDelivery> timer, IOutput output)
     {
-        if (!store.State.TryFind(entry.noticeId, out var current, out var partition) || current.status != DeliveryStatus.RETRYING
-            || current.attempt != entry.attempt) return; // revoked meanwhile, or already handled
-        var n = entry.notice!;
-        var attempt = entry.attempt + 1;
-        var result = await deliverer.DeliverAsync(n, ct);
+        var n = timer.Value.notice!;
+        var attempt = timer.Value.attempt + 1;
+        store.State.StartEffect(output, timer.Partition, timer.Key, ct => deliverer.DeliverAsync(n, ct), (result, o) => Record(n, attempt, result, timer.Partition, o));
+    }
+
+    private void Record(TakedownNotice n, int attempt, DeliveryResult result, int partition, IOutput output)
+    {
         var now = time.GetUtcNow().UtcDateTime;
         var (final, next) = DeliveryRecords.Schedule(result, attempt, settings, now);
         var delivery = DeliveryRecords.Event(n, attempt, final, now, next);
-        try
+        DeliveryRecords.Record(output, store.State, partition, n, delivery);
+        output.AfterCommit(() =>
         {
-            await DeliveryRecords.RecordAsync(publisher, store.State, partition, n, delivery, ct);
-        }
-        catch (Exception e) when (e is not OperationCanceledException)
-        {
-            // Not acknowledged: the state still says RETRYING; the next attempt re-sends under the same ids.
-            log.LogError("Delivery of {NoticeId}: recording attempt {Attempt} failed: {Error}", n.noticeId, attempt, e.Message);
-            return;
-        }
-        DeliveryRecords.Count(delivery, now);
-        if (final.Status is DeliveryStatus.FAILED or DeliveryStatus.BOUNCED)
-            log.LogError("Notice {NoticeId} to {Recipient} {Status} after {Attempt} attempts: {Detail}", n.noticeId, n.recipient.address, final.Status, attempt, final.Detail);
-        else if (final.Status == DeliveryStatus.RETRYING)
-            log.LogWarning("Notice {NoticeId}: attempt {Attempt} failed ({Detail}); next at {Next:O}", n.noticeId, attempt, final.Detail, next);
+            DeliveryRecords.Count(delivery, now);
+            if (final.Status is DeliveryStatus.FAILED or DeliveryStatus.BOUNCED)
+                log.LogError("Notice {NoticeId} to {Recipient} {Status} after {Attempt} attempt(s): {Detail}", n.noticeId, n.recipient.address, final.Status, attempt, final.Detail);
+            else if (final.Status == DeliveryStatus.RETRYING)
+                log.LogWarning("Notice {NoticeId}: attempt {Attempt} failed ({Detail}); next at {Next:O}", n.noticeId, attempt, final.Detail, next);
+        });
     }
 }

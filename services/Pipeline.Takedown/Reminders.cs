@@ -1,4 +1,3 @@
-using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Prometheus;
@@ -36,14 +35,21 @@ public static class ReminderSchedule
 /// The reminder timers: per case key the latest notice (first or last reminder) in the compacted topic
 /// takedown.reminders.v1, co-partitioned with takedown.requested and content.status; a confirmed removal closes the
 /// timer by setting <c>timeline.removalObservedAt</c> (kept, so that a replayed request does not start it again).
-/// <see cref="Gate"/> serialises the consume loop's changes with <see cref="ReminderLoop"/>'s, so that a removal and a
-/// reminder of the same case never overwrite each other in the topic.
+/// The takedown stage owns the store: its timers fire on the stage's thread (<see cref="TakedownProcessor"/>).
 /// </summary>
 public sealed class ReminderTimers(IOptions<KafkaOptions> kafka, AvroSerdes serdes, ILogger<ReminderTimers> log)
 {
     public PartitionedState<TakedownNotice> State { get; } = new(Topics.TakedownReminders, kafka.Value, serdes, log);
 
-    public SemaphoreSlim Gate { get; } = new(1, 1);
+    /// <summary>How long takedown.requested.v1 keeps a request (null: for ever). A stopped timer is kept only so that a
+    /// replayed request does not start it again; past this, no request can be replayed and the entry is deleted.</summary>
+    public static readonly TimeSpan? RequestRetention =
+        TopicCatalog.Get(Topics.TakedownRequested).RetentionMs is var ms and >= 0 ? TimeSpan.FromMilliseconds(ms) : null;
+
+    /// <summary>When the entry's timer fires: its next reminder, or, once stopped, when it may be forgotten.</summary>
+    public static DateTime? Due(TakedownNotice latest, TakedownOptions.ReminderSettings settings) =>
+        ReminderSchedule.NextDue(latest, settings)
+        ?? (RequestRetention is { } retention ? (latest.timeline.noticeSentAt ?? latest.issuedAt) + retention : null);
 }
 
 internal static class ReminderMetrics
@@ -55,108 +61,4 @@ internal static class ReminderMetrics
         "pipeline_takedown_reminder_timers_stopped_total", "Reminder timers stopped because the removal of the URL was confirmed.");
     public static readonly Gauge Open = Metrics.CreateGauge(
         "pipeline_takedown_reminder_timers", "Notices with reminders still to come (URL not confirmed removed, fewer than Takedown:Reminders:MaxCount sent).");
-}
-
-/// <summary>
-/// Issues the reminders when due on the stage's clock. Each reminder goes to notices.issued.v1 (delivered by the delivery
-/// stage like any notice) and then into the timer state, both acknowledged by Kafka before the in-memory state changes.
-/// A crash in between leaves the previous state, so the same reminder (same ids) is issued again after the restart and
-/// the delivery stage, which records every notice id it delivered, does not send it twice.
-/// </summary>
-public sealed class ReminderLoop(ReminderTimers timers, EventPublisher publisher, IOptions<TakedownOptions> options, TimeProvider time, ILogger<ReminderLoop> log)
-    : BackgroundService
-{
-    private readonly TakedownOptions.ReminderSettings settings = options.Value.Reminders;
-
-    /// <summary>Stopped timers age out over days: looking for them once an hour of stage time is plenty, and spares the
-    /// loop a scan of every timer on each pass.</summary>
-    private static readonly TimeSpan ForgetInterval = TimeSpan.FromHours(1);
-
-    private DateTime nextForget = DateTime.MinValue;
-
-    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
-    {
-        while (!stoppingToken.IsCancellationRequested)
-        {
-            var now = time.GetUtcNow().UtcDateTime;
-            var open = timers.State.Entries
-                .Select(e => (e.Key, Latest: e.Value, Due: ReminderSchedule.NextDue(e.Value, settings)))
-                .Where(t => t.Due is not null).ToList();
-            ReminderMetrics.Open.Set(open.Count);
-            foreach (var (key, latest, _) in open.Where(t => t.Due <= now).OrderBy(t => t.Due).ThenBy(t => t.Key, StringComparer.Ordinal))
-            {
-                if (stoppingToken.IsCancellationRequested) return;
-                await IssueAsync(key, latest, now, stoppingToken);
-            }
-            if (now >= nextForget)
-            {
-                await ForgetAsync(now, stoppingToken);
-                nextForget = now + ForgetInterval;
-            }
-            if (!await StageTimers.WaitAsync(time, now, open.Where(t => t.Due > now).Select(t => t.Due).Min(), stoppingToken)) return;
-        }
-    }
-
-    /// <summary>A stopped timer (removed, or all reminders sent) is kept only so that a replayed request does not start
-    /// it again; once its first notice is older than the retention of takedown.requested.v1, no request can be replayed,
-    /// and the entry is deleted (a tombstone), so the state does not grow without bound.</summary>
-    private async Task ForgetAsync(DateTime now, CancellationToken ct)
-    {
-        if (RequestRetention is not { } retention) return; // kept for ever, so a replay is possible for ever
-        var stale = timers.State.Entries.Where(e => ReminderSchedule.NextDue(e.Value, settings) is null
-            && (e.Value.timeline.noticeSentAt ?? e.Value.issuedAt) + retention < now).Select(e => e.Key).ToList();
-        if (stale.Count == 0 || !await StageTimers.EnterAsync(timers.Gate, ct)) return;
-        try
-        {
-            foreach (var key in stale)
-            {
-                if (!timers.State.TryFind(key, out var current, out var partition) || ReminderSchedule.NextDue(current, settings) is not null) continue;
-                await publisher.TombstoneAsync(Topics.TakedownReminders, key, partition, ct);
-                timers.State.Apply(partition, key, null);
-            }
-        }
-        catch (Exception e) when (e is not OperationCanceledException)
-        {
-            log.LogError("Deleting stopped reminder timers failed: {Error}; retrying on the next pass", e.Message);
-        }
-        catch (OperationCanceledException)
-        {
-        }
-        finally
-        {
-            timers.Gate.Release();
-        }
-    }
-
-    private static readonly TimeSpan? RequestRetention = TopicCatalog.Get(Topics.TakedownRequested).RetentionMs is var ms and >= 0 ? TimeSpan.FromMilliseconds(ms) : null;
-
-    private async Task IssueAsync(string caseKey, TakedownNotice latest, DateTime now, CancellationToken ct)
-    {
-        if (!await StageTimers.EnterAsync(timers.Gate, ct)) return;
-        try
-        {
-            // Removed, revoked or advanced meanwhile: the snapshot is stale.
-            if (!timers.State.TryFind(caseKey, out var current, out var partition) || !ReferenceEquals(current, latest)
-                || ReminderSchedule.NextDue(current, settings) is not { } due || due > now) return;
-            var reminder = NoticeComposer.Reminder(latest, now);
-            await publisher.PublishAsync(Topics.NoticesIssued, caseKey, reminder, ct: ct);
-            await publisher.PublishAsync(Topics.TakedownReminders, caseKey, reminder, partition, ct);
-            timers.State.Apply(partition, caseKey, reminder);
-            ReminderMetrics.Issued.WithLabels(reminder.recipient.channel.ToString()).Inc();
-            log.LogInformation("Reminder {Number} ({NoticeId}) of notice {FirstNoticeId} issued to {Recipient}", reminder.sequence, reminder.noticeId,
-                reminder.originalNoticeId, reminder.recipient.address);
-        }
-        catch (Exception e) when (e is not OperationCanceledException)
-        {
-            // Not acknowledged: the state is unchanged, the next pass issues the same reminder (same ids) again.
-            log.LogError("Reminder for {CaseKey}: issuing failed: {Error}; retrying on the next pass", caseKey, e.Message);
-        }
-        catch (OperationCanceledException)
-        {
-        }
-        finally
-        {
-            timers.Gate.Release();
-        }
-    }
 }

@@ -21,10 +21,10 @@ public static class TakedownService
         host.Services.AddOptions<TakedownOptions>().BindConfiguration(TakedownOptions.Section).ValidateOnStart();
         host.Services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<TakedownOptions>, TakedownOptionsValidator>());
         host.Services.TryAddSingleton<ReminderTimers>();
-        host.Services.AddHostedService<ReminderLoop>();
         return host.AddStage<TakedownProcessor>(Stage, s => s
             .Consumes<TakedownRequested>(Topics.TakedownRequested)
-            .Consumes<ContentStatusObserved>(Topics.ContentStatus));
+            .Consumes<ContentStatusObserved>(Topics.ContentStatus)
+            .CoPartitioned(Topics.TakedownReminders));
     }
 
     /// <summary>Adds the delivery stage: every notice on notices.issued.v1 is delivered once by the recipient's channel
@@ -43,10 +43,8 @@ public static class TakedownService
         host.Services.TryAddSingleton(sp => new WebhookChannel(
             new HttpClient(WebhookChannel.Handler()) { Timeout = Timeout.InfiniteTimeSpan }, sp.GetRequiredService<IOptions<DeliveryOptions>>().Value.Webhook));
         host.Services.TryAddSingleton<NoticeDeliverer>();
-        host.Services.AddHostedService<DeliveryRetryLoop>();
         host.Services.TryAddSingleton<BatchState>();
-        host.Services.AddHostedService<BatchLoop>();
-        host.AddStage<BatchProcessor>(BatchingStage, s => s.Consumes<TakedownNotice>(Topics.TakedownBatching).DeadLettersTo(Topics.DeadLetter(Stage)));
-        return host.AddStage<DeliveryProcessor>(DeliveryStage, s => s.Consumes<TakedownNotice>(Topics.NoticesIssued).DeadLettersTo(Topics.DeadLetter(Stage)));
+        host.AddStage<BatchProcessor>(BatchingStage, s => s.Consumes<TakedownNotice>(Topics.TakedownBatching).CoPartitioned(Topics.TakedownBatches).DeadLettersTo(Topics.DeadLetter(Stage)));
+        return host.AddStage<DeliveryProcessor>(DeliveryStage, s => s.Consumes<TakedownNotice>(Topics.NoticesIssued).CoPartitioned(Topics.TakedownDeliveryState).DeadLettersTo(Topics.DeadLetter(Stage)));
     }
 }

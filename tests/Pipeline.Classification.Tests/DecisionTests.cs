@@ -63,7 +63,7 @@ public sealed class ClassificationRuntime : IAsyncLifetime
 
     public Output<T> Read<T>(string topic) where T : class, ISpecificRecord => new(this, topic);
 
-    public static async Task Eventually(Func<bool> condition, string what, int seconds = 30)
+    public static async Task Eventually(Func<bool> condition, string what, int seconds = 120)
     {
         var sw = Stopwatch.StartNew();
         while (!condition())
@@ -113,7 +113,7 @@ public sealed class Output<T> : IDisposable where T : class, ISpecificRecord
 
     /// <summary>Reads until <paramref name="condition"/> holds on the records matching <paramref name="mine"/>, then
     /// <paramref name="settleMs"/> more to catch anything extra; returns the matching records.</summary>
-    public async Task<List<T>> UntilAsync(Func<T, bool> mine, Func<List<T>, bool> condition, int settleMs = 500, int seconds = 30)
+    public async Task<List<T>> UntilAsync(Func<T, bool> mine, Func<List<T>, bool> condition, int settleMs = 500, int seconds = 120)
     {
         var sw = Stopwatch.StartNew();
         while (!condition(Mine()))
@@ -241,7 +241,7 @@ public sealed class DecisionTests(ClassificationRuntime k)
             // a bank entry added while a report waits counts at release: it has not been classified yet
             await k.Publisher.PublishAsync(Topics.HashesKnown, HashBank.KeyOf(Reports.Known(lateSha)), Reports.Known(lateSha));
             var bank = app.Services.GetRequiredService<ClassificationState>().Bank;
-            var until = DateTime.UtcNow.AddSeconds(30);
+            var until = DateTime.UtcNow.AddSeconds(120);
             while (!bank.Contains(HashBank.KeyOf(Reports.Known(lateSha))) && DateTime.UtcNow < until) await Task.Delay(20);
             Assert.True(bank.Contains(HashBank.KeyOf(Reports.Known(lateSha))), "the bank did not follow the new entry");
 

@@ -114,7 +114,7 @@ public class HashBankTopicTests
         var bank = new HashBank();
         using var reader = new CompactedTopicReader<KnownHash>(kafka, serdes, Topics.HashesKnown, (key, value, _) => bank.Apply(key, value), NullLogger.Instance);
         reader.Start();
-        await reader.CaughtUp.WaitAsync(TimeSpan.FromSeconds(30));
+        await reader.CaughtUp.WaitAsync(TimeSpan.FromSeconds(120));
         bank.Compact();
         Assert.Equal(2999, bank.Count);
         Assert.Empty(bank.Match(PdqBankTests.Report(initial[0], null)));
@@ -124,7 +124,7 @@ public class HashBankTopicTests
         var added = PdqWorkload.Random(random);
         await publisher.PublishAsync(Topics.HashesKnown, HashBank.KeyOf(PdqBankTests.Pdq(added)), PdqBankTests.Pdq(added));
         await publisher.TombstoneAsync(Topics.HashesKnown, HashBank.KeyOf(PdqBankTests.Pdq(initial[1])));
-        var deadline = DateTime.UtcNow.AddSeconds(30);
+        var deadline = DateTime.UtcNow.AddSeconds(120);
         while ((bank.Match(PdqBankTests.Report(added, null)).Count == 0 || bank.Match(PdqBankTests.Report(initial[1], null)).Count != 0) && DateTime.UtcNow < deadline)
             await Task.Delay(50);
         Assert.Single(bank.Match(PdqBankTests.Report(added, null)));

@@ -9,7 +9,7 @@ namespace Pipeline.Exchange.Tests;
 public sealed class ExchangeTests
 {
     private static readonly string Known = Convert.ToHexStringLower(System.Security.Cryptography.RandomNumberGenerator.GetBytes(32));
-    private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(60);
+    private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(180);
 
     private static readonly Dictionary<string, string> World = new()
     {

@@ -98,7 +98,7 @@ public sealed class Hotline : IAsyncDisposable
         await app.StartAsync();
         await Publisher.PublishAsync(Topics.HashesKnown, HashBank.KeyOf(entry), entry);
         var health = app.Services.GetRequiredService<StageHealth>();
-        var deadline = DateTime.UtcNow.AddSeconds(60);
+        var deadline = DateTime.UtcNow.AddSeconds(180);
         while (!health.Snapshot.Values.All(s => s.Running && s.Joined))
         {
             if (DateTime.UtcNow > deadline) throw new TimeoutException($"{Id}: stages did not join: " + string.Join(", ", health.Snapshot.Where(s => !s.Value.Joined).Select(s => s.Key)));

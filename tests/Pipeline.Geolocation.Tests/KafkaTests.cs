@@ -57,7 +57,7 @@ public sealed class KafkaTests
         consumer.Assign(Enumerable.Range(0, TopicCatalog.Get(Topics.ReportsLocated).Partitions)
             .Select(p => new TopicPartitionOffset(Topics.ReportsLocated, p, Offset.Beginning)));
         var located = new List<ReportLocated>();
-        var deadline = DateTime.UtcNow.AddSeconds(30);
+        var deadline = DateTime.UtcNow.AddSeconds(120);
         while (located.Count < inputs.Count && DateTime.UtcNow < deadline)
         {
             var m = consumer.Consume(TimeSpan.FromMilliseconds(200));

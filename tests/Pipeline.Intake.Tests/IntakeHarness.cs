@@ -44,10 +44,11 @@ internal sealed class IntakeHarness : IAsyncDisposable
 
     public static async Task<IntakeHarness> StartAsync() => new(await EmbeddedRuntime.StartAsync());
 
-    public async Task<(WebApplication App, Uri Url)> StartIntakeAsync(IDictionary<string, string?>? settings = null, TimeProvider? time = null)
+    public async Task<(WebApplication App, Uri Url)> StartIntakeAsync(IDictionary<string, string?>? settings = null, TimeProvider? time = null, ILoggerProvider? logs = null)
     {
         var builder = PipelineHost.CreateBuilder(["--urls=http://127.0.0.1:0"]);
         builder.Builder.Logging.SetMinimumLevel(LogLevel.Warning);
+        if (logs is not null) builder.Builder.Logging.AddProvider(logs);
         builder.Configuration.AddInMemoryCollection(Runtime.Configuration);
         builder.Configuration.AddInMemoryCollection(new Dictionary<string, string?>
         {
@@ -189,5 +190,25 @@ internal sealed class TopicReader<T> : IDisposable where T : class, ISpecificRec
     {
         consumer.Close();
         consumer.Dispose();
+    }
+}
+
+/// <summary>Keeps every log entry at Warning or above, to prove what was (not) logged.</summary>
+internal sealed class LogCapture : ILoggerProvider
+{
+    public System.Collections.Concurrent.ConcurrentQueue<(string Category, LogLevel Level, string Message, Exception? Error)> Entries { get; } = new();
+
+    public ILogger CreateLogger(string categoryName) => new Logger(this, categoryName);
+
+    public void Dispose() { }
+
+    private sealed class Logger(LogCapture owner, string category) : ILogger
+    {
+        public IDisposable? BeginScope<TState>(TState state) where TState : notnull => null;
+        public bool IsEnabled(LogLevel logLevel) => logLevel >= LogLevel.Warning;
+        public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
+        {
+            if (IsEnabled(logLevel)) owner.Entries.Enqueue((category, logLevel, formatter(state, exception), exception));
+        }
     }
 }

@@ -47,7 +47,7 @@ public class RejectionTests
         await h.SubmitAsync(valid);
 
         await rejected.ReadUntilAsync(r => r.Count >= cases.Count, TimeSpan.FromSeconds(30), settle: TimeSpan.FromMilliseconds(500));
-        await accepted.ReadUntilAsync(r => r.Count >= 1, TimeSpan.FromSeconds(30));
+        await accepted.ReadUntilAsync(r => r.Count >= 1, TimeSpan.FromSeconds(120));
         Assert.Equal(cases.Count, rejected.Records.Count);
         foreach (var (id, c) in cases)
         {

@@ -29,7 +29,7 @@ public sealed class DeadLetterTests(KafkaBackend backend)
             (Topics.ContentStatus, ["sla"]),
         };
         using var watch = backend.Watch([.. inputs.SelectMany(i => i.Stages).Distinct().Select(Topics.DeadLetter), Topics.NoticesIssued]);
-        await watch.Assigned.WaitAsync(TimeSpan.FromSeconds(30));
+        await watch.Assigned.WaitAsync(TimeSpan.FromSeconds(120));
 
         var sent = new Dictionary<string, (Confluent.Kafka.TopicPartitionOffset Where, byte[] Bytes)>();
         foreach (var (topic, _) in inputs)

@@ -24,7 +24,7 @@ public sealed class EndToEndTests(KafkaBackend backend)
         await using var pipeline = await RunningPipeline.StartAsync(backend, p =>
             p.Publisher.PublishAsync(Topics.HashesKnown, $"police-nl:sha256:{known}", TestWorld.Known(known)));
         using var watch = backend.Watch(Watched);
-        await watch.Assigned.WaitAsync(TimeSpan.FromSeconds(30));
+        await watch.Assigned.WaitAsync(TimeSpan.FromSeconds(120));
 
         string Id(string name) => $"{run}-{name}";
         var reports = new[]
@@ -58,8 +58,11 @@ public sealed class EndToEndTests(KafkaBackend backend)
             eventId = EventIds.Derive("release", referred.referralId), caseKey = referred.caseKey, referralId = referred.referralId,
             releasedBy = "police-unit-test", releasedAt = DateTime.UtcNow, preserveEvidence = true, note = null,
         });
-        await watch.WaitUntilAsync(() => watch.Events<TakedownNotice>(Topics.NoticesIssued, e => e.url.Contains(run, StringComparison.Ordinal)).Count == 2,
-            TimeSpan.FromSeconds(30), () => Describe(watch, run));
+        // Both the released takedown and its notice: the watcher reads the two topics independently, so the notice can be
+        // seen before the request that caused it.
+        await watch.WaitUntilAsync(() => watch.Events<TakedownNotice>(Topics.NoticesIssued, e => e.url.Contains(run, StringComparison.Ordinal)).Count == 2
+                && watch.Events<TakedownRequested>(Topics.TakedownRequested, e => e.report.reportId == Id("new-home")).Count == 1,
+            TimeSpan.FromSeconds(120), () => Describe(watch, run));
         Assert.EndsWith("police-first: released by the police",
             watch.Events<TakedownRequested>(Topics.TakedownRequested, e => e.report.reportId == Id("new-home")).Single().rule, StringComparison.Ordinal);
 
@@ -124,10 +127,10 @@ public sealed class EndToEndTests(KafkaBackend backend)
 
         // recheck + SLA: the hoster removes both URLs; three consecutive 404s confirm it; the outcome is measured
         await watch.WaitUntilAsync(() => watch.Events<ContentStatusObserved>(Topics.ContentStatus, e => e.url.Contains(run, StringComparison.Ordinal) && e.status == ContentStatus.ONLINE).Count >= 2,
-            TimeSpan.FromSeconds(30), () => Describe(watch, run));
+            TimeSpan.FromSeconds(120), () => Describe(watch, run));
         foreach (var n in notices) pipeline.Web.Remove(n.url);
         await watch.WaitUntilAsync(() => watch.Events<NoticeOutcome>(Topics.NoticeOutcomes, e => e.caseKey.Contains(run, StringComparison.Ordinal)).Count == 2,
-            TimeSpan.FromSeconds(30), () => Describe(watch, run));
+            TimeSpan.FromSeconds(120), () => Describe(watch, run));
         var outcomes = watch.Events<NoticeOutcome>(Topics.NoticeOutcomes, e => e.caseKey.Contains(run, StringComparison.Ordinal));
         Assert.All(outcomes, o =>
         {
@@ -139,7 +142,7 @@ public sealed class EndToEndTests(KafkaBackend backend)
         });
         Assert.NotNull(outcomes.Single(o => o.noticeId == notices.Single(n => n.url.EndsWith("new.jpg", StringComparison.Ordinal)).noticeId).timeline.referredToPoliceAt);
         await watch.WaitUntilAsync(() => watch.Events<SlaEvent>(Topics.SlaEvents, e => e.caseKey.Contains(run, StringComparison.Ordinal) && e.kind == SlaEventKind.REMOVED_WITHIN_NORM).Count == 2,
-            TimeSpan.FromSeconds(10));
+            TimeSpan.FromSeconds(60));
     }
 
     private static string? ReportIdOf(object value) => value switch

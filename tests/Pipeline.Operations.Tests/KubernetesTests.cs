@@ -207,6 +207,36 @@ public sealed partial class KubernetesTests
 
     [Theory]
     [MemberData(nameof(PipelineServices.All), MemberType = typeof(PipelineServices))]
+    public void A_service_with_state_fed_by_several_inputs_scales_by_partitions_on_the_range_assignor(string folder)
+    {
+        var name = folder.ToLowerInvariant();
+        using var built = Build(folder);
+        // What the code declares: a stage whose per-partition state is fed by several inputs uses the range assignor
+        // (partition p of every input on one member) and fences its state partitions, so it scales like the others.
+        var ranged = built.Stages.Where(s => s.AssignmentStrategy == Confluent.Kafka.PartitionAssignmentStrategy.Range).Select(s => s.Name).ToList();
+        if (name is "routing" or "classification" or "takedown" or "sla") Assert.NotEmpty(ranged); // the four; a refactoring must not silently drop the declaration
+        else Assert.Empty(ranged);
+        var max = int.Parse(Single("ScaledObject", name).Spec.Text("maxReplicaCount")!, CultureInfo.InvariantCulture);
+        Assert.Equal(6, max); // the partitions of every input topic (infra/kafka/topics.json): more members would idle
+    }
+
+    [Theory]
+    [MemberData(nameof(PipelineServices.All), MemberType = typeof(PipelineServices))]
+    public void Every_stage_with_partition_state_declares_its_state_topics_as_co_partitioned_with_its_inputs(string folder)
+    {
+        var name = folder.ToLowerInvariant();
+        using var built = Build(folder);
+        var annotated = (Single("ScaledObject", name).Node.Get("metadata")!.Get("annotations")?.Text("pipeline/state-topics") ?? "")
+            .Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Order(StringComparer.Ordinal).ToList();
+        var declared = built.Stages.SelectMany(s => s.CoPartitionedTopics.Except(s.InputTopics)).Distinct().Order(StringComparer.Ordinal).ToList();
+        Assert.Equal(annotated, declared); // each state topic is checked at start against the inputs that feed it
+        var topics = TopicCatalog.All.ToDictionary(t => t.Name, t => t.Partitions);
+        foreach (var stage in built.Stages.Where(s => s.CoPartitionedTopics.Count > 0))
+            Assert.Single(stage.CoPartitionedTopics.Select(t => topics[t]).Distinct()); // topics.json itself passes the start-time check
+    }
+
+    [Theory]
+    [MemberData(nameof(PipelineServices.All), MemberType = typeof(PipelineServices))]
     public void A_service_with_partition_state_names_its_state_topics_and_scales_down_slowly(string folder)
     {
         var name = folder.ToLowerInvariant();

@@ -8,7 +8,7 @@ namespace Pipeline.Platform.Tests;
 
 public sealed class DeadLetterTests
 {
-    private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(30);
+    private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(120);
 
     [Fact]
     public async Task Undeserialisable_input_and_tombstones_are_dead_lettered_at_once_with_their_bytes_and_origin()

@@ -6,7 +6,7 @@ namespace Pipeline.Platform.Tests;
 
 public sealed class DeliveryGuaranteeTests
 {
-    private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(30);
+    private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(120);
 
     [Fact]
     public async Task Offsets_are_committed_only_for_acknowledged_outputs_and_retriable_produce_errors_lose_and_duplicate_nothing()

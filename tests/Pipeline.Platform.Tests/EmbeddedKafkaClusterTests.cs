@@ -26,7 +26,7 @@ public sealed class EmbeddedKafkaClusterTests
         }).Build();
         consumer.Subscribe("probe.v1");
         var seen = new HashSet<string>();
-        var deadline = DateTime.UtcNow.AddSeconds(30);
+        var deadline = DateTime.UtcNow.AddSeconds(120);
         while (seen.Count < 1000 && DateTime.UtcNow < deadline)
         {
             var r = consumer.Consume(TimeSpan.FromMilliseconds(200));

@@ -9,7 +9,7 @@ namespace Pipeline.Platform.Tests;
 
 public sealed partial class HealthAndMetricsTests
 {
-    private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(30);
+    private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(120);
 
     [Fact]
     public async Task Health_endpoints_follow_the_stage_and_metrics_count_what_it_did()

@@ -4,7 +4,7 @@ namespace Pipeline.Platform.Tests;
 
 public sealed class ProcessorHostHappyPathTests
 {
-    private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(30);
+    private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(120);
 
     [Fact]
     public async Task Every_input_yields_exactly_one_output_with_its_origin_and_a_graceful_stop_commits_everything()

@@ -52,7 +52,12 @@ internal sealed class Harness : IAsyncDisposable
     }
 
     public WebApplication BuildHost<TProcessor>(string stage, TProcessor processor, IDictionary<string, string?>? settings = null)
-        where TProcessor : class, IProcessor<ReportSubmitted>
+        where TProcessor : class, IProcessor<ReportSubmitted> =>
+        BuildHost(stage, processor, s => s.Consumes<ReportSubmitted>(Topics.ReportsSubmitted), settings);
+
+    /// <summary>A host running one stage with the given inputs.</summary>
+    public WebApplication BuildHost<TProcessor>(string stage, TProcessor processor, Action<StageInputs<TProcessor>> inputs, IDictionary<string, string?>? settings = null)
+        where TProcessor : class
     {
         var builder = PipelineHost.CreateBuilder(["--urls=http://127.0.0.1:0"]);
         builder.Builder.Logging.SetMinimumLevel(LogLevel.Warning);
@@ -66,7 +71,7 @@ internal sealed class Harness : IAsyncDisposable
         if (settings is not null) builder.Configuration.AddInMemoryCollection(settings);
         builder.Services.AddSingleton(processor);
         ConfigureServices?.Invoke(builder.Services);
-        builder.AddStage<TProcessor>(stage, s => s.Consumes<ReportSubmitted>(Topics.ReportsSubmitted));
+        builder.AddStage(stage, inputs);
         var app = builder.Build();
         apps.Add(app);
         return app;
@@ -88,9 +93,9 @@ internal sealed class Harness : IAsyncDisposable
         return r.TopicPartitionOffset;
     }
 
-    public OutputReader<T> Reader<T>(string topic) where T : class, ISpecificRecord
+    public OutputReader<T> Reader<T>(string topic, int? partitions = null) where T : class, ISpecificRecord
     {
-        var reader = new OutputReader<T>(this, topic);
+        var reader = new OutputReader<T>(this, topic, partitions);
         disposables.Add(reader);
         return reader;
     }
@@ -242,6 +247,9 @@ internal sealed class OutputReader<T> : IDisposable where T : class, ISpecificRe
 
     public List<Record> Records { get; } = [];
 
+    /// <summary>Records without a value (deletes, state-store fences), kept apart.</summary>
+    public List<Record> Tombstones { get; } = [];
+
     /// <summary>Reads what is available for up to <paramref name="duration"/>.</summary>
     public async Task<List<Record>> PollAsync(TimeSpan duration)
     {
@@ -250,6 +258,11 @@ internal sealed class OutputReader<T> : IDisposable where T : class, ISpecificRe
         {
             var r = consumer.Consume(TimeSpan.FromMilliseconds(50));
             if (r?.Message is null || r.IsPartitionEOF) continue;
+            if (r.Message.Value is null)
+            {
+                Tombstones.Add(new Record(r.Message.Key is null ? null : Encoding.UTF8.GetString(r.Message.Key), r.Message.Key, null!, r.Message.Headers, r.TopicPartitionOffset));
+                continue;
+            }
             var value = await harness.Serdes.DeserializeAsync<T>(r.Message.Value, topic);
             Records.Add(new Record(r.Message.Key is null ? null : Encoding.UTF8.GetString(r.Message.Key), r.Message.Key, value, r.Message.Headers, r.TopicPartitionOffset));
         }

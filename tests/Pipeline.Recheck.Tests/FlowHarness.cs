@@ -93,7 +93,6 @@ public sealed class FlowHarness : IAsyncDisposable
             ["Recheck:PerHostSpacing"] = "00:00:00",
             ["Recheck:ProbeTimeout"] = "00:00:05",
             ["Recheck:Confirmations:Secret"] = WebhookSecret,
-            ["Sla:DeadlineCheckInterval"] = "00:01:00",
             ["Processing:ShutdownTimeoutSeconds"] = "10",
         };
         foreach (var host in hosts) settings[$"Recheck:ResolveOverrides:{host}"] = Web.Endpoint;
@@ -138,19 +137,9 @@ public sealed class FlowHarness : IAsyncDisposable
     /// deadline to escalate.</summary>
     public DateTime? NextDue => new[] { Schedule.NextDue, ReminderDue, BatchDue, RetryDue, EscalationDue }.Min();
 
-    /// <summary>Open notices past their deadline that the sla stage has not escalated yet. Its deadline watch looks every
-    /// Sla:DeadlineCheckInterval, so it must have seen a deadline once the clock is that far past it.</summary>
-    private List<TakedownNotice> Unescalated()
-    {
-        if (App!.Services.GetService<SlaState>() is not { } sla) return [];
-        var history = App.Services.GetRequiredService<ScorecardHistory>();
-        return sla.Open.Entries.Select(e => e.Value)
-            .Where(n => n.timeline.removalObservedAt is null && n.kind == NoticeKind.FIRST && !history.Has(n.noticeId, SlaEventKind.ESCALATED)).ToList();
-    }
-
-    private TimeSpan DeadlineCheckInterval => App!.Services.GetRequiredService<IOptions<SlaOptions>>().Value.DeadlineCheckInterval;
-
-    private DateTime? EscalationDue => Unescalated().Select(n => (DateTime?)(n.deadline + DeadlineCheckInterval)).Min();
+    /// <summary>The sla stage's next deadline timer (an open notice's deadline, or the end of a wait for a removal being
+    /// confirmed); the stage takes every due one off the queue on its next turn.</summary>
+    private DateTime? EscalationDue => App!.Services.GetService<SlaState>()?.Open.NextDue;
 
     private DateTime? ReminderDue => Timers?.State.Entries.Select(e => ReminderSchedule.NextDue(e.Value, Reminders)).Min();
 

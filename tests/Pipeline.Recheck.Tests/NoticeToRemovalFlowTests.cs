@@ -107,7 +107,7 @@ public class NoticeToRemovalFlowTests
                 // The re-appearance asks for a new takedown; time stands still until its notice is issued, scheduled and
                 // waiting for delivery.
                 if (h.Now >= reuploadSeen)
-                    await Until(() => h.Schedule.Find(reuploadNotice) is not null && h.Delivering(reuploadNotice), TimeSpan.FromSeconds(30),
+                    await Until(() => h.Schedule.Find(reuploadNotice) is not null && h.Delivering(reuploadNotice), TimeSpan.FromSeconds(120),
                         () => "the re-upload's notice was not scheduled or not taken by delivery");
                 await h.SlaCaughtUpAsync(firstNotice.Values.Append(reuploadNotice));
             });
@@ -190,7 +190,7 @@ public class NoticeToRemovalFlowTests
         async Task AssertChecks(string url, (TimeSpan, ContentStatus, int, bool, bool, ObservationMethod)[] expected)
         {
             // The watcher reads each topic partition at its own pace: wait until it has read as many checks as expected.
-            await Until(() => Checks(url).Count >= expected.Length, TimeSpan.FromSeconds(30), () => $"{Checks(url).Count} checks of {url} seen");
+            await Until(() => Checks(url).Count >= expected.Length, TimeSpan.FromSeconds(120), () => $"{Checks(url).Count} checks of {url} seen");
             Assert.Equal(expected, Checks(url));
         }
         var on = ContentStatus.ONLINE;

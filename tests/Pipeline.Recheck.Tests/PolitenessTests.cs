@@ -38,10 +38,13 @@ public class PolitenessTests
         Assert.All(hits, hit => Assert.Equal("HEAD", hit.Method)); // status only: nothing of the content is fetched
         var byHost = hits.GroupBy(x => x.Host).ToDictionary(g => g.Key, g => g.OrderBy(x => x.RealTimestamp).ToList());
         Assert.Equal(30, byHost[busy.Host].Count);
-        // Starts at one host at least the spacing apart (less a few ms of loopback jitter between the client's start
-        // and the server's arrival), and never more than two requests in flight there.
-        var gaps = byHost[busy.Host].Zip(byHost[busy.Host].Skip(1), (a, b) => TimeProvider.System.GetElapsedTime(a.RealTimestamp, b.RealTimestamp)).ToList();
-        Assert.True(gaps.All(g => g >= spacing - TimeSpan.FromMilliseconds(15)), "gaps at the busy host: " + string.Join(", ", gaps.Select(g => $"{g.TotalMilliseconds:0}ms")));
+        // Starts at one host are spaced, and never more than two requests are in flight there. The exact spacing of each
+        // start is proven on a fake clock (RecheckAfterRemovalTests.Politeness_spaces_the_starts_…): measured here at the
+        // server's arrival, a loaded machine delays one request and bunches it with the next, so only the whole run is
+        // checked, with room for the first request's own delay.
+        var arrivals = byHost[busy.Host];
+        var span = TimeProvider.System.GetElapsedTime(arrivals[0].RealTimestamp, arrivals[^1].RealTimestamp);
+        Assert.True(span >= (arrivals.Count - 1) * spacing - TimeSpan.FromMilliseconds(500), $"30 checks at the busy host arrived within {span.TotalMilliseconds:0} ms");
         Assert.Equal(2, h.Web.MaxInFlight[busy.Host]);
         Assert.All(byHost.Keys, host => Assert.InRange(h.Web.MaxInFlight[host], 1, 2));
         // The quiet hosters are not starved: all their checks arrive before the busy hoster's tenth.

@@ -15,7 +15,7 @@ public class TakedownLatencyTests
         SenderContact = "notices@hotline.example",
         SenderDomain = "hotline.example",
         Reminders = { MaxCount = 0 }, // no timer: this test is about the latency only
-    }), Timers, new FakeTimeProvider(new DateTimeOffset(now)));
+    }), Timers, new FakeTimeProvider(new DateTimeOffset(now)), Microsoft.Extensions.Logging.Abstractions.NullLogger<TakedownProcessor>.Instance);
 
     // Never used with MaxCount 0; the registry address is never asked.
     private static readonly ReminderTimers Timers = new(

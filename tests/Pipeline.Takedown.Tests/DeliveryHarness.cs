@@ -90,6 +90,14 @@ public sealed class DeliveryHarness : IAsyncDisposable
         await app.DisposeAsync();
     }
 
+    /// <summary>"Nothing more may follow", with an end marker rather than a pause: the stage stops (a graceful stop
+    /// finishes what it started), then the watcher reads the delivery topic to its end.</summary>
+    public async Task StopAndReadToEndAsync(WebApplication app, TimeSpan timeout)
+    {
+        await StopHostAsync(app);
+        await Watcher.ReadToEndAsync(timeout, Topics.NoticeDeliveries);
+    }
+
     public Task PublishAsync(IEnumerable<TakedownNotice> notices, int? partition = null) =>
         Task.WhenAll(notices.Select(n => Publisher.PublishAsync(Topics.NoticesIssued, n.caseKey, n, partition)));
 

@@ -119,14 +119,14 @@ public class DeliveryTests
         };
         var webhookCalls = 0;
         h.Webhook.Status = _ => Interlocked.Increment(ref webhookCalls) <= 2 ? 503 : 200;
-        await h.StartHostAsync();
+        var app = await h.StartHostAsync();
         var grey = DeliveryHarness.Notice("greylist", 0, NoticeChannel.EMAIL, "abuse@greylist.example");
         var flaky = DeliveryHarness.Notice("flaky", 0, NoticeChannel.EMAIL, "abuse@flaky.example");
         var hook = DeliveryHarness.Notice("busy", 0, NoticeChannel.WEBHOOK, $"{h.Webhook.BaseUrl}/abuse/busy");
         await h.PublishAsync([grey, flaky, hook]);
 
         await DeliveryHarness.Eventually(() => h.Final().Count == 3, Wait, () => $"{h.Final().Count} final deliveries");
-        await Task.Delay(500); // nothing more may follow
+        await h.StopAndReadToEndAsync(app, Wait); // nothing more may follow
 
         Assert.Equal([DeliveryStatus.RETRYING, DeliveryStatus.SENT], h.DeliveriesOf(grey.noticeId).OrderBy(d => d.attempt).Select(d => d.status));
         Assert.Contains("451", h.DeliveriesOf(grey.noticeId).Single(d => d.attempt == 1).detail, StringComparison.Ordinal);
@@ -149,7 +149,7 @@ public class DeliveryTests
         await using var h = await DeliveryHarness.StartAsync();
         h.Smtp.Reply = (verb, rcpt) => verb == "RCPT" && rcpt == "nobody@gone.example" ? "550 5.1.1 <nobody@gone.example>: no such user" : null;
         h.Webhook.Status = r => r.Path.EndsWith("/gone", StringComparison.Ordinal) ? 410 : 503;
-        await h.StartHostAsync();
+        var app = await h.StartHostAsync();
         var bounce = DeliveryHarness.Notice("gone", 0, NoticeChannel.EMAIL, "nobody@gone.example");
         var gone = DeliveryHarness.Notice("gonehook", 0, NoticeChannel.WEBHOOK, $"{h.Webhook.BaseUrl}/abuse/gone");
         var down = DeliveryHarness.Notice("down", 0, NoticeChannel.WEBHOOK, $"{h.Webhook.BaseUrl}/abuse/down");
@@ -157,7 +157,7 @@ public class DeliveryTests
         await h.PublishAsync([bounce, gone, down, nowhere]);
 
         await DeliveryHarness.Eventually(() => h.Final().Count == 4, Wait, () => $"{h.Final().Count} final deliveries");
-        await Task.Delay(500);
+        await h.StopAndReadToEndAsync(app, Wait); // nothing more may follow
 
         var bounced = Assert.Single(h.DeliveriesOf(bounce.noticeId));
         Assert.Equal(DeliveryStatus.BOUNCED, bounced.status);

@@ -42,7 +42,6 @@ public sealed class TakedownFlow : IAsyncDisposable
     {
         ["Takedown:Reminders:Interval"] = "1.00:00:00",
         ["Takedown:Reminders:MaxCount"] = "3",
-        ["Sla:DeadlineCheckInterval"] = "00:01:00",
     }, b => withSla ? b.AddTakedown().AddNoticeDelivery().AddSla() : b.AddTakedown().AddNoticeDelivery(), Clock);
 
     public async Task StopHostAsync()

@@ -35,9 +35,19 @@ public sealed class TopicWatcher : IDisposable
         thread.Start();
     }
 
+    private readonly ConcurrentDictionary<(string Topic, int Partition), long> read = new();
     private int unreadable;
+    private int consumerErrors;
+    private volatile Exception? failure;
 
     public Task Assigned => assigned.Task;
+
+    /// <summary>Non-fatal errors the consumer reported (e.g. committed offsets not fetched during a broker outage); the
+    /// watcher polls on through them.</summary>
+    public int ConsumerErrors => Volatile.Read(ref consumerErrors);
+
+    /// <summary>What stopped the watcher's thread, if anything did. A waiting test fails with it instead of timing out.</summary>
+    public Exception? Failure => failure;
 
     public int Unreadable => Volatile.Read(ref unreadable);
 
@@ -51,27 +61,63 @@ public sealed class TopicWatcher : IDisposable
     /// <summary>All deliveries, duplicates included.</summary>
     public List<Seen> Deliveries(string topic) => seen.Where(s => s.Topic == topic).ToList();
 
+    /// <summary>
+    /// The end marker for "nothing more may follow": once every writer of <paramref name="topics"/> has stopped, waits
+    /// until the watcher has read everything the topics hold (up to their end offsets, unreadable records included).
+    /// </summary>
+    public async Task ReadToEndAsync(TimeSpan timeout, params string[] topics)
+    {
+        using var admin = new AdminClientBuilder(new AdminClientConfig { BootstrapServers = bootstrap }).Build();
+        using var probe = new ConsumerBuilder<Ignore, Ignore>(new ConsumerConfig { BootstrapServers = bootstrap, GroupId = "watcher-end-" + Guid.NewGuid().ToString("N") }).Build();
+        var ends = new Dictionary<(string, int), long>();
+        foreach (var topic in topics)
+            foreach (var p in admin.GetMetadata(topic, TimeSpan.FromSeconds(30)).Topics.Single().Partitions)
+                ends[(topic, p.PartitionId)] = probe.QueryWatermarkOffsets(new TopicPartition(topic, p.PartitionId), TimeSpan.FromSeconds(30)).High.Value;
+        bool AtEnd() => ends.All(e => e.Value == 0 || (read.TryGetValue(e.Key, out var offset) && offset >= e.Value - 1));
+        await WaitUntilAsync(AtEnd, timeout, () => "not read to the end: " + string.Join(", ",
+            ends.Where(e => e.Value > 0 && !(read.TryGetValue(e.Key, out var o) && o >= e.Value - 1)).Select(e => $"{e.Key.Item1}[{e.Key.Item2}] end {e.Value}")));
+    }
+
     public async Task WaitUntilAsync(Func<bool> condition, TimeSpan timeout, Func<string>? describe = null)
     {
         var deadline = DateTime.UtcNow + timeout;
         while (!condition())
         {
+            if (failure is { } f) throw new InvalidOperationException("The topic watcher stopped: " + f.Message + ". " + describe?.Invoke(), f);
             if (DateTime.UtcNow > deadline) throw new TimeoutException("Condition not met within " + timeout + ". " + describe?.Invoke());
             await Task.Delay(50);
         }
     }
 
+    /// <summary>The watcher's thread. Nothing may escape it: an unhandled exception on a background thread ends the whole
+    /// test host (this was the "test host crashed" of the exchange tests, when a partner's brokers went down and the
+    /// consumer reported that it could not fetch its committed offsets).</summary>
     private void Run()
+    {
+        try
+        {
+            Watch();
+        }
+        catch (Exception e)
+        {
+            failure = e;
+            assigned.TrySetException(e);
+        }
+    }
+
+    private void Watch()
     {
         using var consumer = new ConsumerBuilder<byte[]?, byte[]?>(new ConsumerConfig
         {
             BootstrapServers = bootstrap, GroupId = "watcher-" + Guid.NewGuid().ToString("N"), AutoOffsetReset = AutoOffsetReset.Earliest,
             SessionTimeoutMs = 3000, HeartbeatIntervalMs = 750, EnableAutoCommit = false,
+            PartitionAssignmentStrategy = PartitionAssignmentStrategy.CooperativeSticky,
         }).SetPartitionsAssignedHandler((_, _) => assigned.TrySetResult()).Build();
         consumer.Subscribe(topics.Keys);
         while (!stop.IsCancellationRequested)
         {
-            var r = consumer.Consume(TimeSpan.FromMilliseconds(50));
+            var r = KafkaClients.Poll(consumer, TimeSpan.FromMilliseconds(50), _ => Interlocked.Increment(ref consumerErrors));
+            if (r is not null) read[(r.Topic, r.Partition.Value)] = r.Offset.Value;
             if (r?.Message?.Value is null) continue;
             var type = topics[r.Topic];
             var method = typeof(AvroSerdes).GetMethod(nameof(AvroSerdes.DeserializeAsync))!.MakeGenericMethod(type);

@@ -103,7 +103,7 @@ public static class DemoCommand
             {
                 var item = feed.Next();
                 var value = item.Malformed ?? await serdes.SerializeAsync(item.Report!, Topics.ReportsSubmitted);
-                Produce(producer, item.Key, value, () => Interlocked.Increment(ref produceErrors));
+                ProduceSubmission(producer, item.Key, value, () => Interlocked.Increment(ref produceErrors));
                 submitted++;
             }
             if (feedClock.Elapsed >= nextProgress)
@@ -122,7 +122,10 @@ public static class DemoCommand
         while (feedClock.Elapsed < drainUntil && !ct.IsCancellationRequested)
         {
             if (allDone is null && observer.ReportsWithOutcome + observer.Count(Topics.DeadLetter("intake")) >= submitted) allDone = feedClock.Elapsed;
-            if (allDone is not null && s.StopWhenDone) break;
+            // Done means every report has an outcome and notices have begun to go out (a notice waits
+            // for its abuse desk's batching window; a fast pipeline reaches every outcome before the first one closes).
+            if (allDone is not null && s.StopWhenDone
+                && (observer.Count(Topics.TakedownRequested) == 0 || observer.Count(Topics.NoticesIssued) > 0)) break;
             if (feedClock.Elapsed >= nextProgress)
             {
                 Progress(observer, clock, feedClock.Elapsed);
@@ -137,7 +140,9 @@ public static class DemoCommand
         return produceErrors == 0 && allDone is not null ? 0 : 1;
     }
 
-    private static void Produce(IProducer<byte[]?, byte[]?> producer, string key, byte[] value, Action onError)
+    /// <summary>Sends one submission without waiting for its acknowledgement (the feed of the demo and of bench pipeline),
+    /// waiting only while the producer's queue is full.</summary>
+    internal static void ProduceSubmission(IProducer<byte[]?, byte[]?> producer, string key, byte[] value, Action onError)
     {
         var message = new Message<byte[]?, byte[]?> { Key = Encoding.UTF8.GetBytes(key), Value = value };
         while (true)
@@ -154,7 +159,7 @@ public static class DemoCommand
         }
     }
 
-    private static async Task SeedBankAsync(EventPublisher publisher, IReadOnlyList<string> hashes, TimeProvider clock, CancellationToken ct)
+    internal static async Task SeedBankAsync(EventPublisher publisher, IReadOnlyList<string> hashes, TimeProvider clock, CancellationToken ct)
     {
         var banks = new[] { "police-nl", "iwf", "ncmec" };
         var tasks = hashes.Select((h, i) =>
@@ -170,9 +175,10 @@ public static class DemoCommand
         await Task.WhenAll(tasks);
     }
 
-    private static async Task WaitUntilReadyAsync(StageHealth health, CancellationToken ct)
+    internal static async Task WaitUntilReadyAsync(StageHealth health, CancellationToken ct)
     {
-        var deadline = DateTime.UtcNow.AddSeconds(60);
+        // Generous: on a loaded 2-core machine every stage joining its group has taken over 20 s.
+        var deadline = DateTime.UtcNow.AddMinutes(3);
         while (DateTime.UtcNow < deadline)
         {
             var states = health.Snapshot;
@@ -180,7 +186,8 @@ public static class DemoCommand
             if (states.Values.FirstOrDefault(v => v.Failure is not null) is { } failed) throw new InvalidOperationException("A stage failed to start: " + failed.Failure);
             await Task.Delay(100, ct);
         }
-        throw new TimeoutException("The stages did not join their consumer groups within 60 s.");
+        var waiting = health.Snapshot.Where(s => !(s.Value.Running && s.Value.Joined)).Select(s => s.Key);
+        throw new TimeoutException("Waited 3 minutes for every stage to join its consumer group; still waiting for: " + string.Join(", ", waiting) + ". Is the machine overloaded?");
     }
 
     private static void Header() =>

@@ -73,14 +73,15 @@ public sealed class DemoObserver : IDisposable
 
     private void Run()
     {
-        using var consumer = new ConsumerBuilder<byte[]?, byte[]?>(new ConsumerConfig(KafkaClients.Config(kafka))
+        using var consumer = new ConsumerBuilder<byte[]?, byte[]?>(new ConsumerConfig(KafkaClients.ConsumerConfig(kafka))
         {
             GroupId = "demo-observer", AutoOffsetReset = AutoOffsetReset.Earliest, SessionTimeoutMs = 3000, HeartbeatIntervalMs = 750, EnableAutoCommit = true,
+            PartitionAssignmentStrategy = PartitionAssignmentStrategy.CooperativeSticky,
         }).Build();
         consumer.Subscribe(Watched);
         while (!stop.IsCancellationRequested)
         {
-            var r = consumer.Consume(TimeSpan.FromMilliseconds(100));
+            var r = KafkaClients.Poll(consumer, TimeSpan.FromMilliseconds(100));
             if (r?.Message?.Value is null) continue;
             try
             {
@@ -173,7 +174,7 @@ public sealed class DemoObserver : IDisposable
     private bool Record(string topic, string eventId) => eventsByTopic.GetOrAdd(topic, _ => new()).TryAdd(eventId, 0);
 
     private T Read<T>(string topic, byte[] value) where T : class, Avro.Specific.ISpecificRecord =>
-        serdes.DeserializeAsync<T>(value, topic).GetAwaiter().GetResult();
+        serdes.Deserialize<T>(value, topic);
 
     public void Dispose()
     {

@@ -51,16 +51,17 @@ public sealed class SimulatedWeb(TimeProvider time, int seed) : IContentProbe, I
     {
         desks = new Thread(() =>
         {
-            using var consumer = new ConsumerBuilder<byte[]?, byte[]?>(new ConsumerConfig(KafkaClients.Config(kafka))
+            using var consumer = new ConsumerBuilder<byte[]?, byte[]?>(new ConsumerConfig(KafkaClients.ConsumerConfig(kafka))
             {
                 GroupId = "demo-hoster-desks", AutoOffsetReset = AutoOffsetReset.Earliest, SessionTimeoutMs = 3000, HeartbeatIntervalMs = 750,
+                PartitionAssignmentStrategy = PartitionAssignmentStrategy.CooperativeSticky,
             }).Build();
             consumer.Subscribe(Topics.NoticesIssued);
             while (!stop.IsCancellationRequested)
             {
-                var r = consumer.Consume(TimeSpan.FromMilliseconds(100));
+                var r = KafkaClients.Poll(consumer, TimeSpan.FromMilliseconds(100));
                 if (r?.Message?.Value is null) continue;
-                Receive(serdes.DeserializeAsync<TakedownNotice>(r.Message.Value, r.Topic).GetAwaiter().GetResult());
+                Receive(serdes.Deserialize<TakedownNotice>(r.Message.Value, r.Topic));
             }
             consumer.Close();
         }) { IsBackground = true, Name = "demo-hoster-desks" };

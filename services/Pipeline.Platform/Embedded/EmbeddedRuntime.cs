@@ -27,14 +27,20 @@ public sealed class EmbeddedRuntime : IAsyncDisposable
 
     public string SchemaRegistryUrl => Registry.Url;
 
+    /// <summary>The fetch wait for consumers of this cluster. Lower costs idle CPU in ~25 polling clients.</summary>
+    public const int FetchWaitMaxMs = 10;
+
     /// <summary>Configuration for services that should use this runtime (Kafka:BootstrapServers, Kafka:SchemaRegistryUrl,
-    /// and a session timeout small enough for the mock cluster's rebalances).</summary>
+    /// a session timeout small enough for the mock cluster's rebalances, and a short fetch wait: the mock broker holds
+    /// an empty fetch for the whole fetch.wait.max.ms even when data arrives meanwhile, which cost up to 500 ms per
+    /// consume hop). Real clusters keep the defaults.</summary>
     public IReadOnlyDictionary<string, string?> Configuration => new Dictionary<string, string?>
     {
         ["Kafka:BootstrapServers"] = BootstrapServers,
         ["Kafka:SchemaRegistryUrl"] = SchemaRegistryUrl,
         ["Kafka:SessionTimeoutMs"] = "3000",
         ["Kafka:StatisticsIntervalMs"] = "2000",
+        ["Kafka:FetchWaitMaxMs"] = FetchWaitMaxMs.ToString(System.Globalization.CultureInfo.InvariantCulture),
     };
 
     public static Task<EmbeddedRuntime> StartAsync(int brokers = 3, CancellationToken ct = default) => StartAsync(brokers, TimeSpan.FromSeconds(5), ct);

@@ -14,6 +14,8 @@ public sealed class RunningPipeline : IAsyncDisposable
     ];
 
     private readonly Dictionary<string, ServiceProcess> processes = [];
+    private readonly List<ServiceProcess> replicas = [];
+    private readonly List<ServiceProcess> retired = [];
     private readonly CachedSchemaRegistryClient registry;
 
     private RunningPipeline(KafkaBackend backend, HosterWeb web, string config)
@@ -47,19 +49,31 @@ public sealed class RunningPipeline : IAsyncDisposable
         return pipeline;
     }
 
+    /// <summary>Starts another member of the service's consumer groups, as its own process.</summary>
+    public async Task<ServiceProcess> StartReplicaAsync(string service)
+    {
+        var replica = ServiceProcess.Start(service, Backend.Environment, ConfigFile);
+        lock (replicas) replicas.Add(replica);
+        await replica.WaitReadyAsync(TimeSpan.FromSeconds(60));
+        return replica;
+    }
+
     public async Task RestartAsync(string service)
     {
+        retired.Add(processes[service]);
         processes[service] = ServiceProcess.Start(service, Backend.Environment, ConfigFile);
         await processes[service].WaitReadyAsync(TimeSpan.FromSeconds(60));
     }
 
     public async ValueTask DisposeAsync()
     {
-        await Task.WhenAll(processes.Values.Select(p => p.DisposeAsync().AsTask()));
+        await Task.WhenAll(processes.Values.Concat(replicas).Concat(retired).Select(p => p.DisposeAsync().AsTask()));
         // Keep each service's output for diagnosis (CI prints the folder on failure).
         var logs = Path.Combine(Path.GetTempPath(), "pipeline-it-logs");
         Directory.CreateDirectory(logs);
         foreach (var (name, p) in processes) await File.WriteAllTextAsync(Path.Combine(logs, name + ".log"), p.Log);
+        for (var i = 0; i < replicas.Count; i++) await File.WriteAllTextAsync(Path.Combine(logs, $"{replicas[i].Name}.replica-{i + 1}.log"), replicas[i].Log);
+        for (var i = 0; i < retired.Count; i++) await File.WriteAllTextAsync(Path.Combine(logs, $"{retired[i].Name}.before-restart-{i + 1}.log"), retired[i].Log);
         Publisher.Dispose();
         registry.Dispose();
         await Web.DisposeAsync();

@@ -42,7 +42,6 @@ public static class TestWorld
                 HomeHotline = "nl-hotline", PerHostSpacing = "00:00:00",
                 ResolveOverrides = new Dictionary<string, string> { [HomeHosterHost] = web.Endpoint, [PartnerHost] = web.Endpoint, [NoPartnerHost] = web.Endpoint },
             },
-            Sla = new { DeadlineCheckInterval = "00:00:01" },
             Logging = new { LogLevel = new Dictionary<string, string> { ["Default"] = "Information", ["Microsoft.AspNetCore"] = "Warning" } },
         };
         var path = Path.Combine(Path.GetTempPath(), $"pipeline-it-{Guid.NewGuid():N}.json");
@@ -92,4 +91,22 @@ public static class TestWorld
         algorithm = HashAlgorithm.SHA256, value = sha256, bank = bank, category = "A1",
         addedBy = "integration-test", addedAt = DateTime.UtcNow, reference = null,
     };
+
+    /// <summary>The routing outcomes seen so far of the reports of one run, by report id: each as "kind:eventId"
+    /// (takedown, forward, review, police); distinct event ids, so a re-delivered event is not a second outcome.</summary>
+    public static Dictionary<string, List<string>> Outcomes(Pipeline.TestSupport.TopicWatcher watch, string run)
+    {
+        var o = new Dictionary<string, List<string>>();
+        void Add(string id, string kind, string eventId)
+        {
+            if (!id.StartsWith(run, StringComparison.Ordinal)) return;
+            if (!o.TryGetValue(id, out var list)) o[id] = list = [];
+            list.Add(kind + ":" + eventId);
+        }
+        foreach (var e in watch.Events<TakedownRequested>(Topics.TakedownRequested)) Add(e.report.reportId, "takedown", e.eventId);
+        foreach (var e in watch.Events<ReportForwarded>(Topics.ExchangeOutbound)) Add(e.report.reportId, "forward", e.eventId);
+        foreach (var e in watch.Events<ReviewRequested>(Topics.ReportsReview)) Add(e.report.reportId, "review", e.eventId);
+        foreach (var e in watch.Events<PoliceReferral>(Topics.PoliceReferrals)) Add(e.report.reportId, "police", e.eventId);
+        return o;
+    }
 }

@@ -1,0 +1,124 @@
+using System.Buffers.Binary;
+using Avro.Generic;
+using Confluent.Kafka;
+using Confluent.SchemaRegistry.Serdes;
+using Pipeline.Contracts;
+using Pipeline.Platform.Embedded;
+
+namespace Pipeline.Platform.Tests;
+
+public class AvroSerdesTests
+{
+    private static ReportSubmitted Sample() => new()
+    {
+        eventId = "ev-1",
+        caseKey = null,
+        submittedAt = new DateTime(2026, 11, 2, 8, 0, 0, DateTimeKind.Utc),
+        report = new Report
+        {
+            reportId = "r-1", sourceHotline = "nl-hotline", sourceReference = "NL-1",
+            externalIds = new Dictionary<string, string> { ["a"] = "b" },
+            receivedAt = new DateTime(2026, 11, 2, 8, 0, 0, DateTimeKind.Utc), reportedAt = null,
+            url = "https://site1.nl-swift.example/x.jpg", parentUrl = null, isSourceUrl = true,
+            contentType = ContentType.IMAGE, siteType = SiteType.IMAGE_HOST, commercial = false,
+            hashes = new ContentHashes { sha256 = new string('a', 64), md5 = null },
+            reporterType = ReporterType.ANONYMOUS, reporterContact = null, assessment = null, hops = ["x", "y"],
+        },
+    };
+
+    [Fact]
+    public async Task Keeps_the_Confluent_wire_format_both_ways()
+    {
+        await using var runtime = await EmbeddedRuntime.StartAsync();
+        using var clients = PipelineClients.For(runtime);
+        var ours = clients.Serdes.Serialize(Sample(), Topics.ReportsSubmitted);
+        var context = new SerializationContext(MessageComponentType.Value, Topics.ReportsSubmitted);
+        var confluent = await new AvroSerializer<ReportSubmitted>(clients.Registry, new AvroSerializerConfig { AutoRegisterSchemas = false }).SerializeAsync(Sample(), context);
+
+        Assert.Equal(confluent, ours);
+        var read = await new AvroDeserializer<ReportSubmitted>(clients.Registry).DeserializeAsync(ours, false, context);
+        Assert.Equal("r-1", read.report.reportId);
+        var back = clients.Serdes.Deserialize<ReportSubmitted>(confluent, Topics.ReportsSubmitted);
+        Assert.Equal(["x", "y"], back.report.hops);
+        Assert.Equal("b", back.report.externalIds["a"]);
+        Assert.Equal(Sample().submittedAt, back.submittedAt);
+    }
+
+    [Fact]
+    public async Task An_unknown_schema_id_or_broken_framing_is_undeserialisable_with_a_reason()
+    {
+        await using var runtime = await EmbeddedRuntime.StartAsync();
+        using var clients = PipelineClients.For(runtime);
+        var bytes = clients.Serdes.Serialize(Sample(), Topics.ReportsSubmitted);
+        BinaryPrimitives.WriteInt32BigEndian(bytes.AsSpan(1, 4), 999_999);
+        var unknown = Assert.Throws<UndeserialisableException>(() => clients.Serdes.Deserialize<ReportSubmitted>(bytes, Topics.ReportsSubmitted));
+        Assert.False(TransientErrors.IsTransient(unknown));
+        var junk = Assert.Throws<UndeserialisableException>(() => clients.Serdes.Deserialize<ReportSubmitted>("{\"url\":1}"u8.ToArray(), Topics.ReportsSubmitted));
+        Assert.Contains("not Confluent-framed Avro", junk.Message, StringComparison.Ordinal);
+        Assert.Contains("tombstone", Assert.Throws<UndeserialisableException>(() => clients.Serdes.Deserialize<ReportSubmitted>(null, Topics.ReportsSubmitted)).Message, StringComparison.Ordinal);
+    }
+
+    /// <summary>Issue 15: 250 B – 2 KB payloads whose length prefixes claim far more than follows made Apache.Avro's
+    /// decoder allocate 0.9–5.4 GiB. Each must now be refused, having allocated about what the payload holds.</summary>
+    [Fact]
+    public async Task Crafted_length_prefixes_are_refused_without_allocating_what_they_claim()
+    {
+        await using var runtime = await EmbeddedRuntime.StartAsync();
+        using var clients = PipelineClients.For(runtime);
+        var valid = clients.Serdes.Serialize(Sample(), Topics.ReportsSubmitted);
+        clients.Serdes.Deserialize<ReportSubmitted>(valid, Topics.ReportsSubmitted); // the reader is built once per schema id: not part of the cost
+        var header = valid[..5];
+        var padding = Enumerable.Repeat((byte)'A', 1500).ToArray();
+        var crafted = new Dictionary<string, byte[]>
+        {
+            // eventId: a string of int.MaxValue bytes
+            ["string"] = [.. header, .. Long(int.MaxValue), .. padding],
+            // eventId, caseKey null, reportId, sourceHotline, sourceReference, then externalIds: a map of 10^9 entries
+            ["map"] = [.. header, .. Str("e"), .. Long(0), .. Str("r"), .. Str("h"), .. Str("s"), .. Long(1_000_000_000), .. padding],
+            // the same, the map's block as a negative count with a byte size far beyond the payload
+            ["map block size"] = [.. header, .. Str("e"), .. Long(0), .. Str("r"), .. Str("h"), .. Str("s"), .. Long(-3), .. Long(1L << 40), .. padding],
+            // a map whose first key claims 2 GiB
+            ["map key"] = [.. header, .. Str("e"), .. Long(0), .. Str("r"), .. Str("h"), .. Str("s"), .. Long(1), .. Long(int.MaxValue - 1), .. padding],
+        };
+        foreach (var (name, payload) in crafted)
+        {
+            var before = GC.GetAllocatedBytesForCurrentThread();
+            var error = Assert.Throws<UndeserialisableException>(() => clients.Serdes.Deserialize<ReportSubmitted>(payload, Topics.ReportsSubmitted));
+            var allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+            Assert.True(allocated < 256 * 1024, $"{name}: {allocated:N0} bytes allocated for a {payload.Length}-byte payload");
+            Assert.Contains("could not be read as ReportSubmitted", error.Message, StringComparison.Ordinal);
+            Assert.Contains("follow", error.Message, StringComparison.Ordinal);
+            Assert.False(TransientErrors.IsTransient(error));
+        }
+    }
+
+    [Fact]
+    public void Arrays_of_empty_items_are_bounded_by_the_item_budget()
+    {
+        // An array of nulls costs no bytes per item, so the bytes alone cannot bound it: a billion of them in 6 bytes.
+        var schema = Avro.Schema.Parse("""{"type":"record","name":"Probe","fields":[{"name":"a","type":{"type":"array","items":"null"}}]}""");
+        var reader = new GenericDatumReader<GenericRecord>(schema, schema);
+        var before = GC.GetAllocatedBytesForCurrentThread();
+        var error = Assert.Throws<AvroPayloadException>(() => reader.Read(null!, new BoundedAvroDecoder(Long(1_000_000_000), new AvroDecodeLimits { MaxItems = 10_000 })));
+        Assert.True(GC.GetAllocatedBytesForCurrentThread() - before < 256 * 1024);
+        Assert.Contains("at most 10,000", error.Message, StringComparison.Ordinal);
+
+        var fine = reader.Read(null!, new BoundedAvroDecoder((byte[])[.. Long(3), .. Long(0)]));
+        Assert.Equal(3, ((object[])fine["a"]).Length);
+    }
+
+    private static byte[] Long(long value)
+    {
+        var zigzag = (ulong)((value << 1) ^ (value >> 63));
+        var bytes = new List<byte>();
+        while (zigzag >= 0x80)
+        {
+            bytes.Add((byte)(zigzag | 0x80));
+            zigzag >>= 7;
+        }
+        bytes.Add((byte)zigzag);
+        return [.. bytes];
+    }
+
+    private static byte[] Str(string s) => [.. Long(System.Text.Encoding.UTF8.GetByteCount(s)), .. System.Text.Encoding.UTF8.GetBytes(s)];
+}
