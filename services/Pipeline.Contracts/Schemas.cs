@@ -29,6 +29,7 @@ public static class Schemas
         typeof(TakedownNotice),
         typeof(NoticeDelivery),
         typeof(ContentStatusObserved),
+        typeof(RecheckEntry),
         typeof(NoticeOutcome),
         typeof(SlaEvent),
         typeof(DeadLetter),

@@ -24,7 +24,7 @@ public static class Topics
     public const string ContentStatus = "content.status.v1";
     public const string NoticeOutcomes = "notices.outcomes.v1";
     public const string SlaEvents = "sla.events.v1";
-    public const string RecheckSchedule = "recheck.schedule.v1";
+    public const string RecheckSchedule = "recheck.schedule.v2";
     public const string SlaOpen = "sla.open.v1";
     public const string SlaPending = "sla.pending.v1";
     public const string ReportsGrouped = "reports.grouped.v1";

@@ -18,7 +18,7 @@ namespace Pipeline.Recheck;
 /// trust: it makes the URL due for a check at once, and removal counts (method HOSTER_CONFIRMATION) only when that
 /// check finds the content gone. Every refusal is an RFC 7807 problem with a code; nothing is dropped silently.
 /// </summary>
-public sealed class HosterConfirmations(RecheckSchedule schedule, IOptions<RecheckOptions> options, TimeProvider time, ILogger<HosterConfirmations> log)
+public sealed class HosterConfirmations(RecheckStateStore schedule, IOptions<RecheckOptions> options, TimeProvider time, ILogger<HosterConfirmations> log)
 {
     public const int MaxBodyBytes = 4096;
 
@@ -37,7 +37,7 @@ public sealed class HosterConfirmations(RecheckSchedule schedule, IOptions<Reche
             return Problem(413, "REQUEST_TOO_LARGE", "Request too large", $"A confirmation is at most {MaxBodyBytes} bytes.");
         var body = await ReadAsync(http.Request, http.RequestAborted);
         if (body is null) return Problem(413, "REQUEST_TOO_LARGE", "Request too large", $"A confirmation is at most {MaxBodyBytes} bytes.");
-        var notice = schedule.Find(noticeId);
+        var notice = schedule.Find(noticeId)?.notice;
         if (notice is null)
             return Problem(404, "NOTICE_UNKNOWN", "Unknown notice",
                 $"No open or watched notice has id '{Cut(noticeId)}'. Use the id from the notice (X-Notice-Id header, X-ARF report_id); confirmations for notices whose checks ended are not needed.");

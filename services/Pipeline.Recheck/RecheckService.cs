@@ -26,7 +26,6 @@ public static class RecheckService
         });
         host.Services.TryAddSingleton(sp => new HostPoliteness(sp.GetRequiredService<IOptions<RecheckOptions>>().Value, TimeProvider.System));
         host.Services.TryAddSingleton<HosterConfirmations>();
-        host.Services.AddHostedService<RecheckLoop>();
         return host.AddStage<RecheckProcessor>(Stage, s => s.Consumes<TakedownNotice>(Topics.NoticesIssued).CoPartitioned(Topics.RecheckSchedule));
     }
 }

@@ -42,6 +42,9 @@ public sealed class HosterBoard(ScorecardHistory history, IOptions<KafkaOptions>
 
     private readonly HashSet<string> published = new(StringComparer.Ordinal);
 
+    private readonly Lock refreshing = new();
+    private DateTimeOffset? lastRefresh;
+
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
         using var readers = ScorecardHistory.Follow(history, kafka.Value, serdes, log);
@@ -64,17 +67,26 @@ public sealed class HosterBoard(ScorecardHistory history, IOptions<KafkaOptions>
         {
             return;
         }
-        while (!stoppingToken.IsCancellationRequested)
+        // No loop: the board is computed when Prometheus scrapes, at most once per Sla:ScorecardRefreshInterval of the
+        // stage's clock (a scrape in between exports the last figures). The readers keep the history current meanwhile.
+        Metrics.DefaultRegistry.AddBeforeCollectCallback(RefreshIfStale);
+        try
         {
+            await Task.Delay(Timeout.Infinite, stoppingToken);
+        }
+        catch (OperationCanceledException)
+        {
+        }
+    }
+
+    private void RefreshIfStale()
+    {
+        lock (refreshing)
+        {
+            var now = time.GetUtcNow();
+            if (now - lastRefresh < options.Value.ScorecardRefreshInterval) return;
+            lastRefresh = now;
             Refresh();
-            try
-            {
-                await Task.Delay(options.Value.ScorecardRefreshInterval, time, stoppingToken);
-            }
-            catch (OperationCanceledException)
-            {
-                return;
-            }
         }
     }
 

@@ -15,7 +15,7 @@ public sealed class SlaOptions
     /// <summary>The hoster scorecards exported as metrics cover the cases first noticed within this window.</summary>
     public TimeSpan ScorecardWindow { get; set; } = TimeSpan.FromDays(30);
 
-    /// <summary>How often the scorecard metrics are recomputed from the history (stage clock).</summary>
+    /// <summary>The scorecard metrics are recomputed from the history when scraped, at most this often (stage clock).</summary>
     public TimeSpan ScorecardRefreshInterval { get; set; } = TimeSpan.FromMinutes(1);
 
     /// <summary>Hosters with their own <c>hoster</c> label value in the scorecard metrics (the ones with the most

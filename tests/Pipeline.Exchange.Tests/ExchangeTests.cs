@@ -34,7 +34,10 @@ public sealed class ExchangeTests
         await nl.Publisher.PublishAsync(Topics.ReportsSubmitted, abroad.report.reportId, abroad);
         await nl.Publisher.PublishAsync(Topics.ReportsSubmitted, home.report.reportId, home);
 
-        await atDe.WaitUntilAsync(() => atDe.Events<TakedownNotice>(Topics.NoticesIssued).Count == 1 && atNl.Events<TakedownNotice>(Topics.NoticesIssued).Count == 1, Timeout,
+        // Everything asserted below is waited for: the watcher reads each topic on its own, so the notice at DE can be
+        // seen before the inbound report that caused it.
+        await atDe.WaitUntilAsync(() => atDe.Events<TakedownNotice>(Topics.NoticesIssued).Count == 1 && atNl.Events<TakedownNotice>(Topics.NoticesIssued).Count == 1
+                && atDe.Events<ReportForwarded>(Topics.ExchangeInbound("nl-hotline")).Count >= 1 && atDe.Events<ReportAccepted>(Topics.ReportsAccepted).Count >= 1, Timeout,
             () => $"{Diagnose()}; nl notices {atNl.Events<TakedownNotice>(Topics.NoticesIssued).Count}, de inbound {atDe.Deliveries(Topics.ExchangeInbound("nl-hotline")).Count}, de accepted {atDe.Events<ReportAccepted>(Topics.ReportsAccepted).Count}");
 
         var delivered = Assert.Single(atDe.Events<ReportForwarded>(Topics.ExchangeInbound("nl-hotline")));
@@ -70,7 +73,10 @@ public sealed class ExchangeTests
         await nl.Publisher.PublishAsync(Topics.ReportsSubmitted, "r-moved", Hotline.Report("r-moved", "https://moved.test/m.jpg", Known));
         await nl.Publisher.PublishAsync(Topics.ReportsSubmitted, "r-cycle", Hotline.Report("r-cycle", "https://cycle.test/c.jpg", Known));
 
-        await atGb.WaitUntilAsync(() => atGb.Events<TakedownNotice>(Topics.NoticesIssued).Count == 1 && atGb.Events<ReviewRequested>(Topics.ReportsReview).Count == 1, Timeout,
+        await atGb.WaitUntilAsync(() => atGb.Events<TakedownNotice>(Topics.NoticesIssued).Count == 1 && atGb.Events<ReviewRequested>(Topics.ReportsReview).Count == 1
+                && atDe.Events<ReportForwarded>(Topics.ExchangeOutbound, f => f.caseKey.Contains("moved", StringComparison.Ordinal)).Count >= 1
+                && atNl.Events<ReportAccepted>(Topics.ReportsAccepted).Count >= 2 && atDe.Events<ReportAccepted>(Topics.ReportsAccepted).Count >= 2
+                && atGb.Events<ReportAccepted>(Topics.ReportsAccepted).Count >= 2, Timeout,
             () => $"gb notices {atGb.Events<TakedownNotice>(Topics.NoticesIssued).Count}, gb review {atGb.Events<ReviewRequested>(Topics.ReportsReview).Count}, de out {atDe.Events<ReportForwarded>(Topics.ExchangeOutbound).Count}");
 
         // moved: NL → DE → GB, where it is taken down

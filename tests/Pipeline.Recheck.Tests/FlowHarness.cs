@@ -48,7 +48,7 @@ public sealed class FlowHarness : IAsyncDisposable
     public PipelineClients Clients { get; }
     public TopicWatcher Watcher { get; }
     public WebApplication? App { get; private set; }
-    public RecheckSchedule Schedule => App!.Services.GetRequiredService<RecheckSchedule>();
+    public RecheckStateStore Schedule => App!.Services.GetRequiredService<RecheckStateStore>();
     /// <summary>The takedown stage's reminder timers; null when only the recheck runs.</summary>
     public ReminderTimers? Timers => App!.Services.GetService<ReminderTimers>();
     private BatchState? Batches => App!.Services.GetService<BatchState>();
@@ -127,7 +127,7 @@ public sealed class FlowHarness : IAsyncDisposable
     public Task SlaCaughtUpAsync(IEnumerable<string> noticeIds)
     {
         var sla = App!.Services.GetRequiredService<SlaState>();
-        bool Decided(string id) => Schedule.Find(id) is not { timeline.removalObservedAt: not null } removed
+        bool Decided(string id) => Schedule.Find(id) is not { removedAt: not null } removed
             || (sla.Open.TryFind(removed.caseKey, out var open, out _) && (open.noticeId != id || open.timeline.removalObservedAt is not null));
         var ids = noticeIds.ToList();
         return Until(() => ids.All(Decided), TimeSpan.FromSeconds(30), () => $"the SLA has not decided the removals of {string.Join(", ", ids.Where(id => !Decided(id)))}");
@@ -162,7 +162,7 @@ public sealed class FlowHarness : IAsyncDisposable
         foreach (var (caseKey, latest) in timers.State.Entries)
         {
             if (!latest.policeHold && !Delivering(latest.noticeId)) behind.Add($"{latest.kind} {latest.noticeId} of {caseKey} not taken by delivery");
-            if (latest.timeline.removalObservedAt is null && Schedule.Find(ReminderSchedule.FirstNoticeId(latest)) is { timeline.removalObservedAt: not null })
+            if (latest.timeline.removalObservedAt is null && Schedule.Find(ReminderSchedule.FirstNoticeId(latest)) is { removedAt: not null })
                 behind.Add($"the reminder timer of {caseKey} not yet stopped by its confirmed removal");
         }
         return behind;

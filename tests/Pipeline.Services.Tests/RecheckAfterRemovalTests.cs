@@ -16,25 +16,40 @@ public class RecheckAfterRemovalTests
     private static readonly ProbeResult Removed = new(ContentStatus.REMOVED, 404);
     private static readonly ProbeResult Forbidden = new(ContentStatus.UNKNOWN, 403);
 
-    private static (RecheckSchedule Schedule, RecheckSchedule.Item Item) Scheduled()
+    private static readonly RecheckSchedule Policy = new(Options);
+
+    private static RecheckEntry Scheduled(RecheckSchedule? policy = null) => (policy ?? Policy).Schedule(null, Fixtures.Notice(Issued), Issued)!;
+
+    /// <summary>A store holding <paramref name="entry"/> as applied state (no broker: entries put as a restore would).</summary>
+    private static RecheckStateStore Store(RecheckEntry entry)
     {
-        var schedule = new RecheckSchedule(Options);
-        schedule.Add(Fixtures.Notice(Issued), partition: 1, now: Issued);
-        return (schedule, Assert.Single(schedule.TakeDue(DateTime.MaxValue, 10)));
+        var store = new RecheckStateStore(Microsoft.Extensions.Options.Options.Create(new KafkaOptions()), null!, Microsoft.Extensions.Logging.Abstractions.NullLogger<RecheckStateStore>.Instance);
+        store.State.Apply(1, entry.caseKey, entry);
+        return store;
     }
 
-    private static RecheckSchedule.Item Next(RecheckSchedule schedule, DateTime at) => Assert.Single(schedule.TakeDue(at, 10));
+    /// <summary>Three misses 5 minutes apart from 15 minutes after the notice: removal confirmed at 15 minutes.</summary>
+    private static (RecheckSchedule.Observation Last, RecheckEntry Watched) Removal(RecheckSchedule policy, RecheckEntry entry)
+    {
+        RecheckSchedule.Observation o = null!;
+        for (var i = 0; i < 3; i++)
+        {
+            o = policy.Record(entry, Removed, Issued.AddMinutes(15 + 5 * i));
+            entry = o.Next!;
+        }
+        return (o, entry);
+    }
 
     [Fact]
     public void A_confirmation_makes_the_url_due_at_once_and_counts_when_the_check_agrees()
     {
-        var (schedule, item) = Scheduled();
-        schedule.Record(item, Online, Issued.AddMinutes(15));
+        var entry = Policy.Record(Scheduled(), Online, Issued.AddMinutes(15)).Next!;
+        var store = Store(entry);
         var at = Issued.AddMinutes(50);
         Assert.Equal(RecheckSchedule.ConfirmationAnswer.Verifying,
-            schedule.Confirm(item.Notice.noticeId, new RecheckSchedule.HosterConfirmation(at, Issued.AddMinutes(40))));
-        Assert.Equal(at, schedule.NextDue);
-        var o = schedule.Record(Next(schedule, at), Removed, at);
+            store.Confirm(entry.notice.noticeId, new RecheckSchedule.HosterConfirmation(at, Issued.AddMinutes(40))));
+        Assert.Equal(at, store.NextDue);
+        var o = Policy.Record(entry, Removed, at, store.Confirmations[entry.notice.noticeId]);
         Assert.Equal((true, ObservationMethod.HOSTER_CONFIRMATION, Issued.AddMinutes(40), 1), (o.RemovalConfirmed, o.Method, o.RemovedAt, o.Misses));
         Assert.True(o.StartsWatch);
     }
@@ -42,124 +57,103 @@ public class RecheckAfterRemovalTests
     [Fact]
     public void A_claimed_removal_before_the_last_online_check_counts_from_that_check()
     {
-        var (schedule, item) = Scheduled();
-        schedule.Record(item, Online, Issued.AddMinutes(15));
-        schedule.Confirm(item.Notice.noticeId, new RecheckSchedule.HosterConfirmation(Issued.AddMinutes(20), Issued.AddMinutes(1)));
-        var o = schedule.Record(Next(schedule, Issued.AddMinutes(20)), Removed, Issued.AddMinutes(20));
+        var entry = Policy.Record(Scheduled(), Online, Issued.AddMinutes(15)).Next!;
+        var o = Policy.Record(entry, Removed, Issued.AddMinutes(20), new RecheckSchedule.HosterConfirmation(Issued.AddMinutes(20), Issued.AddMinutes(1)));
         Assert.Equal(Issued.AddMinutes(15), o.RemovedAt); // we saw it online at 15 min: the hoster's "1 min" cannot be
     }
 
     [Fact]
     public void A_confirmation_without_a_time_counts_from_its_receipt()
     {
-        var (schedule, item) = Scheduled();
-        schedule.Confirm(item.Notice.noticeId, new RecheckSchedule.HosterConfirmation(Issued.AddMinutes(30), null));
-        var o = schedule.Record(item, Removed, Issued.AddMinutes(31));
+        var o = Policy.Record(Scheduled(), Removed, Issued.AddMinutes(31), new RecheckSchedule.HosterConfirmation(Issued.AddMinutes(30), null));
         Assert.Equal(Issued.AddMinutes(30), o.RemovedAt);
     }
 
     [Fact]
     public void A_contradicted_confirmation_is_dropped_and_the_routine_schedule_resumes()
     {
-        var (schedule, item) = Scheduled();
-        schedule.Record(item, Online, Issued.AddMinutes(15));
-        schedule.Confirm(item.Notice.noticeId, new RecheckSchedule.HosterConfirmation(Issued.AddMinutes(30), Issued.AddMinutes(29)));
-        var o = schedule.Record(Next(schedule, Issued.AddMinutes(30)), Online, Issued.AddMinutes(30));
+        var entry = Policy.Record(Scheduled(), Online, Issued.AddMinutes(15)).Next!;
+        var o = Policy.Record(entry, Online, Issued.AddMinutes(30), new RecheckSchedule.HosterConfirmation(Issued.AddMinutes(30), Issued.AddMinutes(29)));
         Assert.Equal((false, true, ObservationMethod.RECHECK), (o.RemovalConfirmed, o.ConfirmationRejected, o.Method));
-        Assert.Null(item.Confirmation);
-        Assert.Equal(Issued.AddMinutes(90), schedule.NextDue);
+        Assert.Null(o.Next!.confirmationReceivedAt);
+        Assert.Equal(Issued.AddMinutes(90), o.Next.nextCheckAt);
     }
 
     [Fact]
     public void An_inconclusive_check_keeps_the_confirmation_pending_and_checks_again_minutes_later()
     {
-        var (schedule, item) = Scheduled();
-        schedule.Confirm(item.Notice.noticeId, new RecheckSchedule.HosterConfirmation(Issued.AddMinutes(20), null));
-        var o = schedule.Record(item, Forbidden, Issued.AddMinutes(20));
+        var o = Policy.Record(Scheduled(), Forbidden, Issued.AddMinutes(20), new RecheckSchedule.HosterConfirmation(Issued.AddMinutes(20), null));
         Assert.False(o.RemovalConfirmed);
-        Assert.NotNull(item.Confirmation);
-        Assert.Equal(Issued.AddMinutes(25), schedule.NextDue);
-        Assert.True(schedule.Record(Next(schedule, Issued.AddMinutes(25)), Removed, Issued.AddMinutes(25)).RemovalConfirmed);
+        Assert.NotNull(o.Next!.confirmationReceivedAt);
+        Assert.Equal(Issued.AddMinutes(25), o.Next.nextCheckAt);
+        Assert.True(Policy.Record(o.Next, Removed, Issued.AddMinutes(25)).RemovalConfirmed);
     }
 
     [Fact]
     public void Confirmations_for_unknown_or_already_removed_notices_are_told_apart()
     {
-        var (schedule, item) = Scheduled();
-        Assert.Equal(RecheckSchedule.ConfirmationAnswer.UnknownNotice, schedule.Confirm("nope", new(Issued, null)));
-        for (var i = 0; i < 3; i++) schedule.Record(i == 0 ? item : Next(schedule, DateTime.MaxValue), Removed, Issued.AddMinutes(15 + 5 * i));
-        Assert.Equal(RecheckSchedule.ConfirmationAnswer.AlreadyRemoved, schedule.Confirm(item.Notice.noticeId, new(Issued.AddHours(1), null)));
+        var entry = Scheduled();
+        Assert.Equal(RecheckSchedule.ConfirmationAnswer.UnknownNotice, Store(entry).Confirm("nope", new(Issued, null)));
+        var (_, watched) = Removal(Policy, entry);
+        var store = Store(watched);
+        Assert.Equal(RecheckSchedule.ConfirmationAnswer.AlreadyRemoved, store.Confirm(entry.notice.noticeId, new(Issued.AddHours(1), null)));
+        Assert.Empty(store.Confirmations);
     }
 
     [Fact]
     public void After_removal_the_url_is_watched_daily_and_coming_back_is_a_reappearance()
     {
-        var (schedule, item) = Scheduled();
-        RecheckSchedule.Observation o = null!;
-        for (var i = 0; i < 3; i++) o = schedule.Record(i == 0 ? item : Next(schedule, DateTime.MaxValue), Removed, Issued.AddMinutes(15 + 5 * i));
-        Assert.Equal((true, Issued.AddMinutes(15)), (o.RemovalConfirmed, item.RemovedAt));
-        Assert.Equal(Issued.AddMinutes(25).AddDays(1), schedule.NextDue);
-        Assert.Equal(1, schedule.Watched); // not "scheduled" for the RecheckStalled alert: a watched URL is checked daily
-        var watched = schedule.Record(Next(schedule, Issued.AddMinutes(25).AddDays(1)), Removed, Issued.AddMinutes(25).AddDays(1));
+        var (o, entry) = Removal(Policy, Scheduled());
+        Assert.Equal((true, Issued.AddMinutes(15)), (o.RemovalConfirmed, entry.removedAt));
+        Assert.Equal(Issued.AddMinutes(25).AddDays(1), entry.nextCheckAt);
+        Assert.Equal(1, Store(entry).Watched); // not "scheduled" for the RecheckStalled alert: a watched URL is checked daily
+        var watched = Policy.Record(entry, Removed, Issued.AddMinutes(25).AddDays(1));
         Assert.Equal((false, false, false, 0, (DateTime?)null), (watched.RemovalConfirmed, watched.Reappeared, watched.Ends, watched.Misses, watched.OfflineSince));
-        var back = schedule.Record(Next(schedule, Issued.AddMinutes(25).AddDays(2)), Online, Issued.AddMinutes(25).AddDays(2));
+        var back = Policy.Record(watched.Next!, Online, Issued.AddMinutes(25).AddDays(2));
         Assert.True(back.Reappeared);
-        Assert.Equal((0, 0), (schedule.Count, schedule.Watched)); // until the re-upload's own notice arrives
+        Assert.True(back.Ends); // until the re-upload's own notice arrives
     }
 
     [Fact]
     public void The_watch_ends_after_its_period()
     {
-        var options = new RecheckOptions { HomeHotline = "nl-hotline", WatchFor = TimeSpan.FromDays(2) };
-        var schedule = new RecheckSchedule(options);
-        schedule.Add(Fixtures.Notice(Issued), 0, Issued);
-        for (var i = 0; i < 3; i++) schedule.Record(Next(schedule, DateTime.MaxValue), Removed, Issued.AddMinutes(15 + 5 * i));
-        Assert.False(schedule.Record(Next(schedule, DateTime.MaxValue), Removed, Issued.AddMinutes(25).AddDays(1)).Ends);
-        Assert.True(schedule.Record(Next(schedule, DateTime.MaxValue), Removed, Issued.AddMinutes(25).AddDays(2)).Ends);
-        Assert.Equal(0, schedule.Count);
+        var policy = new RecheckSchedule(new RecheckOptions { HomeHotline = "nl-hotline", WatchFor = TimeSpan.FromDays(2) });
+        var (_, entry) = Removal(policy, Scheduled(policy));
+        var day1 = policy.Record(entry, Removed, Issued.AddMinutes(25).AddDays(1));
+        Assert.False(day1.Ends);
+        Assert.True(policy.Record(day1.Next!, Removed, Issued.AddMinutes(25).AddDays(2)).Ends);
     }
 
     [Fact]
     public void Without_a_watch_a_confirmed_removal_ends_the_checks()
     {
-        var schedule = new RecheckSchedule(new RecheckOptions { WatchFor = TimeSpan.Zero });
-        schedule.Add(Fixtures.Notice(Issued), 0, Issued);
+        var policy = new RecheckSchedule(new RecheckOptions { WatchFor = TimeSpan.Zero });
+        var entry = Scheduled(policy);
         RecheckSchedule.Observation o = null!;
-        for (var i = 0; i < 3; i++) o = schedule.Record(Next(schedule, DateTime.MaxValue), Removed, Issued.AddMinutes(15 + 5 * i));
+        for (var i = 0; i < 3 && entry is not null; i++)
+        {
+            o = policy.Record(entry, Removed, Issued.AddMinutes(15 + 5 * i));
+            entry = o.Next!;
+        }
+        Assert.True(o.RemovalConfirmed);
         Assert.True(o.Ends);
-        Assert.Equal(0, schedule.Count);
-    }
-
-    [Fact]
-    public void A_watched_notice_restored_from_the_state_topic_is_watched_again()
-    {
-        var notice = Fixtures.Notice(Issued);
-        notice.timeline.removalObservedAt = Issued.AddHours(2);
-        var schedule = new RecheckSchedule(Options);
-        schedule.Add(notice, 0, Issued.AddHours(3));
-        Assert.Equal(Issued.AddHours(2).AddDays(1), schedule.NextDue);
-        Assert.True(Next(schedule, DateTime.MaxValue).Watching);
     }
 
     [Fact]
     public void A_replayed_notice_does_not_reset_a_watched_url()
     {
-        var (schedule, item) = Scheduled();
-        for (var i = 0; i < 3; i++) schedule.Record(i == 0 ? item : Next(schedule, DateTime.MaxValue), Removed, Issued.AddMinutes(15 + 5 * i));
-        Assert.False(schedule.Add(Fixtures.Notice(Issued), 1, Issued.AddHours(1))); // the same notice read again after a crash
-        Assert.Equal((1, Issued.AddMinutes(25).AddDays(1)), (schedule.Watched, schedule.NextDue));
+        var (_, watched) = Removal(Policy, Scheduled());
+        Assert.Null(Policy.Schedule(watched, Fixtures.Notice(Issued), Issued.AddHours(1))); // the same notice read again after a crash
     }
 
     [Fact]
     public void An_older_episodes_notice_does_not_replace_a_re_uploads()
     {
-        var schedule = new RecheckSchedule(Options);
         var reupload = Fixtures.Notice(Issued.AddDays(3));
         reupload.noticeId = NoticeComposer.NoticeId(reupload.caseKey, 1, 0);
         reupload.episode = 1;
-        schedule.Add(reupload, 0, Issued.AddDays(3));
-        schedule.Add(Fixtures.Notice(Issued), 0, Issued.AddDays(3)); // a replay of the first episode
-        Assert.Equal(reupload.noticeId, Next(schedule, DateTime.MaxValue).Notice.noticeId);
+        var entry = Policy.Schedule(null, reupload, Issued.AddDays(3))!;
+        Assert.Null(Policy.Schedule(entry, Fixtures.Notice(Issued), Issued.AddDays(3))); // a replay of the first episode
     }
 
     [Fact]

@@ -8,110 +8,109 @@ public class RecheckScheduleTests
 {
     private static readonly DateTime Issued = Fixtures.T0;
     private static readonly RecheckOptions Options = new(); // 15 min first, 1 h, slow 24 h after 48 h, misses 5 min apart, 3 misses, give up after 30 d
+    private static readonly RecheckSchedule Policy = new(Options);
     private static readonly ProbeResult Online = new(ContentStatus.ONLINE, 200);
     private static readonly ProbeResult Removed = new(ContentStatus.REMOVED, 404);
     private static readonly ProbeResult Unknown = new(ContentStatus.UNKNOWN, 503);
 
-    private static (RecheckSchedule Schedule, RecheckSchedule.Item Item) Scheduled(DateTime? issued = null)
+    private static RecheckEntry Scheduled(DateTime? issued = null) =>
+        Policy.Schedule(null, Fixtures.Notice(issued ?? Issued), issued ?? Issued)!;
+
+    /// <summary>Records a check and returns the observation and the entry to keep.</summary>
+    private static (RecheckSchedule.Observation Observation, RecheckEntry Next) Check(RecheckEntry entry, ProbeResult result, DateTime at, RecheckSchedule.HosterConfirmation? arrived = null)
     {
-        var schedule = new RecheckSchedule(Options);
-        schedule.Add(Fixtures.Notice(issued ?? Issued), partition: 3, now: issued ?? Issued);
-        var item = Assert.Single(schedule.TakeDue(DateTime.MaxValue, 10));
-        return (schedule, item);
+        var o = Policy.Record(entry, result, at, arrived);
+        return (o, o.Next!);
     }
 
     [Fact]
     public void First_check_is_due_first_check_after_the_notice()
     {
-        var schedule = new RecheckSchedule(Options);
-        schedule.Add(Fixtures.Notice(Issued), 3, Issued);
-        Assert.Equal(Issued.AddMinutes(15), schedule.NextDue);
-        Assert.Empty(schedule.TakeDue(Issued.AddMinutes(15).AddMilliseconds(-1), 10));
-        var item = Assert.Single(schedule.TakeDue(Issued.AddMinutes(15), 10));
-        Assert.Equal(Fixtures.CaseKey, item.Notice.caseKey);
-        Assert.Equal(3, item.Partition);
+        var entry = Scheduled();
+        Assert.Equal(Issued.AddMinutes(15), entry.nextCheckAt);
+        Assert.Equal(Fixtures.CaseKey, entry.caseKey);
+        Assert.Equal(0, entry.checks);
     }
 
     [Fact]
     public void Notice_added_late_is_due_at_once()
     {
-        var schedule = new RecheckSchedule(Options);
         var now = Issued.AddHours(2);
-        schedule.Add(Fixtures.Notice(Issued), 0, now);
-        Assert.Equal(now, schedule.NextDue);
+        Assert.Equal(now, Policy.Schedule(null, Fixtures.Notice(Issued), now)!.nextCheckAt);
     }
 
     [Fact]
-    public void TakeDue_returns_only_due_items_and_at_most_max()
+    public void A_replay_of_the_scheduled_notice_is_ignored_and_keeps_its_progress()
     {
-        var schedule = new RecheckSchedule(Options);
-        schedule.Add(Fixtures.Notice(Issued, "http://a.example/1"), 0, Issued);
-        schedule.Add(Fixtures.Notice(Issued.AddMinutes(1), "http://b.example/1"), 0, Issued);
-        schedule.Add(Fixtures.Notice(Issued.AddMinutes(30), "http://c.example/1"), 0, Issued);
-
-        var due = schedule.TakeDue(Issued.AddMinutes(16), 1);
-        Assert.Equal(["http://a.example/1"], due.Select(i => i.Notice.caseKey));
-        due = schedule.TakeDue(Issued.AddMinutes(16), 10);
-        Assert.Equal(["http://b.example/1"], due.Select(i => i.Notice.caseKey));
-        Assert.Empty(schedule.TakeDue(Issued.AddMinutes(16), 10));
-        Assert.Equal(Issued.AddMinutes(45), schedule.NextDue);
+        var (_, afterMiss) = Check(Scheduled(), Removed, Issued.AddMinutes(15));
+        Assert.Null(Policy.Schedule(afterMiss, Fixtures.Notice(Issued), Issued.AddMinutes(16)));
+        Assert.Equal(1, afterMiss.misses);
     }
 
     [Fact]
-    public void Same_notice_added_twice_is_scheduled_once()
+    public void A_waiting_confirmation_makes_the_check_due_at_once_but_not_a_watched_one()
     {
-        var schedule = new RecheckSchedule(Options);
-        schedule.Add(Fixtures.Notice(Issued), 0, Issued);
-        schedule.Add(Fixtures.Notice(Issued), 0, Issued);
-        Assert.Equal(1, schedule.Count);
-        Assert.Single(schedule.TakeDue(DateTime.MaxValue, 10));
+        var entry = Scheduled();
+        var confirmation = new RecheckSchedule.HosterConfirmation(Issued.AddMinutes(3), null);
+        Assert.Equal(Issued.AddMinutes(3), RecheckSchedule.Due(entry, confirmation));
+        Assert.Equal(Issued.AddMinutes(15), RecheckSchedule.Due(entry, null));
+        entry.removedAt = Issued;
+        Assert.Equal(Issued.AddMinutes(15), RecheckSchedule.Due(entry, confirmation));
     }
 
     [Fact]
     public void Three_consecutive_misses_spaced_by_miss_spacing_confirm_removal_from_the_first_miss()
     {
-        var (schedule, item) = Scheduled();
         var t1 = Issued.AddMinutes(15);
-
-        var o1 = schedule.Record(item, Removed, t1);
+        var (o1, e1) = Check(Scheduled(), Removed, t1);
         Assert.False(o1.RemovalConfirmed);
-        Assert.Equal(t1.AddMinutes(5), schedule.NextDue);
-        item = Assert.Single(schedule.TakeDue(t1.AddMinutes(5), 10));
+        Assert.Equal(t1.AddMinutes(5), e1.nextCheckAt);
 
-        var o2 = schedule.Record(item, Removed, t1.AddMinutes(5));
+        var (o2, e2) = Check(e1, Removed, t1.AddMinutes(5));
         Assert.False(o2.RemovalConfirmed);
-        Assert.Equal(t1.AddMinutes(10), schedule.NextDue);
-        item = Assert.Single(schedule.TakeDue(t1.AddMinutes(10), 10));
+        Assert.Equal(t1.AddMinutes(10), e2.nextCheckAt);
 
-        var o3 = schedule.Record(item, Removed, t1.AddMinutes(10));
+        var (o3, e3) = Check(e2, Removed, t1.AddMinutes(10));
         Assert.True(o3.RemovalConfirmed);
         Assert.False(o3.GaveUp);
         Assert.Equal(3, o3.Misses);
         Assert.Equal(t1, o3.OfflineSince);
         Assert.Equal(t1, o3.RemovedAt);
-        Assert.Equal(3, o3.Item.Checks);
-        Assert.Equal(1, schedule.Count); // now watched for a re-upload, daily
-        Assert.Equal(t1.AddMinutes(10).AddDays(1), schedule.NextDue);
+        Assert.Equal(3, o3.Checks);
+        Assert.True(o3.StartsWatch); // now watched for a re-upload, daily
+        Assert.Equal(t1, e3.removedAt);
+        Assert.Equal(t1.AddMinutes(10).AddDays(1), e3.nextCheckAt);
+        Assert.Equal(0, e3.misses);
+    }
+
+    [Fact]
+    public void A_check_never_changes_the_entry_it_was_given()
+    {
+        var entry = Scheduled();
+        Check(entry, Removed, Issued.AddMinutes(15));
+        Assert.Equal(0, entry.misses);
+        Assert.Equal(0, entry.checks);
+        Assert.Null(entry.firstMissAt);
     }
 
     [Fact]
     public void Online_check_between_misses_resets_the_count()
     {
-        var (schedule, item) = Scheduled();
         var t = Issued.AddMinutes(15);
-        schedule.Record(item, Removed, t);
-        schedule.Record(item, Removed, t.AddMinutes(5));
-        var online = schedule.Record(item, Online, t.AddMinutes(10));
+        var (_, e) = Check(Scheduled(), Removed, t);
+        (_, e) = Check(e, Removed, t.AddMinutes(5));
+        var (online, after) = Check(e, Online, t.AddMinutes(10));
 
         Assert.False(online.RemovalConfirmed);
-        Assert.Equal(0, item.Misses);
-        Assert.Null(item.FirstMissAt);
-        Assert.Equal(t.AddMinutes(10).AddHours(1), item.Next); // back to the routine interval
+        Assert.Equal(0, after.misses);
+        Assert.Null(after.firstMissAt);
+        Assert.Equal(t.AddMinutes(10), after.lastOnlineAt);
+        Assert.Equal(t.AddMinutes(10).AddHours(1), after.nextCheckAt); // back to the routine interval
 
         var later = t.AddMinutes(70);
-        Assert.False(schedule.Record(item, Removed, later).RemovalConfirmed);
-        Assert.False(schedule.Record(item, Removed, later.AddMinutes(5)).RemovalConfirmed);
-        var confirmed = schedule.Record(item, Removed, later.AddMinutes(10));
+        (_, e) = Check(after, Removed, later);
+        (_, e) = Check(e, Removed, later.AddMinutes(5));
+        var (confirmed, _) = Check(e, Removed, later.AddMinutes(10));
         Assert.True(confirmed.RemovalConfirmed);
         Assert.Equal(later, confirmed.OfflineSince);
     }
@@ -119,20 +118,50 @@ public class RecheckScheduleTests
     [Fact]
     public void Unknown_result_neither_resets_nor_counts()
     {
-        var (schedule, item) = Scheduled();
         var t = Issued.AddMinutes(15);
-        schedule.Record(item, Removed, t);
-        var unknown = schedule.Record(item, Unknown, t.AddMinutes(5));
+        var (_, e) = Check(Scheduled(), Removed, t);
+        var (unknown, e2) = Check(e, Unknown, t.AddMinutes(5));
         Assert.False(unknown.RemovalConfirmed);
-        Assert.Equal(1, item.Misses);
-        Assert.Equal(t, item.FirstMissAt);
-        Assert.Equal(t.AddMinutes(10), item.Next); // still confirming: miss spacing
+        Assert.Equal(1, e2.misses);
+        Assert.Equal(t, e2.firstMissAt);
+        Assert.Equal(t.AddMinutes(10), e2.nextCheckAt); // still confirming: miss spacing
 
-        schedule.Record(item, Removed, t.AddMinutes(10));
-        var confirmed = schedule.Record(item, Removed, t.AddMinutes(15));
+        (_, e) = Check(e2, Removed, t.AddMinutes(10));
+        var (confirmed, _) = Check(e, Removed, t.AddMinutes(15));
         Assert.True(confirmed.RemovalConfirmed);
         Assert.Equal(t, confirmed.OfflineSince);
-        Assert.Equal(4, confirmed.Item.Checks);
+        Assert.Equal(4, confirmed.Checks);
+    }
+
+    [Fact]
+    public void A_hoster_confirmation_counts_when_the_check_agrees_and_is_dated_by_the_hoster_but_not_before_we_saw_it_online()
+    {
+        var t = Issued.AddMinutes(15);
+        var (_, e) = Check(Scheduled(), Online, t);
+        var claim = new RecheckSchedule.HosterConfirmation(t.AddMinutes(20), ClaimedRemovedAt: t.AddMinutes(-30));
+        var (o, watched) = Check(e, Removed, t.AddMinutes(21), claim);
+        Assert.True(o.RemovalConfirmed);
+        Assert.Equal(ObservationMethod.HOSTER_CONFIRMATION, o.Method);
+        Assert.Equal(t, o.RemovedAt); // claimed earlier than our last online check: clamped to it
+        Assert.Null(watched.confirmationReceivedAt);
+    }
+
+    [Fact]
+    public void A_contradicted_confirmation_is_dropped_and_one_that_meets_an_unreachable_host_waits_in_the_entry()
+    {
+        var t = Issued.AddMinutes(15);
+        var claim = new RecheckSchedule.HosterConfirmation(t, null);
+        var (rejected, e) = Check(Scheduled(), Online, t, claim);
+        Assert.True(rejected.ConfirmationRejected);
+        Assert.Null(e.confirmationReceivedAt);
+
+        var (waiting, kept) = Check(e, new ProbeResult(ContentStatus.UNKNOWN, 503), t.AddMinutes(1), claim);
+        Assert.False(waiting.RemovalConfirmed);
+        Assert.Equal(t, kept.confirmationReceivedAt); // survives a restart with the entry
+        Assert.Equal(t.AddMinutes(6), kept.nextCheckAt); // checked again at miss spacing
+        var (agreed, _) = Check(kept, Removed, t.AddMinutes(6));
+        Assert.True(agreed.RemovalConfirmed);
+        Assert.Equal(ObservationMethod.HOSTER_CONFIRMATION, agreed.Method);
     }
 
     [Theory]
@@ -148,71 +177,64 @@ public class RecheckScheduleTests
     [Fact]
     public void Online_checks_use_the_routine_interval_before_slow_after()
     {
-        var (schedule, item) = Scheduled();
         var at = Issued.AddHours(47);
-        schedule.Record(item, Online, at);
-        Assert.Equal(at.AddHours(1), item.Next);
+        Assert.Equal(at.AddHours(1), Check(Scheduled(), Online, at).Next.nextCheckAt);
     }
 
     [Fact]
     public void Online_checks_use_the_slow_interval_from_slow_after()
     {
-        var (schedule, item) = Scheduled();
         var at = Issued.AddHours(48);
-        schedule.Record(item, Online, at);
-        Assert.Equal(at.AddHours(24), item.Next);
-        Assert.Equal(at.AddHours(24), schedule.NextDue);
+        Assert.Equal(at.AddHours(24), Check(Scheduled(), Online, at).Next.nextCheckAt);
     }
 
     [Fact]
     public void Gives_up_after_give_up_after()
     {
-        var (schedule, item) = Scheduled();
-        var before = schedule.Record(item, Online, Issued.AddDays(30).AddMilliseconds(-1));
-        Assert.False(before.GaveUp);
-        var gaveUp = schedule.Record(item, Online, Issued.AddDays(30));
+        var entry = Scheduled();
+        Assert.False(Policy.Record(entry, Online, Issued.AddDays(30).AddMilliseconds(-1)).GaveUp);
+        var gaveUp = Policy.Record(entry, Online, Issued.AddDays(30));
         Assert.True(gaveUp.GaveUp);
         Assert.False(gaveUp.RemovalConfirmed);
-        Assert.Equal(0, schedule.Count);
+        Assert.True(gaveUp.Ends);
     }
 
     [Fact]
-    public void A_later_notice_for_the_same_case_replaces_the_earlier_one()
+    public void A_later_notice_for_the_same_case_replaces_the_earlier_one_but_not_an_older_episode()
     {
-        var schedule = new RecheckSchedule(Options);
-        schedule.Add(Fixtures.Notice(Issued), 0, Issued);
+        var entry = Scheduled();
         var reminder = Fixtures.Notice(Issued.AddDays(1));
-        reminder.noticeId = "reminder";
-        schedule.Add(reminder, 0, Issued.AddDays(1));
-        Assert.Equal(1, schedule.Count);
-        var item = Assert.Single(schedule.TakeDue(DateTime.MaxValue, 10));
-        Assert.Equal("reminder", item.Notice.noticeId);
-    }
+        reminder.noticeId = "later";
+        var replaced = Policy.Schedule(entry, reminder, Issued.AddDays(1));
+        Assert.Equal("later", replaced!.notice.noticeId);
 
-    // Regression: revoking and re-assigning a partition before the first check (an ordinary rebalance) re-adds the
-    // notice with the same Next; the stale queue entry must not hand the same item out twice (one instant of
-    // "removed" would count as two of the three misses).
-    [Fact]
-    public void Notice_re_added_after_a_rebalance_is_due_once()
-    {
-        var schedule = new RecheckSchedule(Options);
-        schedule.Add(Fixtures.Notice(Issued), 0, Issued);
-        schedule.RemovePartitions(new HashSet<int> { 0 });        // revoked ...
-        schedule.Add(Fixtures.Notice(Issued), 0, Issued.AddMinutes(1)); // ... and assigned again, restored from the state topic
-        Assert.Equal(1, schedule.Count);
-        var due = schedule.TakeDue(Issued.AddMinutes(15), 10);
-        Assert.True(due.Count == 1, $"the same URL was handed out {due.Count} times for one due check");
+        var reupload = Fixtures.Notice(Issued.AddDays(2));
+        reupload.noticeId = "reupload";
+        reupload.episode = 1;
+        var current = Policy.Schedule(replaced, reupload, Issued.AddDays(2))!;
+        var older = Fixtures.Notice(Issued.AddDays(3));
+        older.noticeId = "older-episode";
+        Assert.Null(Policy.Schedule(current, older, Issued.AddDays(3)));
     }
 
     [Fact]
-    public void Removing_partitions_drops_their_items()
+    public void The_watch_ends_after_watch_for_and_a_re_appearance_leaves_the_schedule()
     {
-        var schedule = new RecheckSchedule(Options);
-        schedule.Add(Fixtures.Notice(Issued, "http://a.example/1"), 1, Issued);
-        schedule.Add(Fixtures.Notice(Issued, "http://b.example/1"), 2, Issued);
-        schedule.RemovePartitions(new HashSet<int> { 1 });
-        Assert.Equal(1, schedule.Count);
-        Assert.Equal(["http://b.example/1"], schedule.TakeDue(DateTime.MaxValue, 10).Select(i => i.Notice.caseKey));
+        var t = Issued.AddMinutes(15);
+        var (_, e) = Check(Scheduled(), Removed, t);
+        (_, e) = Check(e, Removed, t.AddMinutes(5));
+        (_, e) = Check(e, Removed, t.AddMinutes(10));
+        Assert.True(RecheckSchedule.Watching(e));
+
+        var (still, kept) = Check(e, Removed, t.AddDays(1));
+        Assert.False(still.Ends);
+        Assert.Equal(t.AddDays(2), kept.nextCheckAt);
+        var back = Policy.Record(kept, Online, t.AddDays(2));
+        Assert.True(back.Reappeared);
+        Assert.True(back.Ends);
+        var ended = Policy.Record(kept, Removed, t.AddDays(30));
+        Assert.True(ended.WatchEnded);
+        Assert.True(ended.Ends);
     }
 }
 

@@ -55,12 +55,13 @@ public static class BenchRecheckCommand
         var sw = Stopwatch.StartNew();
         await Task.WhenAll(notices.Select(n => clients.Publisher.PublishAsync(Topics.NoticesIssued, n.caseKey, n, ct: ct)));
         Console.WriteLine($"produced {urls:N0} notices over {Math.Min(urls, hosts):N0} hosts in {sw.Elapsed.TotalSeconds:0.0} s");
-        var schedule = app.Services.GetRequiredService<RecheckSchedule>();
+        var store = app.Services.GetRequiredService<RecheckStateStore>();
         await app.StartAsync(ct);
         var start = Stopwatch.StartNew();
         var firstAt = TimeSpan.Zero;
-        // Done when the server saw every check and the stage published every observation (Checking counts until the ack).
-        while (!(web.Requests >= urls && schedule.Count == urls && schedule.Checking == 0))
+        // Done when the server saw every check and the stage wrote every outcome (the entry's check count, written with the
+        // observation, is applied once both are handed to the producer).
+        while (!(web.Requests >= urls && store.State.Count == urls && store.State.Entries.All(e => e.Value.checks >= 1)))
         {
             ct.ThrowIfCancellationRequested();
             if (firstAt == TimeSpan.Zero && web.Requests > 0) firstAt = start.Elapsed;
