@@ -78,6 +78,9 @@ public sealed class SubmissionApi : IDisposable
     private readonly ILogger<SubmissionApi> log;
     private readonly IProducer<byte[]?, byte[]?> producer;
     private readonly SemaphoreSlim slots;
+
+    /// <summary>Submissions holding one of Intake:Api:MaxConcurrentSubmissions slots (waiting for Kafka's acknowledgement).</summary>
+    public int InProgress => options.Api.MaxConcurrentSubmissions - slots.CurrentCount;
     private readonly int maxRecordBytes;
 
     /// <summary>Who holds a (hotline, reference): the case key of the report stored (or being stored) under it. A second,

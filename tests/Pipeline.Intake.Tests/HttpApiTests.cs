@@ -1,9 +1,11 @@
+using Microsoft.Extensions.DependencyInjection;
 using System.Net;
 using System.Net.Http.Headers;
 using System.Net.Http.Json;
 using System.Text;
 using System.Text.Json;
 using Pipeline.Contracts;
+using Pipeline.Intake;
 using Pipeline.Platform;
 
 namespace Pipeline.Intake.Tests;
@@ -88,10 +90,10 @@ public class HttpApiTests
     public async Task Kafka_down_gives_503_overload_gives_429_both_with_Retry_After_and_no_202_without_an_ack()
     {
         await using var h = await IntakeHarness.StartAsync();
-        var (_, url) = await h.StartIntakeAsync(new Dictionary<string, string?>
+        var (app, url) = await h.StartIntakeAsync(new Dictionary<string, string?>
         {
             ["Intake:Api:MaxConcurrentSubmissions"] = "1",
-            ["Intake:Api:PublishTimeout"] = "00:00:02",
+            ["Intake:Api:PublishTimeout"] = "00:00:05", // DOWN-1 holds the slot this long: DOWN-2 must arrive meanwhile
             ["Intake:Api:RetryAfterSeconds"] = "7",
         });
         using var http = new HttpClient();
@@ -99,7 +101,8 @@ public class HttpApiTests
 
         for (var b = 1; b <= h.Runtime.Cluster.BrokerCount; b++) h.Runtime.Cluster.SetBrokerDown(b);
         var slow = Send(http, Post(url, Report("DOWN-1")));
-        await Task.Delay(300);
+        var api = app.Services.GetRequiredService<SubmissionApi>();
+        await IntakeHarness.Eventually(() => api.InProgress == 1, TimeSpan.FromSeconds(60), () => "DOWN-1 never held the only submission slot while Kafka was down");
         var overloaded = await Send(http, Post(url, Report("DOWN-2")));
         Assert.Equal((HttpStatusCode.TooManyRequests, "OVERLOADED"), Pick(overloaded));
         Assert.NotNull(overloaded.Response.Headers.RetryAfter);
