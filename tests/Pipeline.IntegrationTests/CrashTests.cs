@@ -34,13 +34,7 @@ public sealed class CrashTests(KafkaBackend backend)
             for (var i = 0; i < total; i++)
             {
                 if (i == total / 2) await killed.Task;
-                var (url, kind) = (i % 3) switch
-                {
-                    0 => ($"http://{TestWorld.HomeHosterHost}/{run}/{i}.jpg", "takedown"),
-                    1 => ($"http://{TestWorld.PartnerHost}/{run}/{i}.jpg", "forward"),
-                    _ => ($"http://{TestWorld.NoPartnerHost}/{run}/{i}.jpg", "review"),
-                };
-                var r = TestWorld.Report($"{run}-{i:D5}", url, known[i]);
+                var (r, kind) = TestWorld.Mixed(run, i, known[i]);
                 lock (expected) expected[r.report.reportId] = kind;
                 _ = pipeline.Publisher.PublishAsync(Topics.ReportsSubmitted, r.report.reportId, r);
                 if (i % 50 == 49) await Task.Delay(50); // ≈ 1,000 reports/s offered

@@ -13,15 +13,9 @@ public class WatchAfterRestartTests
     public async Task A_url_removed_before_a_restart_is_still_watched_and_its_re_upload_noticed_after_it()
     {
         await using var h = await StartAsync();
-        var hoster = new Hosters.Hoster("restart-host", "www.restart-host.example", "203.0.113.51", 64505, NoticeChannel.EMAIL, "abuse@restart-host.example");
-        var url = hoster.Url("r/1.jpg");
         var minute = TimeSpan.FromMinutes(1);
-        h.Web.RemoveAt(url, T0 + 20 * minute);
-        h.Web.RestoreAt(url, T0 + TimeSpan.FromDays(1)); // back a day later
-        await h.StartStagesAsync([hoster.Host], recheckOnly: true);
-        var notice = Hosters.Notice(hoster, url);
-        await h.Clients.Publisher.PublishAsync(Topics.NoticesIssued, url, notice);
-        await Until(() => h.Schedule.Find(notice.noticeId) is not null, TimeSpan.FromSeconds(30), () => "notice scheduled");
+        var (notice, url) = await NoticedAsync(h, new Hosters.Hoster("restart-host", "www.restart-host.example", "203.0.113.51", 64505, NoticeChannel.EMAIL, "abuse@restart-host.example"),
+            url => h.Web.RestoreAt(url, T0 + TimeSpan.FromDays(1))); // gone at 0:20, back a day later
 
         await h.RunUntilAsync(T0 + 90 * minute, [], () => Task.CompletedTask); // 0:15 online; 1:15, 1:20, 1:25 gone
         Assert.Equal(T0 + 75 * minute, h.Schedule.Find(notice.noticeId)?.removedAt);
@@ -47,14 +41,8 @@ public class WatchAfterRestartTests
     public async Task Misses_counted_before_a_restart_still_count_after_it()
     {
         await using var h = await StartAsync();
-        var hoster = new Hosters.Hoster("misses-host", "www.misses-host.example", "203.0.113.52", 64506, NoticeChannel.EMAIL, "abuse@misses-host.example");
-        var url = hoster.Url("m/1.jpg");
         var minute = TimeSpan.FromMinutes(1);
-        h.Web.RemoveAt(url, T0 + 20 * minute);
-        await h.StartStagesAsync([hoster.Host], recheckOnly: true);
-        var notice = Hosters.Notice(hoster, url);
-        await h.Clients.Publisher.PublishAsync(Topics.NoticesIssued, url, notice);
-        await Until(() => h.Schedule.Find(notice.noticeId) is not null, TimeSpan.FromSeconds(30), () => "notice scheduled");
+        var (notice, _) = await NoticedAsync(h, new Hosters.Hoster("misses-host", "www.misses-host.example", "203.0.113.52", 64506, NoticeChannel.EMAIL, "abuse@misses-host.example"));
 
         await h.RunUntilAsync(T0 + 76 * minute, [], () => Task.CompletedTask); // 0:15 online; 1:15 gone (first miss)
         Assert.Equal((1, T0 + 75 * minute), (h.Schedule.Find(notice.noticeId)!.misses, h.Schedule.Find(notice.noticeId)!.firstMissAt));
@@ -70,5 +58,19 @@ public class WatchAfterRestartTests
         Assert.Equal((T0 + 85 * minute, T0 + 75 * minute, 3), (removal.observedAt, removal.offlineSince, removal.consecutiveMisses));
         var checks = h.Watcher.Events<ContentStatusObserved>(Topics.ContentStatus, o => o.noticeId == notice.noticeId).DistinctBy(o => o.eventId).ToList();
         Assert.Equal(4, checks.Count); // one observation per check, none twice under two ids across the restart
+    }
+
+    /// <summary>The recheck stage on its own, and a notice for a URL at <paramref name="hoster"/> that goes away at 0:20
+    /// (and whatever else <paramref name="script"/> makes of it), scheduled.</summary>
+    private static async Task<(TakedownNotice Notice, string Url)> NoticedAsync(FlowHarness h, Hosters.Hoster hoster, Action<string>? script = null)
+    {
+        var url = hoster.Url("r/1.jpg");
+        h.Web.RemoveAt(url, T0 + TimeSpan.FromMinutes(20));
+        script?.Invoke(url);
+        await h.StartStagesAsync([hoster.Host], recheckOnly: true);
+        var notice = Hosters.Notice(hoster, url);
+        await h.Clients.Publisher.PublishAsync(Topics.NoticesIssued, url, notice);
+        await Until(() => h.Schedule.Find(notice.noticeId) is not null, TimeSpan.FromSeconds(30), () => "notice scheduled");
+        return (notice, url);
     }
 }

@@ -92,6 +92,19 @@ public static class TestWorld
         addedBy = "integration-test", addedAt = DateTime.UtcNow, reference = null,
     };
 
+    /// <summary>Report <paramref name="i"/> of a run's mixed feed, and the outcome it must reach: every third is hosted at
+    /// home (takedown), at a partner's (forward), or where no partner is (review).</summary>
+    public static (ReportSubmitted Report, string Kind) Mixed(string run, int i, string knownSha256)
+    {
+        var (url, kind) = (i % 3) switch
+        {
+            0 => ($"http://{HomeHosterHost}/{run}/{i}.jpg", "takedown"),
+            1 => ($"http://{PartnerHost}/{run}/{i}.jpg", "forward"),
+            _ => ($"http://{NoPartnerHost}/{run}/{i}.jpg", "review"),
+        };
+        return (Report($"{run}-{i:D5}", url, knownSha256), kind);
+    }
+
     /// <summary>The routing outcomes seen so far of the reports of one run, by report id: each as "kind:eventId"
     /// (takedown, forward, review, police); distinct event ids, so a re-delivered event is not a second outcome.</summary>
     public static Dictionary<string, List<string>> Outcomes(Pipeline.TestSupport.TopicWatcher watch, string run)
