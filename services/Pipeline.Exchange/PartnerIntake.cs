@@ -11,12 +11,18 @@ namespace Pipeline.Exchange;
 /// reports.submitted.v1 with their provenance (the partner, its reference, the hop list); refused ones go to
 /// reports.rejected.v1 with the reason and the exact bytes.
 /// </summary>
-public sealed class PartnerIntake(IOptions<ExchangeOptions> options, TimeProvider time) : IProcessor<ReportForwarded>
+public sealed class PartnerIntake(IOptions<ExchangeOptions> options, IOptions<ProcessingOptions> processing, TimeProvider time) : IProcessor<ReportForwarded>
 {
+    /// <summary>Longest id or key copied from a refused partner record into its rejection (longer ones are left out).</summary>
+    public const int MaxIdLength = 1024;
+
     private static readonly Counter Received = Metrics.CreateCounter(
         "pipeline_exchange_received_total", "Reports received from partner hotlines, by outcome.", new CounterConfiguration { LabelNames = ["partner", "outcome"] });
 
     private readonly ExchangeOptions settings = options.Value;
+    private readonly int payloadBudget = processing.Value.MaxRecordBytes - OriginalBytes.EnvelopeReserve;
+
+    private static string? Bounded(string? value) => value is not null && value.Length <= MaxIdLength ? value : null;
 
     public static string PartnerOf(string topic) =>
         topic.StartsWith("exchange.inbound.", StringComparison.Ordinal) && topic.EndsWith(".v1", StringComparison.Ordinal)
@@ -48,11 +54,17 @@ public sealed class PartnerIntake(IOptions<ExchangeOptions> options, TimeProvide
         if (Check(f, partner) is { } refusal)
         {
             Received.WithLabels(partner, "rejected").Inc();
-            output.Send(Topics.ReportsRejected, f.report?.reportId ?? f.eventId, new ReportRejected
+            // Bounded like intake's rejections (Processing:MaxRecordBytes): a partner's record near Kafka's limit is kept
+            // by reference (first bytes, length, SHA-256) and over-long ids are left out, so the rejection always fits.
+            var payload = OriginalBytes.Keep(message.RawValue ?? [], payloadBudget);
+            var reportId = Bounded(f.report?.reportId);
+            var eventId = EventIds.Derive("rejected-from-partner", f.eventId, message.Origin);
+            output.Send(Topics.ReportsRejected, reportId ?? eventId, new ReportRejected
             {
-                eventId = EventIds.Derive("rejected-from-partner", f.eventId, message.Origin),
-                caseKey = f.caseKey, reportId = f.report?.reportId, sourceHotline = partner, sourceReference = f.report?.reportId,
-                reasonCode = refusal.Code, message = refusal.Message, originalPayload = message.RawValue ?? [],
+                eventId = eventId,
+                caseKey = Bounded(f.caseKey), reportId = reportId, sourceHotline = partner, sourceReference = reportId,
+                reasonCode = refusal.Code, message = OriginalBytes.CutText(refusal.Message), originalPayload = payload.Bytes,
+                originalPayloadLength = payload.OriginalLength, originalPayloadSha256 = payload.Sha256,
                 originTopic = message.Topic, originPartition = message.Partition, originOffset = message.Offset, rejectedAt = now,
             });
             return ValueTask.CompletedTask;
