@@ -153,7 +153,15 @@ public sealed class AvroSerdes(ISchemaRegistryClient registry, bool autoRegister
             Span<byte> id = stackalloc byte[4];
             BinaryPrimitives.WriteInt32BigEndian(id, schemaId);
             stream.Write(id);
-            writer.Write(value, new BinaryEncoder(stream));
+            try
+            {
+                writer.Write(value, new BinaryEncoder(stream));
+            }
+            catch (Exception e) when (e is not OutOfMemoryException)
+            {
+                buffer = null; // may hold a partial record
+                throw new UnserialisableOutputException($"{typeof(T).Name} cannot be written as Avro: {e.GetType().Name}: {e.Message}", e);
+            }
             var bytes = stream.ToArray();
             if (stream.Capacity > 1 << 20) buffer = null; // don't keep a huge buffer per thread
             return bytes;

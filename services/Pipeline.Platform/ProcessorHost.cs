@@ -298,7 +298,12 @@ internal sealed class ProcessorHost(
                     if (ct.WaitHandle.WaitOne(delay)) throw new OperationCanceledException(ct);
                     continue;
                 }
-                var reason = e is UndeserialisableException ? "undeserialisable" : transient ? "retries_exhausted" : "processing_failed";
+                var reason = e switch
+                {
+                    UndeserialisableException => "undeserialisable",
+                    UnserialisableOutputException => "output_unserialisable",
+                    _ => transient ? "retries_exhausted" : "processing_failed",
+                };
                 DeadLetter(producer, message, e, reason, attempt, entry, ct);
                 break;
             }
@@ -473,7 +478,7 @@ internal sealed class ProcessorHost(
                 log.LogWarning("{Stage}: Schema Registry unavailable ({Error}); retrying in {Delay} ms", stage.Name, e.Message, delay);
                 if (ct.WaitHandle.WaitOne(delay)) throw new OperationCanceledException(ct);
             }
-            catch (Exception e) when (!TransientErrors.IsTransient(e))
+            catch (Exception e) when (!TransientErrors.IsTransient(e) && e is not UnserialisableOutputException)
             {
                 throw new InfrastructureException($"An output of {stage.Name} could not be serialised: {e.Message}. Fix: register the schemas (`pipeline schemas register`, done by the embedded runtime at start) or set Kafka:AutoRegisterSchemas=true.", e);
             }

@@ -10,6 +10,11 @@ public class TransientException(string message, Exception? inner = null) : Excep
 /// <summary>Thrown when an input cannot be turned into its typed record; never retried.</summary>
 public sealed class UndeserialisableException(string message, Exception? inner = null) : Exception(message, inner);
 
+/// <summary>Thrown when an output a processor made from its input cannot be written as Avro (e.g. an enum value outside
+/// its symbols, decoded from a crafted payload): the input's fault, so it is dead-lettered, never retried, and never a
+/// reason to stop the stage.</summary>
+public sealed class UnserialisableOutputException(string message, Exception inner) : Exception(message, inner);
+
 public static class TransientErrors
 {
     /// <summary>Whether retrying may help: timeouts, network errors and 5xx answers from the Schema Registry.</summary>

@@ -150,4 +150,34 @@ public sealed class DeadLetterTests
         Assert.Empty(await dlq.PollAsync(TimeSpan.FromMilliseconds(200)));
         await Harness.Eventually(() => health.Snapshot[stage].Joined, Timeout, () => "stage did not report ready again");
     }
+
+    /// <summary>Found by the full fuzz run: a crafted payload decoded into an enum value outside its symbols; writing the
+    /// output made from it threw, and the host took that for a missing schema and stopped the stage for good (a poison
+    /// pill). Now the input is dead-lettered and the stage goes on.</summary>
+    [Fact]
+    public async Task An_output_that_cannot_be_written_dead_letters_its_input_and_the_stage_goes_on()
+    {
+        await using var h = await Harness.StartAsync();
+        var stage = h.NewStage("geolocation");
+        var processor = new AcceptingProcessor((m, _) =>
+        {
+            if (m.Value.report.reportId == "enum-out-of-range") m.Value.report.contentType = (ContentType)250;
+            return Task.CompletedTask;
+        });
+        var app = h.BuildHost(stage, processor);
+        await app.StartAsync();
+
+        var bad = Harness.Submitted("enum-out-of-range");
+        var good = Harness.Submitted("after-it");
+        var badAt = await h.PublishAsync([bad], partition: 1);
+        await h.PublishAsync([good], partition: 1);
+
+        var letter = Assert.Single(await h.Reader<DeadLetter>(Topics.DeadLetter(stage)).ReadAtLeastAsync(1, Timeout, settle: TimeSpan.FromMilliseconds(300)));
+        Assert.StartsWith("output_unserialisable", letter.Value.reason, StringComparison.Ordinal);
+        Assert.Equal(typeof(UnserialisableOutputException).FullName, letter.Value.errorType);
+        Assert.Equal(badAt[bad.eventId].Offset.Value, letter.Value.originOffset);
+        var accepted = Assert.Single(await h.Reader<ReportAccepted>(Topics.ReportsAccepted).ReadAtLeastAsync(1, Timeout));
+        Assert.Equal(Harness.AcceptedId(good), accepted.Value.eventId);
+        Assert.Equal(1, processor.Attempts["enum-out-of-range"]); // not retried: the payload will not get better
+    }
 }
