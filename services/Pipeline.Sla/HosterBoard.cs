@@ -69,6 +69,7 @@ public sealed class HosterBoard(ScorecardHistory history, IOptions<KafkaOptions>
         }
         // No loop: the board is computed when Prometheus scrapes, at most once per Sla:ScorecardRefreshInterval of the
         // stage's clock (a scrape in between exports the last figures). The readers keep the history current meanwhile.
+        exporting = true;
         Metrics.DefaultRegistry.AddBeforeCollectCallback(RefreshIfStale);
         try
         {
@@ -77,12 +78,21 @@ public sealed class HosterBoard(ScorecardHistory history, IOptions<KafkaOptions>
         catch (OperationCanceledException)
         {
         }
+        finally
+        {
+            // The registry keeps the callback (it has no way to remove one): a stopped board, whose readers are gone,
+            // must not overwrite the gauges of a board started after it in the same process.
+            lock (refreshing) exporting = false;
+        }
     }
+
+    private bool exporting;
 
     private void RefreshIfStale()
     {
         lock (refreshing)
         {
+            if (!exporting) return;
             var now = time.GetUtcNow();
             if (now - lastRefresh < options.Value.ScorecardRefreshInterval) return;
             lastRefresh = now;
