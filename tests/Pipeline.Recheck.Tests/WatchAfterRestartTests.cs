@@ -22,7 +22,10 @@ public class WatchAfterRestartTests
         await Until(() => h.Watcher.Events<ContentStatusObserved>(Topics.ContentStatus, o => o.removalConfirmed).Count == 1, TimeSpan.FromSeconds(30), () => "removal confirmed");
 
         await h.RestartStagesAsync();
-        await Until(() => h.Schedule.Find(notice.noticeId) is not null, TimeSpan.FromSeconds(60), () => "the watched notice restored from recheck.schedule.v2");
+        // The restore applies the topic's records in order: wait for the last one, not the first (an entry is visible
+        // as soon as its oldest record is read).
+        await Until(() => h.Schedule.Find(notice.noticeId) is { removedAt: not null }, TimeSpan.FromSeconds(60),
+            () => $"the watched notice restored from recheck.schedule.v2: {h.Schedule.Find(notice.noticeId)?.ToString() ?? "absent"}");
         Assert.Equal(T0 + 75 * minute, h.Schedule.Find(notice.noticeId)!.removedAt);
         Assert.Equal(T0 + TimeSpan.FromDays(1) + 85 * minute, h.Schedule.NextDue); // the confirming check + the watch interval, as before the restart
         Assert.Equal(1, h.Schedule.Watched);
@@ -48,7 +51,9 @@ public class WatchAfterRestartTests
         Assert.Equal((1, T0 + 75 * minute), (h.Schedule.Find(notice.noticeId)!.misses, h.Schedule.Find(notice.noticeId)!.firstMissAt));
 
         await h.RestartStagesAsync();
-        await Until(() => h.Schedule.Find(notice.noticeId) is not null, TimeSpan.FromSeconds(60), () => "the entry restored from recheck.schedule.v2");
+        // The restore applies the topic's records in order: wait for the last one, not the first.
+        await Until(() => h.Schedule.Find(notice.noticeId) is { checks: 2 }, TimeSpan.FromSeconds(60),
+            () => $"the entry restored from recheck.schedule.v2 with its two checks: checks {h.Schedule.Find(notice.noticeId)?.checks.ToString() ?? "absent"}");
         var restored = h.Schedule.Find(notice.noticeId)!;
         Assert.Equal((1, T0 + 75 * minute, T0 + 80 * minute), (restored.misses, restored.firstMissAt, restored.nextCheckAt));
 
