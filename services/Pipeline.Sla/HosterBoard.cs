@@ -1,5 +1,3 @@
-using Microsoft.Extensions.Hosting;
-using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Prometheus;
 using Pipeline.Platform;
@@ -7,13 +5,14 @@ using Pipeline.Platform;
 namespace Pipeline.Sla;
 
 /// <summary>
-/// Keeps the hoster scorecards current as Prometheus gauges. Follows notices.issued, sla.open, notices.outcomes and
-/// sla.events from the beginning (no consumer group), so every replica exports the whole board: aggregate with
-/// <c>max by (hoster)</c>, never <c>sum</c>. Gauges rather than counters because the top-N set changes: a hoster
-/// leaving it would make a counter of "(other)" go down.
+/// Exports the hoster scorecards as Prometheus gauges, computed from the <see cref="ScorecardHistory"/> that the sla
+/// stage follows from the beginning of notices.issued, sla.open, notices.outcomes and sla.events (no consumer group),
+/// so every replica exports the whole board: aggregate with <c>max by (hoster)</c>, never <c>sum</c>. Gauges rather
+/// than counters because the top-N set changes: a hoster leaving it would make a counter of "(other)" go down.
+/// <para>No loop or timer: the board is recomputed when Prometheus scrapes, once the history has caught up, at most once
+/// per Sla:ScorecardRefreshInterval of the stage's clock (a scrape in between exports the last figures).</para>
 /// </summary>
-public sealed class HosterBoard(ScorecardHistory history, IOptions<KafkaOptions> kafka, AvroSerdes serdes, IOptions<SlaOptions> options, TimeProvider time, ILogger<HosterBoard> log, StageHealth? health = null)
-    : BackgroundService
+public sealed class HosterBoard : IDisposable
 {
     public const string Other = "(other)";
 
@@ -42,62 +41,38 @@ public sealed class HosterBoard(ScorecardHistory history, IOptions<KafkaOptions>
 
     private readonly HashSet<string> published = new(StringComparer.Ordinal);
 
+    private readonly ScorecardHistory history;
+    private readonly IOptions<SlaOptions> options;
+    private readonly TimeProvider time;
     private readonly Lock refreshing = new();
     private DateTimeOffset? lastRefresh;
+    private bool disposed;
 
-    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    public HosterBoard(ScorecardHistory history, IOptions<SlaOptions> options, TimeProvider time)
     {
-        using var readers = ScorecardHistory.Follow(history, kafka.Value, serdes, log);
-        readers.Start();
-        // A reader that dies leaves the scorecards and the deadline timers' event history stale: the sla stage stops
-        // being ready and live, and pipeline_background_failures_total counts it.
-        if (health is not null)
-            foreach (var work in readers.Work) health.Watch(SlaService.Stage, work, log);
-        try
-        {
-            await readers.CaughtUp.WaitAsync(stoppingToken);
-            history.MarkCaughtUp();
-        }
-        catch (Exception e) when (e is not OperationCanceledException)
-        {
-            log.LogError("The hoster scorecard could not read its history: {Error}; the scorecard metrics are not exported", e.Message);
-            return;
-        }
-        catch (OperationCanceledException)
-        {
-            return;
-        }
-        // No loop: the board is computed when Prometheus scrapes, at most once per Sla:ScorecardRefreshInterval of the
-        // stage's clock (a scrape in between exports the last figures). The readers keep the history current meanwhile.
-        exporting = true;
+        this.history = history;
+        this.options = options;
+        this.time = time;
         Metrics.DefaultRegistry.AddBeforeCollectCallback(RefreshIfStale);
-        try
-        {
-            await Task.Delay(Timeout.Infinite, stoppingToken);
-        }
-        catch (OperationCanceledException)
-        {
-        }
-        finally
-        {
-            // The registry keeps the callback (it has no way to remove one): a stopped board, whose readers are gone,
-            // must not overwrite the gauges of a board started after it in the same process.
-            lock (refreshing) exporting = false;
-        }
     }
-
-    private bool exporting;
 
     private void RefreshIfStale()
     {
         lock (refreshing)
         {
-            if (!exporting) return;
+            // The registry keeps a callback for good: a disposed board (its host stopped) must not overwrite the gauges
+            // of a board started after it in the same process.
+            if (disposed || !history.CaughtUp.IsCompletedSuccessfully) return;
             var now = time.GetUtcNow();
             if (now - lastRefresh < options.Value.ScorecardRefreshInterval) return;
             lastRefresh = now;
             Refresh();
         }
+    }
+
+    public void Dispose()
+    {
+        lock (refreshing) disposed = true;
     }
 
     /// <summary>Recomputes the board and sets the gauges; hosters that left the top N lose their series.</summary>

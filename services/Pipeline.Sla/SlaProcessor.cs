@@ -16,8 +16,11 @@ namespace Pipeline.Sla;
 /// dated at the firing time. Escalation lives here, not in takedown's reminders: the same fact (the first notice's deadline
 /// passed, no confirmed removal) decides both, from the same state. An event already on sla.events (published before a
 /// restart, known from <see cref="ScorecardHistory"/>) is neither sent nor counted again.</para>
+/// <para>The history is followed from the beginning of its four topics by readers the stage starts at warm-up without
+/// waiting for them (a deadline timer snoozes until they caught up); they are the stage's background work, so one that
+/// dies makes the stage not ready. The same history feeds the <see cref="HosterBoard"/> gauges.</para>
 /// </summary>
-public sealed class SlaProcessor : IProcessor<TakedownNotice>, IProcessor<ContentStatusObserved>, IStateful
+public sealed class SlaProcessor : IProcessor<TakedownNotice>, IProcessor<ContentStatusObserved>, IStateful, IWarmUp, IBackgroundDependent, IDisposable
 {
     private static readonly Gauge Open = Metrics.CreateGauge("pipeline_sla_open_notices", "Notices whose URL is not yet confirmed removed.");
     private static readonly Gauge Overdue = Metrics.CreateGauge("pipeline_sla_overdue_notices", "Open notices past their deadline.");
@@ -29,13 +32,22 @@ public sealed class SlaProcessor : IProcessor<TakedownNotice>, IProcessor<Conten
     private readonly ScorecardHistory history;
     private readonly SlaOptions settings;
     private readonly TimeProvider time;
+    private readonly KafkaOptions kafka;
+    private readonly AvroSerdes serdes;
+    private readonly ILogger log;
+    private HistoryReaders? readers;
 
-    public SlaProcessor(SlaState state, ScorecardHistory history, IOptions<SlaOptions> options, TimeProvider time)
+    public SlaProcessor(SlaState state, ScorecardHistory history, HosterBoard board, IOptions<SlaOptions> options, IOptions<KafkaOptions> kafka, AvroSerdes serdes,
+        TimeProvider time, ILogger<SlaProcessor> log)
     {
+        _ = board; // created with the stage: it exports the scorecards from the same history
         this.state = state;
         this.history = history;
         settings = options.Value;
+        this.kafka = kafka.Value;
+        this.serdes = serdes;
         this.time = time;
+        this.log = log;
         state.Open.OnDue(n => n.timeline.removalObservedAt is null && n.kind != NoticeKind.REMINDER ? n.deadline : null, DeadlinePassed);
         Metrics.DefaultRegistry.AddBeforeCollectCallback(() =>
         {
@@ -47,6 +59,22 @@ public sealed class SlaProcessor : IProcessor<TakedownNotice>, IProcessor<Conten
     }
 
     public IEnumerable<IStateStore> Stores => [state.Open, state.Pending];
+
+    public IEnumerable<BackgroundWork> BackgroundWork => readers?.Work ?? [];
+
+    public Task WarmUpAsync(CancellationToken cancellationToken)
+    {
+        readers = ScorecardHistory.Follow(history, kafka, serdes, log);
+        readers.Start();
+        _ = readers.CaughtUp.ContinueWith(t =>
+        {
+            if (t.IsCompletedSuccessfully) history.MarkCaughtUp();
+            else log.LogError("The SLA history could not be read: {Error}; no scorecards are exported and deadline timers wait", t.Exception?.GetBaseException().Message);
+        }, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+        return Task.CompletedTask;
+    }
+
+    public void Dispose() => readers?.Dispose();
 
     public static readonly Counter Removals = Metrics.CreateCounter(
         "pipeline_sla_removals_total", "Noticed URLs whose removal was confirmed, by whether it met the deadline.",

@@ -1,4 +1,3 @@
-using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Options;
 using Prometheus;
 using Pipeline.Platform;
@@ -21,7 +20,7 @@ public class HosterBoardTests
         foreach (var e in h.Events) history.Add(e);
         var time = new Clock(t0.AddDays(2));
         var options = Options.Create(new SlaOptions { ScorecardTopHosters = 1 });
-        var board = new HosterBoard(history, Options.Create(new KafkaOptions()), null!, options, time, NullLogger<HosterBoard>.Instance);
+        using var board = new HosterBoard(history, options, time);
 
         var rows = board.Refresh();
         Assert.Equal(["(other)", "board-big"], rows.Select(r => r.Hoster).Order(StringComparer.Ordinal));

@@ -72,6 +72,14 @@ public class EscalationTests
             Assert.Equal(1, f.TimesPublished(id));
         }
         Assert.Equal(4, f.Watch.Events<SlaEvent>(Topics.SlaEvents, e => e.kind == SlaEventKind.ESCALATED).Count);
+
+        // The restarted stage read the history again (from the beginning of its topics) and exports the hoster scorecards
+        // from it when scraped: the ordered notice's breach, published before the restart, is on the board.
+        var history = f.Host!.Services.GetRequiredService<ScorecardHistory>();
+        await f.Until(() => history.CaughtUp.IsCompletedSuccessfully, () => "the SLA history read again after the restart");
+        using var scraped = new MemoryStream();
+        await Prometheus.Metrics.DefaultRegistry.CollectAndExportAsTextAsync(scraped);
+        Assert.Contains("pipeline_sla_hoster_breaches{hoster=\"orderhost\"} 1", System.Text.Encoding.UTF8.GetString(scraped.ToArray()), StringComparison.Ordinal);
     }
 
     [Fact]
