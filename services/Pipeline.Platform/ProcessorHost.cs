@@ -51,8 +51,7 @@ internal sealed class ProcessorHost(
 
     public override void Dispose()
     {
-        effectsStop.Cancel();
-        effectsStop.Dispose();
+        effectsStop.Cancel(); // not disposed: the stage thread may still be shutting down and cancel it too
         base.Dispose();
         OwnedProcessor?.Dispose();
         OwnedProcessor = null;

@@ -17,6 +17,7 @@ namespace Pipeline.Classification.Tests;
 
 using Classification = Pipeline.Contracts.Classification;
 using HashAlgorithm = Pipeline.Contracts.HashAlgorithm;
+using Pipeline.TestSupport;
 
 /// <summary>One embedded runtime (Kafka mock cluster + registry) shared by the decision tests; each test starts the
 /// classification stage in process (its real host: consumer group, state topics, dead letters) and uses its own cases.</summary>
@@ -63,15 +64,8 @@ public sealed class ClassificationRuntime : IAsyncLifetime
 
     public Output<T> Read<T>(string topic) where T : class, ISpecificRecord => new(this, topic);
 
-    public static async Task Eventually(Func<bool> condition, string what, int seconds = 120)
-    {
-        var sw = Stopwatch.StartNew();
-        while (!condition())
-        {
-            if (sw.Elapsed > TimeSpan.FromSeconds(seconds)) Assert.Fail($"Not true after {seconds} s: {what}");
-            await Task.Delay(20);
-        }
-    }
+    public static Task Eventually(Func<bool> condition, string what, int seconds = 120) =>
+        Polling.Until(condition, TimeSpan.FromSeconds(seconds), () => what);
 
     public async Task DisposeAsync()
     {
@@ -241,9 +235,7 @@ public sealed class DecisionTests(ClassificationRuntime k)
             // a bank entry added while a report waits counts at release: it has not been classified yet
             await k.Publisher.PublishAsync(Topics.HashesKnown, HashBank.KeyOf(Reports.Known(lateSha)), Reports.Known(lateSha));
             var bank = app.Services.GetRequiredService<ClassificationState>().Bank;
-            var until = DateTime.UtcNow.AddSeconds(120);
-            while (!bank.Contains(HashBank.KeyOf(Reports.Known(lateSha))) && DateTime.UtcNow < until) await Task.Delay(20);
-            Assert.True(bank.Contains(HashBank.KeyOf(Reports.Known(lateSha))), "the bank did not follow the new entry");
+            await Polling.Until(() => bank.Contains(HashBank.KeyOf(Reports.Known(lateSha))), TimeSpan.FromSeconds(120), () => "the bank did not follow the new entry");
 
             await Publish(Reports.Assessed(baseline, Classification.BASELINE));
             await Publish(Reports.Assessed(national, Classification.NATIONAL));

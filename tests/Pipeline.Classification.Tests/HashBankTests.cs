@@ -5,6 +5,7 @@ using Pipeline.Classification.Pdq;
 using Pipeline.Contracts;
 using Pipeline.Platform;
 using Pipeline.Platform.Embedded;
+using Pipeline.TestSupport;
 
 namespace Pipeline.Classification.Tests;
 
@@ -124,9 +125,8 @@ public class HashBankTopicTests
         var added = PdqWorkload.Random(random);
         await publisher.PublishAsync(Topics.HashesKnown, HashBank.KeyOf(PdqBankTests.Pdq(added)), PdqBankTests.Pdq(added));
         await publisher.TombstoneAsync(Topics.HashesKnown, HashBank.KeyOf(PdqBankTests.Pdq(initial[1])));
-        var deadline = DateTime.UtcNow.AddSeconds(120);
-        while ((bank.Match(PdqBankTests.Report(added, null)).Count == 0 || bank.Match(PdqBankTests.Report(initial[1], null)).Count != 0) && DateTime.UtcNow < deadline)
-            await Task.Delay(50);
+        await Polling.Until(() => bank.Match(PdqBankTests.Report(added, null)).Count != 0 && bank.Match(PdqBankTests.Report(initial[1], null)).Count == 0,
+            TimeSpan.FromSeconds(120), () => "the bank did not follow the added entry and the retraction");
         Assert.Single(bank.Match(PdqBankTests.Report(added, null)));
         Assert.Empty(bank.Match(PdqBankTests.Report(initial[1], null)));
         Assert.Equal(2999, bank.Count);

@@ -90,7 +90,12 @@ public sealed class ExchangeTests
         Assert.Equal("partner-already-visited→review", review.rule);
         Assert.Equal(["nl-hotline", "de-hotline"], review.report.hops);
         Assert.Empty(atGb.Events<ReportForwarded>(Topics.ExchangeOutbound));
-        await Task.Delay(1000); // nothing more may arrive anywhere (a bounded look for stragglers, not a timing assertion)
+        // Nothing more may arrive anywhere: every stage stops gracefully (finishing what it started), then each watched
+        // topic is read to its end.
+        await Task.WhenAll(nl.StopStagesAsync(), de.StopStagesAsync(), gb.StopStagesAsync());
+        await Task.WhenAll(atNl.ReadToEndAsync(Timeout, Topics.ExchangeOutbound, Topics.ReportsAccepted, Topics.ReportsRejected),
+            atDe.ReadToEndAsync(Timeout, Topics.ExchangeOutbound, Topics.ReportsAccepted),
+            atGb.ReadToEndAsync(Timeout, Topics.ExchangeOutbound, Topics.ReportsAccepted, Topics.NoticesIssued, Topics.ReportsReview));
         Assert.Equal(2, atNl.Events<ReportAccepted>(Topics.ReportsAccepted).Count); // only the two originals
         Assert.Equal(2, atDe.Events<ReportAccepted>(Topics.ReportsAccepted).Count);
         Assert.Equal(2, atGb.Events<ReportAccepted>(Topics.ReportsAccepted).Count);

@@ -98,12 +98,8 @@ public sealed class Hotline : IAsyncDisposable
         await app.StartAsync();
         await Publisher.PublishAsync(Topics.HashesKnown, HashBank.KeyOf(entry), entry);
         var health = app.Services.GetRequiredService<StageHealth>();
-        var deadline = DateTime.UtcNow.AddSeconds(180);
-        while (!health.Snapshot.Values.All(s => s.Running && s.Joined))
-        {
-            if (DateTime.UtcNow > deadline) throw new TimeoutException($"{Id}: stages did not join: " + string.Join(", ", health.Snapshot.Where(s => !s.Value.Joined).Select(s => s.Key)));
-            await Task.Delay(50);
-        }
+        await Polling.Until(() => health.Snapshot.Values.All(s => s.Running && s.Joined), TimeSpan.FromSeconds(180),
+            () => $"{Id}: stages joined; not yet: " + string.Join(", ", health.Snapshot.Where(s => !s.Value.Joined).Select(s => s.Key)));
     }
 
     public TopicWatcher Watch(params string[] topics) => new(Runtime.BootstrapServers, Runtime.SchemaRegistryUrl, topics);
@@ -124,13 +120,19 @@ public sealed class Hotline : IAsyncDisposable
         },
     };
 
+    /// <summary>Stops the hotline's stages gracefully (each finishes and writes what it started) and keeps its cluster,
+    /// so that its topics can be read to their end: "nothing more arrives" without waiting for a while.</summary>
+    public async Task StopStagesAsync()
+    {
+        if (app is null) return;
+        await app.StopAsync();
+        await app.DisposeAsync();
+        app = null;
+    }
+
     public async ValueTask DisposeAsync()
     {
-        if (app is not null)
-        {
-            await app.StopAsync();
-            await app.DisposeAsync();
-        }
+        await StopStagesAsync();
         await Runtime.DisposeAsync();
         Directory.Delete(contentRoot, recursive: true);
     }

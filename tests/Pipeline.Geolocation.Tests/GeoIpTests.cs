@@ -3,6 +3,7 @@ using System.Net;
 using MaxMind.Db;
 using Microsoft.Extensions.Options;
 using Pipeline.Geolocation.Simulation;
+using Pipeline.TestSupport;
 
 namespace Pipeline.Geolocation.Tests;
 
@@ -71,12 +72,8 @@ public sealed class GeoIpTests : IDisposable
         World.WriteAsn(path, "Before (example)");
         using var geo = new GeoIp(new GeoIpSettings { AsnDatabase = path, ReloadCheckSeconds = 1 }, TimeProvider.System);
         World.WriteAsn(path, "After the nightly update (example)");
-        var sw = Stopwatch.StartNew();
-        while (geo.Lookup(IPAddress.Parse("192.0.2.1"))!.AsOrganisation != "After the nightly update (example)")
-        {
-            Assert.True(sw.Elapsed < TimeSpan.FromSeconds(60), "the database was not reloaded within 60 s (reload check every 1 s)");
-            await Task.Delay(50);
-        }
+        await Polling.Until(() => geo.Lookup(IPAddress.Parse("192.0.2.1"))!.AsOrganisation == "After the nightly update (example)",
+            TimeSpan.FromSeconds(60), () => "the database reloaded (reload check every 1 s)");
     }
 
     [Fact]

@@ -8,6 +8,7 @@ using Confluent.Kafka;
 using Pipeline.Contracts;
 using Pipeline.Platform;
 using Xunit.Abstractions;
+using Pipeline.TestSupport;
 
 namespace Pipeline.Intake.Tests;
 
@@ -81,8 +82,14 @@ public class FuzzTests(ITestOutputHelper output)
         }
         await Task.WhenAll(pending);
         Assert.Equal(kafkaCount, produced.Count);
-        var deadline = Stopwatch.StartNew();
-        while (outcomes.Total < kafkaCount && deadline.Elapsed < TimeSpan.FromSeconds(Full ? 1200 : 300)) await Task.Delay(100); // a condition: generous for a loaded machine
+        try
+        {
+            await Polling.Until(() => outcomes.Total >= kafkaCount, TimeSpan.FromSeconds(Full ? 1200 : 300), () => $"{outcomes.Total} of {kafkaCount} payloads with an outcome");
+        }
+        catch (TimeoutException)
+        {
+            // reported below as "vanished", with the figures
+        }
         var kafkaSeconds = sw.Elapsed.TotalSeconds;
         var vanished = kafkaCount - outcomes.Total;
         output.WriteLine($"kafka: {kafkaCount} payloads in {kafkaSeconds:0.0} s; accepted (to grouping) {outcomes.Accepted}, rejected {outcomes.Rejected.Count}, " +

@@ -1,5 +1,6 @@
 using Pipeline.Contracts;
 using Pipeline.Platform;
+using Pipeline.TestSupport;
 
 namespace Pipeline.Intake.Tests;
 
@@ -50,7 +51,7 @@ public class GroupingTests
         await h.Publisher.PublishAsync(Topics.NoticeOutcomes, caseKey, Outcome(caseKey, removedAt));
         var cases = h.Reader<CaseState>(Topics.IntakeCases);
         await cases.ReadUntilAsync(r => r.Any(c => c.Key == caseKey && c.Value.status == CaseStatus.CLOSED_REMOVED), Wait);
-        while (DateTime.UtcNow <= removedAt) await Task.Delay(20); // the case was removed "1 s from now": the re-uploads come after it
+        await Polling.Until(() => DateTime.UtcNow > removedAt, TimeSpan.FromSeconds(30), () => "the removal time passed"); // removed "1 s from now": the re-uploads come after it
 
         // Its content at a new URL on another host: a new case, flagged as a re-upload of the removed one.
         await h.SubmitAsync(IntakeHarness.Submitted("g-6", "http://other.example/again.jpg", sha));

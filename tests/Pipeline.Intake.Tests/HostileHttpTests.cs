@@ -6,6 +6,7 @@ using System.Text;
 using System.Text.Json;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
+using Pipeline.TestSupport;
 
 namespace Pipeline.Intake.Tests;
 
@@ -137,7 +138,7 @@ public class HostileHttpTests
             try { await stream.WriteAsync(Encoding.ASCII.GetBytes(" ")); } catch (IOException) { break; }
             await Task.WhenAny(reading, Task.Delay(500));
         }
-        await Task.WhenAny(reading, Task.Delay(TimeSpan.FromSeconds(60)));
+        await Polling.Until(() => reading.IsCompleted, TimeSpan.FromSeconds(60), () => "the server's answer to the slow body: " + answer);
         Assert.StartsWith("HTTP/1.1 408", answer.ToString());
         Assert.True(started.Elapsed >= TimeSpan.FromSeconds(1), $"answered after {started.Elapsed.TotalSeconds:0.0} s, before the body timeout");
         await IntakeHarness.StopAsync(app); // the end marker: a stopped server has logged all it will about the request

@@ -15,6 +15,7 @@ using Pipeline.Contracts;
 using Pipeline.Intake;
 using Pipeline.Platform;
 using Pipeline.Platform.Embedded;
+using Pipeline.TestSupport;
 
 namespace Pipeline.Intake.Tests;
 
@@ -131,15 +132,7 @@ internal sealed class IntakeHarness : IAsyncDisposable
         },
     };
 
-    public static async Task Eventually(Func<bool> condition, TimeSpan timeout, Func<string> describe)
-    {
-        var sw = Stopwatch.StartNew();
-        while (!condition())
-        {
-            if (sw.Elapsed > timeout) Assert.Fail($"Not true after {timeout.TotalSeconds:0.#} s: {describe()}");
-            await Task.Delay(20);
-        }
-    }
+    public static Task Eventually(Func<bool> condition, TimeSpan timeout, Func<string> describe) => Polling.Until(condition, timeout, describe);
 }
 
 /// <summary>Reads a topic from the beginning (all partitions assigned, no group).</summary>

@@ -37,7 +37,7 @@ public sealed class CrashTests(KafkaBackend backend)
                 var (r, kind) = TestWorld.Mixed(run, i, known[i]);
                 lock (expected) expected[r.report.reportId] = kind;
                 _ = pipeline.Publisher.PublishAsync(Topics.ReportsSubmitted, r.report.reportId, r);
-                if (i % 50 == 49) await Task.Delay(50); // ≈ 1,000 reports/s offered
+                if (i % 50 == 49) await Task.Delay(50); // pacing: ≈ 1,000 reports/s offered
             }
             pipeline.Publisher.Flush(TimeSpan.FromSeconds(30));
         });

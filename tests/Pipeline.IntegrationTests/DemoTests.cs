@@ -1,6 +1,6 @@
-using System.Net.Sockets;
 using System.Text.RegularExpressions;
 using Pipeline.IntegrationTests.Infrastructure;
+using Pipeline.TestSupport;
 
 namespace Pipeline.IntegrationTests;
 
@@ -11,31 +11,29 @@ public sealed partial class DemoTests
     [Fact]
     public async Task The_demo_serves_metrics_while_it_runs_and_ends_with_a_summary_where_every_report_reached_an_outcome()
     {
-        var port = FreePort();
         await using var demo = ServiceProcess.Start("Pipeline.Cli", new Dictionary<string, string>(), assembly: "pipeline",
             // --drain is only a ceiling: --stop-when-done ends the demo as soon as every report has an outcome, so a slow
             // (loaded) machine gets the time it needs and a fast one does not wait.
-            arguments: ["demo", "--rate", "100", "--duration", "5", "--drain", "600", "--speed", "7200", "--raw-bench", "5000", "--stop-when-done", "--port", port.ToString(System.Globalization.CultureInfo.InvariantCulture)]);
+            arguments: ["demo", "--rate", "100", "--duration", "5", "--drain", "600", "--speed", "7200", "--raw-bench", "5000", "--stop-when-done", "--port", "0"]);
         using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(10) };
         string? metrics = null;
         // Generous: on a loaded 2-core machine the demo has taken over 20 s only to have every stage consuming.
-        var deadline = DateTime.UtcNow.AddMinutes(5);
-        while (metrics is null && DateTime.UtcNow < deadline && !demo.HasExited)
+        await Polling.Until(async () =>
         {
+            if (demo.HasExited) throw new InvalidOperationException("the demo exited before /metrics showed routing consuming and a notice timed:\n" + demo.Log);
             try
             {
-                var text = await http.GetStringAsync($"http://127.0.0.1:{port}/metrics");
+                // The demo binds a free port itself (a port chosen here could be taken by another process before it binds).
+                if (MetricsAt().Match(demo.Log) is not { Success: true } at) return false;
+                var text = await http.GetStringAsync(at.Groups[1].Value);
                 if (text.Contains("pipeline_processor_consumed_total{stage=\"routing\"", StringComparison.Ordinal) && NoticesTimed().IsMatch(text)) metrics = text;
             }
-            catch (HttpRequestException)
+            catch (Exception e) when (e is HttpRequestException or TaskCanceledException)
             {
             }
-            catch (TaskCanceledException)
-            {
-            }
-            await Task.Delay(200);
-        }
-        Assert.True(metrics is not null, $"waited {(demo.HasExited ? "until the demo exited" : "5 minutes")} for /metrics to show routing consuming and at least one notice timed, in vain:\n" + demo.Log);
+            return metrics is not null;
+        }, TimeSpan.FromMinutes(5), () => "/metrics showing routing consuming and at least one notice timed:\n" + demo.Log, TimeSpan.FromMilliseconds(200));
+        Assert.NotNull(metrics);
         Assert.Contains("pipeline_consumer_lag_messages", metrics, StringComparison.Ordinal);
         // End to end on event time (submission to notice), and the embedded cluster's own health, on the same /metrics.
         Assert.Matches(NoticesTimed(), metrics);
@@ -69,12 +67,8 @@ public sealed partial class DemoTests
         return m.Success ? int.Parse(m.Groups[1].Value.Replace(",", "", StringComparison.Ordinal), System.Globalization.CultureInfo.InvariantCulture) : -1;
     }
 
-    private static int FreePort()
-    {
-        using var listener = new TcpListener(System.Net.IPAddress.Loopback, 0);
-        listener.Start();
-        return ((System.Net.IPEndPoint)listener.LocalEndpoint).Port;
-    }
+    [GeneratedRegex(@"metrics at (http://127\.0\.0\.1:\d+/metrics)")]
+    private static partial Regex MetricsAt();
 
     [GeneratedRegex(@"^pipeline_takedown_submission_to_notice_seconds_count [1-9]", RegexOptions.Multiline)]
     private static partial Regex NoticesTimed();

@@ -1,6 +1,7 @@
 using Confluent.Kafka;
 using Microsoft.Extensions.DependencyInjection;
 using Pipeline.Contracts;
+using Pipeline.TestSupport;
 
 namespace Pipeline.Platform.Tests;
 
@@ -30,8 +31,7 @@ public sealed class DeliveryGuaranteeTests
             // was published so that only the stage's producer meets them): their acknowledgement is delayed by seconds.
             if (i == 0) h.Runtime.Cluster.PushRequestErrors(0, Enumerable.Repeat(ErrorCode.NotEnoughReplicas, 4).ToArray());
             var output = Harness.AcceptedId(inputs[i]);
-            var sw = System.Diagnostics.Stopwatch.StartNew();
-            while (true)
+            await Polling.Until(async () =>
             {
                 // Read the committed offset first, then the outputs up to the high watermarks taken afterwards: an
                 // acknowledged (acks=all) output is below them, so if it is missing it was not acknowledged at commit time.
@@ -39,10 +39,8 @@ public sealed class DeliveryGuaranteeTests
                 await reader.ReadToAsync(h.EndOffsets(Topics.ReportsAccepted), Timeout);
                 var seen = reader.Records.Any(r => r.Value.eventId == output);
                 Assert.True(seen || committed <= at.Offset.Value, $"{at} committed (offset {committed}) before its output was acknowledged");
-                if (seen) break;
-                Assert.True(sw.Elapsed < Timeout, $"no output for {at}");
-                await Task.Delay(30);
-            }
+                return seen;
+            }, Timeout, () => $"the output of {at}", TimeSpan.FromMilliseconds(30));
         }
         h.Runtime.Cluster.ClearRequestErrors(0);
         await reader.PollAsync(TimeSpan.FromMilliseconds(300));

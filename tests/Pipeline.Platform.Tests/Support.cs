@@ -15,6 +15,7 @@ using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Pipeline.Contracts;
 using Pipeline.Platform.Embedded;
+using Pipeline.TestSupport;
 
 namespace Pipeline.Platform.Tests;
 
@@ -191,25 +192,10 @@ internal sealed class Harness : IAsyncDisposable
 
     // ---- waiting ----
 
-    public static async Task Eventually(Func<bool> condition, TimeSpan timeout, Func<string> describe)
-    {
-        var sw = Stopwatch.StartNew();
-        while (!condition())
-        {
-            if (sw.Elapsed > timeout) Assert.Fail($"Not true after {timeout.TotalSeconds:0.#} s: {describe()}");
-            await Task.Delay(20);
-        }
-    }
+    public static Task Eventually(Func<bool> condition, TimeSpan timeout, Func<string> describe) => Polling.Until(condition, timeout, describe);
 
-    public static async Task Eventually(Func<Task<bool>> condition, TimeSpan timeout, Func<string> describe)
-    {
-        var sw = Stopwatch.StartNew();
-        while (!await condition())
-        {
-            if (sw.Elapsed > timeout) Assert.Fail($"Not true after {timeout.TotalSeconds:0.#} s: {describe()}");
-            await Task.Delay(50);
-        }
-    }
+    public static Task Eventually(Func<Task<bool>> condition, TimeSpan timeout, Func<string> describe) =>
+        Polling.Until(condition, timeout, describe, TimeSpan.FromMilliseconds(50));
 
     public static string Header(Headers headers, string name) =>
         headers.TryGetLastBytes(name, out var bytes) ? Encoding.UTF8.GetString(bytes) : throw new KeyNotFoundException($"header {name} missing");
@@ -320,7 +306,7 @@ internal class AcceptingProcessor : IProcessor<ReportSubmitted>, IPartitionAware
     public async ValueTask ProcessAsync(Incoming<ReportSubmitted> message, IOutput output, CancellationToken cancellationToken)
     {
         var attempt = Attempts.AddOrUpdate(message.Value.report.reportId, 1, (_, n) => n + 1);
-        if (Delay > TimeSpan.Zero) Thread.Sleep(Delay);
+        if (Delay > TimeSpan.Zero) Thread.Sleep(Delay); // a deliberately slow processor (tests of in-flight limits), not a wait
         if (before is not null) await before(message, attempt);
         output.Send(Topics.ReportsAccepted, message.Value.report.url, Harness.Accept(message.Value));
         Interlocked.Increment(ref processed);

@@ -109,7 +109,7 @@ public sealed class AlertTests(ITestOutputHelper output)
                     {
                         producer.Produce(Topics.ReportsSubmitted, new Message<byte[], byte[]> { Key = Encoding.UTF8.GetBytes("waiting"), Value = Encoding.UTF8.GetBytes("{}") });
                         Interlocked.Increment(ref arriving);
-                        await Task.Delay(300, CancellationToken.None);
+                        await Task.Delay(300, CancellationToken.None); // pacing: a steady trickle of input, not a wait
                     }
                 });
                 await FiringAsync(prometheus, "SchemaRegistryUnreachable", ("job", "intake"));

@@ -6,6 +6,7 @@ using System.Net.Sockets;
 using System.Text;
 using System.Text.Json;
 using System.Text.RegularExpressions;
+using Pipeline.TestSupport;
 
 namespace Pipeline.Prometheus.Tests;
 
@@ -116,20 +117,28 @@ public sealed partial class PrometheusServer : IAsyncDisposable
     /// saying what was awaited and what Prometheus held last).</summary>
     public async Task UntilAsync(string what, Func<Task<bool>> condition, TimeSpan timeout)
     {
-        var deadline = Stopwatch.StartNew();
         Exception? last = null;
-        while (deadline.Elapsed < timeout)
+        try
         {
-            try
+            await Polling.Until(async () =>
             {
-                if (await condition()) return;
-                last = null;
-            }
-            catch (Exception e) when (e is HttpRequestException or TaskCanceledException or KeyNotFoundException or JsonException)
-            {
-                last = e;
-            }
-            await Task.Delay(250);
+                try
+                {
+                    var met = await condition();
+                    last = null;
+                    return met;
+                }
+                catch (Exception e) when (e is HttpRequestException or TaskCanceledException or KeyNotFoundException or JsonException)
+                {
+                    last = e;
+                    return false;
+                }
+            }, timeout, () => what, TimeSpan.FromMilliseconds(250));
+            return;
+        }
+        catch (TimeoutException)
+        {
+            // said below, with what Prometheus holds
         }
         string alerts;
         try

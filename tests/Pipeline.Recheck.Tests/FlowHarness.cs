@@ -208,15 +208,8 @@ public sealed class FlowHarness : IAsyncDisposable
         await AdvanceToAsync(end);
     }
 
-    public static async Task Until(Func<bool> condition, TimeSpan timeout, Func<string> describe)
-    {
-        var deadline = DateTime.UtcNow + timeout;
-        while (!condition())
-        {
-            if (DateTime.UtcNow > deadline) Assert.Fail($"Not true after {timeout.TotalSeconds:0.#} s: {describe()}");
-            await Task.Delay(5);
-        }
-    }
+    public static Task Until(Func<bool> condition, TimeSpan timeout, Func<string> describe) =>
+        Polling.Until(condition, timeout, describe, TimeSpan.FromMilliseconds(5)); // settles after every clock step: look often
 
     public async ValueTask DisposeAsync()
     {

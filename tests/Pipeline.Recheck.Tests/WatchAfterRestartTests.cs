@@ -31,7 +31,9 @@ public class WatchAfterRestartTests
         Assert.Equal(1, h.Schedule.Watched);
 
         await h.RunUntilAsync(T0 + TimeSpan.FromDays(1) + 90 * minute, [], () => Task.CompletedTask);
-        await Until(() => h.Watcher.Events<TakedownRequested>(Topics.TakedownRequested).Count > 0, TimeSpan.FromSeconds(30), () => "no re-upload takedown");
+        // Both awaited: the watcher reads each topic on its own, so the request can be seen before the observation.
+        await Until(() => h.Watcher.Events<TakedownRequested>(Topics.TakedownRequested).Count > 0
+            && h.Watcher.Events<ContentStatusObserved>(Topics.ContentStatus, o => o.reappeared).Count > 0, TimeSpan.FromSeconds(30), () => "the re-appearance and its re-upload takedown");
         var back = Assert.Single(h.Watcher.Events<ContentStatusObserved>(Topics.ContentStatus, o => o.reappeared).DistinctBy(o => o.eventId));
         Assert.Equal((T0 + TimeSpan.FromDays(1) + 85 * minute, ContentStatus.ONLINE, notice.noticeId), (back.observedAt, back.status, back.noticeId));
         var request = Assert.Single(h.Watcher.Events<TakedownRequested>(Topics.TakedownRequested).DistinctBy(r => r.eventId));

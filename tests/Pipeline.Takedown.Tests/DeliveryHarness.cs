@@ -169,15 +169,7 @@ public sealed class DeliveryHarness : IAsyncDisposable
         };
     }
 
-    public static async Task Eventually(Func<bool> condition, TimeSpan timeout, Func<string> describe)
-    {
-        var deadline = DateTime.UtcNow + timeout;
-        while (!condition())
-        {
-            if (DateTime.UtcNow > deadline) Assert.Fail($"Not true after {timeout.TotalSeconds:0.#} s: {describe()}");
-            await Task.Delay(20);
-        }
-    }
+    public static Task Eventually(Func<bool> condition, TimeSpan timeout, Func<string> describe) => Polling.Until(condition, timeout, describe);
 
     public async ValueTask DisposeAsync()
     {

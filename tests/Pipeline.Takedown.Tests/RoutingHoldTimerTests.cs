@@ -69,15 +69,7 @@ public sealed class RoutingHoldTimerTests
         return state.Held.TryFind(caseKey, out var held, out _) ? held : null;
     }
 
-    private static async Task Eventually(Func<bool> condition, string what)
-    {
-        var deadline = DateTime.UtcNow + TakedownFlow.Wait;
-        while (!condition())
-        {
-            if (DateTime.UtcNow > deadline) Assert.Fail($"Not true after {TakedownFlow.Wait.TotalSeconds:0} s: {what}");
-            await Task.Delay(20);
-        }
-    }
+    private static Task Eventually(Func<bool> condition, string what) => Polling.Until(condition, TakedownFlow.Wait, () => what);
 
     /// <summary>A new (unknown) report hosted at home, assessed illegal: police first.</summary>
     private static ReportClassified New(TakedownRequested r) => new()

@@ -162,13 +162,12 @@ public sealed class TakedownFlow : IAsyncDisposable
     /// until <paramref name="condition"/> holds; time stepped past the event does not change it (events carry event time).</summary>
     public async Task StepUntil(Func<bool> condition, Func<string> describe, TimeSpan? step = null)
     {
-        var deadline = DateTime.UtcNow + Wait;
-        while (!condition())
+        await Polling.Until(() =>
         {
-            if (DateTime.UtcNow > deadline) Assert.Fail($"Not true after {Wait.TotalSeconds:0} s: {describe()}");
-            Clock.Advance(step ?? TimeSpan.FromMinutes(1));
-            await Task.Delay(25);
-        }
+            if (condition()) return true;
+            Clock.Advance(step ?? TimeSpan.FromMinutes(1)); // the stage gets the poll interval to act on each step
+            return false;
+        }, Wait, describe, TimeSpan.FromMilliseconds(25));
     }
 
     public async ValueTask DisposeAsync()

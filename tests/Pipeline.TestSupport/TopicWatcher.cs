@@ -80,13 +80,11 @@ public sealed class TopicWatcher : IDisposable
 
     public async Task WaitUntilAsync(Func<bool> condition, TimeSpan timeout, Func<string>? describe = null)
     {
-        var deadline = DateTime.UtcNow + timeout;
-        while (!condition())
+        await Polling.Until(() =>
         {
             if (failure is { } f) throw new InvalidOperationException("The topic watcher stopped: " + f.Message + ". " + describe?.Invoke(), f);
-            if (DateTime.UtcNow > deadline) throw new TimeoutException("Condition not met within " + timeout + ". " + describe?.Invoke());
-            await Task.Delay(50);
-        }
+            return condition();
+        }, timeout, () => describe?.Invoke() ?? "(no description)", TimeSpan.FromMilliseconds(50));
     }
 
     /// <summary>The watcher's thread. Nothing may escape it: an unhandled exception on a background thread ends the whole

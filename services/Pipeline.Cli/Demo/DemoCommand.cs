@@ -82,7 +82,8 @@ public static class DemoCommand
         app.MapGet("/", () => Results.Text(Status(observer, clock, started.Elapsed), "text/plain"));
         await app.StartAsync(ct);
         await WaitUntilReadyAsync(app.Services.GetRequiredService<StageHealth>(), ct);
-        Console.WriteLine($"all stages consuming after {started.Elapsed.TotalSeconds:0.0} s; metrics at http://127.0.0.1:{s.Port}/metrics, status at http://127.0.0.1:{s.Port}/");
+        var url = app.Urls.First(); // the bound address: --port 0 takes a free port
+        Console.WriteLine($"all stages consuming after {started.Elapsed.TotalSeconds:0.0} s; metrics at {url}/metrics, status at {url}/");
         observer.Start();
         web.StartDesks(kafka, serdes);
 

@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Text.RegularExpressions;
+using Pipeline.TestSupport;
 
 namespace Pipeline.IntegrationTests.Infrastructure;
 
@@ -73,23 +74,19 @@ public sealed partial class ServiceProcess : IAsyncDisposable
     {
         var deadline = DateTime.UtcNow + timeout;
         var url = await listening.Task.WaitAsync(timeout);
-        while (DateTime.UtcNow < deadline)
+        await Polling.Until(async () =>
         {
             if (process.HasExited) throw new InvalidOperationException($"{Name} exited with code {process.ExitCode}:\n{Log}");
             try
             {
                 using var response = await Http.GetAsync(url + "/health/ready");
-                if (response.IsSuccessStatusCode) return;
+                return response.IsSuccessStatusCode;
             }
-            catch (HttpRequestException)
+            catch (Exception e) when (e is HttpRequestException or TaskCanceledException)
             {
+                return false;
             }
-            catch (TaskCanceledException)
-            {
-            }
-            await Task.Delay(100);
-        }
-        throw new TimeoutException($"{Name} did not become ready within {timeout}:\n{Log}");
+        }, deadline - DateTime.UtcNow, () => $"{Name} ready (/health/ready) within {timeout}:\n{Log}", TimeSpan.FromMilliseconds(100));
     }
 
     public async Task<string> GetAsync(string path) => await Http.GetStringAsync(BaseUrl + path);
