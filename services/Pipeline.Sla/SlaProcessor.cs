@@ -37,10 +37,12 @@ public sealed class SlaProcessor : IProcessor<TakedownNotice>, IProcessor<Conten
     private readonly ILogger log;
     private HistoryReaders? readers;
 
-    public SlaProcessor(SlaState state, ScorecardHistory history, HosterBoard board, IOptions<SlaOptions> options, IOptions<KafkaOptions> kafka, AvroSerdes serdes,
+    private readonly HosterBoard board;
+
+    public SlaProcessor(SlaState state, ScorecardHistory history, IOptions<SlaOptions> options, IOptions<KafkaOptions> kafka, AvroSerdes serdes,
         TimeProvider time, ILogger<SlaProcessor> log)
     {
-        _ = board; // created with the stage: it exports the scorecards from the same history
+        board = new HosterBoard(history, options, time); // exports the scorecards from the stage's history when scraped
         this.state = state;
         this.history = history;
         settings = options.Value;
@@ -74,7 +76,11 @@ public sealed class SlaProcessor : IProcessor<TakedownNotice>, IProcessor<Conten
         return Task.CompletedTask;
     }
 
-    public void Dispose() => readers?.Dispose();
+    public void Dispose()
+    {
+        readers?.Dispose();
+        board.Dispose();
+    }
 
     public static readonly Counter Removals = Metrics.CreateCounter(
         "pipeline_sla_removals_total", "Noticed URLs whose removal was confirmed, by whether it met the deadline.",

@@ -16,7 +16,6 @@ public static class SlaService
         host.Services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<SlaOptions>, SlaOptionsValidator>());
         host.Services.TryAddSingleton<SlaState>();
         host.Services.TryAddSingleton<ScorecardHistory>();
-        host.Services.TryAddSingleton<HosterBoard>();
         return host.AddStage<SlaProcessor>(Stage, s => s
             .Consumes<TakedownNotice>(Topics.NoticesIssued)
             .Consumes<ContentStatusObserved>(Topics.ContentStatus)
