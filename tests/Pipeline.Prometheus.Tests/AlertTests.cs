@@ -34,7 +34,9 @@ public sealed class AlertTests(ITestOutputHelper output)
         await using var exporter = await MetricsOfThisProcessAsync();
         await using var web = await HosterWeb.StartAsync();
         var config = TestWorld.WriteConfig(web);
-        var ports = new Dictionary<string, int> { ["intake"] = PrometheusServer.FreePort(), ["routing"] = PrometheusServer.FreePort(), ["sla"] = PrometheusServer.FreePort() };
+        // Port 0 at first start: each service binds a free port itself (a port picked here could be taken by another
+        // process before the service binds it); a restart then reuses the port it got, so it is the same target.
+        var ports = new Dictionary<string, int> { ["intake"] = 0, ["routing"] = 0, ["sla"] = 0 };
         var services = new Dictionary<string, ServiceProcess>();
         async Task<ServiceProcess> StartAsync(string job)
         {
@@ -43,7 +45,7 @@ public sealed class AlertTests(ITestOutputHelper output)
         }
         ServiceProcess Launch(string job) => ServiceProcess.Start("Pipeline." + CultureInfo.InvariantCulture.TextInfo.ToTitleCase(job), new Dictionary<string, string>
         {
-            ["ASPNETCORE_URLS"] = $"http://127.0.0.1:{ports[job]}", // fixed, so that a restarted service is the same target
+            ["ASPNETCORE_URLS"] = $"http://127.0.0.1:{ports[job]}",
             ["Kafka__BootstrapServers"] = runtime.BootstrapServers,
             ["Kafka__SchemaRegistryUrl"] = gate.Url,
             ["Kafka__SessionTimeoutMs"] = "3000",
@@ -54,6 +56,7 @@ public sealed class AlertTests(ITestOutputHelper output)
         {
             foreach (var job in ports.Keys) await StartAsync(job);
             await Task.WhenAll(services.Values.Select(s => s.WaitReadyAsync(TimeSpan.FromSeconds(60))));
+            foreach (var (job, service) in services) ports[job] = new Uri(service.BaseUrl!).Port;
             var targets = ports.ToDictionary(p => p.Key, p => $"127.0.0.1:{p.Value}");
             targets["embedded"] = exporter.Urls.First()["http://".Length..];
             await using var prometheus = await PrometheusServer.StartAsync(targets, TimeSpan.FromSeconds(20));
