@@ -6,7 +6,7 @@ namespace Pipeline.Platform;
 /// <summary>
 /// The one capped exponential backoff of the pipeline: the delay before retry n (n = 1 is the delay before the second
 /// attempt) is <c>Initial × 2^(n−1)</c>, never more than <c>Max</c>, without jitter (tests and the accelerated clock
-/// can predict it). Retry loops that can be handed to a library run through Polly with <see cref="Retry{T}"/>; loops
+/// can predict it). Retry loops that can be handed to a library run through Polly with <see cref="Pipeline{T}"/>; loops
 /// that must stay hand-written (the processor host's, which also reports health between attempts) or that schedule
 /// a retry on the stage clock across restarts (takedown's delivery) take the delay from <see cref="Delay"/>.
 /// Polly's own exponential formula is the same; <see cref="Delay"/> is used as its delay generator so that there is
@@ -28,10 +28,10 @@ public sealed record Backoff(TimeSpan Initial, TimeSpan Max)
         return TimeSpan.FromTicks((long)ticks);
     }
 
-    /// <summary>A Polly retry strategy with this backoff: at most <paramref name="maxRetries"/> retries (attempts − 1)
+    /// <summary>The Polly retry strategy of <see cref="Pipeline{T}"/>: at most <paramref name="maxRetries"/> retries (attempts − 1)
     /// of outcomes <paramref name="shouldRetry"/> accepts. Waits are cancellable and run on the pipeline's
     /// <see cref="TimeProvider"/>.</summary>
-    public RetryStrategyOptions<T> Retry<T>(int maxRetries, Func<Outcome<T>, bool> shouldRetry, Func<OnRetryArguments<T>, ValueTask>? onRetry = null) => new()
+    private RetryStrategyOptions<T> Retry<T>(int maxRetries, Func<Outcome<T>, bool> shouldRetry, Func<OnRetryArguments<T>, ValueTask>? onRetry = null) => new()
     {
         MaxRetryAttempts = maxRetries,
         ShouldHandle = args => ValueTask.FromResult(shouldRetry(args.Outcome)),
