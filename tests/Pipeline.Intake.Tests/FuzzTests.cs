@@ -218,11 +218,12 @@ public class FuzzTests(ITestOutputHelper output)
         public ConcurrentDictionary<(int, long), string> Rejected { get; } = new();
         public ConcurrentDictionary<(int, long), bool> DeadLettered { get; } = new();
         public ConcurrentDictionary<string, int> Reasons { get; } = new();
-        public int Accepted => accepted;
-        public int Total => accepted + Rejected.Count + DeadLettered.Count;
+        /// <summary>Inputs accepted by intake, by origin (a report redirected by grouping to another case is a second
+        /// command on intake.grouping, but from grouping, not from an input).</summary>
+        public ConcurrentDictionary<string, bool> AcceptedInputs { get; } = new();
+        public int Accepted => AcceptedInputs.Count;
+        public int Total => Accepted + Rejected.Count + DeadLettered.Count;
         public TaskCompletionSource Ready { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
-        private int accepted;
-
         public Task RunAsync(CancellationToken ct) => Task.Factory.StartNew(async () =>
         {
             using var consumer = new ConsumerBuilder<byte[]?, byte[]?>(new ConsumerConfig
@@ -251,7 +252,8 @@ public class FuzzTests(ITestOutputHelper output)
                 else
                 {
                     var v = await h.Serdes.DeserializeAsync<CaseCommand>(r.Message.Value, r.Topic);
-                    if (v.kind == CaseCommandKind.REPORT) Interlocked.Increment(ref accepted);
+                    var origin = r.Message.Headers.TryGetLastBytes("pipeline.origin", out var o) ? System.Text.Encoding.UTF8.GetString(o) : "";
+                    if (v.kind == CaseCommandKind.REPORT && origin.StartsWith(Topics.ReportsSubmitted + ":", StringComparison.Ordinal)) AcceptedInputs.TryAdd(origin, true);
                 }
             }
             consumer.Close();
