@@ -22,7 +22,11 @@ public sealed class LoopbackSmtpServer : IAsyncDisposable
     private int connections;
     private readonly ConcurrentDictionary<TcpClient, byte> open = new();
 
-    public sealed record Received(string From, IReadOnlyList<string> To, MimeMessage Message);
+    /// <summary>A message accepted at end of DATA, at <see cref="At"/> (wall clock).</summary>
+    public sealed record Received(string From, IReadOnlyList<string> To, MimeMessage Message)
+    {
+        public DateTimeOffset At { get; init; } = DateTimeOffset.UtcNow;
+    }
 
     public LoopbackSmtpServer()
     {

@@ -18,7 +18,11 @@ public sealed class LoopbackWebhookReceiver : IAsyncDisposable
 {
     private readonly WebApplication app;
 
-    public sealed record Request(string Path, string? IdempotencyKey, string Body, bool SignatureValid);
+    /// <summary>A POST as received, at <see cref="At"/> (wall clock).</summary>
+    public sealed record Request(string Path, string? IdempotencyKey, string Body, bool SignatureValid)
+    {
+        public DateTimeOffset At { get; init; } = DateTimeOffset.UtcNow;
+    }
 
     private LoopbackWebhookReceiver(WebApplication app) => this.app = app;
 

@@ -91,15 +91,19 @@ public static class DemoCommand
         using var producer = KafkaClients.Producer(kafka, "demo-feed");
         var submitted = 0;
         var produceErrors = 0;
+        // A fixed rate feeds rate × duration reports, paced at the rate: on a machine too loaded to keep the pace the feed
+        // takes longer rather than sending fewer (a loaded CI machine once spent the whole 5 s on the first serialisation
+        // and fed a single report). --rate 0 is bounded by time.
+        var target = s.Rate > 0 ? (int)Math.Ceiling(s.Rate * s.Duration) : int.MaxValue;
         var feedClock = Stopwatch.StartNew();
         var nextProgress = TimeSpan.FromSeconds(2);
         Header();
-        while (feedClock.Elapsed.TotalSeconds < s.Duration && !ct.IsCancellationRequested)
+        while ((s.Rate > 0 ? submitted < target : feedClock.Elapsed.TotalSeconds < s.Duration) && !ct.IsCancellationRequested)
         {
             // --rate 0: as fast as the pipeline finishes reports, with at most MaxOpenReports in flight, so the
             // embedded cluster's ~5 MiB per partition is never outrun (it would evict unread reports).
             var finished = observer.ReportsWithOutcome + (int)observer.Count(Topics.DeadLetter("intake"));
-            var due = s.Rate <= 0 ? Math.Min(submitted + 500, finished + MaxOpenReports) : (int)(s.Rate * feedClock.Elapsed.TotalSeconds);
+            var due = s.Rate <= 0 ? Math.Min(submitted + 500, finished + MaxOpenReports) : Math.Min(target, (int)(s.Rate * feedClock.Elapsed.TotalSeconds) + 1);
             while (submitted < due)
             {
                 var item = feed.Next();

@@ -43,16 +43,22 @@ public sealed class EmbeddedRuntime : IAsyncDisposable
         ["Kafka:FetchWaitMaxMs"] = FetchWaitMaxMs.ToString(System.Globalization.CultureInfo.InvariantCulture),
     };
 
-    public static Task<EmbeddedRuntime> StartAsync(int brokers = 3, CancellationToken ct = default) => StartAsync(brokers, TimeSpan.FromSeconds(5), ct);
+    public static Task<EmbeddedRuntime> StartAsync(int brokers = 3, CancellationToken ct = default) => StartAsync(brokers, TimeSpan.FromSeconds(5), null, ct);
+
+    public static Task<EmbeddedRuntime> StartAsync(int brokers, TimeSpan healthInterval, CancellationToken ct = default) => StartAsync(brokers, healthInterval, null, ct);
 
     /// <summary>Starts the cluster and the registry; every <paramref name="healthInterval"/> each broker is asked whether
-    /// it answers (<c>pipeline_embedded_broker_up</c>, served by the /metrics of the process that runs it).</summary>
-    public static async Task<EmbeddedRuntime> StartAsync(int brokers, TimeSpan healthInterval, CancellationToken ct = default)
+    /// it answers (<c>pipeline_embedded_broker_up</c>, served by the /metrics of the process that runs it).
+    /// <paramref name="partitions"/>, when given, replaces every topic's partition count: the embedded cluster keeps only
+    /// about 5 MiB per partition and never compacts, so a long run (the 100,000-report fault run) needs more partitions
+    /// than the catalog's to keep what its stages still restore. Every topic gets the same count, so co-partitioned
+    /// topics stay co-partitioned.</summary>
+    public static async Task<EmbeddedRuntime> StartAsync(int brokers, TimeSpan healthInterval, int? partitions, CancellationToken ct = default)
     {
         var cluster = EmbeddedKafkaCluster.Start(brokers);
         try
         {
-            cluster.CreateTopics(TopicCatalog.All);
+            cluster.CreateTopics(partitions is { } n ? TopicCatalog.All.Select(t => t with { Partitions = n }) : TopicCatalog.All);
             var registry = await EmbeddedSchemaRegistry.StartAsync(0, ct);
             using var client = new CachedSchemaRegistryClient(new SchemaRegistryConfig { Url = registry.Url });
             await SchemaRegistration.RegisterAllAsync(client);

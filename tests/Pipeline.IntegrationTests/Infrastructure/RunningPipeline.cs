@@ -18,9 +18,10 @@ public sealed class RunningPipeline : IAsyncDisposable
     private readonly List<ServiceProcess> retired = [];
     private readonly CachedSchemaRegistryClient registry;
 
-    private RunningPipeline(KafkaBackend backend, HosterWeb web, string config)
+    private RunningPipeline(KafkaBackend backend, HosterWeb web, string config, IReadOnlyDictionary<string, string>? environment)
     {
         Backend = backend;
+        Environment = environment is null ? backend.Environment : backend.Environment.Concat(environment).ToDictionary();
         Web = web;
         ConfigFile = config;
         registry = new CachedSchemaRegistryClient(new SchemaRegistryConfig { Url = backend.SchemaRegistryUrl });
@@ -32,6 +33,9 @@ public sealed class RunningPipeline : IAsyncDisposable
     }
 
     public KafkaBackend Backend { get; }
+
+    /// <summary>The services' environment: the backend's settings and the test's own (secrets, which never go in a file).</summary>
+    public IReadOnlyDictionary<string, string> Environment { get; }
     public HosterWeb Web { get; }
     public string ConfigFile { get; }
     public AvroSerdes Serdes { get; }
@@ -39,12 +43,13 @@ public sealed class RunningPipeline : IAsyncDisposable
 
     public ServiceProcess this[string service] => processes[service];
 
-    public static async Task<RunningPipeline> StartAsync(KafkaBackend backend, Func<RunningPipeline, Task>? beforeServices = null)
+    public static async Task<RunningPipeline> StartAsync(KafkaBackend backend, Func<RunningPipeline, Task>? beforeServices = null,
+        Action<System.Text.Json.Nodes.JsonObject>? config = null, IReadOnlyDictionary<string, string>? environment = null)
     {
         var web = await HosterWeb.StartAsync();
-        var pipeline = new RunningPipeline(backend, web, TestWorld.WriteConfig(web));
+        var pipeline = new RunningPipeline(backend, web, TestWorld.WriteConfig(web, config), environment);
         if (beforeServices is not null) await beforeServices(pipeline);
-        foreach (var s in Services) pipeline.processes[s] = ServiceProcess.Start(s, backend.Environment, pipeline.ConfigFile);
+        foreach (var s in Services) pipeline.processes[s] = ServiceProcess.Start(s, pipeline.Environment, pipeline.ConfigFile);
         await Task.WhenAll(pipeline.processes.Values.Select(p => p.WaitReadyAsync(TimeSpan.FromSeconds(60))));
         return pipeline;
     }
@@ -52,17 +57,17 @@ public sealed class RunningPipeline : IAsyncDisposable
     /// <summary>Starts another member of the service's consumer groups, as its own process.</summary>
     public async Task<ServiceProcess> StartReplicaAsync(string service)
     {
-        var replica = ServiceProcess.Start(service, Backend.Environment, ConfigFile);
+        var replica = ServiceProcess.Start(service, Environment, ConfigFile);
         lock (replicas) replicas.Add(replica);
         await replica.WaitReadyAsync(TimeSpan.FromSeconds(60));
         return replica;
     }
 
-    public async Task RestartAsync(string service)
+    public async Task RestartAsync(string service, TimeSpan? timeout = null)
     {
         retired.Add(processes[service]);
-        processes[service] = ServiceProcess.Start(service, Backend.Environment, ConfigFile);
-        await processes[service].WaitReadyAsync(TimeSpan.FromSeconds(60));
+        processes[service] = ServiceProcess.Start(service, Environment, ConfigFile);
+        await processes[service].WaitReadyAsync(timeout ?? TimeSpan.FromSeconds(60));
     }
 
     public async ValueTask DisposeAsync()

@@ -14,8 +14,8 @@ public static class TestWorld
     public const string UnknownHost = "nowhere.unknown.test";
 
     /// <summary>Writes the services' configuration (hosting table, routing policy, notice sender, fast recheck
-    /// pointed at <paramref name="web"/>) to a JSON file and returns its path.</summary>
-    public static string WriteConfig(HosterWeb web)
+    /// pointed at <paramref name="web"/>) to a JSON file and returns its path; <paramref name="adjust"/> changes it first.</summary>
+    public static string WriteConfig(HosterWeb web, Action<System.Text.Json.Nodes.JsonObject>? adjust = null)
     {
         var config = new
         {
@@ -44,8 +44,10 @@ public static class TestWorld
             },
             Logging = new { LogLevel = new Dictionary<string, string> { ["Default"] = "Information", ["Microsoft.AspNetCore"] = "Warning" } },
         };
+        var json = JsonSerializer.SerializeToNode(config)!.AsObject();
+        adjust?.Invoke(json);
         var path = Path.Combine(Path.GetTempPath(), $"pipeline-it-{Guid.NewGuid():N}.json");
-        File.WriteAllText(path, JsonSerializer.Serialize(config));
+        File.WriteAllText(path, json.ToJsonString());
         return path;
     }
 
