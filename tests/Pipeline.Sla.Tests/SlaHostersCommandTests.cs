@@ -1,7 +1,6 @@
 using System.Text.Json;
 using Confluent.SchemaRegistry;
 using Microsoft.Extensions.Options;
-using Pipeline.Cli;
 using Pipeline.Cli.Commands;
 using Pipeline.Platform;
 using Pipeline.Platform.Embedded;
@@ -36,7 +35,7 @@ public class SlaHostersCommandTests
         }
 
         var output = new StringWriter();
-        var code = await SlaCommand.HostersAsync(new Args(["sla", "hosters", "--bootstrap", runtime.BootstrapServers, "--registry", runtime.SchemaRegistryUrl, "--since", "30d", "--json"]), output, CancellationToken.None);
+        var code = await SlaCommand.HostersAsync(new SlaCommand.HostersSettings(runtime.BootstrapServers, runtime.SchemaRegistryUrl, Since: "30d", RepeatBreaches: 3, Top: null, Json: true), output, CancellationToken.None);
         Assert.Equal(0, code);
         using var doc = JsonDocument.Parse(output.ToString());
         var hosters = doc.RootElement.GetProperty("hosters").EnumerateArray().ToList();
@@ -61,7 +60,7 @@ public class SlaHostersCommandTests
         Assert.Equal(120 * 60, fast.GetProperty("p90TimeToRemovalSeconds").GetDouble());
 
         var table = new StringWriter();
-        await SlaCommand.HostersAsync(new Args(["sla", "hosters", "--bootstrap", runtime.BootstrapServers, "--registry", runtime.SchemaRegistryUrl, "--since", "90d"]), table, CancellationToken.None);
+        await SlaCommand.HostersAsync(new SlaCommand.HostersSettings(runtime.BootstrapServers, runtime.SchemaRegistryUrl, Since: "90d", RepeatBreaches: 3, Top: null, Json: false), table, CancellationToken.None);
         var lines = table.ToString().Split('\n', StringSplitOptions.RemoveEmptyEntries);
         Assert.Equal(5, lines.Length); // title, header, three hosters (hoster-old is inside 90 days)
         Assert.StartsWith("  1  hoster-slow (hoster-slow B.V.)", lines[2], StringComparison.Ordinal);

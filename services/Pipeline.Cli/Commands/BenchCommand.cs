@@ -14,16 +14,11 @@ namespace Pipeline.Cli.Commands;
 /// <summary>`pipeline bench match`: the PDQ index against brute force on the same synthetic banks, one core.</summary>
 public static class BenchCommand
 {
-    public static async Task<int> RunAsync(Args args, CancellationToken ct)
+    public sealed record Settings(int Entries, int Queries, int Brute, int Radius, int LoadEntries, string Shape);
+
+    public static async Task<int> RunAsync(Settings settings, CancellationToken ct)
     {
-        if (args.Words.ElementAtOrDefault(1) != "match")
-            throw new ArgumentException("Unknown bench. Fix: pipeline bench match [--entries 10000000] [--queries 20000] [--brute 20] [--radius 31] [--load-entries 200000] [--shape uniform|clustered|both]");
-        var entries = args.Whole("entries", 10_000_000);
-        var queries = args.Whole("queries", 20_000);
-        var brute = args.Whole("brute", 20);
-        var radius = args.Whole("radius", PdqIndex.DefaultRadius);
-        var loadEntries = args.Whole("load-entries", 200_000);
-        var shape = args.Text("shape") ?? "both";
+        var (entries, queries, brute, radius, loadEntries, shape) = (settings.Entries, settings.Queries, settings.Brute, settings.Radius, settings.LoadEntries, settings.Shape);
         if (entries < 1) throw new ArgumentException("--entries must be at least 1. Fix: e.g. --entries 1000000.");
         if (queries < 1) throw new ArgumentException("--queries must be at least 1. Fix: e.g. --queries 20000.");
         if (radius is < 0 or > 256) throw new ArgumentException("--radius must be 0..256. Fix: --radius 31 (the PDQ default).");

@@ -16,11 +16,11 @@ namespace Pipeline.Cli.Commands;
 /// </summary>
 public static class BenchGeolocationCommand
 {
-    public static async Task<int> RunAsync(Args args, CancellationToken ct)
+    public sealed record Settings(int Hosts, int Reports, int Lookups);
+
+    public static async Task<int> RunAsync(Settings settings, CancellationToken ct)
     {
-        var hostCount = args.Whole("hosts", 2000);
-        var reports = args.Whole("reports", 200_000);
-        var lookups = args.Whole("lookups", 2_000_000);
+        var (hostCount, reports, lookups) = (settings.Hosts, settings.Reports, settings.Lookups);
         if (hostCount < 1 || reports < 1 || lookups < 1) throw new ArgumentException("--hosts, --reports and --lookups must be ≥ 1.");
 
         var dir = Path.Combine(Path.GetTempPath(), "pipeline-bench-geo-" + Guid.NewGuid().ToString("N")[..8]);

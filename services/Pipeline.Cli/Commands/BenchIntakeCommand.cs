@@ -24,12 +24,13 @@ namespace Pipeline.Cli.Commands;
 /// </summary>
 public static class BenchIntakeCommand
 {
-    public static async Task<int> RunAsync(Args args, CancellationToken ct)
+    public sealed record Settings(int Reports, int Urls, int HttpRequests, int Clients);
+
+    public sealed record LoadSettings(string? Url, int Requests, int Clients, int Urls);
+
+    public static async Task<int> RunAsync(Settings settings, CancellationToken ct)
     {
-        var reports = args.Whole("reports", 50_000);
-        var urls = args.Whole("urls", 10_000);
-        var httpRequests = args.Whole("http-requests", 20_000);
-        var clients = args.Whole("clients", 32);
+        var (reports, urls, httpRequests, clients) = (settings.Reports, settings.Urls, settings.HttpRequests, settings.Clients);
         if (reports < 1 || urls < 1 || httpRequests < 0 || clients < 1)
             throw new ArgumentException("--reports, --urls and --clients must be ≥ 1 and --http-requests ≥ 0. Fix: e.g. pipeline bench intake --reports 50000 --urls 10000 --http-requests 20000 --clients 32.");
 
@@ -95,14 +96,12 @@ public static class BenchIntakeCommand
     /// <summary>`pipeline bench http-load`: the client side of `bench intake`'s HTTP measurement, run as its own process.
     /// POSTs --requests reports to --url from --clients concurrent connections and prints accepted/s and latency
     /// percentiles. The API key comes from PIPELINE_BENCH_API_KEY.</summary>
-    public static async Task<int> RunLoadAsync(Args args, CancellationToken ct)
+    public static async Task<int> RunLoadAsync(LoadSettings settings, CancellationToken ct)
     {
-        var address = new Uri(args.Text("url") ?? throw new ArgumentException("--url is missing. Fix: pass the intake API's base address, e.g. --url http://127.0.0.1:8080."));
+        var address = new Uri(settings.Url ?? throw new ArgumentException("--url is missing. Fix: pass the intake API's base address, e.g. --url http://127.0.0.1:8080."));
         var key = Environment.GetEnvironmentVariable("PIPELINE_BENCH_API_KEY")
             ?? throw new ArgumentException("PIPELINE_BENCH_API_KEY is not set. Fix: export the hotline's API key as PIPELINE_BENCH_API_KEY.");
-        var httpRequests = args.Whole("requests", 20_000);
-        var clients = args.Whole("clients", 32);
-        var urls = args.Whole("urls", 10_000);
+        var (httpRequests, clients, urls) = (settings.Requests, settings.Clients, settings.Urls);
         if (httpRequests < 1 || clients < 1 || urls < 1)
             throw new ArgumentException("--requests, --clients and --urls must be ≥ 1. Fix: e.g. --requests 20000 --clients 32 --urls 10000.");
         using var http = new HttpClient(new SocketsHttpHandler { MaxConnectionsPerServer = clients }) { BaseAddress = address };

@@ -34,17 +34,12 @@ public static class BenchPipelineCommand
 {
     private static readonly double[] LatencyBucketsMs = [5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000];
 
-    public static async Task<int> RunAsync(Args args, CancellationToken ct)
+    public sealed record Settings(double Rate, double Duration, double Warmup, double Drain, int InFlight, int MaxOpen, double Speed, int RawBenchMessages, int Seed);
+
+    public static async Task<int> RunAsync(Settings settings, CancellationToken ct)
     {
-        var rate = args.Number("rate", 0);
-        var duration = args.Number("duration", 20);
-        var warmup = args.Number("warmup", 5);
-        var drain = args.Number("drain", 30);
-        var inFlight = args.Whole("in-flight", 500);
-        var maxOpen = args.Whole("max-open", 15_000);
-        var speed = args.Number("speed", 3600);
-        var rawMessages = args.Whole("raw-bench", 100_000);
-        var seed = args.Whole("seed", 1);
+        var (rate, duration, warmup, drain) = (settings.Rate, settings.Duration, settings.Warmup, settings.Drain);
+        var (inFlight, maxOpen, speed, rawMessages, seed) = (settings.InFlight, settings.MaxOpen, settings.Speed, settings.RawBenchMessages, settings.Seed);
         if (rate < 0 || duration <= 0 || warmup < 0 || warmup >= duration || inFlight < 1 || maxOpen < 1 || speed <= 0 || rawMessages < 1000)
             throw new ArgumentException("Fix: --rate ≥ 0 (0 = closed loop), --duration > --warmup ≥ 0, --in-flight ≥ 1, --max-open ≥ 1, --speed > 0, --raw-bench ≥ 1000.");
 

@@ -20,15 +20,13 @@ namespace Pipeline.Cli.Commands;
 /// </summary>
 public static class BenchRecheckCommand
 {
-    public static async Task<int> RunAsync(Args args, CancellationToken ct)
+    public sealed record Settings(int Urls, int Hosts, int Concurrency, int PerHostConcurrency, int PerHostSpacingMs);
+
+    public static async Task<int> RunAsync(Settings bench, CancellationToken ct)
     {
         // 10,000 notices (~1.5 KB each) fit in the embedded cluster's ~5 MiB per partition; they are produced before the stage
         // starts, so more would be evicted before they are read and the bench would wait for checks that never come.
-        var urls = args.Whole("urls", 10_000);
-        var hosts = args.Whole("hosts", 500);
-        var concurrency = args.Whole("concurrency", 64);
-        var perHost = args.Whole("per-host-concurrency", 2);
-        var spacingMs = args.Whole("per-host-spacing-ms", 0);
+        var (urls, hosts, concurrency, perHost, spacingMs) = (bench.Urls, bench.Hosts, bench.Concurrency, bench.PerHostConcurrency, bench.PerHostSpacingMs);
         if (urls < 1 || hosts < 1 || concurrency < 1 || perHost < 1 || perHost > concurrency || spacingMs < 0)
             throw new ArgumentException("--urls, --hosts, --concurrency and --per-host-concurrency (≤ --concurrency) must be ≥ 1 and --per-host-spacing-ms ≥ 0. Fix: e.g. pipeline bench recheck --urls 10000 --hosts 500 --concurrency 64.");
 

@@ -23,9 +23,11 @@ public static class BenchTakedownCommand
     private const string Secret = "bench-webhook-secret-0123456789";
     private static readonly DateTime T0 = new(2026, 2, 2, 10, 0, 0, DateTimeKind.Utc);
 
-    public static async Task<int> RunAsync(Args args, CancellationToken ct)
+    public sealed record Settings(int Notices);
+
+    public static async Task<int> RunAsync(Settings settings, CancellationToken ct)
     {
-        var count = args.Whole("notices", 2000);
+        var count = settings.Notices;
         if (count < 1) throw new ArgumentException("--notices must be ≥ 1. Fix: e.g. pipeline bench takedown --notices 2000.");
 
         await using var runtime = await EmbeddedRuntime.StartAsync(3, ct);

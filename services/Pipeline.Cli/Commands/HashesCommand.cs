@@ -14,37 +14,32 @@ namespace Pipeline.Cli.Commands;
 /// <summary>`pipeline hashes import | retract | generate`: hash banks on the compacted hashes.known topic.</summary>
 public static class HashesCommand
 {
-    private const string UsageText = """
-        pipeline hashes import   --bank B --file F.csv|F.json [--added-by NAME] [--bootstrap HOST:PORT --registry URL]
-        pipeline hashes retract  --bank B (--file F.csv|F.json | --algorithm pdq --value HEX) [--bootstrap HOST:PORT --registry URL]
-        pipeline hashes generate --count N --out F.csv [--algorithm pdq|sha256|md5|sha1|mixed] [--seed 1] [--category A]
-        """;
+    /// <summary>Where the bank's topic is: --bootstrap and --registry, or the Kafka__ environment variables.</summary>
+    public sealed record Connection(string? Bootstrap, string? Registry);
 
-    public static async Task<int> RunAsync(Args args, CancellationToken ct) => args.Words.ElementAtOrDefault(1) switch
-    {
-        "import" => await ImportAsync(args, ct),
-        "retract" => await RetractAsync(args, ct),
-        "generate" => Generate(args),
-        _ => throw new ArgumentException("Unknown hashes command. Usage:\n" + UsageText),
-    };
+    public sealed record ImportSettings(string? Bank, string? File, string? AddedBy, Connection Kafka);
 
-    private static string Bank(Args args)
+    public sealed record RetractSettings(string? Bank, string? File, string? Algorithm, string? Value, Connection Kafka);
+
+    public sealed record GenerateSettings(int Count, string? Out, string Algorithm, int Seed, string Category);
+
+    private static string Bank(string? name)
     {
-        var bank = args.Text("bank") ?? throw new ArgumentException("--bank is missing. Fix: name the bank, e.g. --bank police-nl.");
+        var bank = name ?? throw new ArgumentException("--bank is missing. Fix: name the bank, e.g. --bank police-nl.");
         return HashList.BankProblem(bank) is { } problem ? throw new ArgumentException($"--bank: {problem}.") : bank;
     }
 
-    private static string InputFile(Args args)
+    private static string InputFile(string? name)
     {
-        var file = args.Text("file") ?? throw new ArgumentException("--file is missing. Fix: --file hashes.csv (algorithm,value[,category[,reference]]) or hashes.json.");
+        var file = name ?? throw new ArgumentException("--file is missing. Fix: --file hashes.csv (algorithm,value[,category[,reference]]) or hashes.json.");
         return File.Exists(file) ? file : throw new ArgumentException($"--file '{file}' does not exist.");
     }
 
-    private static KafkaOptions Kafka(Args args) => new()
+    private static KafkaOptions Kafka(Connection connection) => new()
     {
-        BootstrapServers = args.Text("bootstrap") ?? Environment.GetEnvironmentVariable("Kafka__BootstrapServers")
+        BootstrapServers = connection.Bootstrap ?? Environment.GetEnvironmentVariable("Kafka__BootstrapServers")
             ?? throw new ArgumentException("No Kafka given. Fix: pass --bootstrap host:9092 or set Kafka__BootstrapServers."),
-        SchemaRegistryUrl = args.Text("registry") ?? Environment.GetEnvironmentVariable("Kafka__SchemaRegistryUrl")
+        SchemaRegistryUrl = connection.Registry ?? Environment.GetEnvironmentVariable("Kafka__SchemaRegistryUrl")
             ?? throw new ArgumentException("No registry given. Fix: pass --registry http://host:8081 or set Kafka__SchemaRegistryUrl."),
     };
 
@@ -62,12 +57,12 @@ public static class HashesCommand
         lock (keys) return [.. keys];
     }
 
-    public static async Task<int> ImportAsync(Args args, CancellationToken ct)
+    public static async Task<int> ImportAsync(ImportSettings settings, CancellationToken ct)
     {
-        var bank = Bank(args);
-        var file = InputFile(args);
-        var kafka = Kafka(args);
-        var addedBy = args.Text("added-by") ?? "import:" + Path.GetFileName(file);
+        var bank = Bank(settings.Bank);
+        var file = InputFile(settings.File);
+        var kafka = Kafka(settings.Kafka);
+        var addedBy = settings.AddedBy ?? "import:" + Path.GetFileName(file);
         using var registry = new CachedSchemaRegistryClient(new SchemaRegistryConfig { Url = kafka.SchemaRegistryUrl });
         var serdes = new AvroSerdes(registry, autoRegisterSchemas: false);
         Console.WriteLine($"reading bank {bank} from {Topics.HashesKnown} …");
@@ -94,21 +89,21 @@ public static class HashesCommand
         return list.Invalid.Count == 0 ? 0 : 1;
     }
 
-    public static async Task<int> RetractAsync(Args args, CancellationToken ct)
+    public static async Task<int> RetractAsync(RetractSettings settings, CancellationToken ct)
     {
-        var bank = Bank(args);
-        var kafka = Kafka(args);
+        var bank = Bank(settings.Bank);
+        var kafka = Kafka(settings.Kafka);
         List<string> keys;
-        if (args.Text("value") is { } value)
+        if (settings.Value is { } value)
         {
-            if (!HashList.TryAlgorithm(args.Text("algorithm"), out var algorithm))
+            if (!HashList.TryAlgorithm(settings.Algorithm, out var algorithm))
                 throw new ArgumentException("--algorithm must be md5, sha1, sha256 or pdq when --value is given.");
             if (HashBank.Problem(algorithm, value) is { } problem) throw new ArgumentException($"--value: {problem}.");
             keys = [HashBank.KeyOf(bank, algorithm, value)];
         }
         else
         {
-            var list = HashList.Read(InputFile(args), bank, "retract", DateTime.UtcNow);
+            var list = HashList.Read(InputFile(settings.File), bank, "retract", DateTime.UtcNow);
             foreach (var i in list.Invalid) Console.WriteLine($"  invalid    line {i.Line}: {i.Reason}");
             keys = [.. list.Entries.Select(e => HashBank.KeyOf(e.Entry))];
         }
@@ -129,13 +124,13 @@ public static class HashesCommand
         return 0;
     }
 
-    public static int Generate(Args args)
+    public static int Generate(GenerateSettings settings)
     {
-        var count = args.Whole("count", 1000);
-        var output = args.Text("out") ?? throw new ArgumentException("--out is missing. Fix: --out hashes.csv.");
-        var algorithm = (args.Text("algorithm") ?? "pdq").ToLowerInvariant();
-        var seed = args.Whole("seed", 1);
-        var category = args.Text("category") ?? "A";
+        var count = settings.Count;
+        var output = settings.Out ?? throw new ArgumentException("--out is missing. Fix: --out hashes.csv.");
+        var algorithm = settings.Algorithm.ToLowerInvariant();
+        var seed = settings.Seed;
+        var category = settings.Category;
         if (count < 0) throw new ArgumentException("--count must be 0 or more.");
         if (algorithm is not ("pdq" or "sha256" or "sha1" or "md5" or "mixed")) throw new ArgumentException("--algorithm must be pdq, sha256, sha1, md5 or mixed.");
         var random = new Random(seed);

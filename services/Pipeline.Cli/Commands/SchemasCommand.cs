@@ -12,11 +12,24 @@ public static class SchemasCommand
 
     public sealed record SubjectDiff(string Subject, string ValueType, State State, int? LatestVersion);
 
-    public static async Task<int> RunAsync(Args a)
+    public sealed record Settings(string? Registry, bool DryRun, string? Partners);
+
+    /// <summary>Without --dry-run and --partners: registers every topic's value schema, as `schemas register` always did.</summary>
+    public static async Task<int> RegisterAllAsync(string? registry)
+    {
+        var url = registry ?? Environment.GetEnvironmentVariable("Kafka__SchemaRegistryUrl")
+            ?? throw new ArgumentException("No registry given. Fix: pass --registry http://host:8081 or set Kafka__SchemaRegistryUrl.");
+        using var client = new CachedSchemaRegistryClient(new SchemaRegistryConfig { Url = url });
+        foreach (var r in await SchemaRegistration.RegisterAllAsync(client))
+            Console.WriteLine($"{r.Subject,-40} id {r.Id,4}  {r.ValueType}");
+        return 0;
+    }
+
+    public static async Task<int> RunAsync(Settings settings)
     {
         try
         {
-            return await RunCheckedAsync(a);
+            return await RunCheckedAsync(settings);
         }
         catch (HttpRequestException e)
         {
@@ -24,13 +37,13 @@ public static class SchemasCommand
         }
     }
 
-    private static async Task<int> RunCheckedAsync(Args a)
+    private static async Task<int> RunCheckedAsync(Settings settings)
     {
-        var url = a.Text("registry") ?? Environment.GetEnvironmentVariable("Kafka__SchemaRegistryUrl")
+        var url = settings.Registry ?? Environment.GetEnvironmentVariable("Kafka__SchemaRegistryUrl")
             ?? throw new ArgumentException("No registry given. Fix: pass --registry http://host:8081 or set Kafka__SchemaRegistryUrl.");
-        var topics = TopicPlan.WithPartners(TopicCatalog.All, TopicsCommand.Partners(a));
+        var topics = TopicPlan.WithPartners(TopicCatalog.All, TopicsCommand.Partners(settings.Partners));
         using var client = new CachedSchemaRegistryClient(new SchemaRegistryConfig { Url = url });
-        if (a.Text("dry-run") is null)
+        if (!settings.DryRun)
         {
             foreach (var r in await SchemaRegistration.RegisterAllAsync(client, topics))
                 Console.WriteLine($"{r.Subject,-40} id {r.Id,4}  {r.ValueType}");

@@ -11,31 +11,21 @@ namespace Pipeline.Cli.Commands;
 /// <summary>`pipeline sla hosters`: the per-hoster scorecards, recomputed from the event history, worst first.</summary>
 public static class SlaCommand
 {
-    private const string UsageText = """
-        pipeline sla hosters [--bootstrap HOST:PORT --registry URL] [--since 30d] [--repeat-breaches 3] [--top N] [--json]
-          --since          window: cases first noticed in the last 30d / 12h / 90m (open and overdue count whatever their age)
-          --repeat-breaches  a hoster with at least this many breaches in the window is a repeat offender (as is any re-upload)
-          --top            print only the N worst hosters
-        """;
+    /// <param name="Top">only the N worst hosters; null for all of them</param>
+    public sealed record HostersSettings(string? Bootstrap, string? Registry, string Since, int RepeatBreaches, int? Top, bool Json);
 
-    public static async Task<int> RunAsync(Args args, CancellationToken ct) => args.Words.ElementAtOrDefault(1) switch
+    public static async Task<int> HostersAsync(HostersSettings settings, TextWriter output, CancellationToken ct)
     {
-        "hosters" => await HostersAsync(args, Console.Out, ct),
-        _ => throw new ArgumentException("Unknown sla command. Usage:\n" + UsageText),
-    };
-
-    public static async Task<int> HostersAsync(Args args, TextWriter output, CancellationToken ct)
-    {
-        var window = Window(args.Text("since") ?? "30d");
-        var repeat = args.Whole("repeat-breaches", 3);
+        var window = Window(settings.Since);
+        var repeat = settings.RepeatBreaches;
         if (repeat < 1) throw new ArgumentException($"--repeat-breaches {repeat} must be at least 1. Fix: e.g. --repeat-breaches 3.");
-        var top = args.Whole("top", int.MaxValue);
+        var top = settings.Top ?? int.MaxValue;
         if (top < 1) throw new ArgumentException($"--top {top} must be at least 1.");
         var kafka = new KafkaOptions
         {
-            BootstrapServers = args.Text("bootstrap") ?? Environment.GetEnvironmentVariable("Kafka__BootstrapServers")
+            BootstrapServers = settings.Bootstrap ?? Environment.GetEnvironmentVariable("Kafka__BootstrapServers")
                 ?? throw new ArgumentException("No Kafka given. Fix: pass --bootstrap host:9092 or set Kafka__BootstrapServers."),
-            SchemaRegistryUrl = args.Text("registry") ?? Environment.GetEnvironmentVariable("Kafka__SchemaRegistryUrl")
+            SchemaRegistryUrl = settings.Registry ?? Environment.GetEnvironmentVariable("Kafka__SchemaRegistryUrl")
                 ?? throw new ArgumentException("No registry given. Fix: pass --registry http://host:8081 or set Kafka__SchemaRegistryUrl."),
         };
         using var registry = new CachedSchemaRegistryClient(new SchemaRegistryConfig { Url = kafka.SchemaRegistryUrl });
@@ -48,7 +38,7 @@ public static class SlaCommand
         }
         var now = DateTime.UtcNow;
         var rows = history.Rank(now, now - window, repeat).Take(top).ToList();
-        if (args.Text("json") == "true") await output.WriteLineAsync(Json(rows, now, now - window, repeat));
+        if (settings.Json) await output.WriteLineAsync(Json(rows, now, now - window, repeat));
         else await output.WriteAsync(Table(rows, now - window));
         return 0;
     }

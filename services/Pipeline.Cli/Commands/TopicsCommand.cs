@@ -198,17 +198,27 @@ public static class TopicsCommand
 {
     public sealed record Outcome(IReadOnlyList<TopicChange> Changes, int Unchanged, bool Applied);
 
-    public static async Task<int> RunAsync(Args a, CancellationToken ct)
+    public sealed record ApplySettings(string? Bootstrap, bool DryRun, string? Partners, int MinBrokers, int TimeoutSeconds);
+
+    /// <summary>`pipeline topics list`.</summary>
+    public static int List(TextWriter output)
+    {
+        foreach (var t in TopicCatalog.All)
+            output.WriteLine($"{t.Name,-32} {t.Partitions,3} partitions  rf {t.ReplicationFactor}  {t.CleanupPolicy,-7}  {t.ValueType}");
+        return 0;
+    }
+
+    public static async Task<int> RunAsync(ApplySettings settings, CancellationToken ct)
     {
         var kafka = new KafkaOptions();
         new ConfigurationBuilder().AddEnvironmentVariables().Build().GetSection(KafkaOptions.Section).Bind(kafka);
-        kafka.BootstrapServers = a.Text("bootstrap") ?? (kafka.BootstrapServers.Length > 0 ? kafka.BootstrapServers
+        kafka.BootstrapServers = settings.Bootstrap ?? (kafka.BootstrapServers.Length > 0 ? kafka.BootstrapServers
             : throw new ArgumentException("No Kafka given. Fix: pass --bootstrap host:9092 or set Kafka__BootstrapServers."));
-        var timeout = TimeSpan.FromSeconds(a.Whole("timeout", 30));
-        var minBrokers = a.Whole("min-brokers", 1);
-        var partners = Partners(a);
+        var timeout = TimeSpan.FromSeconds(settings.TimeoutSeconds);
+        var minBrokers = settings.MinBrokers;
+        var partners = Partners(settings.Partners);
         using var admin = KafkaTopicAdmin.Connect(kafka, timeout);
-        var outcome = await ApplyAsync(admin, TopicPlan.WithPartners(TopicCatalog.All, partners), a.Text("dry-run") is not null, minBrokers, timeout, Console.Out, ct);
+        var outcome = await ApplyAsync(admin, TopicPlan.WithPartners(TopicCatalog.All, partners), settings.DryRun, minBrokers, timeout, Console.Out, ct);
         if (outcome.Applied && outcome.Changes.Any(c => c is TopicChange.Warning { Text: TopicPlan.ConfigsUnreadable }))
         {
             Console.Error.WriteLine("error: topics were created and partitions added, but their configs could not be read, so they are unverified. Fix: grant DescribeConfigs/AlterConfigs on the topics to this client and run `pipeline topics apply` again.");
@@ -217,8 +227,9 @@ public static class TopicsCommand
         return 0;
     }
 
-    public static IReadOnlyList<string> Partners(Args a) =>
-        (a.Text("partners") ?? Environment.GetEnvironmentVariable("PIPELINE_PARTNERS") ?? "")
+    /// <summary>--partners id1,id2, or PIPELINE_PARTNERS when the option is not given.</summary>
+    public static IReadOnlyList<string> Partners(string? partners) =>
+        (partners ?? Environment.GetEnvironmentVariable("PIPELINE_PARTNERS") ?? "")
             .Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
 
     public static async Task<Outcome> ApplyAsync(ITopicAdmin admin, IReadOnlyList<TopicDefinition> definitions, bool dryRun, int minBrokers,

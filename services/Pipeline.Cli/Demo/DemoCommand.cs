@@ -30,17 +30,6 @@ public static class DemoCommand
 
     public sealed record Settings(double Rate, double Duration, double Speed, double Drain, int Port, int Seed, int KnownHashes, int RawBenchMessages, bool StopWhenDone = false);
 
-    public static Settings Parse(Args args) => new(
-        Rate: args.Number("rate", 100),
-        Duration: args.Number("duration", 20),
-        Speed: args.Number("speed", 3600),
-        Drain: args.Number("drain", 40),
-        Port: args.Whole("port", 9400),
-        Seed: args.Whole("seed", 1),
-        KnownHashes: args.Whole("known", 2000),
-        RawBenchMessages: args.Whole("raw-bench", 100_000),
-        StopWhenDone: args.Text("stop-when-done") is "true" or "");
-
     public static async Task<int> RunAsync(Settings s, CancellationToken ct)
     {
         var c = CultureInfo.InvariantCulture;
