@@ -67,7 +67,7 @@ public static class PipelineCommandLine
     private static Command Demo()
     {
         var rate = Value("--rate", 100.0, "Synthetic reports per second; 0 feeds as fast as possible.");
-        var duration = Value("--duration", 20.0, "Seconds of feeding reports.");
+        var duration = Value("--duration", 20.0, "Seconds of feeding reports (at a fixed rate: rate × duration reports, however long a loaded machine takes).");
         var speed = Value("--speed", 3600.0, "How much faster the simulated clock runs than real time.");
         var drain = Value("--drain", 40.0, "Seconds after the feed for every report to reach an outcome and for hosters and rechecks to act.");
         var port = Value("--port", 9400, "Port of the status page, /metrics and /health on 127.0.0.1; 0 takes a free port and prints it.");
