@@ -16,6 +16,7 @@ public static class KafkaClients
         if (!string.IsNullOrEmpty(kafka.SaslUsername)) config.SaslUsername = kafka.SaslUsername;
         if (!string.IsNullOrEmpty(kafka.SaslPassword)) config.SaslPassword = kafka.SaslPassword;
         if (!string.IsNullOrEmpty(kafka.SslCaLocation)) config.SslCaLocation = kafka.SslCaLocation;
+        if (kafka.SocketTimeoutMs is { } socketTimeout) config.SocketTimeoutMs = socketTimeout;
         return config;
     }
 

@@ -26,6 +26,7 @@ public sealed class PipelineClients : IDisposable
             SchemaRegistryUrl = runtime.SchemaRegistryUrl,
             SessionTimeoutMs = sessionTimeoutMs ?? new KafkaOptions().SessionTimeoutMs,
             FetchWaitMaxMs = EmbeddedRuntime.FetchWaitMaxMs,
+            SocketTimeoutMs = EmbeddedRuntime.SocketTimeoutMs,
         }, clientId);
 
     public KafkaOptions Kafka { get; }

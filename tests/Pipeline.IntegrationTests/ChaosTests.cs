@@ -21,7 +21,7 @@ namespace Pipeline.IntegrationTests;
 /// delivery record lost, every stage ready again after every kill.
 /// CI runs it small (1,000 reports, one round of faults). The full run:
 /// <c>PIPELINE_CHAOS_REPORTS=100000 PIPELINE_CHAOS_ROUNDS=5 PIPELINE_TEST_PARTITIONS=48 dotnet test tests/Pipeline.IntegrationTests -c Release --filter ChaosTests --logger "console;verbosity=detailed"</c>
-/// (README, "Fault run").
+/// (README, "Fault run"); PIPELINE_CHAOS_SUMMARY=file gets the lines as they happen.
 /// </summary>
 [Collection(KafkaCollection.Name)]
 public sealed class ChaosTests(KafkaBackend backend, ITestOutputHelper output)
@@ -58,12 +58,14 @@ public sealed class ChaosTests(KafkaBackend backend, ITestOutputHelper output)
         var rate = Setting("PIPELINE_CHAOS_RATE", 150);
         var run = Guid.NewGuid().ToString("N")[..10];
         var clock = Stopwatch.StartNew();
-        var log = new List<string>();
+        // PIPELINE_CHAOS_SUMMARY: a file that gets every line as it happens (the test's own output appears only at its end).
+        var file = Environment.GetEnvironmentVariable("PIPELINE_CHAOS_SUMMARY");
+        if (!string.IsNullOrEmpty(file)) File.WriteAllText(file, "");
         void Log(string line)
         {
             var stamped = $"[{clock.Elapsed.TotalSeconds,7:0.0} s] {line}";
-            lock (log) log.Add(stamped);
             output.WriteLine(stamped);
+            if (!string.IsNullOrEmpty(file)) lock (clock) File.AppendAllLines(file, [stamped]);
         }
 
         await using var smtp = new LoopbackSmtpServer();
@@ -242,8 +244,6 @@ public sealed class ChaosTests(KafkaBackend backend, ITestOutputHelper output)
             $"drain after the last fault: {drain.TotalSeconds:0.0} s; whole run {clock.Elapsed.TotalMinutes:0.0} min",
         };
         foreach (var line in summary) Log(line);
-        var file = Environment.GetEnvironmentVariable("PIPELINE_CHAOS_SUMMARY");
-        if (!string.IsNullOrEmpty(file)) { lock (log) File.WriteAllLines(file, log); }
 
         Assert.Equal(total, one);
         Assert.Empty(wrong);

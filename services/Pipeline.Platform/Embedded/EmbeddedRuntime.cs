@@ -30,10 +30,14 @@ public sealed class EmbeddedRuntime : IAsyncDisposable
     /// <summary>The fetch wait for consumers of this cluster. Lower costs idle CPU in ~25 polling clients.</summary>
     public const int FetchWaitMaxMs = 10;
 
+    /// <summary>The socket timeout for clients of this cluster: a mock broker taken down leaves requests in flight to it
+    /// unanswered until this timeout (librdkafka's default is 60 s).</summary>
+    public const int SocketTimeoutMs = 10_000;
+
     /// <summary>Configuration for services that should use this runtime (Kafka:BootstrapServers, Kafka:SchemaRegistryUrl,
-    /// a session timeout small enough for the mock cluster's rebalances, and a short fetch wait: the mock broker holds
+    /// a session timeout small enough for the mock cluster's rebalances, a short fetch wait: the mock broker holds
     /// an empty fetch for the whole fetch.wait.max.ms even when data arrives meanwhile, which cost up to 500 ms per
-    /// consume hop). Real clusters keep the defaults.</summary>
+    /// consume hop, and a short socket timeout, see <see cref="SocketTimeoutMs"/>). Real clusters keep the defaults.</summary>
     public IReadOnlyDictionary<string, string?> Configuration => new Dictionary<string, string?>
     {
         ["Kafka:BootstrapServers"] = BootstrapServers,
@@ -41,6 +45,7 @@ public sealed class EmbeddedRuntime : IAsyncDisposable
         ["Kafka:SessionTimeoutMs"] = "3000",
         ["Kafka:StatisticsIntervalMs"] = "2000",
         ["Kafka:FetchWaitMaxMs"] = FetchWaitMaxMs.ToString(System.Globalization.CultureInfo.InvariantCulture),
+        ["Kafka:SocketTimeoutMs"] = SocketTimeoutMs.ToString(System.Globalization.CultureInfo.InvariantCulture),
     };
 
     public static Task<EmbeddedRuntime> StartAsync(int brokers = 3, CancellationToken ct = default) => StartAsync(brokers, TimeSpan.FromSeconds(5), null, ct);

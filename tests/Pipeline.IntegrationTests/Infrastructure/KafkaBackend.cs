@@ -33,13 +33,22 @@ public sealed class KafkaBackend : IAsyncLifetime
     public EmbeddedKafkaCluster? Cluster => embedded?.Cluster;
 
     /// <summary>Settings a service needs to use this backend.</summary>
-    public IReadOnlyDictionary<string, string> Environment => new Dictionary<string, string>
+    public IReadOnlyDictionary<string, string> Environment
     {
-        ["Kafka__BootstrapServers"] = BootstrapServers,
-        ["Kafka__SchemaRegistryUrl"] = SchemaRegistryUrl,
-        ["Kafka__SessionTimeoutMs"] = "3000",
-        ["Kafka__StatisticsIntervalMs"] = "1000",
-    };
+        get
+        {
+            var environment = new Dictionary<string, string>
+            {
+                ["Kafka__BootstrapServers"] = BootstrapServers,
+                ["Kafka__SchemaRegistryUrl"] = SchemaRegistryUrl,
+                ["Kafka__SessionTimeoutMs"] = "3000",
+                ["Kafka__StatisticsIntervalMs"] = "1000",
+            };
+            // The embedded cluster's own client settings (a mock broker taken down answers no request in flight).
+            if (embedded is not null) environment["Kafka__SocketTimeoutMs"] = EmbeddedRuntime.SocketTimeoutMs.ToString(System.Globalization.CultureInfo.InvariantCulture);
+            return environment;
+        }
+    }
 
     public async Task InitializeAsync()
     {

@@ -49,9 +49,18 @@ public sealed class RunningPipeline : IAsyncDisposable
         var web = await HosterWeb.StartAsync();
         var pipeline = new RunningPipeline(backend, web, TestWorld.WriteConfig(web, config), environment);
         if (beforeServices is not null) await beforeServices(pipeline);
-        foreach (var s in Services) pipeline.processes[s] = ServiceProcess.Start(s, pipeline.Environment, pipeline.ConfigFile);
-        await Task.WhenAll(pipeline.processes.Values.Select(p => p.WaitReadyAsync(TimeSpan.FromSeconds(60))));
-        return pipeline;
+        try
+        {
+            foreach (var s in Services) pipeline.processes[s] = ServiceProcess.Start(s, pipeline.Environment, pipeline.ConfigFile);
+            await Task.WhenAll(pipeline.processes.Values.Select(p => p.WaitReadyAsync(TimeSpan.FromSeconds(60))));
+            return pipeline;
+        }
+        catch
+        {
+            // The caller never gets the pipeline to dispose: stop what was started here, or its processes outlive the test.
+            await pipeline.DisposeAsync();
+            throw;
+        }
     }
 
     /// <summary>Starts another member of the service's consumer groups, as its own process.</summary>
