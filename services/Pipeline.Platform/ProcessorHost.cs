@@ -37,6 +37,18 @@ internal sealed class ProcessorHost(
     private readonly List<IStateStore> stores = (processor as IStateful)?.Stores.ToList() ?? [];
     private readonly List<ITimerSource> timers = (processor as IStateful)?.Stores.OfType<ITimerSource>().ToList() ?? [];
     private Dictionary<string, ITimerSource>? storeByTopic;
+    private HashSet<string>? stateTopics;
+
+    /// <summary>State records waiting for the other outputs of their call to be acknowledged, in call order (stage
+    /// thread only). See <see cref="ProduceOutputs"/>.</summary>
+    private readonly Queue<HeldStateWrites> heldStateWrites = new();
+
+    private sealed class HeldStateWrites(OffsetTracker.Entry entry, int unacknowledged)
+    {
+        public int Unacknowledged = unacknowledged;
+        public OffsetTracker.Entry Entry { get; } = entry;
+        public List<(OutputBuffer.Pending Pending, byte[]? Value, Headers Headers)> Records { get; } = [];
+    }
     private long timersPausedUntil;
     private readonly ConcurrentQueue<(PendingEffect Effect, Action<IOutput>? Then, Exception? Error)> completions = new();
     private readonly ConcurrentDictionary<ITimerSource, SemaphoreSlim> effectSlots = new();
@@ -135,6 +147,7 @@ internal sealed class ProcessorHost(
                 ThrowIfFatal();
                 var message = Poll(consumer);
                 health.Polled(stage.Name);
+                ReleaseStateWrites(producer);
                 StoreCompleted(consumer);
                 if (message is not null && !message.IsPartitionEOF)
                 {
@@ -149,6 +162,7 @@ internal sealed class ProcessorHost(
                 {
                     ThrowIfFatal();
                     Thread.Sleep(1);
+                    ReleaseStateWrites(producer);
                     StoreCompleted(consumer);
                 }
             }
@@ -204,7 +218,7 @@ internal sealed class ProcessorHost(
         {
             FinishEffects(producer);
             effectsStop.Cancel(); // what did not finish in time is redone after the restart, under the same ids
-            producer.Flush(timeout);
+            FlushOutputs(producer, timeout);
             if (kafka.Transactions) CommitTransaction(producer, consumer);
             else
             {
@@ -256,9 +270,7 @@ internal sealed class ProcessorHost(
             try
             {
                 binding.Dispatch(processor, serdes, message, output, ct).GetAwaiter().GetResult();
-                var serialised = SerialiseWithInfrastructureRetry(output, ct);
-                foreach (var (pending, value) in serialised)
-                    Produce(producer, pending.Topic, pending.Partition, Encoding.UTF8.GetBytes(pending.Key), value, OriginHeaders(message), entry);
+                ProduceOutputs(producer, SerialiseWithInfrastructureRetry(output, ct), () => OriginHeaders(message), entry);
                 output.CommitState();
                 if (attempt > 1) health.Report(stage.Name, running: true, joined: true);
                 break;
@@ -432,15 +444,68 @@ internal sealed class ProcessorHost(
     private void Emit(IProducer<byte[]?, byte[]?> producer, OutputBuffer output, string store, int partition, string origin, CancellationToken ct)
     {
         var entry = tracker.Untracked(new TopicPartition(store, partition));
-        var headers = new Headers
+        Headers Headers() => new()
         {
             { "pipeline.stage", Encoding.UTF8.GetBytes(stage.Name) },
             { "pipeline.origin", Encoding.UTF8.GetBytes(origin) },
         };
-        foreach (var (pending, value) in SerialiseWithInfrastructureRetry(output, ct))
-            Produce(producer, pending.Topic, pending.Partition, Encoding.UTF8.GetBytes(pending.Key), value, headers, entry);
+        ProduceOutputs(producer, SerialiseWithInfrastructureRetry(output, ct), Headers, entry);
         output.CommitState();
         entry.Release();
+    }
+
+    /// <summary>
+    /// Produces the outputs of one call. Its state records (writes to the stage's changelog topics) go out only once
+    /// every other output of the call is acknowledged, and in call order: a state record on the changelog then always
+    /// means the outputs that went with it are on their topics. Produced together, a crash could leave the state written
+    /// and an output not (they are different partitions, acknowledged separately); the replay then found the state
+    /// already changed and did not send the output again: the fault run lost delivery records this way (a notice recorded
+    /// SENT in the delivery state, never on notices.deliveries.v1). Now a crash leaves the outputs without the state
+    /// change at worst, and the replay redoes both under the same event ids. The input offset waits for all of it.
+    /// With Kafka transactions the outputs and state of a call commit together anyway: nothing is held.
+    /// </summary>
+    private void ProduceOutputs(IProducer<byte[]?, byte[]?> producer, List<(OutputBuffer.Pending Pending, byte[]? Value)> serialised, Func<Headers> headers, OffsetTracker.Entry entry)
+    {
+        stateTopics ??= stores.Select(s => s.Topic).ToHashSet(StringComparer.Ordinal);
+        var state = kafka.Transactions ? 0 : serialised.Count(o => stateTopics.Contains(o.Pending.Topic));
+        if (state == 0 || (state == serialised.Count && heldStateWrites.Count == 0))
+        {
+            foreach (var (pending, value) in serialised)
+                Produce(producer, pending.Topic, pending.Partition, Encoding.UTF8.GetBytes(pending.Key), value, headers(), entry);
+            return;
+        }
+        var held = new HeldStateWrites(entry, serialised.Count - state);
+        foreach (var (pending, value) in serialised.Where(o => stateTopics.Contains(o.Pending.Topic))) held.Records.Add((pending, value, headers()));
+        entry.AddPending(); // released once the held records are produced: the input offset waits for them too
+        heldStateWrites.Enqueue(held);
+        foreach (var (pending, value) in serialised.Where(o => !stateTopics.Contains(o.Pending.Topic)))
+            Produce(producer, pending.Topic, pending.Partition, Encoding.UTF8.GetBytes(pending.Key), value, headers(), entry,
+                () => Interlocked.Decrement(ref held.Unacknowledged));
+        ReleaseStateWrites(producer);
+    }
+
+    /// <summary>Produces the held state records whose calls' other outputs are all acknowledged, oldest first.</summary>
+    private void ReleaseStateWrites(IProducer<byte[]?, byte[]?> producer)
+    {
+        while (heldStateWrites.TryPeek(out var held) && Volatile.Read(ref held.Unacknowledged) == 0)
+        {
+            heldStateWrites.Dequeue();
+            foreach (var (pending, value, headers) in held.Records)
+                Produce(producer, pending.Topic, pending.Partition, Encoding.UTF8.GetBytes(pending.Key), value, headers, held.Entry);
+            held.Entry.Release();
+        }
+    }
+
+    /// <summary>Waits, within <paramref name="timeout"/>, until every output and held state record is acknowledged.</summary>
+    private void FlushOutputs(IProducer<byte[]?, byte[]?> producer, TimeSpan timeout)
+    {
+        var deadline = Environment.TickCount64 + (long)timeout.TotalMilliseconds;
+        while (heldStateWrites.Count > 0 && fatal is null && Environment.TickCount64 < deadline)
+        {
+            producer.Flush(TimeSpan.FromMilliseconds(20));
+            ReleaseStateWrites(producer);
+        }
+        producer.Flush(TimeSpan.FromMilliseconds(Math.Max(0, deadline - Environment.TickCount64)));
     }
 
     /// <summary>Before partitions go (a rebalance, a stop): lets running effects finish, within the shutdown timeout, and
@@ -547,7 +612,8 @@ internal sealed class ProcessorHost(
         return producer.ProduceAsync(new TopicPartition(topic, partition), fence).GetAwaiter().GetResult().Offset.Value;
     }
 
-    private void Produce(IProducer<byte[]?, byte[]?> producer, string topic, int? partition, byte[]? key, byte[]? value, Headers headers, OffsetTracker.Entry entry)
+    private void Produce(IProducer<byte[]?, byte[]?> producer, string topic, int? partition, byte[]? key, byte[]? value, Headers headers, OffsetTracker.Entry entry,
+        Action? acknowledged = null)
     {
         storeByTopic ??= timers.ToDictionary(t => t.Topic);
         if (partition is { } p && storeByTopic.TryGetValue(topic, out var store) && store.TryGetEpoch(p, out var epoch))
@@ -563,6 +629,7 @@ internal sealed class ProcessorHost(
                 return; // never released: the input offset is not stored
             }
             ProcessorMetrics.Produced.WithLabels(stage.Name, topic).Inc();
+            acknowledged?.Invoke();
             entry.Release();
         }
         while (true)
@@ -704,14 +771,18 @@ internal sealed class ProcessorHost(
                 if (kafka.Transactions)
                 {
                     // Commit everything consumed so far: outputs and their offsets stay in one transaction.
-                    producer.Flush(TimeSpan.FromSeconds(options.ShutdownTimeoutSeconds));
+                    FlushOutputs(producer, TimeSpan.FromSeconds(options.ShutdownTimeoutSeconds));
                     CommitTransaction(producer, c);
                     tracker.Forget(revoked);
                 }
                 else
                 {
                     var deadline = Environment.TickCount64 + options.ShutdownTimeoutSeconds * 1000L;
-                    while (!tracker.AllDone(revoked) && fatal is null && Environment.TickCount64 < deadline) producer.Flush(TimeSpan.FromMilliseconds(100));
+                    while (!tracker.AllDone(revoked) && fatal is null && Environment.TickCount64 < deadline)
+                    {
+                        producer.Flush(TimeSpan.FromMilliseconds(20));
+                        ReleaseStateWrites(producer);
+                    }
                     var completed = tracker.Completed(revoked);
                     if (completed.Count > 0)
                     {
@@ -728,7 +799,7 @@ internal sealed class ProcessorHost(
                 if (timers.Count > 0)
                 {
                     FinishEffects(producer);
-                    producer.Flush(TimeSpan.FromSeconds(options.ShutdownTimeoutSeconds)); // timer and effect outputs too
+                    FlushOutputs(producer, TimeSpan.FromSeconds(options.ShutdownTimeoutSeconds)); // timer and effect outputs too
                 }
                 DropState(c, revoked);
                 (processor as IPartitionAware)?.OnRevoked(revoked);

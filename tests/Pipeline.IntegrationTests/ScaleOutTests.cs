@@ -8,8 +8,9 @@ using Xunit.Abstractions;
 
 namespace Pipeline.IntegrationTests;
 
-/// <summary>Every stage whose state is fed by two inputs (classification, routing, takedown, sla) scaled out while reports
-/// flow: a second member of each joins as its own process, then the first members of routing and takedown are SIGKILLed
+/// <summary>Every stateful stage (classification, routing, takedown, sla, recheck) scaled out while reports flow: more
+/// members of each join as their own processes (one more in CI; PIPELINE_SCALE_MEMBERS=3 for three replicas of each),
+/// then the first members of routing and takedown are SIGKILLed
 /// and restarted. Every report still reaches exactly one outcome, every takedown case gets exactly one first notice, and no
 /// state partition is written by two members at once without the fence deciding — checked on the state topics
 /// themselves: each state record carries its writer's epoch (the offset of the fence it wrote on assignment), so a record
@@ -18,9 +19,18 @@ namespace Pipeline.IntegrationTests;
 [Collection(KafkaCollection.Name)]
 public sealed class ScaleOutTests(KafkaBackend backend, ITestOutputHelper output)
 {
-    private static readonly string[] Stateful = ["Pipeline.Classification", "Pipeline.Routing", "Pipeline.Takedown", "Pipeline.Sla"];
+    private static readonly string[] Stateful = ["Pipeline.Classification", "Pipeline.Routing", "Pipeline.Takedown", "Pipeline.Sla", "Pipeline.Recheck"];
     private static readonly string[] StateTopics =
-        [Topics.ClassificationWaiting, Topics.ClassificationMatches, Topics.RoutingHeld, Topics.TakedownReminders, Topics.SlaOpen, Topics.SlaPending];
+        [Topics.ClassificationWaiting, Topics.ClassificationMatches, Topics.RoutingHeld, Topics.TakedownReminders, Topics.SlaOpen, Topics.SlaPending, Topics.RecheckSchedule];
+
+    /// <summary>Members of each stateful stage once the scale-out happened: 2 in CI (a second process per stage joins),
+    /// PIPELINE_SCALE_MEMBERS=3 for three replicas of every stateful stage (17 processes; run by hand, README "Tests").</summary>
+    private static int Members()
+    {
+        var v = Environment.GetEnvironmentVariable("PIPELINE_SCALE_MEMBERS");
+        return string.IsNullOrEmpty(v) ? 2 : int.TryParse(v, out var n) && n is >= 2 and <= 6 ? n
+            : throw new InvalidOperationException($"PIPELINE_SCALE_MEMBERS '{v}' is not a member count. Fix: 2 to 6 (the stages' partitions are 6), or unset.");
+    }
 
     [Fact]
     public async Task Members_joining_and_SIGKILLed_mid_stream_lose_nothing_duplicate_nothing_and_a_fenced_member_never_decides_the_state()
@@ -55,7 +65,9 @@ public sealed class ScaleOutTests(KafkaBackend backend, ITestOutputHelper output
 
         // Phase 1 → 2: a second member of every stateful stage joins.
         await watch.WaitUntilAsync(() => Outcomes().Count >= total / 6, TimeSpan.FromSeconds(120), () => $"outcomes: {Outcomes().Count}");
-        await Task.WhenAll(Stateful.Select(pipeline.StartReplicaAsync));
+        var members = Members();
+        await Task.WhenAll(Stateful.SelectMany(s => Enumerable.Repeat(s, members - 1)).Select(pipeline.StartReplicaAsync));
+        output.WriteLine($"{members} members of each of {string.Join(", ", Stateful)}");
         joined.SetResult();
 
         // Phase 2 → 3: the first members of routing and takedown die without a goodbye, and come back.
