@@ -19,6 +19,11 @@ public sealed class DeliveryOptions
     /// first (stage clock) go out together as one mail or POST; 00:00:00 sends each notice on its own.</summary>
     public TimeSpan BatchWindow { get; set; } = TimeSpan.FromMinutes(2);
 
+    /// <summary>At most this many notices in one mail or POST; a full batch closes at its time and the next notice opens
+    /// another. The fault run put 863 notices in one webhook batch, whose X-Notice-Ids header the receiver refused
+    /// (HTTP 431), failing all 863; an abuse desk does not want hundreds of notices in one message either.</summary>
+    public int MaxBatchSize { get; set; } = 50;
+
     /// <summary>Delay before the second attempt; it doubles with each further attempt up to <see cref="MaxBackoff"/>.</summary>
     public TimeSpan InitialBackoff { get; set; } = TimeSpan.FromMinutes(1);
 
@@ -77,6 +82,8 @@ internal sealed class DeliveryOptionsValidator : IValidateOptions<DeliveryOption
             errors.Add("Takedown:Delivery:Smtp:Timeout and Takedown:Delivery:Webhook:Timeout must be positive. Fix: e.g. 00:00:30.");
         if (o.InitialBackoff <= TimeSpan.Zero || o.MaxBackoff < o.InitialBackoff)
             errors.Add($"Takedown:Delivery:InitialBackoff ({o.InitialBackoff}) must be positive and at most Takedown:Delivery:MaxBackoff ({o.MaxBackoff}). Fix: e.g. 00:01:00 and 01:00:00.");
+        if (o.MaxBatchSize is < 1 or > 500)
+            errors.Add($"Takedown:Delivery:MaxBatchSize {o.MaxBatchSize} must lie between 1 and 500. Fix: e.g. 50 (the notice ids of a batch travel in one header).");
         if (o.MaxAttempts is < 1 or > 100)
             errors.Add($"Takedown:Delivery:MaxAttempts {o.MaxAttempts} must lie between 1 and 100. Fix: e.g. 10 (with the default backoff about 8 hours of retrying).");
         if (o.BatchWindow < TimeSpan.Zero || o.BatchWindow > TimeSpan.FromHours(1))

@@ -34,8 +34,8 @@ internal static class BatchMetrics
 
 /// <summary>
 /// Collects e-mail and webhook notices per recipient: a notice joins the recipient's open batch while it is still open
-/// (stage clock before its close, never attempted), otherwise it opens one that closes Takedown:Delivery:BatchWindow
-/// later. A notice already known here (waiting or delivered) is ignored, so replays and re-deliveries of
+/// (stage clock before its close, never attempted) and holds fewer than Takedown:Delivery:MaxBatchSize notices, otherwise
+/// it opens one that closes Takedown:Delivery:BatchWindow later. A notice already known here (waiting or delivered) is ignored, so replays and re-deliveries of
 /// notices.issued send nothing twice.
 /// <para>When a batch closes (its members' timers, due at the close), one mail or POST goes out for all members (a
 /// batch of one as the plain notice), off the stage thread (a platform effect for all members at once, so none of them
@@ -70,15 +70,20 @@ public sealed class BatchProcessor : IProcessor<TakedownNotice>, IStateful
         if (batches.State.TryGet(message.Partition, n.noticeId, out _)) return ValueTask.CompletedTask;
         var now = time.GetUtcNow().UtcDateTime;
         var recipient = NoticeBatch.RecipientKey(n.recipient.channel, n.recipient.address);
+        // The recipient's open batches (by their close time) and how full each is: join the earliest with room, or open
+        // a new one, closing after the window and after every open one (a distinct close time is a distinct batch).
         var open = batches.State.EntriesOf(message.Partition).Select(e => e.Value)
             .Where(d => d.status == DeliveryStatus.RETRYING && d.attempt == 0 && d.nextAttemptAt > now && BatchState.RecipientKey(d) == recipient)
-            .Select(d => d.nextAttemptAt).FirstOrDefault();
-        var closes = open ?? now + settings.BatchWindow;
+            .GroupBy(d => d.nextAttemptAt!.Value).Select(g => (Closes: g.Key, Members: g.Count())).ToList();
+        var room = open.Where(b => b.Members < settings.MaxBatchSize).OrderBy(b => b.Closes).Select(b => (DateTime?)b.Closes).FirstOrDefault();
+        var closes = room ?? Later(now + settings.BatchWindow, open.Count == 0 ? null : open.Max(b => b.Closes).AddMilliseconds(1));
         var waiting = DeliveryState.Queued(n, now, closes, $"waiting for the batch to {n.recipient.address} to close at {closes:O}");
         waiting.eventId = EventIds.Derive("notice-batched", n.noticeId);
         batches.State.Put(output, message.Partition, n.noticeId, waiting);
         return ValueTask.CompletedTask;
     }
+
+    private static DateTime Later(DateTime a, DateTime? b) => b is { } x && x > a ? x : a;
 
     /// <summary>A batch closed (or its retry is due): the members waiting for the same recipient and time go out as one.</summary>
     private void Close(TimerFired<NoticeDelivery> timer, IOutput output)

@@ -101,4 +101,26 @@ public class GroupingTests
         Assert.Equal(16, StateRecords());
         foreach (var n in members.Concat(hooks).Append(alone).Append(next)) Assert.Single(h.DeliveriesOf(n.noticeId));
     }
+
+    [Fact]
+    public async Task A_full_batch_closes_at_its_time_and_the_next_notice_for_the_desk_opens_another()
+    {
+        await using var h = await DeliveryHarness.StartAsync();
+        var clock = new FakeTimeProvider(new DateTimeOffset(T0));
+        await h.StartHostAsync(new Dictionary<string, string?> { ["Takedown:Delivery:BatchWindow"] = "00:02:00", ["Takedown:Delivery:MaxBatchSize"] = "2" }, time: clock);
+        using var batches = new TopicWatcher(h.Runtime.BootstrapServers, h.Runtime.SchemaRegistryUrl, Topics.TakedownBatches);
+        int Waiting() => batches.Events<NoticeDelivery>(Topics.TakedownBatches, d => d.status == DeliveryStatus.RETRYING && d.attempt == 0).Count;
+
+        var notices = Enumerable.Range(0, 5).Select(i => DeliveryHarness.Notice("fullhost", i, NoticeChannel.EMAIL, "abuse@fullhost.example")).ToList();
+        await h.PublishAsync(notices);
+        await DeliveryHarness.Eventually(() => Waiting() == 5, Wait, () => $"{Waiting()} of 5 notices waiting in batches");
+        clock.Advance(TimeSpan.FromMinutes(2).Add(TimeSpan.FromSeconds(1)));
+        await DeliveryHarness.Eventually(() => h.Final().Count == 5, Wait, () => $"{h.Final().Count} of 5 delivered");
+
+        // Three mails of at most two notices, each notice in exactly one of them, each sent at its batch's close.
+        var mails = h.Smtp.Messages.Select(m => m.Message.Headers["X-Notice-Ids"]?.Split(", ") ?? [m.Message.Headers["X-Notice-Id"]!]).ToList();
+        Assert.Equal([1, 2, 2], mails.Select(ids => ids.Length).Order());
+        Assert.Equal(notices.Select(n => n.noticeId).Order(StringComparer.Ordinal), mails.SelectMany(ids => ids).Order(StringComparer.Ordinal));
+        Assert.All(notices, n => Assert.Equal(DeliveryStatus.SENT, Assert.Single(h.DeliveriesOf(n.noticeId)).status));
+    }
 }
