@@ -110,6 +110,9 @@ public sealed class TopicWatcher : IDisposable
             BootstrapServers = bootstrap, GroupId = "watcher-" + Guid.NewGuid().ToString("N"), AutoOffsetReset = AutoOffsetReset.Earliest,
             SessionTimeoutMs = 3000, HeartbeatIntervalMs = 750, EnableAutoCommit = false,
             PartitionAssignmentStrategy = PartitionAssignmentStrategy.CooperativeSticky,
+            // A test watcher, on any backend: a fetch in flight to a broker taken down (embedded cluster) is given up after
+            // 10 s instead of librdkafka's 60 s (Pipeline.Platform.Embedded.EmbeddedRuntime.SocketTimeoutMs).
+            SocketTimeoutMs = Pipeline.Platform.Embedded.EmbeddedRuntime.SocketTimeoutMs,
         }).SetPartitionsAssignedHandler((_, _) => assigned.TrySetResult()).Build();
         consumer.Subscribe(topics.Keys);
         while (!stop.IsCancellationRequested)

@@ -29,6 +29,7 @@ public sealed class RunningPipeline : IAsyncDisposable
         Publisher = new EventPublisher(Microsoft.Extensions.Options.Options.Create(new KafkaOptions
         {
             BootstrapServers = backend.BootstrapServers, SchemaRegistryUrl = backend.SchemaRegistryUrl,
+            SocketTimeoutMs = backend.Cluster is null ? null : Pipeline.Platform.Embedded.EmbeddedRuntime.SocketTimeoutMs,
         }), Serdes, "integration-test");
     }
 
