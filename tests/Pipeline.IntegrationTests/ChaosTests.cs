@@ -27,8 +27,14 @@ namespace Pipeline.IntegrationTests;
 public sealed class ChaosTests(KafkaBackend backend, ITestOutputHelper output)
 {
     private const string WebhookSecret = "whsec-chaos-0123456789abcdef";
-    private const string HookHost = "site-d.nl-hook.test";   // home hoster whose abuse desk takes webhooks
-    private const string TopicHost = "site-e.nl-topic.test"; // home hoster that consumes the notice topic
+    /// <summary>Home hosters per channel, each with its own abuse desk. Batches are keyed by desk: with one desk per
+    /// channel, the 100,000-report run put every batched notice in two partitions of takedown.batching.v1, beyond the
+    /// embedded cluster's ~5 MiB per partition, which evicted notices before the batching stage read them.</summary>
+    private const int Desks = 16;
+
+    private static string MailHost(int d) => $"site-a{d}.nl-mail.test";   // abuse desk by e-mail, 192.0.2.(100 + d)
+    private static string HookHost(int d) => $"site-d{d}.nl-hook.test";   // abuse desk by webhook, 192.0.2.(200 + d)
+    private const string TopicHost = "site-e.nl-topic.test";               // consumes the notice topic, 192.0.2.70
 
     /// <summary>The order of the kills in each round: takedown first, while the first notices are being delivered.</summary>
     private static readonly string[] Victims =
@@ -271,8 +277,8 @@ public sealed class ChaosTests(KafkaBackend backend, ITestOutputHelper output)
     {
         var (url, kind) = (i % 5) switch
         {
-            0 => ($"http://{TestWorld.HomeHosterHost}/{run}/{i}.jpg", "takedown"),
-            1 => ($"http://{HookHost}/{run}/{i}.jpg", "takedown"),
+            0 => ($"http://{MailHost(i / 5 % Desks)}/{run}/{i}.jpg", "takedown"),
+            1 => ($"http://{HookHost(i / 5 % Desks)}/{run}/{i}.jpg", "takedown"),
             2 => ($"http://{TopicHost}/{run}/{i}.jpg", "takedown"),
             3 => ($"http://{TestWorld.PartnerHost}/{run}/{i}.jpg", "forward"),
             _ => ($"http://{TestWorld.NoPartnerHost}/{run}/{i}.jpg", "review"),
@@ -280,23 +286,28 @@ public sealed class ChaosTests(KafkaBackend backend, ITestOutputHelper output)
         return (TestWorld.Report($"{run}-{i:D6}", url, sha256), kind);
     }
 
-    /// <summary>Two more home hosters (webhook and topic channels), real delivery to the loopback receivers, quick
+    /// <summary>Home hosters with their own abuse desks (e-mail, webhook, topic), real delivery to the loopback receivers, quick
     /// retries and short batch windows (so kills land inside batches), and a recheck slow enough not to swamp two cores.</summary>
     private static void Configure(JsonObject config, LoopbackSmtpServer smtp, LoopbackWebhookReceiver hooks)
     {
         var geo = config["Geolocation"]!.AsObject();
-        geo["Hosts"]![HookHost] = new JsonArray("192.0.2.200");
-        geo["Hosts"]![TopicHost] = new JsonArray("192.0.2.100");
-        geo["Networks"]!.AsArray().Add(new JsonObject
+        var web = config["Recheck"]!["ResolveOverrides"]![TestWorld.HomeHosterHost]!.GetValue<string>();
+        void Hoster(string host, string ip, int asn, string id, string address, string channel)
         {
-            ["Prefix"] = "192.0.2.192/26", ["Asn"] = 64497, ["AsOrganisation"] = "NL Hook Host (test)", ["Country"] = "NL",
-            ["HosterId"] = "nl-hook", ["HosterName"] = "NL Hook Host", ["AbuseAddress"] = $"{hooks.BaseUrl}/abuse/nl-hook", ["AbuseChannel"] = "Webhook",
-        });
-        geo["Networks"]!.AsArray().Add(new JsonObject
+            geo["Hosts"]![host] = new JsonArray(ip);
+            config["Recheck"]!["ResolveOverrides"]![host] = web;
+            geo["Networks"]!.AsArray().Add(new JsonObject
+            {
+                ["Prefix"] = ip + "/32", ["Asn"] = asn, ["AsOrganisation"] = $"{id} (test)", ["Country"] = "NL",
+                ["HosterId"] = id, ["HosterName"] = id, ["AbuseAddress"] = address, ["AbuseChannel"] = channel,
+            });
+        }
+        for (var d = 0; d < Desks; d++)
         {
-            ["Prefix"] = "192.0.2.64/26", ["Asn"] = 64498, ["AsOrganisation"] = "NL Topic Host (test)", ["Country"] = "NL",
-            ["HosterId"] = "nl-topic", ["HosterName"] = "NL Topic Host", ["AbuseAddress"] = "nl-topic", ["AbuseChannel"] = "Topic",
-        });
+            Hoster(MailHost(d), $"192.0.2.{100 + d}", 64497, $"nl-mail-{d}", $"abuse@nl-mail-{d}.test", "Email");
+            Hoster(HookHost(d), $"192.0.2.{200 + d}", 64498, $"nl-hook-{d}", $"{hooks.BaseUrl}/abuse/nl-hook-{d}", "Webhook");
+        }
+        Hoster(TopicHost, "192.0.2.70", 64499, "nl-topic", "nl-topic", "Topic");
         config["Takedown"]!["Delivery"] = new JsonObject
         {
             ["Smtp"] = new JsonObject { ["Host"] = "127.0.0.1", ["Port"] = smtp.Port, ["Security"] = "None", ["Timeout"] = "00:00:30" },
@@ -306,8 +317,6 @@ public sealed class ChaosTests(KafkaBackend backend, ITestOutputHelper output)
         var recheck = config["Recheck"]!.AsObject();
         recheck["FirstCheckAfter"] = "00:00:05";
         recheck["Interval"] = "00:10:00";
-        config["Recheck"]!["ResolveOverrides"]![HookHost] = recheck["ResolveOverrides"]![TestWorld.HomeHosterHost]!.GetValue<string>();
-        config["Recheck"]!["ResolveOverrides"]![TopicHost] = recheck["ResolveOverrides"]![TestWorld.HomeHosterHost]!.GetValue<string>();
         config["Logging"] = new JsonObject { ["LogLevel"] = new JsonObject { ["Default"] = "Warning", ["Pipeline"] = "Information", ["Microsoft.Hosting.Lifetime"] = "Information" } };
     }
 
