@@ -123,8 +123,13 @@ public sealed class ScaleOutTests(KafkaBackend backend, ITestOutputHelper output
             for (var p = 0; p < TopicCatalog.Get(topic).Partitions; p++)
             {
                 var tp = new TopicPartition(topic, p);
-                var end = consumer.QueryWatermarkOffsets(tp, TimeSpan.FromSeconds(10)).High.Value;
+                var marks = consumer.QueryWatermarkOffsets(tp, TimeSpan.FromSeconds(10));
+                var end = marks.High.Value;
                 if (end == 0) continue;
+                // The embedded cluster keeps ~5 MiB per partition: a busy state partition (recheck rewrites its entries at
+                // every check) may have lost its first records, fences included. Records before the first fence still
+                // held cannot be checked.
+                var evicted = marks.Low.Value > 0;
                 consumer.Assign(new TopicPartitionOffset(tp, Offset.Beginning));
                 long? latest = null;
                 var members = new HashSet<string>();
@@ -142,7 +147,7 @@ public sealed class ScaleOutTests(KafkaBackend backend, ITestOutputHelper output
                     else
                     {
                         records++;
-                        if (r.Message.Headers?.TryGetLastBytes(StateFence.EpochHeader, out var e) == true)
+                        if (!(latest is null && evicted) && r.Message.Headers?.TryGetLastBytes(StateFence.EpochHeader, out var e) == true)
                         {
                             var epoch = long.Parse(Encoding.UTF8.GetString(e), CultureInfo.InvariantCulture);
                             Assert.True(latest is not null && epoch <= latest, $"{r.TopicPartitionOffset}: epoch {epoch} is ahead of the latest fence {latest}");
