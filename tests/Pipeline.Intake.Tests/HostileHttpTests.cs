@@ -136,7 +136,7 @@ public class HostileHttpTests
         for (var i = 0; i < 240 && !reading.IsCompleted; i++)
         {
             try { await stream.WriteAsync(Encoding.ASCII.GetBytes(" ")); } catch (IOException) { break; }
-            await Task.WhenAny(reading, Task.Delay(500));
+            await Task.WhenAny(reading, Task.Delay(500)); // pacing: the attack's next byte, cut short by the answer
         }
         await Polling.Until(() => reading.IsCompleted, TimeSpan.FromSeconds(60), () => "the server's answer to the slow body: " + answer);
         Assert.StartsWith("HTTP/1.1 408", answer.ToString());

@@ -49,20 +49,12 @@ public sealed class ChaosTests(KafkaBackend backend, ITestOutputHelper output)
     private static readonly string[] LeaderTopics =
         [Topics.ReportsSubmitted, Topics.ReportsLocated, Topics.TakedownRequested, Topics.NoticesIssued, Topics.RoutingHeld, Topics.TakedownReminders, Topics.SlaOpen];
 
-    private static int Setting(string name, int fallback)
-    {
-        var v = Environment.GetEnvironmentVariable(name);
-        return string.IsNullOrEmpty(v) ? fallback
-            : int.TryParse(v, NumberStyles.Integer, CultureInfo.InvariantCulture, out var n) && n > 0 ? n
-            : throw new InvalidOperationException($"{name} '{v}' is not a positive whole number. Fix: e.g. {name}={fallback}, or unset it.");
-    }
-
     [Fact]
     public async Task Every_stage_SIGKILLed_brokers_down_during_restore_and_leaders_moved_lose_nothing_and_no_notice_reaches_a_receiver_under_two_ids()
     {
-        var total = Setting("PIPELINE_CHAOS_REPORTS", 700);
-        var rounds = Setting("PIPELINE_CHAOS_ROUNDS", 1);
-        var rate = Setting("PIPELINE_CHAOS_RATE", 150);
+        var total = TestWorld.Setting("PIPELINE_CHAOS_REPORTS", 700)!.Value;
+        var rounds = TestWorld.Setting("PIPELINE_CHAOS_ROUNDS", 1)!.Value;
+        var rate = TestWorld.Setting("PIPELINE_CHAOS_RATE", 150)!.Value;
         var run = Guid.NewGuid().ToString("N")[..10];
         var clock = Stopwatch.StartNew();
         // PIPELINE_CHAOS_SUMMARY: a file that gets every line as it happens (the test's own output appears only at its end).
@@ -162,7 +154,11 @@ public sealed class ChaosTests(KafkaBackend backend, ITestOutputHelper output)
             {
                 // A broker outage while the new process starts and restores its state.
                 var id = broker++ % cluster.BrokerCount + 1;
-                await Task.Delay(TimeSpan.FromSeconds(1));
+                // Down once the new process has joined its consumer group (it logs "consuming" just before), so the outage
+                // meets the assignment and the state restore that follows it.
+                var starting = pipeline[victim];
+                await Polling.Until(() => starting.HasExited || starting.Log.Contains(": consuming ", StringComparison.Ordinal), TimeSpan.FromSeconds(60),
+                    () => $"{victim} starting to consume after its restart:\n{starting.Log}", TimeSpan.FromMilliseconds(20));
                 var down = DateTimeOffset.UtcNow;
                 cluster.SetBrokerDown(id);
                 Log($"broker {id} down while {victim} restores");
@@ -276,10 +272,15 @@ public sealed class ChaosTests(KafkaBackend backend, ITestOutputHelper output)
         return sorted.Count % 2 == 1 ? sorted[sorted.Count / 2] : (sorted[sorted.Count / 2 - 1] + sorted[sorted.Count / 2]) / 2;
     }
 
+    private readonly Dictionary<string, int> partitionCounts = [];
+
+    /// <summary>The topic's partition count on the backend (PIPELINE_TEST_PARTITIONS may have changed the catalog's),
+    /// asked once per topic.</summary>
     private int PartitionCount(string topic)
     {
+        if (partitionCounts.TryGetValue(topic, out var known)) return known;
         using var admin = new AdminClientBuilder(new AdminClientConfig { BootstrapServers = backend.BootstrapServers }).Build();
-        return admin.GetMetadata(topic, TimeSpan.FromSeconds(10)).Topics.Single().Partitions.Count;
+        return partitionCounts[topic] = admin.GetMetadata(topic, TimeSpan.FromSeconds(10)).Topics.Single().Partitions.Count;
     }
 
     /// <summary>Report <paramref name="i"/> of the run and the outcome it must reach.</summary>

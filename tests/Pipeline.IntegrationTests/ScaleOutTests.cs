@@ -25,12 +25,7 @@ public sealed class ScaleOutTests(KafkaBackend backend, ITestOutputHelper output
 
     /// <summary>Members of each stateful stage once the scale-out happened: 2 in CI (a second process per stage joins),
     /// PIPELINE_SCALE_MEMBERS=3 for three replicas of every stateful stage (17 processes; run by hand, README "Tests").</summary>
-    private static int Members()
-    {
-        var v = Environment.GetEnvironmentVariable("PIPELINE_SCALE_MEMBERS");
-        return string.IsNullOrEmpty(v) ? 2 : int.TryParse(v, out var n) && n is >= 2 and <= 6 ? n
-            : throw new InvalidOperationException($"PIPELINE_SCALE_MEMBERS '{v}' is not a member count. Fix: 2 to 6 (the stages' partitions are 6), or unset.");
-    }
+    private static int Members() => TestWorld.Setting("PIPELINE_SCALE_MEMBERS", 2, min: 2, max: 6)!.Value; // the stages' topics have 6 partitions
 
     [Fact]
     public async Task Members_joining_and_SIGKILLed_mid_stream_lose_nothing_duplicate_nothing_and_a_fenced_member_never_decides_the_state()

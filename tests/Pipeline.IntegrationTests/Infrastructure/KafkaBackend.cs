@@ -67,10 +67,7 @@ public sealed class KafkaBackend : IAsyncLifetime
         Kind = "embedded";
         // PIPELINE_TEST_PARTITIONS: every topic's partition count on the embedded cluster, for runs too long for its
         // ~5 MiB kept per partition (the full-size fault run); the catalog's counts otherwise.
-        var partitions = System.Environment.GetEnvironmentVariable("PIPELINE_TEST_PARTITIONS");
-        embedded = await EmbeddedRuntime.StartAsync(3, TimeSpan.FromSeconds(5),
-            string.IsNullOrEmpty(partitions) ? null : int.TryParse(partitions, out var n) && n is > 0 and <= 1000 ? n
-                : throw new InvalidOperationException($"PIPELINE_TEST_PARTITIONS '{partitions}' is not a partition count. Fix: a whole number from 1 to 1000, or unset."));
+        embedded = await EmbeddedRuntime.StartAsync(3, TimeSpan.FromSeconds(5), TestWorld.Setting("PIPELINE_TEST_PARTITIONS", null, max: 1000));
         BootstrapServers = embedded.BootstrapServers;
         SchemaRegistryUrl = embedded.SchemaRegistryUrl;
     }

@@ -51,6 +51,16 @@ public static class TestWorld
         return path;
     }
 
+    /// <summary>A whole-number setting of a test run from the environment (sizes of the long runs by hand), or
+    /// <paramref name="fallback"/> when unset; anything else fails naming the variable and the fix.</summary>
+    public static int? Setting(string name, int? fallback, int min = 1, int max = int.MaxValue)
+    {
+        var v = Environment.GetEnvironmentVariable(name);
+        return string.IsNullOrEmpty(v) ? fallback
+            : int.TryParse(v, System.Globalization.NumberStyles.Integer, System.Globalization.CultureInfo.InvariantCulture, out var n) && n >= min && n <= max ? n
+            : throw new InvalidOperationException($"{name} '{v}' is not a whole number from {min} to {max}. Fix: e.g. {name}={fallback ?? min}, or unset it.");
+    }
+
     public static string RandomHex(int bytes) => Convert.ToHexStringLower(System.Security.Cryptography.RandomNumberGenerator.GetBytes(bytes));
 
     public static ReportSubmitted Report(string reportId, string url, string? sha256 = null, Classification? assessed = null, bool withReporter = true)
