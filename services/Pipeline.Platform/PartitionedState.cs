@@ -18,7 +18,16 @@ public interface IStateStore
 
     /// <summary>Forgets the entries of these partition numbers (their new owner restores them).</summary>
     void Drop(IEnumerable<int> partitions);
+
+    /// <summary>After a rebalance that left these held partitions with this member (an incremental assignment keeps them
+    /// without assigning them again): finds whether another member fenced one since this member's epoch, and if so fences
+    /// it again and returns the records to write under the new epoch. See <see cref="PartitionedState{T}.Reconcile"/>.</summary>
+    IReadOnlyList<StateRewrite> Reconcile(IEnumerable<int> kept, Func<string, int, long> fence);
 }
+
+/// <summary>A state record written again by <see cref="IStateStore.Reconcile"/>: the member's current value of the key
+/// (null: a tombstone, the key is gone here).</summary>
+public sealed record StateRewrite(int Partition, string Key, byte[]? Value);
 
 /// <summary>The records of state-store fencing (see <see cref="PartitionedState{T}.Restore(IEnumerable{int}, Func{string, int, long})"/>).</summary>
 public static class StateFence
@@ -142,6 +151,7 @@ public sealed class PartitionedState<T>(string topic, KafkaOptions kafka, AvroSe
     private readonly List<(int Partition, string Key, DateTime DueAt)> parked = [];
     private int effectConcurrency = 4;
     private readonly ConcurrentDictionary<int, long> epochs = new();
+    private readonly ConcurrentDictionary<int, long> checkedFrom = new(); // per held partition: where the next reconcile scan starts
 
     /// <summary>Records passed over at restore because a later fence had superseded their writer.</summary>
     public long Fenced => Interlocked.Read(ref fenced);
@@ -372,6 +382,98 @@ public sealed class PartitionedState<T>(string topic, KafkaOptions kafka, AvroSe
         log.LogInformation("Restored {Count} entries of {Topic} for partitions {Partitions} in {Ms:0} ms", reader.Applied, topic, string.Join(",", wanted.Order()), took.TotalMilliseconds);
     }
 
+    /// <summary>Records this member wrote again after finding a foreign fence in a partition it kept.</summary>
+    public long Rewritten => Interlocked.Read(ref rewritten);
+
+    private long rewritten;
+
+    /// <summary>
+    /// Checks the partitions this member kept through a rebalance. A group coordinator can hand a partition to a joining
+    /// member while its owner, left out of that generation without being told, keeps it: the embedded cluster does when the
+    /// owner rejoins later than its rebalance delay (session timeout − 1 s), and the cooperative protocol then lets the
+    /// owner keep the partition at the next rebalance without assigning it again. The other member fenced the partition
+    /// meanwhile, so every later write of the owner carries an epoch below that fence, and a restore would pass all of
+    /// them over: the owner's state would be lost at its next restart or hand-over.
+    /// <para>So after each rebalance the host calls this for the partitions a member kept: it reads each from where it
+    /// last checked (its epoch at first) to the end, keys and headers only. No fence there: nothing to do. A fence of
+    /// another member: this member fences the partition again (a new epoch) and returns, for every key written after that
+    /// fence by anyone, its current value here (or a tombstone), which the host writes under the new epoch. A restore then
+    /// rebuilds exactly this member's state: keys untouched since the foreign fence keep their earlier, admitted value.</para>
+    /// </summary>
+    public IReadOnlyList<StateRewrite> Reconcile(IEnumerable<int> kept, Func<string, int, long> fence)
+    {
+        var rewrites = new List<StateRewrite>();
+        IConsumer<byte[]?, byte[]?>? consumer = null;
+        try
+        {
+            foreach (var p in kept.Distinct())
+                ReconcilePartition(p, ref consumer, fence, rewrites);
+        }
+        finally
+        {
+            consumer?.Close();
+            consumer?.Dispose();
+        }
+        return rewrites;
+    }
+
+    private void ReconcilePartition(int p, ref IConsumer<byte[]?, byte[]?>? consumer, Func<string, int, long> fence, List<StateRewrite> rewrites)
+    {
+        if (!held.TryGetValue(p, out var entries) || !epochs.TryGetValue(p, out var epoch)) return;
+        var from = Math.Max(epoch + 1, checkedFrom.GetValueOrDefault(p));
+        consumer ??= BuildScanConsumer();
+        var (foreign, keys, end) = ScanForForeignFence(consumer, p, from);
+        if (foreign is null)
+        {
+            checkedFrom[p] = end;
+            return;
+        }
+        var renewed = fence(topic, p);
+        epochs[p] = renewed;
+        checkedFrom[p] = renewed + 1;
+        foreach (var key in keys)
+            rewrites.Add(new StateRewrite(p, key, entries.TryGetValue(key, out var value) ? serdes.Serialize(value, topic) : null));
+        Interlocked.Add(ref rewritten, keys.Count);
+        log.LogWarning("{Topic} [{Partition}]: another member fenced this partition at {Foreign} while this member kept it (epoch {Epoch}); " +
+                       "fenced it again at {Renewed} and wrote {Count} keys again under the new epoch", topic, p, foreign, epoch, renewed, keys.Count);
+    }
+
+    /// <summary>Reads state partition <paramref name="partition"/> from <paramref name="from"/> to its end (keys and headers,
+    /// no decoding): the offset of the first fence there, the keys written after it, and the end offset.</summary>
+    private (long? Foreign, HashSet<string> Keys, long End) ScanForForeignFence(IConsumer<byte[]?, byte[]?> consumer, int partition, long from)
+    {
+        var tp = new TopicPartition(topic, partition);
+        var end = consumer.QueryWatermarkOffsets(tp, TimeSpan.FromSeconds(30)).High.Value;
+        long? foreign = null;
+        var keys = new HashSet<string>(StringComparer.Ordinal);
+        if (from >= end) return (null, keys, Math.Max(from, end));
+        consumer.Assign(new TopicPartitionOffset(tp, from));
+        var deadline = DateTime.UtcNow.AddSeconds(60);
+        while (true)
+        {
+            var r = consumer.Consume(TimeSpan.FromMilliseconds(500));
+            if (r is not null && !r.IsPartitionEOF)
+            {
+                var key = r.Message.Key is null ? "" : System.Text.Encoding.UTF8.GetString(r.Message.Key);
+                if (key == StateFence.Key) foreign ??= r.Offset.Value;
+                else if (foreign is not null) keys.Add(key);
+                if (r.Offset.Value + 1 >= end) break;
+            }
+            if (DateTime.UtcNow > deadline)
+                throw new TimeoutException($"Checking {tp} for another member's fence from offset {from} to {end} took longer than 60 s.");
+        }
+        consumer.Unassign();
+        return (foreign, keys, end);
+    }
+
+    private IConsumer<byte[]?, byte[]?> BuildScanConsumer() => new ConsumerBuilder<byte[]?, byte[]?>(new ConsumerConfig(KafkaClients.ConsumerConfig(kafka))
+    {
+        GroupId = $"reconcile-{topic}-{Guid.NewGuid():N}", // never committed: assign() says where to read
+        EnableAutoCommit = false,
+        AutoOffsetReset = AutoOffsetReset.Earliest, // the embedded cluster may have evicted the start: read what is kept
+    }).SetLogHandler((_, m) => { if (m.Level <= SyslogLevel.Warning) log.LogDebug("reconcile {Topic} librdkafka: {Message}", topic, m.Message); })
+      .Build();
+
     public void Drop(IEnumerable<TopicPartition> revoked) => Drop(revoked.Select(tp => tp.Partition.Value));
 
     public void Drop(IEnumerable<int> partitions)
@@ -380,6 +482,7 @@ public sealed class PartitionedState<T>(string topic, KafkaOptions kafka, AvroSe
         {
             held.TryRemove(p, out _);
             epochs.TryRemove(p, out _);
+            checkedFrom.TryRemove(p, out _);
         }
         // Their timers stay queued but no longer match an entry (checked when they come due), so they never fire here.
         lock (timers)

@@ -612,6 +612,27 @@ internal sealed class ProcessorHost(
         return producer.ProduceAsync(new TopicPartition(topic, partition), fence).GetAwaiter().GetResult().Offset.Value;
     }
 
+    /// <summary>After an incremental rebalance: the state partitions this member kept are checked for another member's
+    /// fence (see <see cref="PartitionedState{T}.Reconcile"/>); where one is found, the member's current values of the keys
+    /// written since go out again under its new epoch, before it processes anything more.</summary>
+    private void ReconcileKept(IProducer<byte[]?, byte[]?> producer, string member, List<int> kept)
+    {
+        if (stores.Count == 0 || kept.Count == 0) return;
+        FlushOutputs(producer, TimeSpan.FromSeconds(options.ShutdownTimeoutSeconds)); // the scan must see every write made so far
+        foreach (var store in stores)
+        {
+            var rewrites = store.Reconcile(kept, (topic, p) => Fence(producer, member, topic, p));
+            if (rewrites.Count == 0) continue;
+            var entry = tracker.Untracked(new TopicPartition(store.Topic, rewrites[0].Partition));
+            foreach (var r in rewrites)
+                Produce(producer, store.Topic, r.Partition, Encoding.UTF8.GetBytes(r.Key), r.Value,
+                    new Headers { { "pipeline.stage", Encoding.UTF8.GetBytes(stage.Name) }, { "pipeline.origin", Encoding.UTF8.GetBytes("reconcile:" + store.Topic) } }, entry);
+            entry.Release();
+            ProcessorMetrics.StateRewritten.WithLabels(stage.Name, store.Topic).Inc(rewrites.Count);
+        }
+        producer.Flush(TimeSpan.FromSeconds(options.ShutdownTimeoutSeconds));
+    }
+
     private void Produce(IProducer<byte[]?, byte[]?> producer, string topic, int? partition, byte[]? key, byte[]? value, Headers headers, OffsetTracker.Entry entry,
         Action? acknowledged = null)
     {
@@ -760,6 +781,8 @@ internal sealed class ProcessorHost(
                 ProcessorMetrics.AssignedPartitions.WithLabels(stage.Name).Set(c.Assignment.Count + partitions.Count);
                 log.LogInformation("{Stage}: assigned {Partitions}", stage.Name, string.Join(", ", partitions));
                 var numbers = partitions.Select(p => p.Partition.Value).Distinct().ToList();
+                if (stage.AssignmentStrategy == PartitionAssignmentStrategy.CooperativeSticky)
+                    ReconcileKept(producer, c.MemberId, c.Assignment.Select(tp => tp.Partition.Value).Except(numbers).Distinct().ToList());
                 foreach (var store in stores) store.Restore(numbers, (topic, p) => Fence(producer, c.MemberId, topic, p));
                 (processor as IPartitionAware)?.OnAssigned(partitions);
                 health.Report(stage.Name, running: true, joined: true); // ready once its state is restored: it processes now
