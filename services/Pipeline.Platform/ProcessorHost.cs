@@ -47,8 +47,13 @@ internal sealed class ProcessorHost(
     {
         public int Unacknowledged = unacknowledged;
         public OffsetTracker.Entry Entry { get; } = entry;
-        public List<(OutputBuffer.Pending Pending, byte[]? Value, Headers Headers)> Records { get; } = [];
+        public List<(OutputBuffer.Pending Pending, byte[]? Value, Headers Headers, long Sequence)> Records { get; } = [];
     }
+    /// <summary>Sequence numbers of state records queued (held or produced) and not yet acknowledged; an effect starts only
+    /// once none at or below its barrier is left (see <see cref="StartEffect"/>).</summary>
+    private readonly SortedSet<long> unacknowledgedStateWrites = [];
+    private long stateWritesQueued; // stage thread only
+
     private long timersPausedUntil;
     private readonly ConcurrentQueue<(PendingEffect Effect, Action<IOutput>? Then, Exception? Error)> completions = new();
     private readonly ConcurrentDictionary<ITimerSource, SemaphoreSlim> effectSlots = new();
@@ -369,16 +374,23 @@ internal sealed class ProcessorHost(
     }
 
     /// <summary>Starts an effect (<see cref="PendingEffect"/>) off the stage thread, within its store's concurrency; its
-    /// continuation waits in <see cref="completions"/> for the stage thread.</summary>
+    /// continuation waits in <see cref="completions"/> for the stage thread.
+    /// <para>The work waits until every state record written before it started is acknowledged: it acts on the world (a
+    /// mail, a POST) on the strength of entries that memory already holds, and one whose record a crash lost would come
+    /// back different after the restart. The fault run found that: a batch mailed with a member whose "waiting" record was
+    /// still in flight; after the SIGKILL the member was read again, joined a new batch and reached its hoster a second
+    /// time, under a second Message-ID.</para></summary>
     private void StartEffect(PendingEffect effect)
     {
         foreach (var key in effect.Keys) effect.Store.EffectStarted(effect.Partition, key);
         Interlocked.Increment(ref effectsInFlight);
         var slots = effectSlots.GetOrAdd(effect.Store, s => new SemaphoreSlim(s.EffectConcurrency));
+        var barrier = stateWritesQueued;
         _ = Task.Run(async () =>
         {
             try
             {
+                while (!StateDurableUpTo(barrier)) await Task.Delay(2, effectsStop.Token).ConfigureAwait(false);
                 await slots.WaitAsync(effectsStop.Token).ConfigureAwait(false);
             }
             catch (OperationCanceledException e)
@@ -471,11 +483,15 @@ internal sealed class ProcessorHost(
         if (state == 0 || (state == serialised.Count && heldStateWrites.Count == 0))
         {
             foreach (var (pending, value) in serialised)
-                Produce(producer, pending.Topic, pending.Partition, Encoding.UTF8.GetBytes(pending.Key), value, headers(), entry);
+            {
+                var sequence = stateTopics.Contains(pending.Topic) ? QueueStateWrite() : (long?)null;
+                Produce(producer, pending.Topic, pending.Partition, Encoding.UTF8.GetBytes(pending.Key), value, headers(), entry,
+                    sequence is { } n ? () => StateWriteAcknowledged(n) : null);
+            }
             return;
         }
         var held = new HeldStateWrites(entry, serialised.Count - state);
-        foreach (var (pending, value) in serialised.Where(o => stateTopics.Contains(o.Pending.Topic))) held.Records.Add((pending, value, headers()));
+        foreach (var (pending, value) in serialised.Where(o => stateTopics.Contains(o.Pending.Topic))) held.Records.Add((pending, value, headers(), QueueStateWrite()));
         entry.AddPending(); // released once the held records are produced: the input offset waits for them too
         heldStateWrites.Enqueue(held);
         foreach (var (pending, value) in serialised.Where(o => !stateTopics.Contains(o.Pending.Topic)))
@@ -490,10 +506,28 @@ internal sealed class ProcessorHost(
         while (heldStateWrites.TryPeek(out var held) && Volatile.Read(ref held.Unacknowledged) == 0)
         {
             heldStateWrites.Dequeue();
-            foreach (var (pending, value, headers) in held.Records)
-                Produce(producer, pending.Topic, pending.Partition, Encoding.UTF8.GetBytes(pending.Key), value, headers, held.Entry);
+            foreach (var (pending, value, headers, sequence) in held.Records)
+                Produce(producer, pending.Topic, pending.Partition, Encoding.UTF8.GetBytes(pending.Key), value, headers, held.Entry, () => StateWriteAcknowledged(sequence));
             held.Entry.Release();
         }
+    }
+
+    private long QueueStateWrite()
+    {
+        var sequence = ++stateWritesQueued;
+        lock (unacknowledgedStateWrites) unacknowledgedStateWrites.Add(sequence);
+        return sequence;
+    }
+
+    private void StateWriteAcknowledged(long sequence)
+    {
+        lock (unacknowledgedStateWrites) unacknowledgedStateWrites.Remove(sequence);
+    }
+
+    /// <summary>True once every state record queued up to <paramref name="barrier"/> is acknowledged.</summary>
+    private bool StateDurableUpTo(long barrier)
+    {
+        lock (unacknowledgedStateWrites) return unacknowledgedStateWrites.Count == 0 || unacknowledgedStateWrites.Min > barrier;
     }
 
     /// <summary>Waits, within <paramref name="timeout"/>, until every output and held state record is acknowledged.</summary>
@@ -515,6 +549,7 @@ internal sealed class ProcessorHost(
         var deadline = Environment.TickCount64 + options.ShutdownTimeoutSeconds * 1000L;
         while (Volatile.Read(ref effectsInFlight) > 0 && Environment.TickCount64 < deadline)
         {
+            ReleaseStateWrites(producer); // an effect may be waiting for held state records (see StartEffect)
             CompleteEffects(producer, CancellationToken.None);
             Thread.Sleep(5);
         }

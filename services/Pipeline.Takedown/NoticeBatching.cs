@@ -40,8 +40,9 @@ internal static class BatchMetrics
 /// <para>When a batch closes (its members' timers, due at the close), one mail or POST goes out for all members (a
 /// batch of one as the plain notice), off the stage thread (a platform effect for all members at once, so none of them
 /// starts another); then per member the outcome on notices.deliveries.v1 (REMINDER_SENT on sla.events.v1 for a reminder)
-/// and in the state, together. A crash after sending and before recording leaves the members waiting; the same members
-/// make the same batch id, so the re-sent mail or POST carries the same Message-ID or Idempotency-Key. Transient failures
+/// and in the state, together. The batch id is fixed in every member's state when the batch first closes, before it is
+/// sent; a crash after sending and before recording every outcome leaves those members waiting, and the re-sent mail or
+/// POST (of all of them, or of the rest) carries the same Message-ID or Idempotency-Key. Transient failures
 /// are retried with the delivery backoff (Takedown:Delivery:*); a batch being retried takes no new members.</para>
 /// </summary>
 public sealed class BatchProcessor : IProcessor<TakedownNotice>, IStateful
@@ -83,6 +84,12 @@ public sealed class BatchProcessor : IProcessor<TakedownNotice>, IStateful
         return ValueTask.CompletedTask;
     }
 
+    private static NoticeDelivery WithBatch(NoticeDelivery d, string batchId) => new()
+    {
+        eventId = d.eventId, noticeId = d.noticeId, caseKey = d.caseKey, hosterId = d.hosterId, channel = d.channel, address = d.address,
+        attempt = d.attempt, status = d.status, detail = d.detail, nextAttemptAt = d.nextAttemptAt, at = d.at, notice = d.notice, batchId = batchId,
+    };
+
     private static DateTime Later(DateTime a, DateTime? b) => b is { } x && x > a ? x : a;
 
     /// <summary>A batch closed (or its retry is due): the members waiting for the same recipient and time go out as one.</summary>
@@ -94,7 +101,16 @@ public sealed class BatchProcessor : IProcessor<TakedownNotice>, IStateful
                         && d.nextAttemptAt == timer.Value.nextAttemptAt && d.attempt == timer.Value.attempt)
             .ToList();
         var notices = members.Select(d => d.notice!).OrderBy(n => n.issuedAt).ThenBy(n => n.noticeId, StringComparer.Ordinal).ToList();
-        var batch = new NoticeBatch(notices);
+        // The batch id is fixed when the batch first closes, in every member's state, before anything is sent (an effect
+        // starts only once the state written before it is acknowledged): a crash after the send and before every outcome
+        // is recorded re-sends the rest under the same id.
+        var id = members.Select(m => m.batchId).FirstOrDefault(b => b is not null);
+        if (id is null && members.Count > 1)
+        {
+            id = NoticeBatch.IdOf(notices);
+            foreach (var m in members) batches.State.Put(output, timer.Partition, m.noticeId, WithBatch(m, id));
+        }
+        var batch = new NoticeBatch(notices, id);
         var attempt = timer.Value.attempt + 1;
         batches.State.StartEffect(output, timer.Partition, members.Select(m => m.noticeId).ToList(), ct => deliverer.DeliverAsync(batch, ct),
             (result, o) => Record(batch, attempt, result, timer.Partition, o));
@@ -105,8 +121,8 @@ public sealed class BatchProcessor : IProcessor<TakedownNotice>, IStateful
         var now = time.GetUtcNow().UtcDateTime;
         var members = batch.Members;
         var (final, next) = DeliveryRecords.Schedule(result, attempt, settings, now);
-        if (members.Count > 1) final = final with { Detail = $"batch {batch.BatchId} of {members.Count} notices: {final.Detail}" };
-        var deliveries = members.Select(n => (Notice: n, Delivery: DeliveryRecords.Event(n, attempt, final, now, next))).ToList();
+        if (!batch.Plain) final = final with { Detail = $"batch {batch.BatchId} of {members.Count} notices: {final.Detail}" };
+        var deliveries = members.Select(n => (Notice: n, Delivery: DeliveryRecords.Event(n, attempt, final, now, next, batch.Plain ? null : batch.BatchId))).ToList();
         foreach (var (n, delivery) in deliveries) DeliveryRecords.Record(output, batches.State, partition, n, delivery);
         output.AfterCommit(() =>
         {

@@ -29,11 +29,19 @@ public interface INoticeChannel
     Task<DeliveryResult> DeliverAsync(NoticeBatch batch, CancellationToken cancellationToken);
 }
 
-/// <summary>Notices for one recipient delivered together (one e-mail, one webhook POST). Each keeps its own notice id;
-/// the batch id derives from the members' notice ids, so the same members always make the same batch.</summary>
-public sealed record NoticeBatch(IReadOnlyList<TakedownNotice> Members)
+/// <summary>Notices for one recipient delivered together (one e-mail, one webhook POST). Each keeps its own notice id.
+/// The batch id derives from the members' notice ids when the batch first closes; from then on it is fixed
+/// (<paramref name="FixedId"/>, kept in each member's state), so a re-send of part of the batch after a crash carries the
+/// same id, and goes out as a batch even with one member left.</summary>
+public sealed record NoticeBatch(IReadOnlyList<TakedownNotice> Members, string? FixedId = null)
 {
-    public string BatchId { get; } = EventIds.Derive("notice-batch", [.. Members.Select(m => m.noticeId).Order(StringComparer.Ordinal)]);
+    public string BatchId { get; } = FixedId ?? IdOf(Members);
+
+    /// <summary>The id a batch of these members gets when it first closes.</summary>
+    public static string IdOf(IEnumerable<TakedownNotice> members) => EventIds.Derive("notice-batch", [.. members.Select(m => m.noticeId).Order(StringComparer.Ordinal)]);
+
+    /// <summary>Goes out as the plain notice: one member, never sent as a batch.</summary>
+    public bool Plain => Members.Count == 1 && FixedId is null;
 
     public TakedownNotice Lead => Members[0];
 

@@ -17,8 +17,8 @@ public sealed class NoticeDeliverer(EmailChannel email, WebhookChannel webhook)
         _ => Task.FromResult(NoChannel(notice)),
     };
 
-    /// <summary>A batch of one goes out as the plain notice.</summary>
-    public Task<DeliveryResult> DeliverAsync(NoticeBatch batch, CancellationToken ct) => batch.Members.Count == 1 ? DeliverAsync(batch.Lead, ct) : batch.Lead.recipient.channel switch
+    /// <summary>A batch of one goes out as the plain notice (unless it was sent as a batch before: see <see cref="NoticeBatch"/>).</summary>
+    public Task<DeliveryResult> DeliverAsync(NoticeBatch batch, CancellationToken ct) => batch.Plain ? DeliverAsync(batch.Lead, ct) : batch.Lead.recipient.channel switch
     {
         NoticeChannel.EMAIL => email.DeliverAsync(batch, ct),
         NoticeChannel.WEBHOOK => webhook.DeliverAsync(batch, ct),
@@ -66,8 +66,9 @@ internal static class DeliveryMetrics
 /// <summary>Records of one attempt: the event on notices.deliveries.v1 and the state entry.</summary>
 internal static class DeliveryRecords
 {
-    public static NoticeDelivery Event(TakedownNotice n, int attempt, DeliveryResult result, DateTime at, DateTime? nextAttemptAt) => new()
+    public static NoticeDelivery Event(TakedownNotice n, int attempt, DeliveryResult result, DateTime at, DateTime? nextAttemptAt, string? batchId = null) => new()
     {
+        batchId = batchId,
         eventId = EventIds.Derive("notice-delivery", n.noticeId, attempt.ToString(CultureInfo.InvariantCulture)),
         noticeId = n.noticeId,
         caseKey = n.caseKey,
@@ -87,6 +88,7 @@ internal static class DeliveryRecords
         eventId = e.eventId, noticeId = e.noticeId, caseKey = e.caseKey, hosterId = e.hosterId, channel = e.channel, address = e.address,
         attempt = e.attempt, status = e.status, detail = e.detail, nextAttemptAt = e.nextAttemptAt, at = e.at,
         notice = e.status == DeliveryStatus.RETRYING ? n : null, // the notice is kept only while it must be retried
+        batchId = e.batchId,
     };
 
     /// <summary>A reminder that reached its recipient is an SLA fact: REMINDER_SENT on sla.events, once per reminder (the id

@@ -131,6 +131,65 @@ public sealed class StateStoreTests
         Assert.Equal(2, ProcessorMetrics.EffectsCompleted.WithLabels(stage, topic).Value);
     }
 
+    /// <summary>An effect acts on the world (a mail, a POST) on the strength of entries memory already holds; if one of
+    /// their records were still in flight, a crash would bring the entry back different (the fault run: a batch mailed
+    /// with a member whose record was lost, which then went out again in a new batch under a second Message-ID). So the
+    /// work starts only once every state record written before it is acknowledged: here the broker refuses the next
+    /// produce requests (retriable) for a few seconds, and the work must find the entry's record already in the topic.</summary>
+    [Fact]
+    public async Task An_effect_starts_only_once_the_state_records_written_before_it_are_acknowledged()
+    {
+        await using var h = await Harness.StartAsync();
+        var stage = h.NewStage("state-durable");
+        var topic = StateTopic(h);
+        var store = new PartitionedState<ReportSubmitted>(topic, h.Kafka, h.Serdes, NullLogger.Instance);
+        var processor = new DurableEffectProcessor(store, h)
+        {
+            // Once the fences are written: the next produce requests fail with a retriable error (≈ 3 s of retries).
+            Assigned = () => h.Runtime.Cluster.PushRequestErrors(0, Enumerable.Repeat(ErrorCode.NotEnoughReplicas, 6).ToArray()),
+        };
+        await h.PublishAsync([Harness.Submitted("durable")], partition: 0);
+        var app = h.BuildHost(stage, processor);
+        await app.StartAsync();
+
+        var (epoch, end) = await processor.Observed.Task.WaitAsync(Timeout);
+        Assert.True(end >= epoch + 2, $"the effect started while the entry's record (after the fence at {epoch}) was not yet in the topic (end offset {end})");
+        await app.StopAsync();
+    }
+
+    /// <summary>Puts each report in a store and starts an effect for it in the same call; the work reads the end offset of
+    /// the entry's state partition.</summary>
+    private sealed class DurableEffectProcessor(PartitionedState<ReportSubmitted> store, Harness h) : IProcessor<ReportSubmitted>, IStateful, IPartitionAware
+    {
+        public Action? Assigned { get; init; }
+        public TaskCompletionSource<(long Epoch, long End)> Observed { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        public IEnumerable<IStateStore> Stores => [store];
+
+        public void OnAssigned(IReadOnlyCollection<TopicPartition> partitions)
+        {
+            if (partitions.Count > 0) Assigned?.Invoke();
+        }
+
+        public void OnRevoked(IReadOnlyCollection<TopicPartition> partitions)
+        {
+        }
+
+        public ValueTask ProcessAsync(Incoming<ReportSubmitted> message, IOutput output, CancellationToken cancellationToken)
+        {
+            var id = message.Value.report.reportId;
+            store.Put(output, message.Partition, id, message.Value);
+            store.TryGetEpoch(message.Partition, out var epoch);
+            store.StartEffect(output, message.Partition, id, _ =>
+            {
+                using var c = new ConsumerBuilder<Ignore, Ignore>(new ConsumerConfig { BootstrapServers = h.Kafka.BootstrapServers, GroupId = "end-" + Guid.NewGuid() }).Build();
+                var end = c.QueryWatermarkOffsets(new TopicPartition(store.Topic, message.Partition), TimeSpan.FromSeconds(10)).High.Value;
+                Observed.TrySetResult((epoch, end));
+                return Task.FromResult(end);
+            }, (_, _) => { });
+            return ValueTask.CompletedTask;
+        }
+    }
+
     [Fact]
     public async Task A_restore_passes_over_what_a_fenced_member_wrote_after_its_successor_fenced_the_partition()
     {

@@ -85,10 +85,11 @@ public class GroupingTests
         await DeliveryHarness.Eventually(() => h.Smtp.Messages.Count == 3 && h.Final().Count == 8, Wait, () => $"{h.Smtp.Messages.Count} of 3 mails");
         Assert.Equal(T0.AddMinutes(4), Assert.Single(h.DeliveriesOf(next.noticeId)).at);
 
-        // A restart that re-reads every notice sends nothing again and changes no batch: each notice has its two state
-        // records (waiting, sent) and no third.
+        // A restart that re-reads every notice sends nothing again and changes no batch: each notice has its state
+        // records (waiting, then for the six members of a batch of several the batch id fixed at the close, then sent)
+        // and no more.
         int StateRecords() => batches.Deliveries(Topics.TakedownBatches).Count;
-        await DeliveryHarness.Eventually(() => StateRecords() == 16, Wait, () => $"{StateRecords()} of 16 state records");
+        await DeliveryHarness.Eventually(() => StateRecords() == 22, Wait, () => $"{StateRecords()} of 22 state records");
         await h.StopHostAsync(host);
         await h.RewindDeliveryGroupAsync();
         await h.StartHostAsync(window, time: clock);
@@ -98,8 +99,46 @@ public class GroupingTests
         await h.WaitUntilDeliveryGroupCaughtUpAsync(TakedownService.BatchingStage, Topics.TakedownBatching);
         Assert.Equal(3, h.Smtp.Messages.Count);
         Assert.Single(h.Webhook.Requests);
-        Assert.Equal(16, StateRecords());
+        Assert.Equal(22, StateRecords());
         foreach (var n in members.Concat(hooks).Append(alone).Append(next)) Assert.Single(h.DeliveriesOf(n.noticeId));
+    }
+
+    /// <summary>A crash after a batch went out and before every member's outcome was recorded leaves those members waiting:
+    /// they go out again under the batch's id, fixed in their state when the batch closed (a receiver that de-duplicates
+    /// by Message-ID / Idempotency-Key sees the batch once), even with one member left — never as a plain notice or
+    /// under a new id. The fault run found notices received under two ids when the id was derived from who was left.</summary>
+    [Fact]
+    public async Task A_batch_re_sent_in_part_after_a_crash_keeps_its_id_even_with_one_member_left()
+    {
+        await using var h = await DeliveryHarness.StartAsync();
+        var clock = new FakeTimeProvider(new DateTimeOffset(T0));
+        var window = new Dictionary<string, string?> { ["Takedown:Delivery:BatchWindow"] = "00:02:00" };
+        var host = await h.StartHostAsync(window, time: clock);
+        using var batches = new TopicWatcher(h.Runtime.BootstrapServers, h.Runtime.SchemaRegistryUrl, Topics.TakedownBatches);
+        var notices = Enumerable.Range(0, 2).Select(i => DeliveryHarness.Notice("parthost", i, NoticeChannel.WEBHOOK, $"{h.Webhook.BaseUrl}/abuse/parthost")).ToList();
+        await h.PublishAsync(notices);
+        await DeliveryHarness.Eventually(() => batches.Events<NoticeDelivery>(Topics.TakedownBatches).Count == 2, Wait, () => "both notices waiting");
+        clock.Advance(TimeSpan.FromMinutes(2));
+        await DeliveryHarness.Eventually(() => h.Final().Count == 2, Wait, () => $"{h.Final().Count} of 2 delivered");
+        var first = Assert.Single(h.Webhook.Requests);
+        Assert.All(notices, n => Assert.Equal(first.IdempotencyKey, Assert.Single(h.DeliveriesOf(n.noticeId)).batchId));
+
+        // The second member's state as the batch closed (its id fixed, not yet sent) comes back, as if the crash had lost
+        // its outcome; the first member's outcome stands.
+        var closed = batches.Deliveries(Topics.TakedownBatches)
+            .Single(s => s.Key == notices[1].noticeId && s.Value is NoticeDelivery { status: DeliveryStatus.RETRYING, batchId: not null });
+        Assert.Equal(first.IdempotencyKey, ((NoticeDelivery)closed.Value).batchId);
+        await h.StopHostAsync(host);
+        await h.Publisher.PublishAsync(Topics.TakedownBatches, closed.Key!, (NoticeDelivery)closed.Value, closed.Partition);
+        await h.StartHostAsync(window, time: clock);
+
+        await DeliveryHarness.Eventually(() => h.Webhook.Requests.Count == 2, Wait, () => "the rest of the batch re-sent");
+        var again = h.Webhook.Requests.Last();
+        Assert.True(again.SignatureValid);
+        Assert.Equal(first.IdempotencyKey, again.IdempotencyKey);
+        var body = JsonNode.Parse(again.Body)!;
+        Assert.Equal(first.IdempotencyKey, (string?)body["batch_id"]);
+        Assert.Equal([notices[1].noticeId], body["reports"]!.AsArray().Select(r => (string?)r!["report_id"]));
     }
 
     [Fact]
