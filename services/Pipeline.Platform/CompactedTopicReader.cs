@@ -160,7 +160,11 @@ public sealed class CompactedTopicReader<T> : IDisposable where T : class, ISpec
         EnableAutoCommit = false,
         AutoOffsetReset = AutoOffsetReset.Earliest,
         EnablePartitionEof = true,
-    }).SetLogHandler((_, m) => { if (m.Level <= SyslogLevel.Warning) log.LogDebug("reader {Topic} librdkafka: {Message}", topic, m.Message); })
+    }).SetLogHandler((_, m) =>
+      {
+          if (KafkaClients.OffsetReset(m, "reader:" + topic) is { } reset) log.LogWarning("{Reset}", reset);
+          else if (m.Level <= SyslogLevel.Warning) log.LogDebug("reader {Topic} librdkafka: {Message}", topic, m.Message);
+      })
       .SetErrorHandler((_, e) => log.LogDebug("reader {Topic}: {Reason}", topic, e.Reason))
       .Build();
 

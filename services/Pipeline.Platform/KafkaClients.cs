@@ -21,6 +21,32 @@ public static class KafkaClients
     }
 
     /// <summary>
+    /// A consumer's position that the broker no longer holds (retention deleted it; the embedded cluster evicts past about
+    /// 5 MiB per partition) is reset to the earliest offset it still has, by <c>auto.offset.reset</c>: the records in
+    /// between are skipped unread. librdkafka says so only in a log line (facility OFFSET, level warning, "offset reset
+    /// (at offset N, broker B) to …"); this reads that line, counts it in <c>pipeline_consumer_offset_resets_total</c>
+    /// (alert PipelineConsumerOffsetReset) and returns the warning to log, null for any other line.
+    /// </summary>
+    public static string? OffsetReset(LogMessage message, string client)
+    {
+        if (message.Level > SyslogLevel.Warning || !string.Equals(message.Facility, "OFFSET", StringComparison.Ordinal)
+            || !message.Message.Contains("offset reset", StringComparison.OrdinalIgnoreCase)) return null;
+        // "<topic> [<partition>]: offset reset (at offset …) to …"
+        var text = message.Message;
+        var bracket = text.IndexOf(" [", StringComparison.Ordinal);
+        var topic = bracket > 0 ? text[..bracket].Trim() : "unknown";
+        var space = topic.LastIndexOf(' ');
+        if (space >= 0) topic = topic[(space + 1)..]; // some versions prefix the line with the client's own name
+        OffsetResets.WithLabels(client, topic).Inc();
+        return $"{client}: records skipped unread, the position was no longer on the broker: {text}";
+    }
+
+    public static readonly Prometheus.Counter OffsetResets = Prometheus.Metrics.CreateCounter(
+        "pipeline_consumer_offset_resets_total",
+        "Consumer positions the broker no longer held (deleted by retention, or evicted by the embedded cluster), reset to the earliest offset it still has: the records in between were skipped unread.",
+        new Prometheus.CounterConfiguration { LabelNames = ["client", "topic"] });
+
+    /// <summary>
     /// One poll of a group consumer. A non-fatal consumer error (such as "Failed to fetch committed offsets" while a broker
     /// or the group coordinator is away) reads as "nothing yet"; a fatal one still throws. Two things make this more than a
     /// catch: thrown out of a background thread, such an error ends the whole process; and after a failed committed-offset

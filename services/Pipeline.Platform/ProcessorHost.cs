@@ -809,7 +809,11 @@ internal sealed class ProcessorHost(
                 if (e.IsFatal) fatal ??= new KafkaException(e);
                 log.LogWarning("{Stage} consumer: {Reason}", stage.Name, e.Reason);
             })
-            .SetLogHandler((_, m) => { if (m.Level <= SyslogLevel.Warning) log.LogDebug("{Stage} consumer librdkafka: {Message}", stage.Name, m.Message); })
+            .SetLogHandler((_, m) =>
+            {
+                if (KafkaClients.OffsetReset(m, stage.Name) is { } reset) log.LogWarning("{Reset}", reset);
+                else if (m.Level <= SyslogLevel.Warning) log.LogDebug("{Stage} consumer librdkafka: {Message}", stage.Name, m.Message);
+            })
             .SetStatisticsHandler((_, json) => ProcessorMetrics.RecordLag(stage.Name, json))
             .SetPartitionsAssignedHandler((c, partitions) =>
             {
