@@ -76,6 +76,12 @@ public sealed class ProcessingOptions
     /// or waits between retries (up to MaxBackoffMs), so this must be well above those.</summary>
     public int LivenessTimeoutSeconds { get; set; } = 300;
 
+    /// <summary>A stage that has been without an assignment this long (after it subscribed, or after its partitions were
+    /// revoked or lost) leaves its group and joins again. A client can stay stuck in a join that never completes after its
+    /// group coordinator went away (seen on the embedded cluster: a restarted takedown never assigned in 3 minutes while
+    /// its other stages were); readiness reports it meanwhile, but nothing else would end it.</summary>
+    public int RejoinAfterSeconds { get; set; } = 60;
+
     /// <summary>The backoff between attempts (InitialBackoffMs doubling up to MaxBackoffMs).</summary>
     public Backoff RetryBackoff() => Backoff.FromMilliseconds(InitialBackoffMs, MaxBackoffMs);
 }
@@ -132,6 +138,8 @@ internal sealed class ProcessingOptionsValidator : IValidateOptions<ProcessingOp
             errors.Add($"Processing:LivenessTimeoutSeconds ({o.LivenessTimeoutSeconds} s) must be longer than Processing:MaxBackoffMs ({o.MaxBackoffMs} ms): the poll loop does not turn while it waits between retries, so liveness would fail on every retry. Fix: raise it, e.g. 300.");
         else if (o.LivenessTimeoutSeconds < o.ShutdownTimeoutSeconds)
             errors.Add($"Processing:LivenessTimeoutSeconds ({o.LivenessTimeoutSeconds}) must be at least Processing:ShutdownTimeoutSeconds ({o.ShutdownTimeoutSeconds}): a revocation may hold the poll loop that long. Fix: raise it, e.g. 300.");
+        if (o.RejoinAfterSeconds < 10 || o.RejoinAfterSeconds > 3600)
+            errors.Add($"Processing:RejoinAfterSeconds {o.RejoinAfterSeconds} must be within 10–3600: a group join legitimately takes up to the session timeout plus the slowest member's rebalance callback. Fix: use e.g. 60.");
         return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);
     }
 }

@@ -54,6 +54,9 @@ internal sealed class ProcessorHost(
     private readonly SortedSet<long> unacknowledgedStateWrites = [];
     private long stateWritesQueued; // stage thread only
 
+    private volatile bool assigned; // since the last assignment callback, not revoked or lost since
+    private long unassignedSince = Environment.TickCount64;
+
     private long timersPausedUntil;
     private readonly ConcurrentQueue<(PendingEffect Effect, Action<IOutput>? Then, Exception? Error)> completions = new();
     private readonly ConcurrentDictionary<ITimerSource, SemaphoreSlim> effectSlots = new();
@@ -152,6 +155,7 @@ internal sealed class ProcessorHost(
                 ThrowIfFatal();
                 var message = Poll(consumer);
                 health.Polled(stage.Name);
+                RejoinIfStuck(consumer);
                 ReleaseStateWrites(producer);
                 StoreCompleted(consumer);
                 if (message is not null && !message.IsPartitionEOF)
@@ -253,6 +257,18 @@ internal sealed class ProcessorHost(
             ProcessorMetrics.ConsumerErrors.WithLabels(stage.Name).Inc();
             log.LogWarning("{Stage}: consumer error, polling on: {Reason}", stage.Name, e.Reason);
         });
+
+    /// <summary>Leaves the group and joins again when the stage has been without an assignment for
+    /// <see cref="ProcessingOptions.RejoinAfterSeconds"/> (see there).</summary>
+    private void RejoinIfStuck(IConsumer<byte[]?, byte[]?> consumer)
+    {
+        if (assigned || Environment.TickCount64 - Interlocked.Read(ref unassignedSince) < options.RejoinAfterSeconds * 1000L) return;
+        log.LogWarning("{Stage}: no partitions assigned for {Seconds} s (Processing:RejoinAfterSeconds); leaving the group and joining again", stage.Name, options.RejoinAfterSeconds);
+        ProcessorMetrics.Rejoins.WithLabels(stage.Name).Inc();
+        consumer.Unsubscribe();
+        consumer.Subscribe(stage.InputTopics);
+        Interlocked.Exchange(ref unassignedSince, Environment.TickCount64);
+    }
 
     private void ResumeDue(IConsumer<byte[]?, byte[]?> consumer)
     {
@@ -652,8 +668,7 @@ internal sealed class ProcessorHost(
     /// written since go out again under its new epoch, before it processes anything more.</summary>
     private void ReconcileKept(IProducer<byte[]?, byte[]?> producer, string member, List<int> kept)
     {
-        if (stores.Count == 0 || kept.Count == 0) return;
-        FlushOutputs(producer, TimeSpan.FromSeconds(options.ShutdownTimeoutSeconds)); // the scan must see every write made so far
+        if (stores.Count == 0 || kept.Count == 0) return; // the caller flushed: the scan sees every write made so far
         foreach (var store in stores)
         {
             var rewrites = store.Reconcile(kept, (topic, p) => Fence(producer, member, topic, p));
@@ -820,16 +835,23 @@ internal sealed class ProcessorHost(
                 ProcessorMetrics.AssignedPartitions.WithLabels(stage.Name).Set(c.Assignment.Count + partitions.Count);
                 log.LogInformation("{Stage}: assigned {Partitions}", stage.Name, string.Join(", ", partitions));
                 var numbers = partitions.Select(p => p.Partition.Value).Distinct().ToList();
+                // Every state record written so far must be in the topic before a restore reads it: after lost partitions
+                // (a broker outage past the session timeout) the member is often given them straight back, and a restore
+                // that missed a record still held or in flight came back without it (the fault run: a batch's fixed id
+                // missing, so its members went out again under a new one).
+                if (stores.Count > 0) FlushOutputs(producer, TimeSpan.FromSeconds(options.ShutdownTimeoutSeconds));
                 if (stage.AssignmentStrategy == PartitionAssignmentStrategy.CooperativeSticky)
                     ReconcileKept(producer, c.MemberId, c.Assignment.Select(tp => tp.Partition.Value).Except(numbers).Distinct().ToList());
                 foreach (var store in stores) store.Restore(numbers, (topic, p) => Fence(producer, c.MemberId, topic, p));
                 (processor as IPartitionAware)?.OnAssigned(partitions);
+                assigned = true;
                 health.Report(stage.Name, running: true, joined: true); // ready once its state is restored: it processes now
             })
             .SetPartitionsRevokedHandler((c, partitions) =>
             {
                 var revoked = partitions.Select(p => p.TopicPartition).ToList();
                 log.LogInformation("{Stage}: revoked {Partitions}", stage.Name, string.Join(", ", revoked));
+                Unassigned();
                 if (kafka.Transactions)
                 {
                     // Commit everything consumed so far: outputs and their offsets stay in one transaction.
@@ -871,6 +893,7 @@ internal sealed class ProcessorHost(
             {
                 var lost = partitions.Select(p => p.TopicPartition).ToList();
                 log.LogWarning("{Stage}: lost {Partitions}; they will be re-read by their new owner", stage.Name, string.Join(", ", lost));
+                Unassigned();
                 tracker.Forget(lost);
                 foreach (var tp in lost)
                 {
@@ -887,6 +910,14 @@ internal sealed class ProcessorHost(
                 (processor as IPartitionAware)?.OnRevoked(lost);
             })
             .Build();
+    }
+
+    /// <summary>A rebalance started (or the partitions were lost): until the next assignment callback the stage counts as
+    /// unassigned (see <see cref="RejoinIfStuck"/>).</summary>
+    private void Unassigned()
+    {
+        assigned = false;
+        Interlocked.Exchange(ref unassignedSince, Environment.TickCount64);
     }
 
     /// <summary>Drops the state of partition numbers this member no longer holds in any input (a stage with several inputs

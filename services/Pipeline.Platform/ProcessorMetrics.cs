@@ -40,6 +40,10 @@ public static class ProcessorMetrics
         "pipeline_state_restore_seconds", "Time to restore a state store's assigned partitions from its changelog topic (the stage is not ready meanwhile).",
         new HistogramConfiguration { LabelNames = ["store"], Buckets = [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60] });
 
+    public static readonly Counter Rejoins = Metrics.CreateCounter(
+        "pipeline_processor_rejoins_total", "Times a stage left its consumer group and joined again after Processing:RejoinAfterSeconds without an assignment (a join that never completed).",
+        new CounterConfiguration { LabelNames = ["stage"] });
+
     public static readonly Counter StateRewritten = Metrics.CreateCounter(
         "pipeline_state_rewritten_total", "State records a member wrote again under a new epoch after finding that another member had fenced a partition it kept (the group coordinator gave the partition to two members for a while).",
         new CounterConfiguration { LabelNames = ["stage", "store"] });
