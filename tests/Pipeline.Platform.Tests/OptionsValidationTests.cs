@@ -41,6 +41,7 @@ public sealed class OptionsValidationTests
     [InlineData("Processing:InitialBackoffMs", "-1", "Processing:InitialBackoffMs")]
     [InlineData("Processing:ShutdownTimeoutSeconds", "0", "Processing:ShutdownTimeoutSeconds")]
     [InlineData("Processing:LivenessTimeoutSeconds", "0", "Processing:LivenessTimeoutSeconds")]
+    [InlineData("Processing:RejoinAfterSeconds", "5", "Processing:RejoinAfterSeconds")]
     [InlineData("Processing:LivenessTimeoutSeconds", "5", "Processing:MaxBackoffMs")] // 5 s ≤ the 5,000 ms default backoff cap
     [InlineData("Processing:LivenessTimeoutSeconds", "20", "Processing:ShutdownTimeoutSeconds")] // < the 30 s default
     public async Task An_invalid_setting_fails_start_with_a_message_naming_it_and_the_fix(string key, string value, string named)
