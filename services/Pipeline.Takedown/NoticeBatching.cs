@@ -75,20 +75,18 @@ public sealed class BatchProcessor : IProcessor<TakedownNotice>, IStateful
         // a new one, closing after the window and after every open one (a distinct close time is a distinct batch).
         var open = batches.State.EntriesOf(message.Partition).Select(e => e.Value)
             .Where(d => d.status == DeliveryStatus.RETRYING && d.attempt == 0 && d.nextAttemptAt > now && BatchState.RecipientKey(d) == recipient)
-            .GroupBy(d => d.nextAttemptAt!.Value).Select(g => (Closes: g.Key, Members: g.Count())).ToList();
-        var room = open.Where(b => b.Members < settings.MaxBatchSize).OrderBy(b => b.Closes).Select(b => (DateTime?)b.Closes).FirstOrDefault();
-        var closes = room ?? Later(now + settings.BatchWindow, open.Count == 0 ? null : open.Max(b => b.Closes).AddMilliseconds(1));
+            .GroupBy(d => d.nextAttemptAt!.Value)
+            .Select(g => (Closes: g.Key, Members: g.Count(), Id: g.Select(d => d.batchId).FirstOrDefault(b => b is not null))).ToList();
+        var room = open.Where(b => b.Members < settings.MaxBatchSize).OrderBy(b => b.Closes).Cast<(DateTime Closes, int Members, string? Id)?>().FirstOrDefault();
+        var closes = room?.Closes ?? Later(now + settings.BatchWindow, open.Count == 0 ? null : open.Max(b => b.Closes).AddMilliseconds(1));
         var waiting = DeliveryState.Queued(n, now, closes, $"waiting for the batch to {n.recipient.address} to close at {closes:O}");
         waiting.eventId = EventIds.Derive("notice-batched", n.noticeId);
+        // The batch id is fixed when the batch opens (recipient, close time, the notice that opened it) and kept in every
+        // member's state: whoever is left of it after a crash goes out again under the same id.
+        waiting.batchId = room is { } joined ? joined.Id : EventIds.Derive("notice-batch", recipient, closes.Ticks.ToString(CultureInfo.InvariantCulture), n.noticeId);
         batches.State.Put(output, message.Partition, n.noticeId, waiting);
         return ValueTask.CompletedTask;
     }
-
-    private static NoticeDelivery WithBatch(NoticeDelivery d, string batchId) => new()
-    {
-        eventId = d.eventId, noticeId = d.noticeId, caseKey = d.caseKey, hosterId = d.hosterId, channel = d.channel, address = d.address,
-        attempt = d.attempt, status = d.status, detail = d.detail, nextAttemptAt = d.nextAttemptAt, at = d.at, notice = d.notice, batchId = batchId,
-    };
 
     private static DateTime Later(DateTime a, DateTime? b) => b is { } x && x > a ? x : a;
 
@@ -101,16 +99,14 @@ public sealed class BatchProcessor : IProcessor<TakedownNotice>, IStateful
                         && d.nextAttemptAt == timer.Value.nextAttemptAt && d.attempt == timer.Value.attempt)
             .ToList();
         var notices = members.Select(d => d.notice!).OrderBy(n => n.issuedAt).ThenBy(n => n.noticeId, StringComparer.Ordinal).ToList();
-        // The batch id is fixed when the batch first closes, in every member's state, before anything is sent (an effect
-        // starts only once the state written before it is acknowledged): a crash after the send and before every outcome
-        // is recorded re-sends the rest under the same id.
+        // The id the batch got when it opened (entries written before 2026-12-04 carry none: derived from the members).
+        // A batch of one goes out as the plain notice — unless it had more members, whose outcomes a crash recorded
+        // before this one's: then it is the rest of that batch, under its id.
         var id = members.Select(m => m.batchId).FirstOrDefault(b => b is not null);
-        if (id is null && members.Count > 1)
-        {
-            id = NoticeBatch.IdOf(notices);
-            foreach (var m in members) batches.State.Put(output, timer.Partition, m.noticeId, WithBatch(m, id));
-        }
-        var batch = new NoticeBatch(notices, id);
+        var plain = id is null
+            ? members.Count == 1
+            : batches.State.EntriesOf(timer.Partition).Count(e => e.Value.batchId == id) == 1;
+        var batch = new NoticeBatch(notices, id) { Plain = plain };
         var attempt = timer.Value.attempt + 1;
         batches.State.StartEffect(output, timer.Partition, members.Select(m => m.noticeId).ToList(), ct => deliverer.DeliverAsync(batch, ct),
             (result, o) => Record(batch, attempt, result, timer.Partition, o));

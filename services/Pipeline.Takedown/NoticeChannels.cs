@@ -30,18 +30,16 @@ public interface INoticeChannel
 }
 
 /// <summary>Notices for one recipient delivered together (one e-mail, one webhook POST). Each keeps its own notice id.
-/// The batch id derives from the members' notice ids when the batch first closes; from then on it is fixed
-/// (<paramref name="FixedId"/>, kept in each member's state), so a re-send of part of the batch after a crash carries the
-/// same id, and goes out as a batch even with one member left.</summary>
+/// The batch id is fixed when the batch opens and kept in each member's state (<paramref name="FixedId"/>; the batching
+/// stage), so a re-send of part of the batch after a crash carries the same id; without one (entries from before) it
+/// derives from the members' notice ids.</summary>
 public sealed record NoticeBatch(IReadOnlyList<TakedownNotice> Members, string? FixedId = null)
 {
-    public string BatchId { get; } = FixedId ?? IdOf(Members);
+    public string BatchId { get; } = FixedId ?? EventIds.Derive("notice-batch", [.. Members.Select(m => m.noticeId).Order(StringComparer.Ordinal)]);
 
-    /// <summary>The id a batch of these members gets when it first closes.</summary>
-    public static string IdOf(IEnumerable<TakedownNotice> members) => EventIds.Derive("notice-batch", [.. members.Select(m => m.noticeId).Order(StringComparer.Ordinal)]);
-
-    /// <summary>Goes out as the plain notice: one member, never sent as a batch.</summary>
-    public bool Plain => Members.Count == 1 && FixedId is null;
+    /// <summary>Goes out as the plain notice (Message-ID / Idempotency-Key of the notice itself): a batch that only ever had
+    /// one member.</summary>
+    public bool Plain { get; init; } = Members.Count == 1;
 
     public TakedownNotice Lead => Members[0];
 
