@@ -49,7 +49,7 @@ public static class PipelineCommandLine
 
     public static RootCommand Create()
     {
-        var root = new RootCommand("The `pipeline` command: the demo, topic and schema provisioning, hash banks, per-hoster SLA scorecards and benchmarks. "
+        var root = new RootCommand("The `pipeline` command: the demo, topic and schema provisioning, hash banks, per-hoster SLA scorecards, report traces and benchmarks. "
             + "Synthetic data only. Run `pipeline <command> --help` for a command's options.")
         {
             Demo(),
@@ -59,6 +59,7 @@ public static class PipelineCommandLine
                 BenchGeolocation(), BenchHttpLoad(), BenchIntake(), BenchRecheck(), BenchPipeline(), BenchTakedown(), BenchMatch()),
             Group("hashes", "Hash banks on hashes.known.v1.", HashesImport(), HashesRetract(), HashesGenerate()),
             Group("sla", "SLA scorecards from the event history.", SlaHosters()),
+            Trace(),
         };
         root.SetAction(ShowHelp);
         return root;
@@ -282,6 +283,22 @@ public static class PipelineCommandLine
         var command = new Command("hosters", "Per-hoster scorecards from the event history, worst first.") { bootstrap, registry, since, repeat, top, json };
         Run(command, (r, ct) => SlaCommand.HostersAsync(new SlaCommand.HostersSettings(r.GetValue(bootstrap), r.GetValue(registry), r.GetValue(since)!,
             r.GetValue(repeat), r.GetValue(top), r.GetValue(json)), r.InvocationConfiguration.Output, ct));
+        return command;
+    }
+
+    private static Command Trace()
+    {
+        var id = new Argument<string>("id") { Description = "A report id, a URL, a case key (normalised URL) or a notice id." };
+        id.HelpName = "report id | URL | case key | notice id";
+        var (bootstrap, registry) = (Bootstrap(), Registry());
+        var json = Flag("--json", "Print one JSON document instead of text.");
+        var command = new Command("trace", "One report's whole path across every topic in time order (time, topic, stage, rule, key fields), its timeline "
+            + "(received, assessed, police, notice, reminders, removed) and where it stands; every report a URL or case key matches. Exit 1 if none.")
+        {
+            id, bootstrap, registry, json,
+        };
+        Run(command, (r, ct) => TraceCommand.RunAsync(new TraceCommand.Settings(r.GetValue(id), r.GetValue(bootstrap), r.GetValue(registry), r.GetValue(json)),
+            r.InvocationConfiguration.Output, r.InvocationConfiguration.Error, ct));
         return command;
     }
 

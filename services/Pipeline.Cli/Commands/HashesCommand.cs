@@ -35,7 +35,7 @@ public static class HashesCommand
         return File.Exists(file) ? file : throw new ArgumentException($"--file '{file}' does not exist.");
     }
 
-    private static KafkaOptions Kafka(Connection connection) => new()
+    internal static KafkaOptions Kafka(Connection connection) => new()
     {
         BootstrapServers = connection.Bootstrap ?? Environment.GetEnvironmentVariable("Kafka__BootstrapServers")
             ?? throw new ArgumentException("No Kafka given. Fix: pass --bootstrap host:9092 or set Kafka__BootstrapServers."),
