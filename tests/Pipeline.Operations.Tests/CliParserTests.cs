@@ -28,6 +28,7 @@ public sealed class CliParserTests
         { "hashes retract", ["--bank", "--file", "--algorithm", "--value", "--bootstrap", "--registry"] },
         { "hashes generate", ["--count", "--out", "--algorithm", "--seed", "--category"] },
         { "sla hosters", ["--bootstrap", "--registry", "--since", "--repeat-breaches", "--top", "--json"] },
+        { "trace", ["--bootstrap", "--registry", "--json"] },
     };
 
     [Fact]
@@ -52,7 +53,7 @@ public sealed class CliParserTests
 
         Assert.Equal(0, run.ExitCode);
         Assert.Empty(run.Error);
-        Assert.Matches($@"Usage:\s+\S+ {Regex.Escape(command)} \[options\]", run.Output); // the executable's name: pipeline, or the test host here
+        Assert.Matches($@"Usage:\s+\S+ {Regex.Escape(command)}(?: <[^>]+>)* \[options\]", run.Output); // the executable's name: pipeline, or the test host here
         var listed = Regex.Matches(run.Output, @"^  (?:-\?, -h, )?(--[a-z-]+)", RegexOptions.Multiline).Select(m => m.Groups[1].Value).ToList();
         Assert.Equal(options.Append("--help").ToList(), listed);
         Assert.All(HelpLines(run.Output, options), line => Assert.Matches(@"--\S+(?: <[^>]+>)?\s{2,}\S", line)); // each with a description
@@ -87,7 +88,7 @@ public sealed class CliParserTests
         Assert.Contains("Usage:", run.Output, StringComparison.Ordinal);
         Assert.Contains("pipeline <command> --help", run.Output, StringComparison.Ordinal);
         var commands = run.Output[run.Output.IndexOf("Commands:", StringComparison.Ordinal)..];
-        Assert.All(new[] { "demo", "topics", "schemas", "bench", "hashes", "sla" }, c => Assert.Matches(new Regex($@"^\s+{c}\s{{2,}}\S", RegexOptions.Multiline), commands));
+        Assert.All(new[] { "demo", "topics", "schemas", "bench", "hashes", "sla", "trace" }, c => Assert.Matches(new Regex($@"^\s+{c}\s{{2,}}\S", RegexOptions.Multiline), commands));
     }
 
     [Theory]
@@ -97,6 +98,8 @@ public sealed class CliParserTests
     [InlineData("sla hosters --since 30d --limit 3", "--limit", "pipeline sla hosters --help")]
     [InlineData("bench foo", "foo", "pipeline bench --help")]
     [InlineData("frobnicate", "frobnicate", "pipeline --help")]
+    [InlineData("trace r-1 r-2", "r-2", "pipeline trace --help")]
+    [InlineData("trace r-1 --since 30d", "--since", "pipeline trace --help")]
     [InlineData("--rate 5 demo", "--rate", "pipeline demo --help")]
     [InlineData("schemas register --dry-run maybe", "maybe", "pipeline schemas register --help")]
     public async Task An_unknown_option_or_command_is_refused_naming_it(string args, string unknown, string hint)
@@ -196,6 +199,9 @@ public sealed class CliParserTests
     [InlineData("topics apply --dry-run --partners de-hotline,gb-hotline", "--partners", "de-hotline,gb-hotline")]
     [InlineData("sla hosters --json --top 5", "--top", "5")]
     [InlineData("bench pipeline --rate 1e3", "--rate", "1000")]
+    [InlineData("trace r-1 --json --bootstrap 127.0.0.1:9092", "--json", "True")]
+    [InlineData("trace r-1 --json --bootstrap 127.0.0.1:9092", "--bootstrap", "127.0.0.1:9092")]
+    [InlineData("trace r-1", "--json", "False")]
     public void Values_are_typed(string args, string option, string expected)
     {
         var result = PipelineCommandLine.Create().Parse(Words(args));
@@ -211,6 +217,20 @@ public sealed class CliParserTests
 
         Assert.Equal(2, run.ExitCode);
         Assert.Equal("error: --out is missing. Fix: --out hashes.csv." + Environment.NewLine, run.Error);
+    }
+
+    [Fact]
+    public async Task Trace_names_what_it_traces_in_its_help_and_refuses_to_run_without_it()
+    {
+        var help = await RunAsync(["trace", "--help"]);
+        Assert.Contains("trace <report id | URL | case key | notice id> [options]", help.Output, StringComparison.Ordinal);
+
+        var run = await RunAsync(["trace"]);
+
+        Assert.Equal(PipelineCommandLine.UsageError, run.ExitCode);
+        Assert.Empty(run.Output);
+        Assert.StartsWith("error: Required argument missing for command: 'trace'.", run.Error, StringComparison.Ordinal);
+        Assert.Contains("Run 'pipeline trace --help'", run.Error, StringComparison.Ordinal);
     }
 
     [Fact]

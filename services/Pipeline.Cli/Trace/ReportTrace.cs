@@ -106,7 +106,15 @@ public static class ReportTrace
 
     private static ReportPath Path(string reportId, List<TraceEvent> events)
     {
-        var own = events.Where(e => e.ReportIds.Contains(reportId) && (e.Type != nameof(CaseState) || e.Field("openingReportId") == reportId || e.Field("status") != "OPEN")).ToList();
+        var own = new List<TraceEvent>();
+        string? caseStatus = null;
+        foreach (var e in events.Where(e => e.ReportIds.Contains(reportId)))
+        {
+            // A case's state is rewritten with every report that joins it: its changes of status are the steps.
+            if (e.Type == nameof(CaseState) && (e.Field("status") == caseStatus || (e.Field("status") == "OPEN" && e.Field("openingReportId") != reportId))) continue;
+            if (e.Type == nameof(CaseState)) caseStatus = e.Field("status");
+            own.Add(e);
+        }
         var caseKeys = own.Where(e => e.Type != nameof(DeadLetter)).Select(e => e.CaseKey).OfType<string>().Distinct(StringComparer.Ordinal).ToList();
         var notices = own.Where(e => e.Type == nameof(TakedownNotice)).SelectMany(e => e.NoticeIds).ToHashSet(StringComparer.Ordinal);
         var referrals = own.Select(e => e.ReferralId).OfType<string>().ToHashSet(StringComparer.Ordinal);
