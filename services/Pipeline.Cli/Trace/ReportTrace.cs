@@ -57,6 +57,9 @@ public static class ReportTrace
         public string? NormalisedUrl { get; } = text.Contains("://", StringComparison.Ordinal) && UrlNormaliser.TryNormalise(text, out var r, out _, out _) ? r.Key : null;
 
         public string? MatchedAs { get; set; }
+
+        /// <summary>A URL already in its normalised form is a case key.</summary>
+        private string UrlKind => Text == NormalisedUrl ? "case key" : "URL";
         public HashSet<string> CaseKeys { get; } = new(StringComparer.Ordinal);
         public HashSet<string> ReportIds { get; } = new(StringComparer.Ordinal);
 
@@ -78,10 +81,10 @@ public static class ReportTrace
                 foreach (var id in e.ReportIds) ReportIds.Add(id);
             }
             else if (e.CaseKey is { } key && (key == Text || key == NormalisedUrl))
-                MatchedAs ??= key == Text ? "case key" : "URL";
+                MatchedAs ??= UrlKind;
             else if (e.Type == nameof(ReportSubmitted) && e.Field("url") == Text)
             {
-                MatchedAs ??= "URL";
+                MatchedAs ??= UrlKind;
                 ReportIds.Add(e.ReportIds[0]);
             }
             else return false;
@@ -94,8 +97,11 @@ public static class ReportTrace
     /// <summary>The paths of the reports the query stands for, from the events of the second pass.</summary>
     public static TraceResult Build(Query q, IEnumerable<TraceEvent> found)
     {
-        // A replay (same event id on the same topic, saying the same) is one step.
-        var events = found.OrderBy(e => e.Source.Offset).DistinctBy(e => (e.Topic, e.EventId ?? $"{e.Source.Partition}:{e.Source.Offset}", e.What))
+        // A replay (same event id on the same topic, saying the same) is one step, and sla's copy of a notice is shown only
+        // once notices.issued.v1 no longer holds the notice itself.
+        var issued = found.Where(e => e.Topic == Topics.NoticesIssued).Select(e => e.EventId).ToHashSet(StringComparer.Ordinal);
+        var events = found.Where(e => e.Topic != Topics.SlaOpen || !issued.Contains(e.EventId))
+            .OrderBy(e => e.Source.Offset).DistinctBy(e => (e.Topic, e.EventId ?? $"{e.Source.Partition}:{e.Source.Offset}", e.What))
             .OrderBy(e => e.At).ThenBy(e => e.Source.Timestamp).ThenBy(e => Rank(e.Topic)).ThenBy(e => e.Source.Offset).ToList();
         var reports = q.MatchedAs is "report id" or "notice id"
             ? q.ReportIds.ToList()
