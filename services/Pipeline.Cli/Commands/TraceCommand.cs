@@ -68,7 +68,7 @@ public static class TraceCommand
     {
         if (t.Received is { } received) yield return ("received", received, null);
         if (t.Rejected is { } rejected) yield return ("rejected", rejected, null);
-        if (t.Grouped is { } grouped) yield return ("joined open case", grouped, null);
+        if (t.JoinedOpenCase is { } grouped) yield return ("joined open case", grouped, null);
         if (t.Assessed is { } assessed) yield return ("assessed", assessed, t.Verdict);
         if (t.ReferredToPolice is { } police) yield return ("referred to police", police, null);
         if (t.ReleasedByPolice is { } released) yield return ("released by police", released, null);
@@ -94,24 +94,7 @@ public static class TraceCommand
             reportId = r.ReportId,
             caseKeys = r.CaseKeys,
             state = r.State,
-            timeline = new
-            {
-                received = r.Timeline.Received,
-                rejected = r.Timeline.Rejected,
-                joinedOpenCase = r.Timeline.Grouped,
-                assessed = r.Timeline.Assessed,
-                verdict = r.Timeline.Verdict,
-                referredToPolice = r.Timeline.ReferredToPolice,
-                releasedByPolice = r.Timeline.ReleasedByPolice,
-                forwarded = r.Timeline.Forwarded,
-                sentToReview = r.Timeline.SentToReview,
-                firstNoticeSent = r.Timeline.FirstNoticeSent,
-                reminders = r.Timeline.Reminders,
-                removed = r.Timeline.Removed,
-                confirmedGone = r.Timeline.ConfirmedGone,
-                removalAfterReportSeconds = r.Timeline.RemovalAfterReport?.TotalSeconds,
-                removalAfterNoticeSeconds = r.Timeline.RemovalAfterNotice?.TotalSeconds,
-            },
+            timeline = r.Timeline,
             events = r.Events.Select(e => new
             {
                 at = e.At,
@@ -129,6 +112,7 @@ public static class TraceCommand
     private static readonly JsonSerializerOptions JsonOptions = new()
     {
         WriteIndented = true,
+        PropertyNamingPolicy = JsonNamingPolicy.CamelCase, // the timeline record's properties
         Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping, // URLs and → readable; the output is no HTML
     };
 }

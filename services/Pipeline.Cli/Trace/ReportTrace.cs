@@ -1,3 +1,4 @@
+using System.Text.Json.Serialization;
 using Avro.Specific;
 using Pipeline.Contracts;
 using Pipeline.Intake;
@@ -7,11 +8,13 @@ namespace Pipeline.Cli.Trace;
 
 /// <summary>The INHOPE-style milestones of one report (null: not reached).</summary>
 public sealed record Timeline(
-    DateTime? Received, DateTime? Rejected, DateTime? Grouped, DateTime? Assessed, string? Verdict, DateTime? ReferredToPolice, DateTime? ReleasedByPolice,
+    DateTime? Received, DateTime? Rejected, DateTime? JoinedOpenCase, DateTime? Assessed, string? Verdict, DateTime? ReferredToPolice, DateTime? ReleasedByPolice,
     DateTime? Forwarded, DateTime? SentToReview, DateTime? FirstNoticeSent, IReadOnlyList<DateTime> Reminders, DateTime? Removed, DateTime? ConfirmedGone)
 {
-    public TimeSpan? RemovalAfterReport => Removed - Received;
-    public TimeSpan? RemovalAfterNotice => Removed - FirstNoticeSent;
+    [JsonIgnore] public TimeSpan? RemovalAfterReport => Removed - Received;
+    [JsonIgnore] public TimeSpan? RemovalAfterNotice => Removed - FirstNoticeSent;
+    public double? RemovalAfterReportSeconds => RemovalAfterReport?.TotalSeconds;
+    public double? RemovalAfterNoticeSeconds => RemovalAfterNotice?.TotalSeconds;
 }
 
 /// <summary>One report's path: its events in time order, its timeline and where it stands now.</summary>
@@ -145,7 +148,7 @@ public static class ReportTrace
         return new Timeline(
             Received: path.Select(e => ReportOf(e.Source.Value)?.receivedAt).FirstOrDefault(t => t is not null),
             Rejected: First(e => e.Type == nameof(ReportRejected)),
-            Grouped: First(e => e.Type == nameof(ReportGrouped)),
+            JoinedOpenCase: First(e => e.Type == nameof(ReportGrouped)),
             Assessed: classified?.At,
             Verdict: classified?.Field("verdict") is { } v ? v + (classified.Field("assessment") is { } a ? $" ({a})" : "") : null,
             ReferredToPolice: First(e => e.Type == nameof(PoliceReferral)),
