@@ -21,11 +21,13 @@ public static class KafkaClients
     }
 
     /// <summary>
-    /// A consumer's position that the broker no longer holds (retention deleted it; the embedded cluster evicts past about
-    /// 5 MiB per partition) is reset to the earliest offset it still has, by <c>auto.offset.reset</c>: the records in
-    /// between are skipped unread. librdkafka says so only in a log line (facility OFFSET, level warning, "offset reset
-    /// (at offset N, broker B) to …"); this reads that line, counts it in <c>pipeline_consumer_offset_resets_total</c>
-    /// (alert PipelineConsumerOffsetReset) and returns the warning to log, null for any other line.
+    /// A consumer's position that the broker no longer holds is reset by <c>auto.offset.reset</c> (earliest): forwards
+    /// when retention deleted it (the embedded cluster evicts past about 5 MiB per partition), and the records in between
+    /// are skipped unread; backwards to the beginning when the broker's log no longer matches it (log truncation; on the
+    /// embedded cluster after a partition leader moved: "No epoch found"), and everything still kept is read again.
+    /// librdkafka says so only in a log line (facility OFFSET, level warning, "offset reset (at offset N, broker B) to …");
+    /// this reads that line, counts it in <c>pipeline_consumer_offset_resets_total</c> (alert PipelineConsumerOffsetReset)
+    /// and returns the warning to log, null for any other line.
     /// </summary>
     public static string? OffsetReset(LogMessage message, string client)
     {
@@ -38,12 +40,12 @@ public static class KafkaClients
         var space = topic.LastIndexOf(' ');
         if (space >= 0) topic = topic[(space + 1)..]; // some versions prefix the line with the client's own name
         OffsetResets.WithLabels(client, topic).Inc();
-        return $"{client}: records skipped unread, the position was no longer on the broker: {text}";
+        return $"{client}: consumer position reset by the broker (records skipped unread, or read again from the beginning): {text}";
     }
 
     public static readonly Prometheus.Counter OffsetResets = Prometheus.Metrics.CreateCounter(
         "pipeline_consumer_offset_resets_total",
-        "Consumer positions the broker no longer held (deleted by retention, or evicted by the embedded cluster), reset to the earliest offset it still has: the records in between were skipped unread.",
+        "Consumer positions the broker no longer held, reset to the earliest offset it still has: records skipped unread (deleted by retention or evicted) or read again from the beginning (log truncation, a leader move on the embedded cluster).",
         new Prometheus.CounterConfiguration { LabelNames = ["client", "topic"] });
 
     /// <summary>
