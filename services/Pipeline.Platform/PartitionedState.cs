@@ -452,7 +452,9 @@ public sealed class PartitionedState<T>(string topic, KafkaOptions kafka, AvroSe
         while (true)
         {
             var r = consumer.Consume(TimeSpan.FromMilliseconds(500));
-            if (r is not null && !r.IsPartitionEOF)
+            if (r is not null && r.TopicPartition != tp) continue; // left over from the partition scanned before
+            if (r is { IsPartitionEOF: true }) break; // the end may be a transaction marker, never a record
+            if (r is not null)
             {
                 var key = r.Message.Key is null ? "" : System.Text.Encoding.UTF8.GetString(r.Message.Key);
                 if (key == StateFence.Key) foreign ??= r.Offset.Value;
@@ -471,6 +473,7 @@ public sealed class PartitionedState<T>(string topic, KafkaOptions kafka, AvroSe
         GroupId = $"reconcile-{topic}-{Guid.NewGuid():N}", // never committed: assign() says where to read
         EnableAutoCommit = false,
         AutoOffsetReset = AutoOffsetReset.Earliest, // the embedded cluster may have evicted the start: read what is kept
+        EnablePartitionEof = true,
     }).SetLogHandler((_, m) => { if (m.Level <= SyslogLevel.Warning) log.LogDebug("reconcile {Topic} librdkafka: {Message}", topic, m.Message); })
       .Build();
 
