@@ -32,6 +32,7 @@ public static class Schemas
         typeof(RecheckEntry),
         typeof(NoticeOutcome),
         typeof(SlaEvent),
+        typeof(AuditRecord),
         typeof(DeadLetter),
     ];
 

@@ -8,6 +8,13 @@ public sealed record Incoming<T>(string? Key, T Value, string Topic, int Partiti
 {
     /// <summary>"topic:partition:offset" — where this message came from, for headers and logs.</summary>
     public string Origin => $"{Topic}:{Partition}:{Offset}";
+
+    /// <summary>The record's Kafka headers (e.g. <c>pipeline.stage</c>, the stage that wrote it), if any.</summary>
+    public Confluent.Kafka.Headers? Headers { get; init; }
+
+    /// <summary>The stage that wrote the record (its <c>pipeline.stage</c> header); null for records from outside the
+    /// stages (an analyst's verdict, a police release, a test).</summary>
+    public string? WrittenBy => Headers?.TryGetLastBytes("pipeline.stage", out var stage) == true ? System.Text.Encoding.UTF8.GetString(stage) : null;
 }
 
 /// <summary>

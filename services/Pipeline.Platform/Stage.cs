@@ -81,7 +81,7 @@ public sealed class StageInputs<TProcessor> where TProcessor : class
         {
             var value = serdes.Deserialize<TIn>(m.Message.Value, m.Topic);
             var key = m.Message.Key is null ? null : System.Text.Encoding.UTF8.GetString(m.Message.Key);
-            var incoming = new Incoming<TIn>(key, value, m.Topic, m.Partition.Value, m.Offset.Value, m.Message.Timestamp.UtcDateTime, m.Message.Value);
+            var incoming = new Incoming<TIn>(key, value, m.Topic, m.Partition.Value, m.Offset.Value, m.Message.Timestamp.UtcDateTime, m.Message.Value) { Headers = m.Message.Headers };
             var processed = ((IProcessor<TIn>)processor).ProcessAsync(incoming, output, ct);
             return processed.IsCompletedSuccessfully ? Task.CompletedTask : processed.AsTask();
         }));

@@ -39,6 +39,9 @@ public static class Topics
     public const string TakedownBatching = "takedown.batching.v1";
     public const string TakedownBatches = "takedown.batches.v1";
 
+    /// <summary>The audit log: one <c>AuditRecord</c> per decision, kept for years, free of reporter identity.</summary>
+    public const string AuditLog = "audit.log.v1";
+
     /// <summary>The dead-letter topic of a stage: <c>deadletter.&lt;stage&gt;.v1</c>.</summary>
     public static string DeadLetter(string stage) => $"deadletter.{stage}.v1";
 }

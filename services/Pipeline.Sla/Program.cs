@@ -1,4 +1,6 @@
+using Pipeline.Audit;
 using Pipeline.Platform;
 using Pipeline.Sla;
 
-PipelineHost.CreateBuilder(args).AddSla().Build().Run();
+// The sla service also hosts the audit stage: both read the outcome of every stage, and it saves a deployment.
+PipelineHost.CreateBuilder(args).AddSla().AddAudit().Build().Run();

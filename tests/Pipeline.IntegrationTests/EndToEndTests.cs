@@ -13,7 +13,7 @@ public sealed class EndToEndTests(KafkaBackend backend)
     [
         Topics.ReportsAccepted, Topics.ReportsRejected, Topics.ReportsLocated, Topics.ReportsClassified, Topics.ReportsReview,
         Topics.PoliceReferrals, Topics.ExchangeOutbound, Topics.TakedownRequested, Topics.NoticesIssued, Topics.ContentStatus,
-        Topics.NoticeOutcomes, Topics.SlaEvents,
+        Topics.NoticeOutcomes, Topics.SlaEvents, Topics.AuditLog,
     ];
 
     [Fact]
@@ -143,6 +143,36 @@ public sealed class EndToEndTests(KafkaBackend backend)
         Assert.NotNull(outcomes.Single(o => o.noticeId == notices.Single(n => n.url.EndsWith("new.jpg", StringComparison.Ordinal)).noticeId).timeline.referredToPoliceAt);
         await watch.WaitUntilAsync(() => watch.Events<SlaEvent>(Topics.SlaEvents, e => e.caseKey.Contains(run, StringComparison.Ordinal) && e.kind == SlaEventKind.REMOVED_WITHIN_NORM).Count == 2,
             TimeSpan.FromSeconds(60));
+
+        // audit: every decision on the police-first report's path, in order, each with who or which rule decided it, under
+        // the case's token; and nothing of the run's URLs, hosts, IPs or hashes in any audit record
+        var newCase = accepted.Single(a => a.report.reportId == Id("new-home")).caseKey;
+        var token = new Pipeline.Audit.CaseTokens(Convert.FromBase64String(Pipeline.Platform.Embedded.EmbeddedRuntime.DevelopmentTokenKey)).Of(newCase);
+        string[] path =
+        [
+            "report.received", "case.opened", "report.located", "report.classified", "police.referred", "police.released",
+            "takedown.requested", "notice.issued", "removal.confirmed", "notice.outcome", "sla.removed_within_norm",
+        ]; // no notice.delivered: this suite configures no SMTP server (deliveries are audited in AuditMapperTests)
+        List<AuditRecord> Trail() => watch.Events<AuditRecord>(Topics.AuditLog, a => a.caseToken == token || a.reportIds.Contains(Id("new-home")))
+            .DistinctBy(a => a.eventId).OrderBy(a => a.at).ToList();
+        await watch.WaitUntilAsync(() => path.All(action => Trail().Any(a => a.action == action)), TimeSpan.FromSeconds(120),
+            () => "audit trail so far: " + string.Join(", ", Trail().Select(a => a.action)));
+        var trail = Trail();
+        // Decided one after another (event times of one machine's clock); the removal's records may share its time.
+        var decidedInTurn = path[..8];
+        Assert.Equal(decidedInTurn, trail.Select(a => a.action).Where(decidedInTurn.Contains).Distinct());
+        Assert.Equal("police:police-unit-test", trail.Single(a => a.action == "police.released").actor);
+        Assert.StartsWith("rule:", trail.Single(a => a.action == "police.referred").actor, StringComparison.Ordinal);
+        Assert.EndsWith("police-first: released by the police", trail.Single(a => a.action == "takedown.requested").rule, StringComparison.Ordinal);
+        Assert.Equal("new", trail.Single(a => a.action == "report.classified").details["verdict"]);
+        Assert.Equal(("NL", "nl-host"), (trail.Single(a => a.action == "report.located").details["country"], trail.Single(a => a.action == "report.located").details["hosterId"]));
+        Assert.Equal("true", trail.Single(a => a.action == "notice.outcome").details["withinNorm"]);
+        var rejectedAudit = watch.Events<AuditRecord>(Topics.AuditLog, a => a.action == "report.rejected" && a.reportIds.Contains(Id("ftp"))).First();
+        Assert.Equal("URL_SCHEME_NOT_ALLOWED", rejectedAudit.rule);
+        var audited = watch.Events<AuditRecord>(Topics.AuditLog, a => a.reportIds.Any(r => r.StartsWith(run, StringComparison.Ordinal)));
+        var forbidden = new[] { "http", ".test", "@", "203.0.113.", "198.51.100.", "192.0.2.", "2001:db8", known, run + "/" };
+        Assert.All(audited, a => Assert.DoesNotContain(forbidden, f => new[] { a.caseToken, a.actor, a.rule, a.noticeId }
+            .Concat(a.details.Keys).Concat(a.details.Values).Any(v => v?.Contains(f, StringComparison.OrdinalIgnoreCase) == true)));
     }
 
     private static string? ReportIdOf(object value) => value switch

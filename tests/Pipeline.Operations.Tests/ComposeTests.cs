@@ -49,7 +49,7 @@ public sealed partial class ComposeTests
     public void Every_environment_variable_sets_an_existing_option_with_a_value_of_its_type(string folder)
     {
         var service = Services[folder.ToLowerInvariant()];
-        var keys = new OptionKeys(PipelineServices.Assembly(folder));
+        var keys = new OptionKeys(PipelineServices.Assemblies(folder));
 
         var problems = service.Environment().Where(e => !PipelineServices.IsHostSetting(e.Key)).Select(e => keys.Problem(e.Key, e.Value)).OfType<string>().ToList();
 

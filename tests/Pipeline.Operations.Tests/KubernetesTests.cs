@@ -76,7 +76,10 @@ public sealed partial class KubernetesTests
         return PipelineServices.Build(folder, env, configFile);
     }
 
-    private static string SecretStandIn(string key) => key.Contains("__ApiKeys__", StringComparison.Ordinal) ? "sha256:" + new string('0', 64) : "from-a-kubernetes-secret";
+    private static string SecretStandIn(string key) =>
+        key.Contains("__ApiKeys__", StringComparison.Ordinal) ? "sha256:" + new string('0', 64)
+        : key.EndsWith("__TokenKey", StringComparison.Ordinal) ? Convert.ToBase64String(new byte[32])
+        : "from-a-kubernetes-secret";
 
     /// <summary>The repository file behind a path in the pod: volume mount → ConfigMap volume → the kustomization's
     /// configMapGenerator entry → its file.</summary>
@@ -127,7 +130,7 @@ public sealed partial class KubernetesTests
     public void Every_environment_variable_sets_an_existing_option_with_a_value_of_its_type_and_secrets_come_from_Secrets(string folder)
     {
         var env = Environment(Container(folder.ToLowerInvariant()));
-        var keys = new OptionKeys(PipelineServices.Assembly(folder));
+        var keys = new OptionKeys(PipelineServices.Assemblies(folder));
 
         Assert.Empty(env.Where(e => !PipelineServices.IsHostSetting(e.Key)).Select(e => keys.Problem(e.Key, e.Value)).OfType<string>());
         Assert.Empty(env.Where(e => SecretKey().IsMatch(e.Key) && e.Value is not null).Select(e => e.Key));

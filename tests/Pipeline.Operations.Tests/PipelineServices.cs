@@ -22,6 +22,12 @@ internal static partial class PipelineServices
 
     public static Assembly Assembly(string folder) => System.Reflection.Assembly.Load("Pipeline." + folder);
 
+    /// <summary>The service's assembly and the pipeline assemblies it references (a stage hosted from a library of its
+    /// own, e.g. the sla service's audit stage from Pipeline.Audit).</summary>
+    public static Assembly[] Assemblies(string folder) =>
+        [Assembly(folder), .. Assembly(folder).GetReferencedAssemblies()
+            .Where(n => n.Name!.StartsWith("Pipeline.", StringComparison.Ordinal)).Select(System.Reflection.Assembly.Load)];
+
     /// <summary>Keys that are not options: the platform's extra config file, and the runtime's own settings.</summary>
     public static bool IsHostSetting(string key) =>
         key == "PIPELINE_CONFIG" || key.StartsWith("ASPNETCORE_", StringComparison.Ordinal) || key.StartsWith("DOTNET_", StringComparison.Ordinal)
@@ -49,7 +55,7 @@ internal static partial class PipelineServices
     }
 
     private static MethodInfo Extension(string folder, string name, Type on) =>
-        Assembly(folder).GetTypes().SelectMany(t => t.GetMethods(BindingFlags.Public | BindingFlags.Static))
+        Assemblies(folder).SelectMany(a => a.GetTypes()).SelectMany(t => t.GetMethods(BindingFlags.Public | BindingFlags.Static))
             .Single(m => m.Name == name && m.GetParameters() is [{ } p] && p.ParameterType == on);
 
     private static List<string> FindFolders()

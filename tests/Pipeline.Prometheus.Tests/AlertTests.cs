@@ -51,6 +51,7 @@ public sealed class AlertTests(ITestOutputHelper output)
             ["Kafka__SessionTimeoutMs"] = "3000",
             ["Kafka__StatisticsIntervalMs"] = "1000",
             ["Processing__MaxBackoffMs"] = "500",
+            ["Audit__TokenKey"] = EmbeddedRuntime.DevelopmentTokenKey,
         }, config);
         try
         {

@@ -9,6 +9,7 @@ using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Options;
+using Pipeline.Audit;
 using Pipeline.Classification;
 using Pipeline.Cli.Demo;
 using Pipeline.Contracts;
@@ -56,7 +57,7 @@ public static class BenchPipelineCommand
         var builder = BenchHost.Create(runtime, DemoWorld.Configuration());
         builder.Services.Replace(ServiceDescriptor.Singleton<TimeProvider>(clock));
         builder.Services.AddSingleton<IContentProbe>(web);
-        builder.AddIntake().AddGeolocation().AddClassification().AddRouting().AddTakedown().AddRecheck().AddSla();
+        builder.AddIntake().AddGeolocation().AddClassification().AddRouting().AddTakedown().AddRecheck().AddSla().AddAudit();
         await using var app = builder.Build();
         var kafka = app.Services.GetRequiredService<IOptions<KafkaOptions>>().Value;
         var serdes = app.Services.GetRequiredService<AvroSerdes>();

@@ -9,6 +9,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
+using Pipeline.Audit;
 using Pipeline.Classification;
 using Pipeline.Contracts;
 using Pipeline.Geolocation;
@@ -57,7 +58,7 @@ public static class DemoCommand
         });
         builder.Services.Replace(ServiceDescriptor.Singleton<TimeProvider>(clock));
         builder.Services.AddSingleton<IContentProbe>(web);
-        builder.AddIntake().AddGeolocation().AddClassification().AddRouting().AddTakedown().AddRecheck().AddSla();
+        builder.AddIntake().AddGeolocation().AddClassification().AddRouting().AddTakedown().AddRecheck().AddSla().AddAudit();
         await using var app = builder.Build();
 
         var kafka = app.Services.GetRequiredService<IOptions<KafkaOptions>>().Value;

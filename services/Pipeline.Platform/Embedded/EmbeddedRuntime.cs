@@ -46,7 +46,13 @@ public sealed class EmbeddedRuntime : IAsyncDisposable
         ["Kafka:StatisticsIntervalMs"] = "2000",
         ["Kafka:FetchWaitMaxMs"] = FetchWaitMaxMs.ToString(System.Globalization.CultureInfo.InvariantCulture),
         ["Kafka:SocketTimeoutMs"] = SocketTimeoutMs.ToString(System.Globalization.CultureInfo.InvariantCulture),
+        // The audit's case-token key for this throw-away cluster (its data is gone at exit); a real deployment sets its
+        // own secret (Audit__TokenKey, docs/configuration.md).
+        ["Audit:TokenKey"] = DevelopmentTokenKey,
     };
+
+    /// <summary>A published, synthetic key for case tokens: only for the embedded runtime, tests and compose.</summary>
+    public const string DevelopmentTokenKey = "AlAs32mlNsPV7vWsBL9YLnW8GwaeNIEkwTlzYU2AgvA=";
 
     public static Task<EmbeddedRuntime> StartAsync(int brokers = 3, CancellationToken ct = default) => StartAsync(brokers, TimeSpan.FromSeconds(5), null, ct);
 

@@ -43,6 +43,7 @@ public sealed class KafkaBackend : IAsyncLifetime
                 ["Kafka__SchemaRegistryUrl"] = SchemaRegistryUrl,
                 ["Kafka__SessionTimeoutMs"] = "3000",
                 ["Kafka__StatisticsIntervalMs"] = "1000",
+                ["Audit__TokenKey"] = EmbeddedRuntime.DevelopmentTokenKey,
             };
             // The embedded cluster's own client settings (a mock broker taken down answers no request in flight).
             if (embedded is not null) environment["Kafka__SocketTimeoutMs"] = EmbeddedRuntime.SocketTimeoutMs.ToString(System.Globalization.CultureInfo.InvariantCulture);
