@@ -10,17 +10,19 @@ namespace Pipeline.Classification;
 /// (classification.waiting.v1) and which cases were classified on which bank entry (classification.matches.v1).
 /// Both state topics are co-partitioned with reports.located and reports.assessed (same partition number, same case key).
 /// </summary>
-public sealed class ClassificationState(IOptions<KafkaOptions> kafka, AvroSerdes serdes, ILogger<ClassificationState> log)
+public sealed class ClassificationState(IOptions<KafkaOptions> kafka, IOptions<RetentionOptions> retention, AvroSerdes serdes, ILogger<ClassificationState> log)
 {
     private volatile bool bankLoaded;
 
     public HashBank Bank { get; } = new();
 
-    public PartitionedState<WaitingReport> Waiting { get; } = new(Topics.ClassificationWaiting, kafka.Value, serdes, log);
+    public PartitionedState<WaitingReport> Waiting { get; } = new PartitionedState<WaitingReport>(Topics.ClassificationWaiting, kafka.Value, serdes, log)
+        .ExpiresAt(w => retention.Value.Expiry(w.classified?.classifiedAt)); // released: kept to recognise replays, then deleted
 
     /// <summary>Cases classified on each bank entry. An entry's timer is due (at once) while its bank entry is gone: a
     /// retraction to report (<see cref="ClassificationProcessor"/>).</summary>
-    public PartitionedState<CaseMatch> Matches { get; } = new(Topics.ClassificationMatches, kafka.Value, serdes, log);
+    public PartitionedState<CaseMatch> Matches { get; } = new PartitionedState<CaseMatch>(Topics.ClassificationMatches, kafka.Value, serdes, log)
+        .ExpiresAt(m => retention.Value.Expiry(m.matchedAt)); // a retraction later than that is no longer reported on the case
 
     /// <summary>True once the bank holds everything that was in hashes.known at start: before that, an entry that is
     /// merely not loaded yet must not count as retracted.</summary>

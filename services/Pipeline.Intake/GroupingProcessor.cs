@@ -23,7 +23,7 @@ namespace Pipeline.Intake;
 /// Replays are recognised by report id and answered with the same event (same eventId) as the first time, because
 /// after a crash only some outputs of a message may have reached Kafka.
 /// </summary>
-public sealed class GroupingProcessor : IProcessor<CaseCommand>, IPartitionAware, IWarmUp, IBackgroundDependent, IDisposable
+public sealed class GroupingProcessor : IProcessor<CaseCommand>, IStateful, IWarmUp, IBackgroundDependent, IDisposable
 {
     public const int MaxRememberedReportIds = 10_000;
 
@@ -41,7 +41,7 @@ public sealed class GroupingProcessor : IProcessor<CaseCommand>, IPartitionAware
     private readonly bool byHash;
     private CompactedTopicReader<CaseState>? follower;
 
-    public GroupingProcessor(IOptions<KafkaOptions> kafka, IOptions<IntakeOptions> intake, AvroSerdes serdes, TimeProvider time, ILogger<GroupingProcessor> log)
+    public GroupingProcessor(IOptions<KafkaOptions> kafka, IOptions<IntakeOptions> intake, IOptions<RetentionOptions> retention, AvroSerdes serdes, TimeProvider time, ILogger<GroupingProcessor> log)
     {
         this.kafka = kafka.Value;
         byHash = !string.Equals(intake.Value.GroupByContentHash, "Off", StringComparison.OrdinalIgnoreCase);
@@ -49,7 +49,14 @@ public sealed class GroupingProcessor : IProcessor<CaseCommand>, IPartitionAware
         this.serdes = serdes;
         this.time = time;
         this.log = log;
-        state = new PartitionedState<CaseState>(Topics.IntakeCases, this.kafka, serdes, log);
+        // A closed case (and an alias) is kept to group later reports and count episodes, until Retention:ClosedCaseAfter
+        // after its removal (last change); then it is deleted and a new report of the URL opens a new case.
+        state = new PartitionedState<CaseState>(Topics.IntakeCases, this.kafka, serdes, log).ExpiresAt(s => s.status switch
+        {
+            CaseStatus.CLOSED_REMOVED => retention.Value.Expiry(s.closedAt ?? s.updatedAt),
+            CaseStatus.ALIAS => retention.Value.Expiry(s.updatedAt),
+            _ => null,
+        });
     }
 
     public CaseIndex Index { get; }
@@ -337,11 +344,9 @@ public sealed class GroupingProcessor : IProcessor<CaseCommand>, IPartitionAware
 
     private DateTime Now => time.GetUtcNow().UtcDateTime;
 
-    public void OnAssigned(IReadOnlyCollection<TopicPartition> partitions) =>
-        state.Restore(partitions.Select(p => new TopicPartition(Topics.IntakeCases, p.Partition)).ToList());
-
-    public void OnRevoked(IReadOnlyCollection<TopicPartition> partitions) =>
-        state.Drop(partitions.Select(p => new TopicPartition(Topics.IntakeCases, p.Partition)).ToList());
+    /// <summary>The case states, restored and dropped with the input partitions by the host, which also fires their
+    /// expiry (<see cref="RetentionOptions.ClosedCaseAfter"/>).</summary>
+    public IEnumerable<IStateStore> Stores => [state];
 
     public void Dispose() => follower?.Dispose();
 }

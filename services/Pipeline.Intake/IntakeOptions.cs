@@ -32,6 +32,12 @@ public sealed class IntakeOptions
     /// content, wherever it is — other hosters then get no notice of their own), or <c>Off</c> (group by URL only).</summary>
     public string GroupByContentHash { get; set; } = "SameHost";
 
+    /// <summary>Whether the reporter's contact (name, e-mail, phone) travels on with an accepted report. Default false: it
+    /// stays on reports.submitted.v1, intake's own input, and no other topic ever holds it. Set true only together with
+    /// <c>Routing:ShareReporterWithPolice</c>: the contact then also reaches reports.accepted/located/classified (7 days) and
+    /// the police referral; routing strips it from everything else it writes.</summary>
+    public bool ForwardReporterContact { get; set; }
+
     /// <summary>The HTTP submission API (POST /v1/reports).</summary>
     public SubmissionApiOptions Api { get; set; } = new();
 

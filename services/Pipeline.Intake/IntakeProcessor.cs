@@ -59,7 +59,7 @@ public sealed class IntakeProcessor(IOptions<IntakeOptions> options, IOptions<Pr
             caseKey = url!.Key,
             kind = CaseCommandKind.REPORT,
             submittedEventId = submitted.eventId,
-            report = submitted.report,
+            report = options.Value.ForwardReporterContact ? submitted.report : ReporterIdentity.WithoutReporter(submitted.report),
             urlKey = url.Key,
             host = url.Host,
             userinfoRemoved = url.UserinfoRemoved,

@@ -143,3 +143,25 @@ internal sealed class ProcessingOptionsValidator : IValidateOptions<ProcessingOp
         return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);
     }
 }
+
+/// <summary>How long the state stores keep what identifies a finished case; section <c>Retention</c>.</summary>
+public sealed class RetentionOptions
+{
+    public const string Section = "Retention";
+
+    /// <summary>How long after a case is finished (removal confirmed, hold released, delivery done, waiting report
+    /// released, bank match recorded) its state entries, which hold its URL, host, IPs and hashes, are kept before the
+    /// owning stage deletes them (a tombstone on the state topic). Decisions stay in audit.log.v1, under the case token.</summary>
+    public TimeSpan ClosedCaseAfter { get; set; } = TimeSpan.FromDays(180);
+
+    /// <summary>The expiry of an entry finished at <paramref name="finishedAt"/>; null (kept) while it is not finished.</summary>
+    public DateTime? Expiry(DateTime? finishedAt) => finishedAt + ClosedCaseAfter;
+}
+
+internal sealed class RetentionOptionsValidator : IValidateOptions<RetentionOptions>
+{
+    public ValidateOptionsResult Validate(string? name, RetentionOptions o) =>
+        o.ClosedCaseAfter < TimeSpan.FromHours(1) || o.ClosedCaseAfter > TimeSpan.FromDays(3660)
+            ? ValidateOptionsResult.Fail($"Retention:ClosedCaseAfter {o.ClosedCaseAfter} must be within 01:00:00–3660.00:00:00: shorter would delete a case's state while its last events are still being processed, longer is not a retention period. Fix: use e.g. 180.00:00:00 (180 days), the period your data-protection policy sets.")
+            : ValidateOptionsResult.Success;
+}

@@ -147,6 +147,7 @@ public sealed class PartitionedState<T>(string topic, KafkaOptions kafka, AvroSe
     private readonly PriorityQueue<(int Partition, string Key, DateTime DueAt), DateTime> timers = new();
     private Func<T, DateTime?>? dueAt;
     private TimerHandler<T>? onDue;
+    private Func<T, DateTime?>? expiresAt;
     private readonly Dictionary<(int Partition, string Key), int> busy = [];
     private readonly List<(int Partition, string Key, DateTime DueAt)> parked = [];
     private int effectConcurrency = 4;
@@ -178,6 +179,24 @@ public sealed class PartitionedState<T>(string topic, KafkaOptions kafka, AvroSe
         dueAt = due;
         onDue = handler;
         return this;
+    }
+
+    /// <summary>Declares this store's retention: <paramref name="expires"/> gives the time after which an entry is no longer
+    /// kept (null: kept). When it passes, the platform deletes the entry through the stage's output (a tombstone on the
+    /// state topic, so compaction removes every earlier record of the key), before any timer of <see cref="OnDue"/> that
+    /// is due at the same time. Set before the stage starts.</summary>
+    public PartitionedState<T> ExpiresAt(Func<T, DateTime?> expires)
+    {
+        expiresAt = expires;
+        return this;
+    }
+
+    /// <summary>The entry's next timer: the earlier of its <see cref="OnDue"/> time and its expiry.</summary>
+    private DateTime? Due(T value)
+    {
+        var due = dueAt?.Invoke(value);
+        var expires = expiresAt?.Invoke(value);
+        return due is null ? expires : expires is null ? due : expires < due ? expires : due;
     }
 
     /// <summary>When the earliest queued timer fires (stage clock); null when none is queued. A timer whose entry changed
@@ -248,10 +267,10 @@ public sealed class PartitionedState<T>(string topic, KafkaOptions kafka, AvroSe
     /// that changes. Safe from any thread.</summary>
     public void Reschedule(Func<T, bool> which)
     {
-        if (dueAt is null) return;
+        if (dueAt is null && expiresAt is null) return;
         foreach (var (partition, entries) in held)
             foreach (var (key, value) in entries)
-                if (which(value) && dueAt(value) is { } due)
+                if (which(value) && Due(value) is { } due)
                     lock (timers) timers.Enqueue((partition, key, due), due);
     }
 
@@ -329,7 +348,7 @@ public sealed class PartitionedState<T>(string topic, KafkaOptions kafka, AvroSe
         else
         {
             p[key] = value;
-            if (dueAt?.Invoke(value) is { } due)
+            if (Due(value) is { } due)
                 lock (timers) timers.Enqueue((partition, key, due), due);
         }
     }
@@ -519,15 +538,24 @@ public sealed class PartitionedState<T>(string topic, KafkaOptions kafka, AvroSe
     {
         // A queued timer is current only while its entry is held and still due at the same time: an entry put again
         // with another due time queued a new timer, and a deleted, dropped or changed entry's old timer is stale.
-        if (onDue is null || !held.TryGetValue(timer.Partition, out var p) || !p.TryGetValue(timer.Key, out var value)
-            || dueAt!(value) != timer.DueAt) return false;
+        if (!held.TryGetValue(timer.Partition, out var p) || !p.TryGetValue(timer.Key, out var value)) return false;
+        var expires = expiresAt?.Invoke(value);
+        if (expires == timer.DueAt)
+        {
+            Delete(output, timer.Partition, timer.Key);
+            output.AfterCommit(() => ProcessorMetrics.StateExpired.WithLabels(topic).Inc());
+            return true;
+        }
+        if (onDue is null || Due(value) != timer.DueAt) return false;
         onDue(new TimerFired<T>(timer.Partition, timer.Key, value, timer.DueAt, now), output);
+        // A handler that leaves its entry as it is queues nothing new: the entry's expiry must still come.
+        if (expires is { } later && later > timer.DueAt) lock (timers) timers.Enqueue((timer.Partition, timer.Key, later), later);
         return true;
     }
 
     void ITimerSource.RequeueCurrent(int partition, string key)
     {
-        if (held.TryGetValue(partition, out var p) && p.TryGetValue(key, out var value) && dueAt?.Invoke(value) is { } due)
+        if (held.TryGetValue(partition, out var p) && p.TryGetValue(key, out var value) && Due(value) is { } due)
             lock (timers) timers.Enqueue((partition, key, due), due);
     }
 

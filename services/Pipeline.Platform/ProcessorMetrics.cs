@@ -36,6 +36,10 @@ public static class ProcessorMetrics
         "pipeline_processor_timer_failures_total", "Timer handlers that threw; the timer fires again after a backoff.",
         new CounterConfiguration { LabelNames = ["stage", "store"] });
 
+    public static readonly Counter StateExpired = Metrics.CreateCounter(
+        "pipeline_state_expired_total", "State entries deleted (tombstoned) because their retention period passed (Retention:ClosedCaseAfter).",
+        new CounterConfiguration { LabelNames = ["store"] });
+
     public static readonly Histogram RestoreSeconds = Metrics.CreateHistogram(
         "pipeline_state_restore_seconds", "Time to restore a state store's assigned partitions from its changelog topic (the stage is not ready meanwhile).",
         new HistogramConfiguration { LabelNames = ["store"], Buckets = [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60] });

@@ -56,7 +56,7 @@ public sealed class RoutingProcessor : IProcessor<ReportClassified>, IProcessor<
                     output.Send(Topics.ReportsReview, r.caseKey, new ReviewRequested
                     {
                         eventId = EventIds.Derive("review", r.eventId),
-                        caseKey = r.caseKey, report = r.report, caseInfo = r.caseInfo, hosting = r.hosting, verdict = r.verdict,
+                        caseKey = r.caseKey, report = ReporterIdentity.WithoutReporter(r.report), caseInfo = r.caseInfo, hosting = r.hosting, verdict = r.verdict,
                         reason = v.Reason, rule = v.Rule, requestedAt = now,
                     });
                     break;
@@ -101,7 +101,7 @@ public sealed class RoutingProcessor : IProcessor<ReportClassified>, IProcessor<
     private static TakedownRequested Takedown(ReportClassified r, string rule, DateTime now, DateTime? referredAt, bool hold) => new()
     {
         eventId = EventIds.Derive("takedown-requested", r.eventId),
-        caseKey = r.caseKey, report = r.report, caseInfo = r.caseInfo, hosting = r.hosting, verdict = r.verdict,
+        caseKey = r.caseKey, report = ReporterIdentity.WithoutReporter(r.report), caseInfo = r.caseInfo, hosting = r.hosting, verdict = r.verdict,
         matches = r.matches, assessment = r.assessment, rule = rule, policeHold = hold,
         timeline = new Timeline { receivedAt = r.report.receivedAt, referredToPoliceAt = referredAt },
         requestedAt = now,
@@ -111,7 +111,7 @@ public sealed class RoutingProcessor : IProcessor<ReportClassified>, IProcessor<
     {
         eventId = EventIds.Derive("police-referral", r.eventId),
         referralId = ReferralId(r.caseKey, r.report.reportId),
-        caseKey = r.caseKey, report = settings.ShareReporterWithPolice ? r.report : WithoutReporter(r.report),
+        caseKey = r.caseKey, report = settings.ShareReporterWithPolice ? r.report : ReporterIdentity.WithoutReporter(r.report),
         caseInfo = r.caseInfo, hosting = r.hosting, verdict = r.verdict, matches = r.matches, assessment = r.assessment,
         rule = rule, timeline = new Timeline { receivedAt = r.report.receivedAt, referredToPoliceAt = now }, referredAt = now,
     };
@@ -120,7 +120,7 @@ public sealed class RoutingProcessor : IProcessor<ReportClassified>, IProcessor<
 
     private ReportForwarded Forward(ReportClassified r, Route.Forward f, DateTime now)
     {
-        var report = WithoutReporter(r.report);
+        var report = ReporterIdentity.WithoutReporter(r.report);
         report.hops = [.. r.report.hops, settings.HomeHotline];
         return new ReportForwarded
         {
@@ -130,20 +130,12 @@ public sealed class RoutingProcessor : IProcessor<ReportClassified>, IProcessor<
             rule = f.Rule, timeline = new Timeline { receivedAt = r.report.receivedAt }, forwardedAt = now,
         };
     }
-
-    /// <summary>A copy of the report without the reporter's identity: it never leaves the home hotline.</summary>
-    public static Report WithoutReporter(Report r) => new()
-    {
-        reportId = r.reportId, sourceHotline = r.sourceHotline, sourceReference = r.sourceReference,
-        externalIds = new Dictionary<string, string>(r.externalIds), receivedAt = r.receivedAt, reportedAt = r.reportedAt,
-        url = r.url, parentUrl = r.parentUrl, isSourceUrl = r.isSourceUrl, contentType = r.contentType, siteType = r.siteType,
-        commercial = r.commercial, hashes = r.hashes, reporterType = r.reporterType, reporterContact = null,
-        assessment = r.assessment, hops = [.. r.hops],
-    };
 }
 
 /// <summary>The routing stage's state: takedowns held for the police.</summary>
-public sealed class RoutingState(IOptions<KafkaOptions> kafka, AvroSerdes serdes, ILogger<RoutingState> log)
+public sealed class RoutingState(IOptions<KafkaOptions> kafka, IOptions<RetentionOptions> retention, AvroSerdes serdes, ILogger<RoutingState> log)
 {
-    public PartitionedState<TakedownRequested> Held { get; } = new(Topics.RoutingHeld, kafka.Value, serdes, log);
+    /// <summary>A released hold is kept to recognise replays, until <c>Retention:ClosedCaseAfter</c> after its request.</summary>
+    public PartitionedState<TakedownRequested> Held { get; } = new PartitionedState<TakedownRequested>(Topics.RoutingHeld, kafka.Value, serdes, log)
+        .ExpiresAt(h => h.policeHold ? null : retention.Value.Expiry(h.requestedAt));
 }

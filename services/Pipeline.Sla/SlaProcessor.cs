@@ -188,10 +188,13 @@ public sealed class SlaProcessor : IProcessor<TakedownNotice>, IProcessor<Conten
     }
 }
 
-public sealed class SlaState(IOptions<KafkaOptions> kafka, AvroSerdes serdes, ILogger<SlaState> log)
+public sealed class SlaState(IOptions<KafkaOptions> kafka, IOptions<RetentionOptions> retention, AvroSerdes serdes, ILogger<SlaState> log)
 {
-    public PartitionedState<TakedownNotice> Open { get; } = new(Topics.SlaOpen, kafka.Value, serdes, log);
-    public PartitionedState<ContentStatusObserved> Pending { get; } = new(Topics.SlaPending, kafka.Value, serdes, log);
+    /// <summary>Decided notices are kept to recognise replays, until <c>Retention:ClosedCaseAfter</c> after the removal.</summary>
+    public PartitionedState<TakedownNotice> Open { get; } = new PartitionedState<TakedownNotice>(Topics.SlaOpen, kafka.Value, serdes, log)
+        .ExpiresAt(n => retention.Value.Expiry(n.timeline.removalObservedAt));
+    public PartitionedState<ContentStatusObserved> Pending { get; } = new PartitionedState<ContentStatusObserved>(Topics.SlaPending, kafka.Value, serdes, log)
+        .ExpiresAt(o => retention.Value.Expiry(o.observedAt));
 
     /// <summary>Notice id → the first miss of a run of misses still being counted (recheck needs consecutive misses a
     /// few minutes apart before it confirms a removal). The deadline timer waits for such a run to be decided before it

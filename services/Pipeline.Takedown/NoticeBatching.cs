@@ -11,9 +11,10 @@ namespace Pipeline.Takedown;
 /// <c>nextAttemptAt</c> = when the batch closes or is retried) or its last delivery status. Lives in the compacted topic
 /// takedown.batches.v1, co-partitioned with takedown.batching.v1 (keyed by recipient, so one recipient's batches live
 /// on one instance). A batch's members are fixed once it closes: a notice joins only a batch that has not closed.</summary>
-public sealed class BatchState(IOptions<KafkaOptions> kafka, AvroSerdes serdes, ILogger<BatchState> log)
+public sealed class BatchState(IOptions<KafkaOptions> kafka, IOptions<RetentionOptions> retention, AvroSerdes serdes, ILogger<BatchState> log)
 {
-    public PartitionedState<NoticeDelivery> State { get; } = new(Topics.TakedownBatches, kafka.Value, serdes, log);
+    public PartitionedState<NoticeDelivery> State { get; } = new PartitionedState<NoticeDelivery>(Topics.TakedownBatches, kafka.Value, serdes, log)
+        .ExpiresAt(d => retention.Value.Expiry(d.status == DeliveryStatus.RETRYING ? null : d.at));
 
     public static string RecipientKey(NoticeDelivery d) => NoticeBatch.RecipientKey(d.channel, d.address);
 

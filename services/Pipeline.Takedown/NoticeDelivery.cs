@@ -32,9 +32,10 @@ public sealed class NoticeDeliverer(EmailChannel email, WebhookChannel webhook)
 /// <summary>The delivery stage's state: per notice id the last delivery record, carrying the notice while an attempt is
 /// pending (queued, or a retry). Lives in the compacted topic takedown.delivery-state.v1, co-partitioned with
 /// notices.issued.v1.</summary>
-public sealed class DeliveryState(IOptions<KafkaOptions> kafka, AvroSerdes serdes, ILogger<DeliveryState> log)
+public sealed class DeliveryState(IOptions<KafkaOptions> kafka, IOptions<RetentionOptions> retention, AvroSerdes serdes, ILogger<DeliveryState> log)
 {
-    public PartitionedState<NoticeDelivery> State { get; } = new(Topics.TakedownDeliveryState, kafka.Value, serdes, log);
+    public PartitionedState<NoticeDelivery> State { get; } = new PartitionedState<NoticeDelivery>(Topics.TakedownDeliveryState, kafka.Value, serdes, log)
+        .ExpiresAt(d => retention.Value.Expiry(d.status == DeliveryStatus.RETRYING ? null : d.at)); // a final status, kept so a replay is not sent again
 
     /// <summary>When an entry's next attempt is due: a pending one (RETRYING, carrying its notice) at its nextAttemptAt
     /// (now, when none is set); a final one never.</summary>

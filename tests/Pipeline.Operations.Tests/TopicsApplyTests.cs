@@ -29,9 +29,12 @@ public sealed class TopicsApplyTests
         Assert.Equal("compact", held.Configs["cleanup.policy"]);
         Assert.Equal("-1", held.Configs["retention.ms"]);
         Assert.Equal("2", held.Configs["min.insync.replicas"]);
+        // Retention's tombstones must really remove a key's earlier records from disk: compaction within a week.
+        Assert.All(three.Where(t => t.Configs["cleanup.policy"] == "compact"), t => Assert.Equal("604800000", t.Configs["max.compaction.lag.ms"]));
         var rejected = three.Single(t => t.Name == Topics.ReportsRejected);
         Assert.Equal("delete", rejected.Configs["cleanup.policy"]);
         Assert.Equal("2592000000", rejected.Configs["retention.ms"]);
+        Assert.False(rejected.Configs.ContainsKey("max.compaction.lag.ms"));
         Assert.Equal(TopicCatalog.Get(Topics.ReportsRejected).Partitions, rejected.Partitions);
     }
 
@@ -127,14 +130,14 @@ public sealed class TopicsApplyTests
         [
             $"~ partitions {Topics.ReportsAccepted}: 2 -> 6",
             $"+ create     {Topics.ReportsReview}: 6 partitions, rf 3, cleanup.policy=delete, min.insync.replicas=2, retention.ms=2592000000",
-            $"~ config     {Topics.NoticeOutcomes}: retention.ms 86400000 -> -1",
+            $"~ config     {Topics.NoticeOutcomes}: retention.ms 86400000 -> 15552000000",
             $"dry run on 3 broker(s): 3 change(s) to 3 topic(s), {TopicCatalog.All.Count - 3} topic(s) as defined; nothing changed",
         ], lines);
 
         var applied = await TopicsCommand.ApplyAsync(cluster, TopicCatalog.All, dryRun: false, minBrokers: 1, Wait, TextWriter.Null, CancellationToken.None);
         Assert.Equal(planned.Changes.Select(TopicPlan.Describe), applied.Changes.Select(TopicPlan.Describe));
         Assert.Equal(6, cluster.Topics[Topics.ReportsAccepted].Partitions);
-        Assert.Equal("-1", cluster.Topics[Topics.NoticeOutcomes].Configs!["retention.ms"]);
+        Assert.Equal("15552000000", cluster.Topics[Topics.NoticeOutcomes].Configs!["retention.ms"]);
         Assert.True(cluster.Topics.ContainsKey(Topics.ReportsReview));
         Assert.Empty((await TopicsCommand.ApplyAsync(cluster, TopicCatalog.All, dryRun: true, minBrokers: 1, Wait, TextWriter.Null, CancellationToken.None)).Changes);
     }

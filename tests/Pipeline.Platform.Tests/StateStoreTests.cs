@@ -96,6 +96,51 @@ public sealed class StateStoreTests
     }
 
     [Fact]
+    public async Task An_entry_past_its_retention_is_deleted_by_its_own_timer_even_after_its_handler_left_it_unchanged_and_stays_deleted_after_a_restart()
+    {
+        await using var h = await Harness.StartAsync();
+        var stage = h.NewStage("state-expiry");
+        var topic = StateTopic(h);
+        var clock = new ManualClock(Start);
+        h.ConfigureServices = s => s.AddSingleton<TimeProvider>(clock);
+        var firedTopic = OutputTopic(h);
+        PartitionedState<ReportSubmitted> Store() => new PartitionedState<ReportSubmitted>(topic, h.Kafka, h.Serdes, NullLogger.Instance)
+            .ExpiresAt(v => v.submittedAt.AddDays(180));
+        var inputs = Harness.Submitted("expiring", 20).ToList();
+
+        // The entry's own timer (an hour after it was read) fires and leaves the entry as it is; 180 days on, it expires.
+        var first = new StatefulProcessor(Store(), clock) { FiredTopic = firedTopic, KeepEntryWhenFired = true };
+        var app = h.BuildHost(stage, first);
+        await app.StartAsync();
+        await h.PublishAsync(inputs);
+        await h.Reader<ReportAccepted>(Topics.ReportsAccepted).ReadAtLeastAsync(20, Timeout);
+        clock.Advance(TimeSpan.FromHours(2));
+        await h.Reader<ReportAccepted>(firedTopic).ReadAtLeastAsync(20, Timeout);
+        Assert.Equal(20, first.Store.Count);
+
+        clock.Advance(TimeSpan.FromDays(179));
+        var reader = h.Reader<ReportSubmitted>(topic, Partitions);
+        await reader.ReadAtLeastAsync(20, Timeout, settle: TimeSpan.FromMilliseconds(500));
+        Assert.DoesNotContain(reader.Tombstones, t => t.Key != StateFence.Key); // not yet: 179 days
+        clock.Advance(TimeSpan.FromDays(1));
+        await TestSupport.Polling.Until(async () => (await reader.PollAsync(TimeSpan.FromMilliseconds(100))) is not null && reader.Tombstones.Count(t => t.Key != StateFence.Key) >= 20, Timeout,
+            () => $"expiry tombstones on {topic}: {reader.Tombstones.Count(t => t.Key != StateFence.Key)} of 20");
+        Assert.Equal(inputs.Select(i => i.report.reportId).Order(), reader.Tombstones.Where(t => t.Key != StateFence.Key).Select(t => t.Key).Order());
+        Assert.All(reader.Tombstones.Where(t => t.Key != StateFence.Key), t => Assert.StartsWith("timer:" + topic + ":", Harness.Header(t.Headers, "pipeline.origin"), StringComparison.Ordinal));
+        await TestSupport.Polling.Until(() => first.Store.Count == 0, Timeout, () => $"entries still held: {first.Store.Count}");
+        await app.StopAsync();
+
+        // A restarted stage restores nothing of them: the tombstone is the last record of each key.
+        var second = new StatefulProcessor(Store(), clock) { FiredTopic = firedTopic, KeepEntryWhenFired = true };
+        var restarted = h.BuildHost(stage, second);
+        await restarted.StartAsync();
+        await h.PublishAsync([Harness.Submitted("after-restart")]);
+        await h.Reader<ReportAccepted>(Topics.ReportsAccepted).ReadAtLeastAsync(21, Timeout);
+        Assert.Equal(1, second.Store.Count);
+        await restarted.StopAsync();
+    }
+
+    [Fact]
     public async Task An_effect_runs_off_the_stage_thread_once_per_entry_while_its_timer_is_due_again_and_its_outcome_goes_out_with_the_state_change()
     {
         await using var h = await Harness.StartAsync();
@@ -384,12 +429,13 @@ public sealed class StateStoreTests
             {
                 if (Thread.CurrentThread.Name is { } name) timer.Value.report.sourceReference = name;
                 output.Send(FiredTopic, timer.Key, Harness.Accept(timer.Value));
-                Store.Delete(output, timer.Partition, timer.Key);
+                if (!KeepEntryWhenFired) Store.Delete(output, timer.Partition, timer.Key);
             });
         }
 
         public PartitionedState<ReportSubmitted> Store { get; }
         public bool FailFirstAttempt { get; init; }
+        public bool KeepEntryWhenFired { get; init; }
         public string FiredTopic { get; init; } = "";
         public ConcurrentDictionary<string, int> Attempts { get; } = new();
         public ConcurrentBag<string> SawOwnFailedChange { get; } = [];

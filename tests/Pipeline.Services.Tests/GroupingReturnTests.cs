@@ -22,6 +22,7 @@ public class GroupingReturnTests
         var processor = new GroupingProcessor(
             Microsoft.Extensions.Options.Options.Create(new KafkaOptions { BootstrapServers = "127.0.0.1:9", SchemaRegistryUrl = "http://127.0.0.1:9" }),
             Microsoft.Extensions.Options.Options.Create(new IntakeOptions()),
+            Microsoft.Extensions.Options.Options.Create(new RetentionOptions()),
             new AvroSerdes(new Confluent.SchemaRegistry.CachedSchemaRegistryClient(new Confluent.SchemaRegistry.SchemaRegistryConfig { Url = "http://127.0.0.1:9" }), false),
             new FakeTimeProvider(new DateTimeOffset(Fixtures.T0)), NullLogger<GroupingProcessor>.Instance);
         var sha = Fixtures.Hashes(md5: null, sha1: null, pdq: null);

@@ -106,7 +106,7 @@ public class RoutingProcessorTests
         var original = Fixtures.Report();
         original.hops = ["be-hotline"];
         original.assessment = Fixtures.Assessment(Classification.BASELINE);
-        var copy = RoutingProcessor.WithoutReporter(original);
+        var copy = ReporterIdentity.WithoutReporter(original);
 
         Assert.Null(copy.reporterContact);
         Assert.NotNull(original.reporterContact); // the original is untouched
@@ -123,7 +123,7 @@ public class RoutingProcessorTests
     public void WithoutReporter_copies_hops_and_external_ids()
     {
         var original = Fixtures.Report();
-        var copy = RoutingProcessor.WithoutReporter(original);
+        var copy = ReporterIdentity.WithoutReporter(original);
         copy.hops.Add("nl-hotline");
         copy.externalIds["ncmec"] = "NCMEC-1";
         Assert.Empty(original.hops);
@@ -231,6 +231,7 @@ internal static class RoutingFixtures
 {
     public static RoutingState State() => new(
         Microsoft.Extensions.Options.Options.Create(new KafkaOptions()),
+        Microsoft.Extensions.Options.Options.Create(new RetentionOptions()),
         new AvroSerdes(new Confluent.SchemaRegistry.CachedSchemaRegistryClient(new Confluent.SchemaRegistry.SchemaRegistryConfig { Url = "http://127.0.0.1:9" }), false),
         Microsoft.Extensions.Logging.Abstractions.NullLogger<RoutingState>.Instance);
 }

@@ -49,19 +49,33 @@ public static class TopicPlan
         return result;
     }
 
+    /// <summary>Compacted topics: a superseded or deleted record is gone from disk at most this long after it was superseded.</summary>
+    public const long MaxCompactionLagMs = 7L * 24 * 3600 * 1000;
+
+    /// <summary>Compacted topics: how long a tombstone stays readable after compaction (a restoring reader sees the delete).</summary>
+    public const long DeleteRetentionMs = 24L * 3600 * 1000;
+
     public static IReadOnlyList<DesiredTopic> Desired(IEnumerable<TopicDefinition> definitions, int brokers)
     {
         if (brokers < 1) throw new ArgumentOutOfRangeException(nameof(brokers), "The cluster reported no brokers.");
         return definitions.Select(t =>
         {
             var rf = (short)Math.Min(t.ReplicationFactor, brokers);
-            return new DesiredTopic(t.Name, t.Partitions, rf, new SortedDictionary<string, string>(StringComparer.Ordinal)
+            var configs = new SortedDictionary<string, string>(StringComparer.Ordinal)
             {
                 ["cleanup.policy"] = t.CleanupPolicy,
                 ["retention.ms"] = t.RetentionMs.ToString(CultureInfo.InvariantCulture),
                 // acks=all only means "on two brokers" when the topic says so; Kafka's default is 1.
                 ["min.insync.replicas"] = (rf >= 3 ? 2 : 1).ToString(CultureInfo.InvariantCulture),
-            });
+            };
+            if (t.CleanupPolicy.Contains("compact", StringComparison.Ordinal))
+            {
+                // Retention deletes state by tombstones (Retention:ClosedCaseAfter); compaction must then really drop the
+                // key's earlier records: within a week (Kafka's default has no bound), and the tombstone itself a day later.
+                configs["max.compaction.lag.ms"] = MaxCompactionLagMs.ToString(CultureInfo.InvariantCulture);
+                configs["delete.retention.ms"] = DeleteRetentionMs.ToString(CultureInfo.InvariantCulture);
+            }
+            return new DesiredTopic(t.Name, t.Partitions, rf, configs);
         }).ToList();
     }
 
