@@ -17,12 +17,12 @@ public sealed class ClassificationState(IOptions<KafkaOptions> kafka, IOptions<R
     public HashBank Bank { get; } = new();
 
     public PartitionedState<WaitingReport> Waiting { get; } = new PartitionedState<WaitingReport>(Topics.ClassificationWaiting, kafka.Value, serdes, log)
-        .ExpiresAt(w => retention.Value.Expiry(w.classified?.classifiedAt)); // released: kept to recognise replays, then deleted
+        .ExpiresAt(w => retention.Value.Expiry(RetentionRules.Finished(w)));
 
     /// <summary>Cases classified on each bank entry. An entry's timer is due (at once) while its bank entry is gone: a
     /// retraction to report (<see cref="ClassificationProcessor"/>).</summary>
     public PartitionedState<CaseMatch> Matches { get; } = new PartitionedState<CaseMatch>(Topics.ClassificationMatches, kafka.Value, serdes, log)
-        .ExpiresAt(m => retention.Value.Expiry(m.matchedAt)); // a retraction later than that is no longer reported on the case
+        .ExpiresAt(m => retention.Value.Expiry(RetentionRules.Finished(m)));
 
     /// <summary>True once the bank holds everything that was in hashes.known at start: before that, an entry that is
     /// merely not loaded yet must not count as retracted.</summary>

@@ -60,6 +60,7 @@ public static class PipelineCommandLine
             Group("hashes", "Hash banks on hashes.known.v1.", HashesImport(), HashesRetract(), HashesGenerate()),
             Group("sla", "SLA scorecards from the event history.", SlaHosters()),
             Trace(),
+            Group("retention", "Retention of finished cases' data (Retention:ClosedCaseAfter).", RetentionRun()),
         };
         root.SetAction(ShowHelp);
         return root;
@@ -283,6 +284,23 @@ public static class PipelineCommandLine
         var command = new Command("hosters", "Per-hoster scorecards from the event history, worst first.") { bootstrap, registry, since, repeat, top, json };
         Run(command, (r, ct) => SlaCommand.HostersAsync(new SlaCommand.HostersSettings(r.GetValue(bootstrap), r.GetValue(registry), r.GetValue(since)!,
             r.GetValue(repeat), r.GetValue(top), r.GetValue(json)), r.InvocationConfiguration.Output, ct));
+        return command;
+    }
+
+    private static Command RetentionRun()
+    {
+        var (bootstrap, registry) = (Bootstrap(), Registry());
+        var dryRun = Flag("--dry-run", "Print what would be removed; write nothing.");
+        var period = Value("--closed-case-after", "180d", "How long finished cases are kept (as Retention:ClosedCaseAfter): 180d, 12h, or a TimeSpan.");
+        var now = Text("--now", "TIME", "Judge as of this time (UTC; default: now).");
+        var json = Flag("--json", "Print JSON instead of text.");
+        var command = new Command("run", "State entries of cases finished longer ago than the period (tombstoned here unless --dry-run; the owning stages do it on "
+            + "schedule), and each event topic's retention.")
+        {
+            bootstrap, registry, dryRun, period, now, json,
+        };
+        Run(command, (r, ct) => RetentionCommand.RunAsync(new RetentionCommand.Settings(r.GetValue(bootstrap), r.GetValue(registry), r.GetValue(dryRun),
+            r.GetValue(period)!, r.GetValue(now), r.GetValue(json)), r.InvocationConfiguration.Output, ct));
         return command;
     }
 

@@ -51,12 +51,7 @@ public sealed class GroupingProcessor : IProcessor<CaseCommand>, IStateful, IWar
         this.log = log;
         // A closed case (and an alias) is kept to group later reports and count episodes, until Retention:ClosedCaseAfter
         // after its removal (last change); then it is deleted and a new report of the URL opens a new case.
-        state = new PartitionedState<CaseState>(Topics.IntakeCases, this.kafka, serdes, log).ExpiresAt(s => s.status switch
-        {
-            CaseStatus.CLOSED_REMOVED => retention.Value.Expiry(s.closedAt ?? s.updatedAt),
-            CaseStatus.ALIAS => retention.Value.Expiry(s.updatedAt),
-            _ => null,
-        });
+        state = new PartitionedState<CaseState>(Topics.IntakeCases, this.kafka, serdes, log).ExpiresAt(s => retention.Value.Expiry(RetentionRules.Finished(s)));
     }
 
     public CaseIndex Index { get; }

@@ -137,5 +137,5 @@ public sealed class RoutingState(IOptions<KafkaOptions> kafka, IOptions<Retentio
 {
     /// <summary>A released hold is kept to recognise replays, until <c>Retention:ClosedCaseAfter</c> after its request.</summary>
     public PartitionedState<TakedownRequested> Held { get; } = new PartitionedState<TakedownRequested>(Topics.RoutingHeld, kafka.Value, serdes, log)
-        .ExpiresAt(h => h.policeHold ? null : retention.Value.Expiry(h.requestedAt));
+        .ExpiresAt(h => retention.Value.Expiry(RetentionRules.Finished(h)));
 }

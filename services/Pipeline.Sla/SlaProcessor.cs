@@ -192,9 +192,9 @@ public sealed class SlaState(IOptions<KafkaOptions> kafka, IOptions<RetentionOpt
 {
     /// <summary>Decided notices are kept to recognise replays, until <c>Retention:ClosedCaseAfter</c> after the removal.</summary>
     public PartitionedState<TakedownNotice> Open { get; } = new PartitionedState<TakedownNotice>(Topics.SlaOpen, kafka.Value, serdes, log)
-        .ExpiresAt(n => retention.Value.Expiry(n.timeline.removalObservedAt));
+        .ExpiresAt(n => retention.Value.Expiry(RetentionRules.Finished(n)));
     public PartitionedState<ContentStatusObserved> Pending { get; } = new PartitionedState<ContentStatusObserved>(Topics.SlaPending, kafka.Value, serdes, log)
-        .ExpiresAt(o => retention.Value.Expiry(o.observedAt));
+        .ExpiresAt(o => retention.Value.Expiry(RetentionRules.Finished(o)));
 
     /// <summary>Notice id → the first miss of a run of misses still being counted (recheck needs consecutive misses a
     /// few minutes apart before it confirms a removal). The deadline timer waits for such a run to be decided before it

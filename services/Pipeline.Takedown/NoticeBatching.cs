@@ -14,7 +14,7 @@ namespace Pipeline.Takedown;
 public sealed class BatchState(IOptions<KafkaOptions> kafka, IOptions<RetentionOptions> retention, AvroSerdes serdes, ILogger<BatchState> log)
 {
     public PartitionedState<NoticeDelivery> State { get; } = new PartitionedState<NoticeDelivery>(Topics.TakedownBatches, kafka.Value, serdes, log)
-        .ExpiresAt(d => retention.Value.Expiry(d.status == DeliveryStatus.RETRYING ? null : d.at));
+        .ExpiresAt(d => retention.Value.Expiry(RetentionRules.Finished(d)));
 
     public static string RecipientKey(NoticeDelivery d) => NoticeBatch.RecipientKey(d.channel, d.address);
 

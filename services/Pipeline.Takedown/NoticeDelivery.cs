@@ -35,7 +35,7 @@ public sealed class NoticeDeliverer(EmailChannel email, WebhookChannel webhook)
 public sealed class DeliveryState(IOptions<KafkaOptions> kafka, IOptions<RetentionOptions> retention, AvroSerdes serdes, ILogger<DeliveryState> log)
 {
     public PartitionedState<NoticeDelivery> State { get; } = new PartitionedState<NoticeDelivery>(Topics.TakedownDeliveryState, kafka.Value, serdes, log)
-        .ExpiresAt(d => retention.Value.Expiry(d.status == DeliveryStatus.RETRYING ? null : d.at)); // a final status, kept so a replay is not sent again
+        .ExpiresAt(d => retention.Value.Expiry(RetentionRules.Finished(d)));
 
     /// <summary>When an entry's next attempt is due: a pending one (RETRYING, carrying its notice) at its nextAttemptAt
     /// (now, when none is set); a final one never.</summary>

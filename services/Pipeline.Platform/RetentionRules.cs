@@ -1,0 +1,51 @@
+using Avro.Specific;
+using Pipeline.Contracts;
+
+namespace Pipeline.Platform;
+
+/// <summary>
+/// When a state entry's case is finished, per state topic: the owning stages expire their entries
+/// <see cref="RetentionOptions.ClosedCaseAfter"/> after it (<see cref="PartitionedState{T}.ExpiresAt"/>), and
+/// <c>pipeline retention run</c> reads the same rules. Null: not finished (an open case, a hold still waiting, a delivery
+/// still retrying), kept. <c>recheck.schedule.v2</c> and <c>takedown.reminders.v1</c> delete their own entries when done.
+/// </summary>
+public static class RetentionRules
+{
+    public static DateTime? Finished(CaseState s) => s.status switch
+    {
+        CaseStatus.CLOSED_REMOVED => s.closedAt ?? s.updatedAt,
+        CaseStatus.ALIAS => s.updatedAt,
+        _ => null,
+    };
+
+    /// <summary>A released hold is kept only to recognise replays.</summary>
+    public static DateTime? Finished(TakedownRequested held) => held.policeHold ? null : held.requestedAt;
+
+    /// <summary>A released waiting report is kept only to recognise replays.</summary>
+    public static DateTime? Finished(WaitingReport w) => w.classified?.classifiedAt;
+
+    /// <summary>A retraction later than the period is no longer reported on the case.</summary>
+    public static DateTime? Finished(CaseMatch m) => m.matchedAt;
+
+    /// <summary>A final delivery status, kept so that a replayed notice is not sent again.</summary>
+    public static DateTime? Finished(NoticeDelivery d) => d.status == DeliveryStatus.RETRYING ? null : d.at;
+
+    /// <summary>A decided notice (sla), kept to recognise replays.</summary>
+    public static DateTime? Finished(TakedownNotice n) => n.timeline.removalObservedAt;
+
+    /// <summary>A removal that came before its notice (sla).</summary>
+    public static DateTime? Finished(ContentStatusObserved o) => o.observedAt;
+
+    /// <summary>The state topics whose entries expire, with the rule for their records.</summary>
+    public static IReadOnlyDictionary<string, Func<ISpecificRecord, DateTime?>> StateTopics { get; } = new Dictionary<string, Func<ISpecificRecord, DateTime?>>
+    {
+        [Topics.IntakeCases] = r => Finished((CaseState)r),
+        [Topics.RoutingHeld] = r => Finished((TakedownRequested)r),
+        [Topics.ClassificationWaiting] = r => Finished((WaitingReport)r),
+        [Topics.ClassificationMatches] = r => Finished((CaseMatch)r),
+        [Topics.TakedownDeliveryState] = r => Finished((NoticeDelivery)r),
+        [Topics.TakedownBatches] = r => Finished((NoticeDelivery)r),
+        [Topics.SlaOpen] = r => Finished((TakedownNotice)r),
+        [Topics.SlaPending] = r => Finished((ContentStatusObserved)r),
+    };
+}
