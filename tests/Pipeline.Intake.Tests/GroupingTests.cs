@@ -96,6 +96,32 @@ public class GroupingTests
     }
 
     [Fact]
+    public async Task The_reporters_contact_stays_on_the_submitted_report_and_reaches_no_other_topic()
+    {
+        await using var h = await IntakeHarness.StartAsync();
+        await h.StartIntakeAsync();
+        var accepted = h.Reader<ReportAccepted>(Topics.ReportsAccepted);
+        var grouped = h.Reader<ReportGrouped>(Topics.ReportsGrouped);
+        var commands = h.Reader<CaseCommand>(Topics.IntakeGrouping);
+        const string url = "http://contact.example/a.jpg";
+        foreach (var id in new[] { "c-1", "c-2" })
+        {
+            var submitted = IntakeHarness.Submitted(id, url);
+            submitted.report.reporterType = ReporterType.PUBLIC;
+            submitted.report.reporterContact = new ReporterContact { name = "Synthetic Reporter", email = "reporter@mail.example", phone = "+31 20 000 0000" };
+            await h.SubmitAsync(submitted);
+        }
+        await accepted.ReadUntilAsync(r => r.Count == 1, Wait);
+        await grouped.ReadUntilAsync(r => r.Count == 1, Wait);
+        await commands.ReadUntilAsync(r => r.Count >= 2, Wait);
+
+        Assert.Null(Assert.Single(accepted.Records).Value.report.reporterContact);
+        Assert.Equal(ReporterType.PUBLIC, accepted.Records[0].Value.report.reporterType); // what kind of reporter stays
+        Assert.Null(Assert.Single(grouped.Records).Value.report.reporterContact);
+        Assert.All(commands.Records, c => Assert.Null(c.Value.report?.reporterContact));
+    }
+
+    [Fact]
     public async Task A_restart_mid_stream_opens_no_case_twice_and_every_report_has_one_outcome()
     {
         await using var h = await IntakeHarness.StartAsync();
