@@ -213,6 +213,47 @@ public sealed class TraceCommandTests
 
     private sealed record Run(int ExitCode, string Output, string Error);
 
+    [Fact]
+    public async Task A_case_whose_events_are_past_their_retention_is_still_traced_by_its_decisions_on_the_audit_log()
+    {
+        await using var runtime = await EmbeddedRuntime.StartAsync(brokers: 1);
+        var run = Guid.NewGuid().ToString("N")[..8];
+        var t0 = DateTime.UtcNow.AddDays(-400);
+        t0 = t0.AddTicks(-(t0.Ticks % TimeSpan.TicksPerMillisecond));
+        var token = new Pipeline.Audit.CaseTokens(Enumerable.Range(0, 32).Select(i => (byte)i).ToArray()).Of($"https://gone-{run}.example/a.jpg");
+        var reportId = $"r-{run}";
+        AuditRecord Decision(int n, string action, string actor, string? rule, string? noticeId, DateTime at, params (string Key, string Value)[] details) => new()
+        {
+            eventId = $"audit-{run}-{n}", caseToken = token, action = action, at = at, stage = actor.StartsWith("stage:", StringComparison.Ordinal) ? actor[6..] : null,
+            actor = actor, rule = rule, reportIds = [reportId], noticeId = noticeId, details = details.ToDictionary(d => d.Key, d => d.Value),
+            sourceTopic = "x", sourceEventId = $"src-{n}",
+        };
+        var trail = new[]
+        {
+            Decision(1, "report.received", "reporter:public", null, null, t0),
+            Decision(2, "takedown.requested", "rule:home+known→takedown", "home+known→takedown", null, t0.AddSeconds(3), ("country", "NL")),
+            Decision(3, "notice.issued", "stage:takedown", null, $"notice-{run}", t0.AddSeconds(4), ("kind", "first")),
+            Decision(4, "notice.outcome", "stage:sla", null, $"notice-{run}", t0.AddHours(5), ("withinNorm", "true")),
+        };
+        // Published newest first, and one replayed: the trail comes in decision order, once each.
+        await PublishAsync(runtime, trail.Reverse().Append(trail[1]).Select(a => (Topics.AuditLog, token, (string?)"audit", (ISpecificRecord)a)));
+
+        foreach (var query in new[] { token, reportId, $"notice-{run}" })
+        {
+            var text = await TraceAsync(runtime, query);
+            Assert.Equal(0, text.ExitCode);
+            Assert.Contains($"── audit log (audit.log.v1), case {token}: the events themselves are past their retention", text.Output, StringComparison.Ordinal);
+            var at = trail.Select(t => text.Output.IndexOf(" " + t.action + " ", StringComparison.Ordinal)).ToList();
+            Assert.True(at.All(i => i > 0) && at.SequenceEqual(at.Order()), $"decisions missing or out of order in:\n{text.Output}");
+            Assert.Contains("rule=home+known→takedown", text.Output, StringComparison.Ordinal);
+        }
+        var json = await TraceAsync(runtime, token, "--json");
+        using var doc = JsonDocument.Parse(json.Output);
+        Assert.Empty(doc.RootElement.GetProperty("reports").EnumerateArray());
+        Assert.Equal(trail.Select(t => t.action), doc.RootElement.GetProperty("audit").EnumerateArray().Select(a => a.GetProperty("action").GetString()));
+        Assert.Equal(1, (await TraceAsync(runtime, "ct-aaaaaaaaaaaaaaaaaaaaaaaaaa")).ExitCode); // a token nobody recorded
+    }
+
     private static async Task<Run> TraceAsync(EmbeddedRuntime runtime, string id, params string[] flags)
     {
         var (output, error) = (new StringWriter(), new StringWriter());

@@ -2,7 +2,9 @@ using System.Globalization;
 using System.Text;
 using System.Text.Json;
 using Confluent.SchemaRegistry;
+using Pipeline.Audit;
 using Pipeline.Cli.Trace;
+using AuditRecord = Pipeline.Contracts.AuditRecord;
 using Pipeline.Platform;
 
 namespace Pipeline.Cli.Commands;
@@ -29,20 +31,64 @@ public static class TraceCommand
             if (Read(ReportTrace.ResolvingTopics, query.Learn).Count == 0) return null;
             return ReportTrace.Build(query, Read(ReportTrace.TracedTopics, query.Touches));
         }, ct);
-        if (result is null || result.Reports.Count == 0)
+        var audit = await Task.Run(() => AuditTrail(kafka, serdes, id, result, ct), ct);
+        if ((result is null || result.Reports.Count == 0) && audit.Count == 0)
         {
-            await error.WriteLineAsync($"'{id}' matches no report: no report id, notice id, case key or URL on {string.Join(", ", ReportTrace.ResolvingTopics)}. "
-                + "Check the id (events older than a topic's retention are gone; intake.cases.v1 and notices.outcomes.v1 keep theirs).");
+            await error.WriteLineAsync($"'{id}' matches no report: no report id, notice id, case key or URL on {string.Join(", ", ReportTrace.ResolvingTopics)}, "
+                + $"and no report id, notice id or case token on {Topics.AuditLog}. "
+                + "Check the id (events older than a topic's retention are gone; the audit log keeps decisions 5 years: trace a case token ct-…, "
+                + "or set Audit__TokenKey so that a URL's token is computed).");
             return 1;
         }
-        await output.WriteAsync(settings.Json ? Json(result) + Environment.NewLine : Text(result));
+        result ??= new TraceResult(id, "audit log only", []);
+        await output.WriteAsync(settings.Json ? Json(result, audit) + Environment.NewLine : Text(result) + AuditText(result, audit));
         return 0;
+    }
+
+    /// <summary>The decisions on audit.log.v1 for what was asked: by report id, notice id or case token (ct-…), by the report
+    /// ids the trace found, and, with Audit__TokenKey in the environment, by the tokens of the URL and case keys. They outlive
+    /// the operational topics, so a case whose events are gone is still traced by its decisions.</summary>
+    public static List<AuditRecord> AuditTrail(KafkaOptions kafka, AvroSerdes serdes, string id, TraceResult? result, CancellationToken ct)
+    {
+        var tokens = new HashSet<string>(StringComparer.Ordinal);
+        if (id.StartsWith("ct-", StringComparison.Ordinal)) tokens.Add(id);
+        if (Environment.GetEnvironmentVariable("Audit__TokenKey") is { Length: > 0 } key)
+        {
+            var caseTokens = new CaseTokens(Convert.FromBase64String(key));
+            tokens.Add(caseTokens.Of(id));
+            foreach (var caseKey in result?.Reports.SelectMany(r => r.CaseKeys) ?? []) tokens.Add(caseTokens.Of(caseKey));
+        }
+        var reportIds = new HashSet<string>(result?.Reports.Select(r => r.ReportId) ?? [], StringComparer.Ordinal) { id };
+        List<AuditRecord> Read() => TopicHistory.Read(kafka, serdes, [Topics.AuditLog], r => r.Value is AuditRecord a
+                && ((a.caseToken is { } t && tokens.Contains(t)) || a.noticeId == id || a.reportIds.Any(reportIds.Contains)) ? a : null, ct);
+        var found = Read();
+        // A notice id or report id names some of a case's decisions: the case's token then names all of them.
+        if (found.Select(a => a.caseToken).OfType<string>().Where(tokens.Add).ToList().Count > 0) found = Read();
+        return found.DistinctBy(a => a.eventId).OrderBy(a => a.at).ToList();
+    }
+
+    public static string AuditText(TraceResult result, IReadOnlyList<AuditRecord> audit)
+    {
+        if (audit.Count == 0) return "";
+        var sb = new StringBuilder().AppendLine();
+        var cases = string.Join(", ", audit.Select(a => a.caseToken).OfType<string>().Distinct());
+        var gone = result.Reports.Count == 0 ? ": the events themselves are past their retention" : "";
+        sb.AppendLine(CultureInfo.InvariantCulture, $"── audit log ({Topics.AuditLog}), case {cases}{gone}");
+        foreach (var a in audit)
+        {
+            sb.AppendLine(CultureInfo.InvariantCulture, $"  {TraceEvent.Time(a.at),-24}  {a.action,-22} {a.actor,-34} {a.stage ?? "-"}");
+            var fields = new[] { a.rule is null ? null : "rule=" + a.rule, a.reportIds.Count > 0 ? "reports=" + string.Join(",", a.reportIds) : null,
+                a.noticeId is null ? null : "notice=" + a.noticeId }.OfType<string>().Concat(a.details.OrderBy(d => d.Key, StringComparer.Ordinal).Select(d => $"{d.Key}={d.Value}"));
+            sb.AppendLine("      " + string.Join("  ", fields));
+        }
+        return sb.ToString();
     }
 
     public static string Text(TraceResult result)
     {
         var sb = new StringBuilder();
         var n = result.Reports.Count;
+        if (n == 0) return sb.AppendLine(CultureInfo.InvariantCulture, $"Trace of {result.Query}: none of its events is left on the operational topics").ToString();
         sb.AppendLine(n == 1
             ? $"Trace of {result.MatchedAs} {result.Query}: report {result.Reports[0].ReportId}"
             : $"Trace of {result.MatchedAs} {result.Query}: {n} reports match, each traced below ({string.Join(", ", result.Reports.Select(r => r.ReportId))})");
@@ -85,7 +131,7 @@ public static class TraceCommand
         if (t.ConfirmedGone is { } gone) yield return ("confirmed gone", gone, null);
     }
 
-    public static string Json(TraceResult result) => JsonSerializer.Serialize(new
+    public static string Json(TraceResult result, IReadOnlyList<AuditRecord>? audit = null) => JsonSerializer.Serialize(new
     {
         query = result.Query,
         matchedAs = result.MatchedAs,
@@ -106,6 +152,11 @@ public static class TraceCommand
                 what = e.What,
                 fields = e.Fields.DistinctBy(f => f.Key).ToDictionary(f => f.Key, f => f.Value),
             }),
+        }),
+        audit = (audit ?? []).Select(a => new
+        {
+            at = a.at, action = a.action, actor = a.actor, stage = a.stage, rule = a.rule, caseToken = a.caseToken, reportIds = a.reportIds,
+            noticeId = a.noticeId, details = a.details, eventId = a.eventId,
         }),
     }, JsonOptions);
 
