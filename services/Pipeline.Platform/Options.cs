@@ -161,7 +161,7 @@ public sealed class RetentionOptions
 internal sealed class RetentionOptionsValidator : IValidateOptions<RetentionOptions>
 {
     public ValidateOptionsResult Validate(string? name, RetentionOptions o) =>
-        o.ClosedCaseAfter < TimeSpan.FromHours(1) || o.ClosedCaseAfter > TimeSpan.FromDays(3660)
-            ? ValidateOptionsResult.Fail($"Retention:ClosedCaseAfter {o.ClosedCaseAfter} must be within 01:00:00–3660.00:00:00: shorter would delete a case's state while its last events are still being processed, longer is not a retention period. Fix: use e.g. 180.00:00:00 (180 days), the period your data-protection policy sets.")
+        o.ClosedCaseAfter < TimeSpan.FromMinutes(1) || o.ClosedCaseAfter > TimeSpan.FromDays(3660)
+            ? ValidateOptionsResult.Fail($"Retention:ClosedCaseAfter {o.ClosedCaseAfter} must be within 00:01:00–3660.00:00:00: shorter would delete a case's state while its last events are still being processed, longer is not a retention period. Fix: use e.g. 180.00:00:00 (180 days), the period your data-protection policy sets.")
             : ValidateOptionsResult.Success;
 }

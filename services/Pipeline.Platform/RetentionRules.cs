@@ -7,7 +7,7 @@ namespace Pipeline.Platform;
 /// When a state entry's case is finished, per state topic: the owning stages expire their entries
 /// <see cref="RetentionOptions.ClosedCaseAfter"/> after it (<see cref="PartitionedState{T}.ExpiresAt"/>), and
 /// <c>pipeline retention run</c> reads the same rules. Null: not finished (an open case, a hold still waiting, a delivery
-/// still retrying), kept. <c>recheck.schedule.v2</c> and <c>takedown.reminders.v1</c> delete their own entries when done.
+/// still retrying), kept. <c>recheck.schedule.v2</c> deletes its own entries when the watch after removal ends (<c>Recheck:WatchFor</c>).
 /// </summary>
 public static class RetentionRules
 {
@@ -46,6 +46,7 @@ public static class RetentionRules
         [Topics.TakedownDeliveryState] = r => Finished((NoticeDelivery)r),
         [Topics.TakedownBatches] = r => Finished((NoticeDelivery)r),
         [Topics.SlaOpen] = r => Finished((TakedownNotice)r),
+        [Topics.TakedownReminders] = r => Finished((TakedownNotice)r), // a stopped reminder timer (it also goes 7 days after the first notice)
         [Topics.SlaPending] = r => Finished((ContentStatusObserved)r),
     };
 }

@@ -37,9 +37,10 @@ public static class ReminderSchedule
 /// timer by setting <c>timeline.removalObservedAt</c> (kept, so that a replayed request does not start it again).
 /// The takedown stage owns the store: its timers fire on the stage's thread (<see cref="TakedownProcessor"/>).
 /// </summary>
-public sealed class ReminderTimers(IOptions<KafkaOptions> kafka, AvroSerdes serdes, ILogger<ReminderTimers> log)
+public sealed class ReminderTimers(IOptions<KafkaOptions> kafka, IOptions<RetentionOptions> retention, AvroSerdes serdes, ILogger<ReminderTimers> log)
 {
-    public PartitionedState<TakedownNotice> State { get; } = new(Topics.TakedownReminders, kafka.Value, serdes, log);
+    public PartitionedState<TakedownNotice> State { get; } = new PartitionedState<TakedownNotice>(Topics.TakedownReminders, kafka.Value, serdes, log)
+        .ExpiresAt(n => retention.Value.Expiry(RetentionRules.Finished(n)));
 
     /// <summary>How long takedown.requested.v1 keeps a request (null: for ever). A stopped timer is kept only so that a
     /// replayed request does not start it again; past this, no request can be replayed and the entry is deleted.</summary>

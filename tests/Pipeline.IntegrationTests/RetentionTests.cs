@@ -1,0 +1,100 @@
+using System.Text;
+using Confluent.Kafka;
+using Pipeline.Contracts;
+using Pipeline.IntegrationTests.Infrastructure;
+using Pipeline.Platform;
+using Pipeline.TestSupport;
+
+namespace Pipeline.IntegrationTests;
+
+/// <summary>Retention, the way an auditor would check it: every service its own process, a case that is reported (with
+/// the reporter's contact), noticed and removed, and then every topic read back byte by byte.</summary>
+[Collection(KafkaCollection.Name)]
+public sealed class RetentionTests(KafkaBackend backend)
+{
+    [Fact]
+    public async Task A_finished_case_past_its_period_leaves_nothing_readable_in_state_and_the_reporters_contact_is_on_no_topic_but_the_submitted_one()
+    {
+        var run = Guid.NewGuid().ToString("N")[..10];
+        var hash = TestWorld.RandomHex(32);
+        // A period of a minute (Retention:ClosedCaseAfter, 180 days in production); no watch after the removal (30 days,
+        // within the period in production); one delivery attempt, as no SMTP server listens (a FAILED delivery is finished).
+        await using var pipeline = await RunningPipeline.StartAsync(backend,
+            p => p.Publisher.PublishAsync(Topics.HashesKnown, $"police-nl:sha256:{hash}", TestWorld.Known(hash)),
+            environment: new Dictionary<string, string>
+            {
+                ["Retention__ClosedCaseAfter"] = "00:01:00",
+                ["Recheck__WatchFor"] = "00:00:00",
+                ["Takedown__Delivery__MaxAttempts"] = "1",
+            });
+        using var watch = backend.Watch(Topics.NoticeOutcomes, Topics.AuditLog);
+        await watch.Assigned.WaitAsync(TimeSpan.FromSeconds(120));
+
+        var report = TestWorld.Report($"{run}-kept", $"http://{TestWorld.HomeHosterHost}/{run}/known.jpg", hash);
+        var email = $"reporter-{run}@mail.test";
+        report.report.reporterContact = new ReporterContact { name = $"Reporter {run}", email = email, phone = null };
+        await pipeline.Publisher.PublishAsync(Topics.ReportsSubmitted, report.report.reportId, report);
+        // The hoster removes the URL once noticed; recheck's misses confirm it and sla decides the outcome.
+        await watch.WaitUntilAsync(() => watch.Events<AuditRecord>(Topics.AuditLog, a => a.action == "notice.issued" && a.reportIds.Contains(report.report.reportId)).Count > 0,
+            TimeSpan.FromSeconds(120), () => "no notice yet for the case");
+        pipeline.Web.Remove(report.report.url);
+        await watch.WaitUntilAsync(() => watch.Events<NoticeOutcome>(Topics.NoticeOutcomes, o => o.caseKey.Contains(run, StringComparison.Ordinal)).Count > 0,
+            TimeSpan.FromSeconds(180), () => "no outcome yet for the case");
+
+        // The state topics as compaction leaves them (the last record of each key): nothing of the case once the period
+        // has passed, neither its URL (in keys and values) nor its report id nor its hash.
+        var compacted = TopicCatalog.All.Where(t => t.CleanupPolicy.Contains("compact", StringComparison.Ordinal) && t.Name != Topics.HashesKnown)
+            .Select(t => t.Name).ToList();
+        string[] traces = [run, hash];
+        List<string> Left() => [.. compacted.SelectMany(topic => LatestPerKey(topic)
+            .Where(r => traces.Any(t => Contains(r.Key, t) || Contains(r.Value, t))).Select(r => $"{topic}[{r.Partition}] {Encoding.UTF8.GetString(r.Key ?? [])}"))];
+        await Polling.Until(() => Left().Count == 0, TimeSpan.FromSeconds(240), () => "still readable after the period: " + string.Join("; ", Left()),
+            TimeSpan.FromSeconds(2));
+
+        // The reporter's contact: on reports.submitted.v1 (intake's own input) and nowhere else, in the whole history.
+        var holding = TopicCatalog.All.Select(t => t.Name).Where(topic => AllValues(topic).Any(v => Contains(v, email))).ToList();
+        Assert.Equal([Topics.ReportsSubmitted], holding);
+
+        // What happened stays on record, anonymous: the audit log names the case by its token and holds no URL, hash or contact.
+        var audit = watch.Events<AuditRecord>(Topics.AuditLog, a => a.reportIds.Contains(report.report.reportId));
+        Assert.Contains(audit, a => a.action == "notice.issued");
+        Assert.All(AllValues(Topics.AuditLog), v => Assert.False(Contains(v, hash) || Contains(v, email) || Contains(v, $"/{run}/"), "an audit record holds case data"));
+    }
+
+    private static bool Contains(byte[]? bytes, string text) =>
+        bytes is not null && bytes.AsSpan().IndexOf(Encoding.UTF8.GetBytes(text)) >= 0;
+
+    private IConsumer<byte[]?, byte[]?> Consumer() =>
+        new ConsumerBuilder<byte[]?, byte[]?>(new ConsumerConfig
+        {
+            BootstrapServers = backend.BootstrapServers, GroupId = "retention-scan-" + Guid.NewGuid(), EnableAutoCommit = false,
+            AutoOffsetReset = AutoOffsetReset.Earliest, EnablePartitionEof = true,
+        }).SetLogHandler((_, _) => { }).Build();
+
+    /// <summary>Every record of a topic up to its end when read: (partition, key, value), tombstones with a null value.</summary>
+    private IEnumerable<(int Partition, byte[]? Key, byte[]? Value)> Read(string topic)
+    {
+        using var consumer = Consumer();
+        var partitions = TopicCatalog.Get(topic).Partitions;
+        var ends = Enumerable.Range(0, partitions).ToDictionary(p => p,
+            p => consumer.QueryWatermarkOffsets(new TopicPartition(topic, p), TimeSpan.FromSeconds(30)).High.Value);
+        var open = ends.Where(e => e.Value > 0).Select(e => e.Key).ToHashSet();
+        consumer.Assign(open.Select(p => new TopicPartitionOffset(topic, p, Offset.Beginning)));
+        var records = new List<(int, byte[]?, byte[]?)>();
+        while (open.Count > 0)
+        {
+            var r = consumer.Consume(TimeSpan.FromSeconds(30)) ?? throw new TimeoutException($"{topic}: no record within 30 s before its end");
+            var p = r.Partition.Value;
+            if (!r.IsPartitionEOF) records.Add((p, r.Message.Key, r.Message.Value));
+            if (r.IsPartitionEOF || r.Offset.Value + 1 >= ends[p]) open.Remove(p);
+        }
+        consumer.Close();
+        return records;
+    }
+
+    private IEnumerable<(int Partition, byte[]? Key, byte[]? Value)> LatestPerKey(string topic) =>
+        Read(topic).GroupBy(r => (r.Partition, Key: Convert.ToBase64String(r.Key ?? [])))
+            .Select(g => g.Last()).Where(r => r.Value is not null);
+
+    private IEnumerable<byte[]> AllValues(string topic) => Read(topic).Select(r => r.Value).OfType<byte[]>();
+}
