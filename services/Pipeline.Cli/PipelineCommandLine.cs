@@ -77,12 +77,13 @@ public static class PipelineCommandLine
         var known = Value("--known", 2000, "Synthetic entries in the hash bank.");
         var rawBench = Value("--raw-bench", 100_000, "Messages for the embedded cluster's raw produce/consume measurement; 0 skips it.");
         var stopWhenDone = Flag("--stop-when-done", "Stop once every report has an outcome and notices have begun to go out, instead of draining for --drain seconds.");
+        var report = Text("--report", "PATH", $"Where the run's transparency report (HTML) is written (default: {DemoCommand.DefaultReportPath}).");
         var command = new Command("demo", "Every service in one process on the embedded Kafka cluster and Schema Registry, fed with synthetic reports.")
         {
-            rate, duration, speed, drain, port, seed, known, rawBench, stopWhenDone,
+            rate, duration, speed, drain, port, seed, known, rawBench, stopWhenDone, report,
         };
         Run(command, (r, ct) => DemoCommand.RunAsync(new DemoCommand.Settings(r.GetValue(rate), r.GetValue(duration), r.GetValue(speed), r.GetValue(drain),
-            r.GetValue(port), r.GetValue(seed), r.GetValue(known), r.GetValue(rawBench), r.GetValue(stopWhenDone)), ct));
+            r.GetValue(port), r.GetValue(seed), r.GetValue(known), r.GetValue(rawBench), r.GetValue(stopWhenDone), r.GetValue(report) ?? DemoCommand.DefaultReportPath), ct));
         return command;
     }
 
