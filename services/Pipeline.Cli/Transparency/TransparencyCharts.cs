@@ -26,6 +26,7 @@ public static class TransparencyCharts
         plot.Axes.Bottom.MajorTickStyle.Length = 0;
         plot.Axes.Bottom.TickLabelStyle.FontSize = bars.Count > 8 ? 11 : 13;
         plot.Axes.Left.TickLabelStyle.FontSize = 12;
+        plot.Axes.Left.TickGenerator = new ScottPlot.TickGenerators.NumericAutomatic { IntegerTicksOnly = true }; // counts
         plot.Grid.XAxisStyle.MajorLineStyle.Width = 0;
         plot.Title(title, 15);
         plot.YLabel(yLabel, 13);
