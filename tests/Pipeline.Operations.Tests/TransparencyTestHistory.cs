@@ -15,7 +15,7 @@ namespace Pipeline.Operations.Tests;
 ///   breached and escalated, removed after 80 h (90 h);</item>
 /// <item>r5 NOT_ILLEGAL, NL; r6 joins an open case, KNOWN, NL, NL Host: notice, removed after 10 h (12 h), within the deadline;</item>
 /// <item>r7 and r8 rejected (URL_UNPARSABLE, MISSING_FIELD); r9 received from the partner de-hotline, waits for an analyst;</item>
-/// <item>bytes that were never a report, rejected (UNREADABLE) in March; a notice issued after the period;</item>
+/// <item>bytes that were never a report, dead-lettered by intake in March (rejected as UNREADABLE); a notice issued after the period;</item>
 /// <item>replays: r1's submission and r1's outcome twice (same event ids).</item>
 /// </list>
 /// Documentation addresses and ASNs, .test hosts, random hashes; a reporter contact on every report (never printed).
@@ -61,7 +61,11 @@ internal sealed class TransparencyTestHistory
 
         Add(Topics.ReportsRejected, "r7", Rejected("r7", "URL_UNPARSABLE", feb.AddHours(1).AddSeconds(1)));
         Add(Topics.ReportsRejected, "r8", Rejected("r8", "MISSING_FIELD", feb.AddHours(2).AddSeconds(1)));
-        Add(Topics.ReportsRejected, "junk", Rejected(null, "UNREADABLE", new DateTime(2026, 3, 5, 0, 0, 0, DateTimeKind.Utc)));
+        Add(Topics.DeadLetter("intake"), "junk", new DeadLetter
+        {
+            eventId = "dead-letter-junk", stage = "intake", reason = "not Avro", errorType = typeof(UndeserialisableException).FullName!, originTopic = Topics.ReportsSubmitted,
+            originPartition = 0, originOffset = 7, key = [1], value = [0, 1, 2], attempts = 1, failedAt = new DateTime(2026, 3, 5, 0, 0, 0, DateTimeKind.Utc),
+        });
 
         foreach (var id in new[] { "r1", "r2", "r3", "r4", "r5", "r9", "r10" })
             Add(Topics.ReportsAccepted, Url(id), new ReportAccepted { eventId = "accepted-" + id, caseKey = Url(id), report = Report(id, received[id]), caseInfo = CaseInfo(id), acceptedAt = received[id].AddSeconds(2) });
@@ -173,9 +177,9 @@ internal sealed class TransparencyTestHistory
         matches = [], assessment = null, classifiedAt = received.AddMinutes(analyst ? 61 : 1),
     };
 
-    private ReportRejected Rejected(string? id, string reason, DateTime at) => new()
+    private static ReportRejected Rejected(string id, string reason, DateTime at) => new()
     {
-        eventId = "rejected-" + (id ?? "junk"), caseKey = null, reportId = id, sourceHotline = id is null ? null : "nl-hotline", sourceReference = null, reasonCode = reason,
+        eventId = "rejected-" + id, caseKey = null, reportId = id, sourceHotline = "nl-hotline", sourceReference = null, reasonCode = reason,
         message = "rejected: " + reason, originalPayload = [1, 2, 3], originTopic = Topics.ReportsSubmitted, originPartition = 0, originOffset = 0, rejectedAt = at,
     };
 

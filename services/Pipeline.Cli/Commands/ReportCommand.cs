@@ -17,7 +17,7 @@ public static class ReportCommand
     [
         Topics.ReportsSubmitted, Topics.ReportsRejected, Topics.ReportsAccepted, Topics.ReportsGrouped,
         Topics.ReportsClassified, Topics.ReportsAssessed, Topics.PoliceReferrals, Topics.ExchangeOutbound,
-        Topics.TakedownRequested, Topics.NoticesIssued, Topics.NoticeOutcomes, Topics.SlaEvents,
+        Topics.TakedownRequested, Topics.NoticesIssued, Topics.NoticeOutcomes, Topics.SlaEvents, Topics.DeadLetter("intake"),
     ];
 
     public static async Task<int> RunAsync(Settings settings, TextWriter output, CancellationToken ct)

@@ -1,5 +1,6 @@
 using System.Text.Json.Serialization;
 using Pipeline.Contracts;
+using Pipeline.Platform;
 using Pipeline.Sla;
 
 namespace Pipeline.Cli.Transparency;
@@ -22,6 +23,8 @@ public sealed record TransparencyHistory
     public IReadOnlyList<TakedownNotice> Notices { get; init; } = [];
     public IReadOnlyList<NoticeOutcome> Outcomes { get; init; } = [];
     public IReadOnlyList<SlaEvent> SlaEvents { get; init; } = [];
+    /// <summary>Intake's dead letters: submissions that were not readable as a report at all.</summary>
+    public IReadOnlyList<DeadLetter> DeadLetters { get; init; } = [];
 
     /// <summary>The events of a mixed list (as read from the topics), each kind in its list.</summary>
     public static TransparencyHistory Of(IReadOnlyCollection<object> events)
@@ -32,6 +35,7 @@ public sealed record TransparencyHistory
             Submitted = Of<ReportSubmitted>(), Rejected = Of<ReportRejected>(), Accepted = Of<ReportAccepted>(), Grouped = Of<ReportGrouped>(),
             Classified = Of<ReportClassified>(), Assessed = Of<ReportAssessed>(), PoliceReferrals = Of<PoliceReferral>(), Forwarded = Of<ReportForwarded>(),
             TakedownRequests = Of<TakedownRequested>(), Notices = Of<TakedownNotice>(), Outcomes = Of<NoticeOutcome>(), SlaEvents = Of<SlaEvent>(),
+            DeadLetters = Of<DeadLetter>(),
         };
     }
 }
@@ -102,6 +106,9 @@ public static class TransparencyFigures
     ];
 
     public const int SlowestShown = 10;
+
+    /// <summary>The reason a submission that was no readable report is counted under (intake dead-letters those bytes).</summary>
+    public const string Unreadable = "UNREADABLE";
     private const string Unknown = "unknown";
 
     public static TransparencyFiguresResult Compute(TransparencyHistory h, DateTime from, DateTime to, bool anonymous)
@@ -111,11 +118,16 @@ public static class TransparencyFigures
 
         var submitted = h.Submitted.DistinctBy(e => e.eventId).Where(e => In(e.submittedAt)).ToList();
         var rejected = h.Rejected.DistinctBy(e => e.eventId).Where(e => In(e.rejectedAt)).ToList();
-        // Received: every submission read, and every rejection of one that never was a readable submission (bytes that are
-        // not a report at all reach reports.rejected.v1 only).
+        // Bytes on reports.submitted.v1 that are no report at all: intake dead-letters them. Received, and rejected as unreadable.
+        var unreadable = h.DeadLetters.DistinctBy(e => e.eventId)
+            .Where(e => e.originTopic == Topics.ReportsSubmitted && e.errorType.EndsWith(nameof(UndeserialisableException), StringComparison.Ordinal) && In(e.failedAt))
+            .ToList();
+        var reasons = rejected.Select(e => e.reasonCode).Concat(unreadable.Select(_ => Unreadable)).ToList();
+        // Received: every submission read, every rejection of one that was not (no report id, or none read), every unreadable one.
         var submittedIds = h.Submitted.Select(e => e.report.reportId).ToHashSet(StringComparer.Ordinal);
         var received = submitted.Select(e => (At: e.submittedAt, Id: "report:" + e.report.reportId))
             .Concat(rejected.Where(e => e.reportId is null || !submittedIds.Contains(e.reportId)).Select(e => (At: e.rejectedAt, Id: "rejection:" + e.eventId)))
+            .Concat(unreadable.Select(e => (At: e.failedAt, Id: "dead-letter:" + e.eventId)))
             .DistinctBy(x => x.Id).ToList();
 
         var accepted = h.Accepted.DistinctBy(e => e.eventId).Where(e => In(e.acceptedAt)).ToList();
@@ -142,8 +154,8 @@ public static class TransparencyFigures
         return new TransparencyFiguresResult(
             from, to, anonymous,
             ReportsReceived: received.Count,
-            ReportsRejected: rejected.Count,
-            RejectedByReason: Counts(rejected.Select(e => e.reasonCode)),
+            ReportsRejected: reasons.Count,
+            RejectedByReason: Counts(reasons),
             ReportsAccepted: accepted.Count + grouped.Count,
             CasesOpened: accepted.Count,
             ReportsClassified: verdicts.Count,
