@@ -1,7 +1,9 @@
 using System.Globalization;
+using Avro.Specific;
 using Confluent.SchemaRegistry;
 using Pipeline.Cli.Trace;
 using Pipeline.Cli.Transparency;
+using Pipeline.Contracts;
 using Pipeline.Platform;
 
 namespace Pipeline.Cli.Commands;
@@ -47,7 +49,26 @@ public static class ReportCommand
 
     /// <summary>Reads every event of <see cref="SourceTopics"/> once from the beginning (no consumer group, nothing committed).</summary>
     public static TransparencyHistory Read(KafkaOptions kafka, AvroSerdes serdes, CancellationToken ct) =>
-        TransparencyHistory.Of(TopicHistory.Read<object>(kafka, serdes, SourceTopics, r => r.Value, ct));
+        TransparencyHistory.Of(TopicHistory.Read<object>(kafka, serdes, SourceTopics, r => WithoutBulk(r.Value), ct));
+
+    /// <summary>The event without the bulk no figure reads (a notice's X-ARF and text, the bytes of a rejection or dead
+    /// letter), so a year of events fits in memory.</summary>
+    private static object WithoutBulk(ISpecificRecord value)
+    {
+        switch (value)
+        {
+            case TakedownNotice n:
+                n.xarf = n.text = "";
+                break;
+            case ReportRejected r:
+                r.originalPayload = [];
+                break;
+            case DeadLetter d:
+                d.key = d.value = null;
+                break;
+        }
+        return value;
+    }
 
     /// <summary>2026-01-01 (a whole day, UTC: as --to the day is included) or an ISO 8601 time (taken as given; UTC unless it
     /// says otherwise).</summary>

@@ -180,7 +180,7 @@ public static class TransparencyReportFormats
         {
             sb.Append("<h3>Slowest removals</h3>\n");
             Table(sb, "slowest", ["notice", "URL", "hoster", "country", "from notice", "from report"],
-                [.. slowest.Select(s => new[] { s.NoticeId, s.CaseKey, s.Hoster ?? "–", s.Country ?? "–", Hours(s.HoursFromNotice), Hours(s.HoursFromReport) })]);
+                [.. slowest.Select(s => new[] { s.NoticeId, s.CaseKey, s.Hoster ?? "–", s.Country ?? "–", Hours(s.HoursFromNotice), Hours(s.HoursFromReport) })], textColumns: 4);
         }
 
         sb.Append("<h2>Partner hotlines and police</h2>\n");
@@ -216,16 +216,16 @@ public static class TransparencyReportFormats
         Table(sb, id, [keyName, "reports", "share"], [.. counts.Select(c => new[] { c.Key, Number(c.Count), Percent(c.Share) })]);
     }
 
-    /// <summary>A table whose first column is text and the others numbers.</summary>
-    private static void Table(StringBuilder sb, string id, string[] header, IReadOnlyList<string[]> rows)
+    /// <summary>A table whose first <paramref name="textColumns"/> columns are text and the others numbers.</summary>
+    private static void Table(StringBuilder sb, string id, string[] header, IReadOnlyList<string[]> rows, int textColumns = 1)
     {
         sb.Append(CultureInfo.InvariantCulture, $"<table id=\"{id}\"><thead><tr>");
-        for (var i = 0; i < header.Length; i++) sb.Append(i == 0 ? "<th>" : "<th class=\"n\">").Append(E(header[i])).Append("</th>");
+        for (var i = 0; i < header.Length; i++) sb.Append(i < textColumns ? "<th>" : "<th class=\"n\">").Append(E(header[i])).Append("</th>");
         sb.Append("</tr></thead><tbody>\n");
         foreach (var row in rows)
         {
             sb.Append("<tr>");
-            for (var i = 0; i < row.Length; i++) sb.Append(i == 0 ? "<td>" : "<td class=\"n\">").Append(E(row[i])).Append("</td>");
+            for (var i = 0; i < row.Length; i++) sb.Append(i < textColumns ? "<td>" : "<td class=\"n\">").Append(E(row[i])).Append("</td>");
             sb.Append("</tr>\n");
         }
         sb.Append("</tbody></table>\n");
