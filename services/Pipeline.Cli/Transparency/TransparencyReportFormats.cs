@@ -38,53 +38,42 @@ public static class TransparencyReportFormats
         var sb = new StringBuilder("section,key,value,share\n");
         void Row(string section, string key, object? value, double? share = null) =>
             sb.Append(Field(section)).Append(',').Append(Field(key)).Append(',').Append(Field(Text(value))).Append(',').Append(Text(share)).Append('\n');
+        void Rows(string section, params (string Key, object? Value)[] figures)
+        {
+            foreach (var (key, value) in figures) Row(section, key, value);
+        }
         void Keyed(string section, IEnumerable<KeyedCount> counts)
         {
             foreach (var c in counts) Row(section, c.Key, c.Count, c.Share);
         }
         void Times(string section, RemovalTimes t)
         {
-            Row(section, "removals", t.Removals);
-            Row(section, "median_hours", t.MedianHours);
-            Row(section, "p90_hours", t.P90Hours);
+            Rows(section, ("removals", t.Removals), ("median_hours", t.MedianHours), ("p90_hours", t.P90Hours));
             Row(section, "within_24h", null, t.ShareWithin24h);
             Row(section, "within_72h", null, t.ShareWithin72h);
         }
 
-        Row("period", "from", f.From.ToString("O", CultureInfo.InvariantCulture));
-        Row("period", "to", f.To.ToString("O", CultureInfo.InvariantCulture));
-        Row("period", "anonymous", f.Anonymous ? "true" : "false");
-        Row("reports", "received", f.ReportsReceived);
-        Row("reports", "rejected", f.ReportsRejected);
-        Row("reports", "accepted", f.ReportsAccepted);
-        Row("reports", "cases_opened", f.CasesOpened);
+        Rows("period", ("from", f.From.ToString("O", CultureInfo.InvariantCulture)), ("to", f.To.ToString("O", CultureInfo.InvariantCulture)), ("anonymous", f.Anonymous ? "true" : "false"));
+        Rows("reports", ("received", f.ReportsReceived), ("rejected", f.ReportsRejected), ("accepted", f.ReportsAccepted), ("cases_opened", f.CasesOpened));
         Keyed("rejected_by_reason", f.RejectedByReason);
-        Row("classification", "classified", f.ReportsClassified);
+        Rows("classification", ("classified", f.ReportsClassified));
         Row("classification", "assessed_illegal", f.AssessedIllegal, f.IllegalShare);
-        Row("classification", "known", f.Known);
-        Row("classification", "new", f.New);
-        Row("classification", "not_illegal", f.NotIllegal);
-        Row("classification", "awaiting_assessment", f.AwaitingAssessment);
-        Row("classification", "analyst_assessments", f.AnalystAssessments);
+        Rows("classification", ("known", f.Known), ("new", f.New), ("not_illegal", f.NotIllegal), ("awaiting_assessment", f.AwaitingAssessment),
+            ("analyst_assessments", f.AnalystAssessments));
         Keyed("hosting_country", f.ByHostingCountry);
         Keyed("hoster", f.ByHoster);
-        Row("notices", "takedown_requests", f.TakedownRequests);
-        Row("notices", "first", f.FirstNotices);
-        Row("notices", "reminders", f.Reminders);
-        Row("notices", "escalations", f.Escalations);
-        Row("notices", "withdrawals", f.Withdrawals);
+        Rows("notices", ("takedown_requests", f.TakedownRequests), ("first", f.FirstNotices), ("reminders", f.Reminders), ("escalations", f.Escalations),
+            ("withdrawals", f.Withdrawals));
         Times("removal_from_notice", f.FromNotice);
         Times("removal_from_report", f.FromReport);
-        Row("removal_from_notice", "within_deadline", f.RemovedWithinDeadline);
+        Rows("removal_from_notice", ("within_deadline", f.RemovedWithinDeadline));
         Keyed("removal_time_bucket", f.RemovalBuckets);
-        Row("partners", "forwards_in", f.ForwardsIn);
-        Row("partners", "forwards_out", f.ForwardsOut);
+        Rows("partners", ("forwards_in", f.ForwardsIn), ("forwards_out", f.ForwardsOut));
         Keyed("forwards_in_by_partner", f.ForwardsInByPartner);
         Keyed("forwards_out_by_partner", f.ForwardsOutByPartner);
-        Row("police", "referrals", f.PoliceReferrals);
+        Rows("police", ("referrals", f.PoliceReferrals));
         Keyed("monthly_received", f.MonthlyReceived);
-        foreach (var s in f.SlowestRemovals ?? [])
-            Row("slowest_removal", s.NoticeId, s.HoursFromNotice);
+        foreach (var slow in f.SlowestRemovals ?? []) Row("slowest_removal", slow.NoticeId, slow.HoursFromNotice);
         return sb.ToString();
     }
 
