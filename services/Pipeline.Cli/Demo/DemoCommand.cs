@@ -150,12 +150,14 @@ public static class DemoCommand
     {
         try
         {
+            var took = Stopwatch.StartNew();
             var history = await Task.Run(() => ReportCommand.Read(kafka, serdes, ct), ct);
             var figures = TransparencyFigures.Compute(history, ClockStart.UtcDateTime, clock.GetUtcNow().UtcDateTime.AddMinutes(1), anonymous: false);
             path = Path.GetFullPath(path);
             Directory.CreateDirectory(Path.GetDirectoryName(path)!);
             await File.WriteAllTextAsync(path, TransparencyReportFormats.Html(figures), ct);
-            Console.WriteLine($"transparency report      {path}   ({figures.ReportsReceived:N0} reports received, {figures.FirstNotices:N0} notices, median removal {TransparencyReportFormats.Hours(figures.FromNotice.MedianHours)} from the notice)");
+            Console.WriteLine($"transparency report      {path}   ({figures.ReportsReceived:N0} reports received, {figures.FirstNotices:N0} notices, median removal {TransparencyReportFormats.Hours(figures.FromNotice.MedianHours)} from the notice; "
+                + $"{history.Count:N0} events read and computed in {took.Elapsed.TotalSeconds:0.0} s)");
             return true;
         }
         catch (Exception e) when (e is not OperationCanceledException)

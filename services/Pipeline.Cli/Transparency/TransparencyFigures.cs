@@ -26,6 +26,9 @@ public sealed record TransparencyHistory
     /// <summary>Intake's dead letters: submissions that were not readable as a report at all.</summary>
     public IReadOnlyList<DeadLetter> DeadLetters { get; init; } = [];
 
+    public int Count => Submitted.Count + Rejected.Count + Accepted.Count + Grouped.Count + Classified.Count + Assessed.Count + PoliceReferrals.Count
+        + Forwarded.Count + TakedownRequests.Count + Notices.Count + Outcomes.Count + SlaEvents.Count + DeadLetters.Count;
+
     /// <summary>The events of a mixed list (as read from the topics), each kind in its list.</summary>
     public static TransparencyHistory Of(IReadOnlyCollection<object> events)
     {
