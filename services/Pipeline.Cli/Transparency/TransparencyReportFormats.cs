@@ -226,11 +226,11 @@ public static class TransparencyReportFormats
 
     private static string Percent(double? share) => share is { } s ? (s * 100).ToString("0.0", CultureInfo.InvariantCulture) + " %" : "–";
 
-    /// <summary>"3.5 h", "2.1 d" above two days.</summary>
+    /// <summary>"3.5 h", "2.1 d" from two days on (as rounded: 47.96 h is "2.0 d", not "48.0 h").</summary>
     public static string Hours(double? hours) => hours switch
     {
         null => "–",
-        >= 48 => (hours.Value / 24).ToString("0.0", CultureInfo.InvariantCulture) + " d",
+        >= 47.95 => (hours.Value / 24).ToString("0.0", CultureInfo.InvariantCulture) + " d",
         _ => hours.Value.ToString("0.0", CultureInfo.InvariantCulture) + " h",
     };
 
