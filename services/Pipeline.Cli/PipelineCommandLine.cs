@@ -49,7 +49,7 @@ public static class PipelineCommandLine
 
     public static RootCommand Create()
     {
-        var root = new RootCommand("The `pipeline` command: the demo, topic and schema provisioning, hash banks, per-hoster SLA scorecards, report traces and benchmarks. "
+        var root = new RootCommand("The `pipeline` command: the demo, topic and schema provisioning, hash banks, per-hoster SLA scorecards, report traces, the transparency report and benchmarks. "
             + "Synthetic data only. Run `pipeline <command> --help` for a command's options.")
         {
             Demo(),
@@ -61,6 +61,7 @@ public static class PipelineCommandLine
             Group("sla", "SLA scorecards from the event history.", SlaHosters()),
             Trace(),
             Group("retention", "Retention of finished cases' data (Retention:ClosedCaseAfter).", RetentionRun()),
+            Report(),
         };
         root.SetAction(ShowHelp);
         return root;
@@ -77,12 +78,13 @@ public static class PipelineCommandLine
         var known = Value("--known", 2000, "Synthetic entries in the hash bank.");
         var rawBench = Value("--raw-bench", 100_000, "Messages for the embedded cluster's raw produce/consume measurement; 0 skips it.");
         var stopWhenDone = Flag("--stop-when-done", "Stop once every report has an outcome and notices have begun to go out, instead of draining for --drain seconds.");
+        var report = Text("--report", "PATH", $"Where the run's transparency report (HTML) is written (default: {DemoCommand.DefaultReportPath}).");
         var command = new Command("demo", "Every service in one process on the embedded Kafka cluster and Schema Registry, fed with synthetic reports.")
         {
-            rate, duration, speed, drain, port, seed, known, rawBench, stopWhenDone,
+            rate, duration, speed, drain, port, seed, known, rawBench, stopWhenDone, report,
         };
         Run(command, (r, ct) => DemoCommand.RunAsync(new DemoCommand.Settings(r.GetValue(rate), r.GetValue(duration), r.GetValue(speed), r.GetValue(drain),
-            r.GetValue(port), r.GetValue(seed), r.GetValue(known), r.GetValue(rawBench), r.GetValue(stopWhenDone)), ct));
+            r.GetValue(port), r.GetValue(seed), r.GetValue(known), r.GetValue(rawBench), r.GetValue(stopWhenDone), r.GetValue(report) ?? DemoCommand.DefaultReportPath), ct));
         return command;
     }
 
@@ -317,6 +319,25 @@ public static class PipelineCommandLine
         };
         Run(command, (r, ct) => TraceCommand.RunAsync(new TraceCommand.Settings(r.GetValue(id), r.GetValue(bootstrap), r.GetValue(registry), r.GetValue(json)),
             r.InvocationConfiguration.Output, r.InvocationConfiguration.Error, ct));
+        return command;
+    }
+
+    private static Command Report()
+    {
+        var from = Text("--from", "DATE", "First day of the period, e.g. 2026-01-01 (UTC), or an ISO 8601 time (required).");
+        var to = Text("--to", "DATE", "Last day of the period, included, e.g. 2026-12-31 (UTC), or an ISO 8601 time, excluded (required).");
+        var format = Value("--format", "html", "html (one self-contained page with charts), csv (section,key,value,share) or json.");
+        format.HelpName = "html|csv|json";
+        var output = Text("--out", "PATH", "The file to write (default: standard output).");
+        var anonymous = Flag("--anonymous", "Leave out every URL, host, IP address and hash (the per-case list of slowest removals).");
+        var (bootstrap, registry) = (Bootstrap(), Registry());
+        var command = new Command("report", "The transparency report of a period, computed from the topics: reports received, rejected, assessed illegal, "
+            + "new vs known, hosting countries and hosters, notices, reminders, escalations, time to removal, partner forwards, police referrals.")
+        {
+            from, to, format, output, anonymous, bootstrap, registry,
+        };
+        Run(command, (r, ct) => ReportCommand.RunAsync(new ReportCommand.Settings(r.GetValue(from), r.GetValue(to), r.GetValue(format)!, r.GetValue(output),
+            r.GetValue(anonymous), r.GetValue(bootstrap), r.GetValue(registry)), r.InvocationConfiguration.Output, ct));
         return command;
     }
 

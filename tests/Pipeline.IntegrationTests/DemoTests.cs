@@ -59,6 +59,12 @@ public sealed partial class DemoTests
         Assert.Equal(reached.Groups[2].Value, reached.Groups[1].Value); // every report reached an outcome
         Assert.Matches("end-to-end: .* reports/s", log);
         Assert.Matches("embedded cluster raw: produce .* msg/s, consume .* msg/s", log);
+        // The run's transparency report, computed from the topics, its path last in the summary.
+        var report = ReportLine().Match(log);
+        Assert.True(report.Success, log);
+        var html = await File.ReadAllTextAsync(report.Groups[1].Value);
+        Assert.Contains("<h1>Transparency report</h1>", html, StringComparison.Ordinal);
+        Assert.Contains("data:image/png;base64,", html, StringComparison.Ordinal);
     }
 
     private static int Number(string log, string label)
@@ -72,6 +78,9 @@ public sealed partial class DemoTests
 
     [GeneratedRegex(@"^pipeline_takedown_submission_to_notice_seconds_count [1-9]", RegexOptions.Multiline)]
     private static partial Regex NoticesTimed();
+
+    [GeneratedRegex(@"^transparency report +(/\S+\.html) ", RegexOptions.Multiline)]
+    private static partial Regex ReportLine();
 
     [GeneratedRegex(@"reports with an outcome\s+([\d,]+) of ([\d,]+)")]
     private static partial Regex ReachedLine();

@@ -13,7 +13,7 @@ public sealed class CliParserTests
     /// <summary>Every command that runs something, with the options it had before System.CommandLine.</summary>
     public static TheoryData<string, string[]> Commands => new()
     {
-        { "demo", ["--rate", "--duration", "--speed", "--drain", "--port", "--seed", "--known", "--raw-bench", "--stop-when-done"] },
+        { "demo", ["--rate", "--duration", "--speed", "--drain", "--port", "--seed", "--known", "--raw-bench", "--stop-when-done", "--report"] },
         { "topics list", [] },
         { "topics apply", ["--bootstrap", "--dry-run", "--partners", "--min-brokers", "--timeout"] },
         { "schemas register", ["--registry", "--dry-run", "--partners"] },
@@ -29,6 +29,7 @@ public sealed class CliParserTests
         { "hashes generate", ["--count", "--out", "--algorithm", "--seed", "--category"] },
         { "sla hosters", ["--bootstrap", "--registry", "--since", "--repeat-breaches", "--top", "--json"] },
         { "trace", ["--bootstrap", "--registry", "--json"] },
+        { "report", ["--from", "--to", "--format", "--out", "--anonymous", "--bootstrap", "--registry"] },
     };
 
     [Fact]
@@ -88,7 +89,7 @@ public sealed class CliParserTests
         Assert.Contains("Usage:", run.Output, StringComparison.Ordinal);
         Assert.Contains("pipeline <command> --help", run.Output, StringComparison.Ordinal);
         var commands = run.Output[run.Output.IndexOf("Commands:", StringComparison.Ordinal)..];
-        Assert.All(new[] { "demo", "topics", "schemas", "bench", "hashes", "sla", "trace" }, c => Assert.Matches(new Regex($@"^\s+{c}(?: <[^>]+>)?\s{{2,}}\S", RegexOptions.Multiline), commands));
+        Assert.All(new[] { "demo", "topics", "schemas", "bench", "hashes", "sla", "trace", "report" }, c => Assert.Matches(new Regex($@"^\s+{c}(?: <[^>]+>)?\s{{2,}}\S", RegexOptions.Multiline), commands));
     }
 
     [Theory]
@@ -139,6 +140,8 @@ public sealed class CliParserTests
     [InlineData("demo", "--known", "2000")]
     [InlineData("demo", "--raw-bench", "100000")]
     [InlineData("demo", "--stop-when-done", "False")]
+    [InlineData("report", "--format", "html")]
+    [InlineData("report", "--anonymous", "False")]
     [InlineData("topics apply", "--min-brokers", "1")]
     [InlineData("topics apply", "--timeout", "30")]
     [InlineData("topics apply", "--dry-run", "False")]
@@ -263,9 +266,10 @@ public sealed class CliParserTests
     private static IEnumerable<string> HelpLines(string help, IEnumerable<string> options) =>
         options.Select(o => help.Split('\n').Single(l => Regex.IsMatch(l, $@"^  {Regex.Escape(o)}\b(?!-)")));
 
-    private sealed record Run(int ExitCode, string Output, string Error);
+    internal sealed record Run(int ExitCode, string Output, string Error);
 
-    private static async Task<Run> RunAsync(string[] args, CancellationToken ct = default)
+    /// <summary>The `pipeline` command line in-process, as the executable runs it.</summary>
+    internal static async Task<Run> RunAsync(string[] args, CancellationToken ct = default)
     {
         var output = new StringWriter();
         var error = new StringWriter();

@@ -262,7 +262,7 @@ public sealed class TraceCommandTests
     }
 
     /// <summary>Produces the events as their stages do: Avro through the registry, keyed, with the pipeline.stage header.</summary>
-    private static async Task PublishAsync(EmbeddedRuntime runtime, IEnumerable<(string Topic, string Key, string? Stage, ISpecificRecord Value)> events)
+    internal static async Task PublishAsync(EmbeddedRuntime runtime, IEnumerable<(string Topic, string Key, string? Stage, ISpecificRecord Value)> events)
     {
         using var registry = new CachedSchemaRegistryClient(new SchemaRegistryConfig { Url = runtime.SchemaRegistryUrl });
         var serdes = new AvroSerdes(registry, autoRegisterSchemas: false);

@@ -10,6 +10,8 @@ using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Pipeline.Audit;
+using Pipeline.Cli.Commands;
+using Pipeline.Cli.Transparency;
 using Pipeline.Classification;
 using Pipeline.Contracts;
 using Pipeline.Geolocation;
@@ -29,7 +31,13 @@ public static class DemoCommand
 {
     private const int MaxOpenReports = 4000;
 
-    public sealed record Settings(double Rate, double Duration, double Speed, double Drain, int Port, int Seed, int KnownHashes, int RawBenchMessages, bool StopWhenDone = false);
+    /// <param name="Report">where the run's transparency report (HTML) is written</param>
+    public sealed record Settings(double Rate, double Duration, double Speed, double Drain, int Port, int Seed, int KnownHashes, int RawBenchMessages, bool StopWhenDone = false,
+        string? Report = null);
+
+    public static string DefaultReportPath { get; } = Path.Combine(Path.GetTempPath(), "pipeline-demo", "transparency-report.html");
+
+    private static readonly DateTimeOffset ClockStart = new(2026, 11, 2, 8, 0, 0, TimeSpan.Zero);
 
     public static async Task<int> RunAsync(Settings s, CancellationToken ct)
     {
@@ -46,7 +54,7 @@ public static class DemoCommand
             Console.WriteLine($"embedded cluster raw speed ({raw.Messages:N0} × 300 B): produce {raw.ProduceRate:N0} msg/s, consume {raw.ConsumeRate:N0} msg/s");
         }
 
-        var clock = new AcceleratedTimeProvider(new DateTimeOffset(2026, 11, 2, 8, 0, 0, TimeSpan.Zero), s.Speed);
+        var clock = new AcceleratedTimeProvider(ClockStart, s.Speed);
         var web = new SimulatedWeb(clock, s.Seed);
         var builder = PipelineHost.CreateBuilder([$"--urls=http://127.0.0.1:{s.Port}"]);
         builder.Configuration.AddInMemoryCollection(runtime.Configuration);
@@ -130,9 +138,33 @@ public static class DemoCommand
         }
         Progress(observer, clock, feedClock.Elapsed);
         Summary(observer, submitted, produceErrors, feedSeconds, allDone, raw, clock);
+        var reported = await WriteReportAsync(kafka, serdes, clock, s.Report ?? DefaultReportPath, ct);
         web.Dispose();
         await app.StopAsync(CancellationToken.None);
-        return produceErrors == 0 && allDone is not null ? 0 : 1;
+        return produceErrors == 0 && allDone is not null && reported ? 0 : 1;
+    }
+
+    /// <summary>The run's transparency report, computed from the topics as `pipeline report` does, over the simulated clock's
+    /// whole run; its path is the summary's last line.</summary>
+    private static async Task<bool> WriteReportAsync(KafkaOptions kafka, AvroSerdes serdes, TimeProvider clock, string path, CancellationToken ct)
+    {
+        try
+        {
+            var took = Stopwatch.StartNew();
+            var history = await Task.Run(() => ReportCommand.Read(kafka, serdes, ct), ct);
+            var figures = TransparencyFigures.Compute(history, ClockStart.UtcDateTime, clock.GetUtcNow().UtcDateTime.AddMinutes(1), anonymous: false);
+            path = Path.GetFullPath(path);
+            Directory.CreateDirectory(Path.GetDirectoryName(path)!);
+            await File.WriteAllTextAsync(path, TransparencyReportFormats.Html(figures), ct);
+            Console.WriteLine($"transparency report      {path}   ({figures.ReportsReceived:N0} reports received, {figures.FirstNotices:N0} notices, median removal {TransparencyReportFormats.Hours(figures.FromNotice.MedianHours)} from the notice; "
+                + $"{history.Count:N0} events read and computed in {took.Elapsed.TotalSeconds:0.0} s)");
+            return true;
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            Console.WriteLine($"transparency report      NOT written to {path}: {e.GetType().Name}: {e.Message}");
+            return false;
+        }
     }
 
     /// <summary>Sends one submission without waiting for its acknowledgement (the feed of the demo and of bench pipeline),
