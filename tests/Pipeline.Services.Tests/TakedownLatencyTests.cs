@@ -20,6 +20,7 @@ public class TakedownLatencyTests
     // Never used with MaxCount 0; the registry address is never asked.
     private static readonly ReminderTimers Timers = new(
         Microsoft.Extensions.Options.Options.Create(new KafkaOptions { BootstrapServers = "127.0.0.1:9", SchemaRegistryUrl = "http://127.0.0.1:9" }),
+        Microsoft.Extensions.Options.Options.Create(new RetentionOptions()),
         new AvroSerdes(new Confluent.SchemaRegistry.CachedSchemaRegistryClient(new Confluent.SchemaRegistry.SchemaRegistryConfig { Url = "http://127.0.0.1:9" }), false),
         Microsoft.Extensions.Logging.Abstractions.NullLogger<ReminderTimers>.Instance);
 
