@@ -30,6 +30,7 @@ public sealed class CliParserTests
         { "sla hosters", ["--bootstrap", "--registry", "--since", "--repeat-breaches", "--top", "--json"] },
         { "trace", ["--bootstrap", "--registry", "--json"] },
         { "report", ["--from", "--to", "--format", "--out", "--anonymous", "--bootstrap", "--registry"] },
+        { "retention run", ["--bootstrap", "--registry", "--dry-run", "--closed-case-after", "--now", "--json"] },
     };
 
     [Fact]
@@ -89,7 +90,7 @@ public sealed class CliParserTests
         Assert.Contains("Usage:", run.Output, StringComparison.Ordinal);
         Assert.Contains("pipeline <command> --help", run.Output, StringComparison.Ordinal);
         var commands = run.Output[run.Output.IndexOf("Commands:", StringComparison.Ordinal)..];
-        Assert.All(new[] { "demo", "topics", "schemas", "bench", "hashes", "sla", "trace", "report" }, c => Assert.Matches(new Regex($@"^\s+{c}(?: <[^>]+>)?\s{{2,}}\S", RegexOptions.Multiline), commands));
+        Assert.All(new[] { "demo", "topics", "schemas", "bench", "hashes", "sla", "trace", "report", "retention" }, c => Assert.Matches(new Regex($@"^\s+{c}(?: <[^>]+>)?\s{{2,}}\S", RegexOptions.Multiline), commands));
     }
 
     [Theory]
