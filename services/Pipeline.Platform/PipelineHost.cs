@@ -41,6 +41,7 @@ public sealed class PipelineHostBuilder
         services.AddOptions<ProcessingOptions>().BindConfiguration(ProcessingOptions.Section).ValidateOnStart();
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<KafkaOptions>, KafkaOptionsValidator>());
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<ProcessingOptions>, ProcessingOptionsValidator>());
+        PipelineTelemetry.Add(services);
         services.TryAddSingleton(TimeProvider.System);
         services.TryAddSingleton<StageHealth>();
         services.TryAddSingleton<ISchemaRegistryClient>(sp =>
