@@ -47,13 +47,13 @@ public readonly record struct TraceHeaders(byte[] Parent, byte[]? State)
     /// <summary>The context of <paramref name="activity"/>, written by the library's W3C propagator.</summary>
     internal static TraceHeaders Of(Activity activity)
     {
-        byte[]? parent = null, state = null;
-        PipelineTracing.Propagator.Inject(new PropagationContext(activity.Context, default), (object?)null, (_, name, value) =>
+        var headers = new byte[]?[2]; // the propagator writes nothing into a null carrier
+        PipelineTracing.Propagator.Inject(new PropagationContext(activity.Context, default), headers, static (carrier, name, value) =>
         {
-            if (name == PipelineTracing.TraceParentHeader) parent = Encoding.ASCII.GetBytes(value);
-            else if (name == PipelineTracing.TraceStateHeader) state = Encoding.ASCII.GetBytes(value);
+            if (name == PipelineTracing.TraceParentHeader) carrier[0] = Encoding.ASCII.GetBytes(value);
+            else if (name == PipelineTracing.TraceStateHeader) carrier[1] = Encoding.ASCII.GetBytes(value);
         });
-        return new TraceHeaders(parent!, state);
+        return new TraceHeaders(headers[0] ?? throw new InvalidOperationException($"No W3C context for activity {activity.Id}."), headers[1]);
     }
 
     /// <summary>A new trace (random trace and span ids), for a record that arrives without one while nothing records spans.
