@@ -24,15 +24,7 @@ public sealed class TraceContextTests
     public async Task Without_a_listener_a_traceparent_goes_through_two_chained_stages_unchanged_and_a_record_without_one_starts_a_new_trace()
     {
         await using var h = await Harness.StartAsync();
-        var (first, second, output) = await StartChainAsync(h);
-
-        var traced = Harness.Submitted("traced");
-        var untraced = Harness.Submitted("untraced");
-        await PublishAsync(h, traced, Incoming);
-        await PublishAsync(h, untraced, traceparent: null);
-
-        var accepted = await h.Reader<ReportAccepted>(Topics.ReportsAccepted).ReadAtLeastAsync(2, Timeout);
-        var outputs = await h.Reader<ReportAccepted>(output).ReadAtLeastAsync(2, Timeout);
+        var (traced, untraced, accepted, outputs) = await ThroughChainAsync(h, h.NewStage("chain-a"), h.NewStage("chain-b"));
         Assert.False(PipelineTracing.Source.HasListeners());
         // Nothing records spans: each stage forwards the context it read, so the chain is never broken.
         Assert.Equal(Incoming, TraceParent(Of(accepted, traced)));
@@ -43,7 +35,6 @@ public sealed class TraceContextTests
         Assert.Matches("^00-[0-9a-f]{32}-[0-9a-f]{16}-01$", started);
         Assert.NotEqual(Incoming[3..35], started[3..35]);
         Assert.Equal(started, TraceParent(Of(outputs, untraced)));
-        _ = (first, second);
     }
 
     [Fact]
@@ -70,14 +61,7 @@ public sealed class TraceContextTests
             .SetSampler(new OnlyStages(stageA, stageB))
             .AddInMemoryExporter(spans)
             .Build();
-        var (_, _, output) = await StartChainAsync(h, stageA, stageB);
-
-        var traced = Harness.Submitted("traced");
-        var untraced = Harness.Submitted("untraced");
-        await PublishAsync(h, traced, Incoming);
-        await PublishAsync(h, untraced, traceparent: null);
-        var accepted = await h.Reader<ReportAccepted>(Topics.ReportsAccepted).ReadAtLeastAsync(2, Timeout);
-        var outputs = await h.Reader<ReportAccepted>(output).ReadAtLeastAsync(2, Timeout);
+        var (traced, untraced, accepted, outputs) = await ThroughChainAsync(h, stageA, stageB);
         await Harness.Eventually(() => Snapshot(spans).Count >= 4, Timeout, () => $"{Snapshot(spans).Count} spans ended");
 
         var ended = Snapshot(spans);
@@ -189,14 +173,20 @@ public sealed class TraceContextTests
 
     // ---- helpers ----
 
-    private static async Task<(WebApplication First, WebApplication Second, string Output)> StartChainAsync(Harness h, string? stageA = null, string? stageB = null)
+    /// <summary>Two chained stages (A: submitted → accepted, B: accepted → a topic of the test's own), and two reports
+    /// through them: one with <see cref="Incoming"/> as its traceparent, one without. Returns both topics' records.</summary>
+    private static async Task<(ReportSubmitted Traced, ReportSubmitted Untraced, List<OutputReader<ReportAccepted>.Record> Accepted, List<OutputReader<ReportAccepted>.Record> Outputs)>
+        ThroughChainAsync(Harness h, string stageA, string stageB)
     {
         var output = NewTopic<ReportAccepted>(h, "test.chained", 3);
-        var first = h.BuildHost(stageA ?? h.NewStage("chain-a"), new AcceptingProcessor());
-        var second = h.BuildHost(stageB ?? h.NewStage("chain-b"), new Forwarder(output), s => s.Consumes<ReportAccepted>(Topics.ReportsAccepted));
-        await first.StartAsync();
-        await second.StartAsync();
-        return (first, second, output);
+        await h.BuildHost(stageA, new AcceptingProcessor()).StartAsync();
+        await h.BuildHost(stageB, new Forwarder(output), s => s.Consumes<ReportAccepted>(Topics.ReportsAccepted)).StartAsync();
+        var traced = Harness.Submitted("traced");
+        var untraced = Harness.Submitted("untraced");
+        await PublishAsync(h, traced, Incoming);
+        await PublishAsync(h, untraced, traceparent: null);
+        var accepted = await h.Reader<ReportAccepted>(Topics.ReportsAccepted).ReadAtLeastAsync(2, Timeout);
+        return (traced, untraced, accepted, await h.Reader<ReportAccepted>(output).ReadAtLeastAsync(2, Timeout));
     }
 
     private static string NewTopic<T>(Harness h, string prefix, int partitions) where T : Avro.Specific.ISpecificRecord
