@@ -61,9 +61,12 @@ public readonly record struct TraceHeaders(byte[] Parent, byte[]? State)
     /// exports then records the rest of the report's trace instead of dropping it.</summary>
     public static TraceHeaders NewRoot()
     {
+        // Random.Shared, not ActivityTraceId.CreateRandom (which keeps its ids as strings: 144 B more per record); W3C
+        // asks ids to be random, not secret. An all-zero id (invalid) is as likely as guessing one: made non-zero anyway.
         Span<byte> ids = stackalloc byte[24];
-        ActivityTraceId.CreateRandom().CopyTo(ids[..16]);
-        ActivitySpanId.CreateRandom().CopyTo(ids[16..]);
+        Random.Shared.NextBytes(ids);
+        ids[15] |= 1;
+        ids[23] |= 1;
         var bytes = new byte[55];
         "00-"u8.CopyTo(bytes);
         Hex(ids[..16], bytes.AsSpan(3, 32));
