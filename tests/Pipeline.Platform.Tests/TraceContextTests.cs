@@ -130,6 +130,22 @@ public sealed class TraceContextTests
     }
 
     [Fact]
+    public async Task An_effect_s_outcome_carries_the_trace_of_the_call_that_started_it()
+    {
+        await using var h = await Harness.StartAsync();
+        var stage = h.NewStage("trace-effect");
+        var stateTopic = NewTopic<ReportSubmitted>(h, "test.state", TopicCatalog.Get(Topics.ReportsSubmitted).Partitions);
+        var firedTopic = NewTopic<ReportAccepted>(h, "test.fired", 3);
+        var app = h.BuildHost(stage, new EffectStarter(new PartitionedState<ReportSubmitted>(stateTopic, h.Kafka, h.Serdes, NullLogger.Instance), firedTopic));
+        await app.StartAsync();
+        await PublishAsync(h, Harness.Submitted("effect"), Incoming);
+
+        var outcome = (await h.Reader<ReportAccepted>(firedTopic).ReadAtLeastAsync(1, Timeout)).Single();
+        Assert.StartsWith("effect:", Harness.Header(outcome.Headers, "pipeline.origin"), StringComparison.Ordinal);
+        Assert.Equal(Incoming, TraceParent(outcome)); // nothing listens: the record's context, carried through the work
+    }
+
+    [Fact]
     public async Task Spans_are_exported_over_otlp_http_only_when_an_endpoint_is_configured()
     {
         var posts = new ConcurrentQueue<(string Path, string? ContentType, byte[] Body)>();
@@ -256,6 +272,23 @@ public sealed class TraceContextTests
         public ValueTask ProcessAsync(Incoming<ReportAccepted> message, IOutput output, CancellationToken cancellationToken)
         {
             output.Send(topic, message.Value.caseKey, message.Value);
+            return ValueTask.CompletedTask;
+        }
+    }
+
+    /// <summary>Starts work for each report as it is read; the work's outcome sends it on and writes its entry.</summary>
+    private sealed class EffectStarter(PartitionedState<ReportSubmitted> store, string firedTopic) : IProcessor<ReportSubmitted>, IStateful
+    {
+        public IEnumerable<IStateStore> Stores => [store];
+
+        public ValueTask ProcessAsync(Incoming<ReportSubmitted> message, IOutput output, CancellationToken cancellationToken)
+        {
+            var key = message.Value.report.reportId;
+            store.StartEffect(output, message.Partition, key, async ct => { await Task.Yield(); return message.Value; }, (value, o) =>
+            {
+                o.Send(firedTopic, key, Harness.Accept(value));
+                store.Put(o, message.Partition, key, value);
+            });
             return ValueTask.CompletedTask;
         }
     }
