@@ -205,6 +205,10 @@ public static class PipelineTelemetry
             .PostConfigure<IHostEnvironment>((o, env) => { if (string.IsNullOrEmpty(o.ServiceName)) o.ServiceName = env.ApplicationName; })
             .ValidateOnStart();
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<TelemetryOptions>, TelemetryOptionsValidator>());
+        // A stage's span is current while it works, and HttpClient would put its traceparent on every request it sends:
+        // to a hoster being rechecked, an RDAP server, an abuse desk's webhook. Our trace ids are nobody else's business,
+        // so outgoing requests carry none (incoming ones, e.g. a submission's, are still read).
+        DistributedContextPropagator.Current = NoOutput;
         if (services.Any(d => d.ServiceType == typeof(Marker))) return;
         services.AddSingleton<Marker>();
         // Deferred: the options (validated) are read when the provider is built at start. AddOtlpExporter cannot be used
@@ -222,6 +226,8 @@ public static class PipelineTelemetry
                 })));
         }));
     }
+
+    private static readonly DistributedContextPropagator NoOutput = DistributedContextPropagator.CreateNoOutputPropagator();
 
     private sealed class Marker;
 }

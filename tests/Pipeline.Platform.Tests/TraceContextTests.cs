@@ -146,6 +146,23 @@ public sealed class TraceContextTests
     }
 
     [Fact]
+    public async Task An_http_request_a_stage_sends_while_its_span_is_current_carries_no_trace_context()
+    {
+        var headers = new ConcurrentQueue<string>();
+        await using var server = await StartServerAsync("/check", request =>
+        {
+            if (request.Headers.TryGetValue("traceparent", out var v)) headers.Enqueue(v.ToString());
+            return Results.Ok();
+        });
+        PipelineTelemetry.Add(new Microsoft.Extensions.DependencyInjection.ServiceCollection());
+        using var span = new Activity("stage process topic").SetIdFormat(ActivityIdFormat.W3C).Start();
+        using var http = new HttpClient();
+        using var response = await http.GetAsync(new Uri(new Uri(server.Urls.Single()), "/check"));
+        Assert.Equal(System.Net.HttpStatusCode.OK, response.StatusCode);
+        Assert.Empty(headers);
+    }
+
+    [Fact]
     public async Task Spans_are_exported_over_otlp_http_only_when_an_endpoint_is_configured()
     {
         var posts = new ConcurrentQueue<(string Path, string? ContentType, byte[] Body)>();
@@ -239,22 +256,30 @@ public sealed class TraceContextTests
     private static bool Contains(byte[] haystack, byte[] needle) => haystack.AsSpan().IndexOf(needle) >= 0;
 
     /// <summary>A loopback OTLP/HTTP receiver: keeps every POST's path, content type and body.</summary>
-    private static async Task<WebApplication> StartCollectorAsync(ConcurrentQueue<(string, string?, byte[])> posts)
-    {
-        var builder = WebApplication.CreateSlimBuilder();
-        builder.WebHost.UseUrls("http://127.0.0.1:0");
-        builder.Logging.SetMinimumLevel(LogLevel.Warning);
-        var app = builder.Build();
-        app.MapPost("/v1/traces", async (HttpRequest request) =>
+    private static Task<WebApplication> StartCollectorAsync(ConcurrentQueue<(string, string?, byte[])> posts) =>
+        StartServerAsync("/v1/traces", async request =>
         {
             using var body = new MemoryStream();
             await request.Body.CopyToAsync(body);
             posts.Enqueue((request.Path.Value ?? "", request.ContentType, body.ToArray()));
             return Results.Ok();
-        });
+        }, post: true);
+
+    /// <summary>A web server on 127.0.0.1 answering one path.</summary>
+    private static async Task<WebApplication> StartServerAsync(string path, Func<HttpRequest, Task<IResult>> handle, bool post = false)
+    {
+        var builder = WebApplication.CreateSlimBuilder();
+        builder.WebHost.UseUrls("http://127.0.0.1:0");
+        builder.Logging.SetMinimumLevel(LogLevel.Warning);
+        var app = builder.Build();
+        if (post) app.MapPost(path, (HttpRequest request) => handle(request));
+        else app.MapGet(path, (HttpRequest request) => handle(request));
         await app.StartAsync();
         return app;
     }
+
+    private static Task<WebApplication> StartServerAsync(string path, Func<HttpRequest, IResult> handle) =>
+        StartServerAsync(path, request => Task.FromResult(handle(request)));
 
     /// <summary>Records only the spans of this test's stages: the other tests' stages, running beside it, are left alone.</summary>
     private sealed class OnlyStages(params string[] stages) : Sampler
