@@ -96,8 +96,7 @@ public sealed class TraceContextTests
     {
         await using var h = await Harness.StartAsync();
         var stage = h.NewStage("trace-timer");
-        var stateTopic = NewTopic<ReportSubmitted>(h, "test.state", TopicCatalog.Get(Topics.ReportsSubmitted).Partitions);
-        var firedTopic = NewTopic<ReportAccepted>(h, "test.fired", 3);
+        var (stateTopic, firedTopic) = StateAndOutputTopics(h);
 
         // First life, nothing listening: the entry is written with the record's context (forwarded unchanged); its timer
         // is not armed yet.
@@ -134,8 +133,7 @@ public sealed class TraceContextTests
     {
         await using var h = await Harness.StartAsync();
         var stage = h.NewStage("trace-effect");
-        var stateTopic = NewTopic<ReportSubmitted>(h, "test.state", TopicCatalog.Get(Topics.ReportsSubmitted).Partitions);
-        var firedTopic = NewTopic<ReportAccepted>(h, "test.fired", 3);
+        var (stateTopic, firedTopic) = StateAndOutputTopics(h);
         var app = h.BuildHost(stage, new EffectStarter(new PartitionedState<ReportSubmitted>(stateTopic, h.Kafka, h.Serdes, NullLogger.Instance), firedTopic));
         await app.StartAsync();
         await PublishAsync(h, Harness.Submitted("effect"), Incoming);
@@ -229,6 +227,10 @@ public sealed class TraceContextTests
         h.Runtime.Registry.Register(topic + "-value", Schemas.Of<T>().ToString());
         return topic;
     }
+
+    /// <summary>A state topic co-partitioned with reports.submitted.v1, and a topic for what its timers and effects send.</summary>
+    private static (string State, string Output) StateAndOutputTopics(Harness h) =>
+        (NewTopic<ReportSubmitted>(h, "test.state", TopicCatalog.Get(Topics.ReportsSubmitted).Partitions), NewTopic<ReportAccepted>(h, "test.fired", 3));
 
     private static async Task PublishAsync(Harness h, ReportSubmitted report, string? traceparent)
     {
