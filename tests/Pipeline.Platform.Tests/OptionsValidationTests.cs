@@ -56,6 +56,15 @@ public sealed class OptionsValidationTests
         Assert.Contains("Fix:", e.Message, StringComparison.Ordinal);
     }
 
+    [Fact]
+    public async Task The_service_name_of_exported_spans_defaults_to_the_application_s_name()
+    {
+        await using var app = Build("Telemetry:OtlpEndpoint", "");
+        var options = app.Services.GetRequiredService<IOptions<TelemetryOptions>>().Value;
+        Assert.False(string.IsNullOrEmpty(options.ServiceName));
+        Assert.Equal(app.Environment.ApplicationName, options.ServiceName);
+    }
+
     [Theory]
     [InlineData("http://otel-collector.example:4318", "http://otel-collector.example:4318/v1/traces")]
     [InlineData("http://otel-collector.example:4318/", "http://otel-collector.example:4318/v1/traces")]
