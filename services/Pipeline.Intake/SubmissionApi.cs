@@ -204,8 +204,11 @@ public sealed class SubmissionApi : IDisposable
             var value = await serdes.SerializeAsync(submitted, Topics.ReportsSubmitted);
             if (value.Length > maxRecordBytes)
                 return Problem(413, "REQUEST_TOO_LARGE", "Request too large", $"The report is {value.Length} bytes as Avro; at most {maxRecordBytes} fit on the topic.");
+            // The report's trace starts here (under ASP.NET Core's request activity, which carries a caller's traceparent).
+            using var activity = PipelineTracing.StartPublish("intake-api", Topics.ReportsSubmitted, out var headers);
+            activity?.SetTag("pipeline.report.id", submitted.report.reportId);
             var delivery = await producer.ProduceAsync(Topics.ReportsSubmitted,
-                new Message<byte[]?, byte[]?> { Key = Encoding.UTF8.GetBytes(submitted.report.reportId), Value = value });
+                new Message<byte[]?, byte[]?> { Key = Encoding.UTF8.GetBytes(submitted.report.reportId), Value = value, Headers = headers });
             stored = true;
             Responses.WithLabels("202").Inc();
             return Results.Json(new { reportId = submitted.report.reportId, caseKey = url.Key, eventId = submitted.eventId, offset = delivery.Offset.Value },

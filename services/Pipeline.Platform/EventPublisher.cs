@@ -13,18 +13,21 @@ public sealed class EventPublisher : IDisposable
 {
     private readonly IProducer<byte[]?, byte[]?> producer;
     private readonly AvroSerdes serdes;
+    private readonly string clientId;
 
     public EventPublisher(IOptions<KafkaOptions> options, AvroSerdes serdes, string clientId = "publisher")
     {
         this.serdes = serdes;
+        this.clientId = clientId;
         producer = KafkaClients.Producer(options.Value, clientId);
     }
 
     public async Task<TopicPartitionOffset> PublishAsync<T>(string topic, string key, T value, int? partition = null, CancellationToken ct = default)
         where T : class, ISpecificRecord
     {
+        using var activity = PipelineTracing.StartPublish(clientId, topic, out var headers);
         var bytes = await serdes.SerializeAsync(value, topic);
-        var message = new Message<byte[]?, byte[]?> { Key = Encoding.UTF8.GetBytes(key), Value = bytes };
+        var message = new Message<byte[]?, byte[]?> { Key = Encoding.UTF8.GetBytes(key), Value = bytes, Headers = headers };
         var result = partition is null
             ? await producer.ProduceAsync(topic, message, ct)
             : await producer.ProduceAsync(new TopicPartition(topic, partition.Value), message, ct);

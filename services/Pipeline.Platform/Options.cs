@@ -86,6 +86,42 @@ public sealed class ProcessingOptions
     public Backoff RetryBackoff() => Backoff.FromMilliseconds(InitialBackoffMs, MaxBackoffMs);
 }
 
+/// <summary>Trace export; section <c>Telemetry</c>. Trace context travels in every record's headers whatever is set here;
+/// spans are made and exported only with an OTLP endpoint.</summary>
+public sealed class TelemetryOptions
+{
+    public const string Section = "Telemetry";
+
+    /// <summary>Base URL of an OpenTelemetry collector's OTLP/HTTP receiver (e.g. http://otel-collector:4318; spans go to
+    /// its /v1/traces). Empty (the default): no spans are recorded and nothing leaves the process.</summary>
+    public string OtlpEndpoint { get; set; } = "";
+
+    /// <summary>The <c>service.name</c> of the exported spans; empty: the service's application name (e.g. Pipeline.Routing).</summary>
+    public string ServiceName { get; set; } = "";
+
+    /// <summary>Where the exporter POSTs: the endpoint itself when it already ends in /v1/traces, else that path under it.</summary>
+    public Uri? TracesEndpoint()
+    {
+        if (string.IsNullOrEmpty(OtlpEndpoint)) return null;
+        var url = new Uri(OtlpEndpoint, UriKind.Absolute);
+        return url.AbsolutePath.EndsWith("/v1/traces", StringComparison.Ordinal) ? url : new Uri(new Uri(url.AbsoluteUri.TrimEnd('/') + "/"), "v1/traces");
+    }
+}
+
+internal sealed class TelemetryOptionsValidator : IValidateOptions<TelemetryOptions>
+{
+    public ValidateOptionsResult Validate(string? name, TelemetryOptions o)
+    {
+        var errors = new List<string>();
+        if (!string.IsNullOrEmpty(o.OtlpEndpoint)
+            && (!Uri.TryCreate(o.OtlpEndpoint, UriKind.Absolute, out var url) || (url.Scheme != "http" && url.Scheme != "https") || url.Query.Length > 0 || url.Fragment.Length > 0))
+            errors.Add($"Telemetry:OtlpEndpoint '{o.OtlpEndpoint}' is not an http(s) URL without query. Fix: set Telemetry__OtlpEndpoint to the collector's OTLP/HTTP address, e.g. http://otel-collector:4318, or leave it empty to export nothing.");
+        if (string.IsNullOrWhiteSpace(o.ServiceName) || o.ServiceName.Length > 255 || o.ServiceName.Any(char.IsControl))
+            errors.Add($"Telemetry:ServiceName '{o.ServiceName}' must be 1–255 printable characters. Fix: leave it unset (the service's name) or use e.g. pipeline-routing.");
+        return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);
+    }
+}
+
 internal sealed class KafkaOptionsValidator : IValidateOptions<KafkaOptions>
 {
     private static readonly string[] Protocols = ["Plaintext", "Ssl", "SaslPlaintext", "SaslSsl"];

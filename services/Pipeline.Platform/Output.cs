@@ -9,6 +9,10 @@ internal sealed class OutputBuffer(Action<PendingEffect>? startEffect = null) : 
 
     public List<Pending> Items { get; } = [];
 
+    /// <summary>The trace context every output of this call carries (and that a state entry written by it keeps): the
+    /// call's span, or the context it continues when no span is made. Null outside a host.</summary>
+    public TraceHeaders? Trace { get; set; }
+
     private List<IStateChanges>? enlisted;
 
     public void Enlist(IStateChanges changes)

@@ -83,6 +83,9 @@ internal sealed class PendingEffect(ITimerSource store, int partition, IReadOnly
     public IReadOnlyList<string> Keys { get; } = keys;
     public Func<CancellationToken, Task<Action<IOutput>>> Work { get; } = work;
 
+    /// <summary>The trace context of the call that started the work: its continuation's span continues that trace.</summary>
+    public TraceHeaders? Trace { get; } = (origin as OutputBuffer)?.Trace;
+
     /// <summary>Outside a host (a test's recorder): run it at once, in line.</summary>
     public void Commit() => Work(CancellationToken.None).GetAwaiter().GetResult()(origin);
 
@@ -113,8 +116,13 @@ internal interface ITimerSource
     /// <summary>The earliest due timer, if it is due at <paramref name="now"/>, taken off the queue.</summary>
     bool TryTakeDue(DateTime now, out (int Partition, string Key, DateTime DueAt) timer);
 
-    /// <summary>Runs the handler of a taken timer; false when the entry changed or went since it was scheduled.</summary>
-    bool Fire((int Partition, string Key, DateTime DueAt) timer, DateTime now, IOutput output);
+    /// <summary>Runs the handler of a taken timer; false when the entry changed or went since it was scheduled. Just
+    /// before the handler, <paramref name="starting"/> gets the trace context of the call that wrote the entry.</summary>
+    bool Fire((int Partition, string Key, DateTime DueAt) timer, DateTime now, IOutput output, Action<TraceHeaders?> starting);
+
+    /// <summary>The trace context of the call that wrote the entry's current value (kept with the entry, restored from
+    /// its changelog record's headers); null when that record carried none.</summary>
+    TraceHeaders? TraceOf(int partition, string key);
 
     /// <summary>Queues the entry's timer again at its current due time, if it has one (an effect of it failed).</summary>
     void RequeueCurrent(int partition, string key);
@@ -143,6 +151,8 @@ public sealed class PartitionedState<T>(string topic, KafkaOptions kafka, AvroSe
 {
     private readonly ConcurrentDictionary<int, ConcurrentDictionary<string, T>> held = new();
     private readonly Dictionary<(int Partition, string Key), T?> pending = [];
+    private readonly Dictionary<(int Partition, string Key), TraceHeaders?> pendingTraces = [];
+    private readonly ConcurrentDictionary<int, ConcurrentDictionary<string, TraceHeaders>> traces = new(); // per held entry with a context
     private int pendingThread = -1; // the stage thread that holds pending changes; other threads never see (or touch) them
     private readonly PriorityQueue<(int Partition, string Key, DateTime DueAt), DateTime> timers = new();
     private Func<T, DateTime?>? dueAt;
@@ -320,6 +330,7 @@ public sealed class PartitionedState<T>(string topic, KafkaOptions kafka, AvroSe
         output.Send(topic, partition, key, value);
         Volatile.Write(ref pendingThread, Environment.CurrentManagedThreadId);
         pending[(partition, key)] = value;
+        pendingTraces[(partition, key)] = (output as OutputBuffer)?.Trace;
         output.Enlist(this);
     }
 
@@ -333,17 +344,27 @@ public sealed class PartitionedState<T>(string topic, KafkaOptions kafka, AvroSe
 
     void IStateChanges.Commit()
     {
-        foreach (var ((partition, key), value) in pending) Apply(partition, key, value);
+        foreach (var ((partition, key), value) in pending) Apply(partition, key, value, pendingTraces.GetValueOrDefault((partition, key)));
         pending.Clear();
+        pendingTraces.Clear();
     }
 
-    void IStateChanges.Rollback() => pending.Clear();
+    void IStateChanges.Rollback()
+    {
+        pending.Clear();
+        pendingTraces.Clear();
+    }
 
     /// <summary>Applies a change read from the changelog (restore), or one published and acknowledged outside a
     /// processing call.</summary>
-    public void Apply(int partition, string key, T? value)
+    public void Apply(int partition, string key, T? value) => Apply(partition, key, value, trace: null);
+
+    /// <summary>Applies a change with the trace context of the write that made it (kept for the entry's timers).</summary>
+    private void Apply(int partition, string key, T? value, TraceHeaders? trace)
     {
         var p = held.GetOrAdd(partition, _ => new());
+        if (value is not null && trace is { } t) traces.GetOrAdd(partition, _ => new())[key] = t;
+        else if (traces.TryGetValue(partition, out var kept)) kept.TryRemove(key, out _);
         if (value is null) p.TryRemove(key, out _);
         else
         {
@@ -373,7 +394,14 @@ public sealed class PartitionedState<T>(string topic, KafkaOptions kafka, AvroSe
             foreach (var p in wanted) epochs[p] = fence(topic, p);
         foreach (var p in wanted) held.TryAdd(p, new());
         var latestFence = new Dictionary<int, long>();
+        TraceHeaders? admittedTrace = null; // the reader applies a record right after admitting it, on its own thread
         bool Admit(ConsumeResult<byte[]?, byte[]?> r)
+        {
+            var admitted = AdmitRecord(r);
+            admittedTrace = admitted ? TraceHeaders.From(r.Message.Headers) : null;
+            return admitted;
+        }
+        bool AdmitRecord(ConsumeResult<byte[]?, byte[]?> r)
         {
             var p = r.Partition.Value;
             if (r.Message.Key is { } k && System.Text.Encoding.UTF8.GetString(k) == StateFence.Key)
@@ -392,7 +420,7 @@ public sealed class PartitionedState<T>(string topic, KafkaOptions kafka, AvroSe
             return true;
         }
         var started = System.Diagnostics.Stopwatch.GetTimestamp();
-        using var reader = new CompactedTopicReader<T>(kafka, serdes, topic, (key, value, p) => Apply(p, key, value), log, wanted.Contains, Admit);
+        using var reader = new CompactedTopicReader<T>(kafka, serdes, topic, (key, value, p) => Apply(p, key, value, admittedTrace), log, wanted.Contains, Admit);
         reader.Start();
         if (!reader.CaughtUp.Wait(TimeSpan.FromSeconds(60)))
             throw new TimeoutException($"Restoring {topic} partitions {string.Join(",", wanted)} took longer than 60 s.");
@@ -503,6 +531,7 @@ public sealed class PartitionedState<T>(string topic, KafkaOptions kafka, AvroSe
         foreach (var p in partitions)
         {
             held.TryRemove(p, out _);
+            traces.TryRemove(p, out _);
             epochs.TryRemove(p, out _);
             checkedFrom.TryRemove(p, out _);
         }
@@ -534,7 +563,7 @@ public sealed class PartitionedState<T>(string topic, KafkaOptions kafka, AvroSe
         return false;
     }
 
-    bool ITimerSource.Fire((int Partition, string Key, DateTime DueAt) timer, DateTime now, IOutput output)
+    bool ITimerSource.Fire((int Partition, string Key, DateTime DueAt) timer, DateTime now, IOutput output, Action<TraceHeaders?> starting)
     {
         // A queued timer is current only while its entry is held and still due at the same time: an entry put again
         // with another due time queued a new timer, and a deleted, dropped or changed entry's old timer is stale.
@@ -542,16 +571,21 @@ public sealed class PartitionedState<T>(string topic, KafkaOptions kafka, AvroSe
         var expires = expiresAt?.Invoke(value);
         if (expires == timer.DueAt)
         {
+            starting(((ITimerSource)this).TraceOf(timer.Partition, timer.Key));
             Delete(output, timer.Partition, timer.Key);
             output.AfterCommit(() => ProcessorMetrics.StateExpired.WithLabels(topic).Inc());
             return true;
         }
         if (onDue is null || Due(value) != timer.DueAt) return false;
+        starting(((ITimerSource)this).TraceOf(timer.Partition, timer.Key));
         onDue(new TimerFired<T>(timer.Partition, timer.Key, value, timer.DueAt, now), output);
         // A handler that leaves its entry as it is queues nothing new: the entry's expiry must still come.
         if (expires is { } later && later > timer.DueAt) lock (timers) timers.Enqueue((timer.Partition, timer.Key, later), later);
         return true;
     }
+
+    TraceHeaders? ITimerSource.TraceOf(int partition, string key) =>
+        traces.TryGetValue(partition, out var p) && p.TryGetValue(key, out var trace) ? trace : null;
 
     void ITimerSource.RequeueCurrent(int partition, string key)
     {

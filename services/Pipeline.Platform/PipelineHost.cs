@@ -43,6 +43,7 @@ public sealed class PipelineHostBuilder
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<ProcessingOptions>, ProcessingOptionsValidator>());
         services.AddOptions<RetentionOptions>().BindConfiguration(RetentionOptions.Section).ValidateOnStart();
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<RetentionOptions>, RetentionOptionsValidator>());
+        PipelineTelemetry.Add(services);
         services.TryAddSingleton(TimeProvider.System);
         services.TryAddSingleton<StageHealth>();
         services.TryAddSingleton<ISchemaRegistryClient>(sp =>

@@ -37,6 +37,11 @@ internal sealed class ProcessorHost(
     private readonly List<IStateStore> stores = (processor as IStateful)?.Stores.ToList() ?? [];
     private readonly List<ITimerSource> timers = (processor as IStateful)?.Stores.OfType<ITimerSource>().ToList() ?? [];
     private Dictionary<string, ITimerSource>? storeByTopic;
+
+    /// <summary>Span names, made once: "&lt;stage&gt; process &lt;topic&gt;", "&lt;stage&gt; timer &lt;store&gt;", "&lt;stage&gt; effect &lt;store&gt;".</summary>
+    private readonly Dictionary<string, string> processSpans = stage.Inputs.ToDictionary(i => i.Topic, i => $"{stage.Name} process {i.Topic}");
+    private readonly Dictionary<string, (string Timer, string Effect)> stateSpans = ((processor as IStateful)?.Stores ?? [])
+        .ToDictionary(s => s.Topic, s => ($"{stage.Name} timer {s.Topic}", $"{stage.Name} effect {s.Topic}"));
     private HashSet<string>? stateTopics;
 
     /// <summary>State records waiting for the other outputs of their call to be acknowledged, in call order (stage
@@ -285,13 +290,17 @@ internal sealed class ProcessorHost(
         var started = Stopwatch.GetTimestamp();
         var entry = tracker.Track(message.TopicPartitionOffset);
         var binding = bindings[message.Topic];
+        // The span of this record (a child of the context in its headers), current while the processor runs, so that
+        // its own outgoing calls join the trace; its context goes on every output.
+        using var activity = PipelineTracing.Start(processSpans[message.Topic], ActivityKind.Consumer, TraceHeaders.From(message.Message.Headers), out var trace);
+        if (activity is not null) PipelineTracing.TagConsumed(activity, stage.Name, message);
         for (var attempt = 1; ; attempt++)
         {
-            var output = new OutputBuffer(StartEffect);
+            var output = new OutputBuffer(StartEffect) { Trace = trace };
             try
             {
                 binding.Dispatch(processor, serdes, message, output, ct).GetAwaiter().GetResult();
-                ProduceOutputs(producer, SerialiseWithInfrastructureRetry(output, ct), () => OriginHeaders(message), entry);
+                ProduceOutputs(producer, SerialiseWithInfrastructureRetry(output, ct), () => OriginHeaders(message, trace), entry);
                 output.CommitState();
                 if (attempt > 1) health.Report(stage.Name, running: true, joined: true);
                 break;
@@ -311,6 +320,7 @@ internal sealed class ProcessorHost(
                 pausedUntil[message.TopicPartition] = Environment.TickCount64 + (long)d.After.TotalMilliseconds;
                 consumedPositions.Remove(message.TopicPartition);
                 ProcessorMetrics.Deferred.WithLabels(stage.Name).Inc();
+                activity?.SetTag("pipeline.deferred", true);
                 log.LogWarning("{Stage}: deferring {Origin} for {After}: {Reason}", stage.Name, message.TopicPartitionOffset, d.After, d.Message);
                 return false;
             }
@@ -336,7 +346,8 @@ internal sealed class ProcessorHost(
                     UnserialisableOutputException => "output_unserialisable",
                     _ => transient ? "retries_exhausted" : "processing_failed",
                 };
-                DeadLetter(producer, message, e, reason, attempt, entry, ct);
+                PipelineTracing.Failed(activity, reason, e);
+                DeadLetter(producer, message, e, reason, attempt, entry, trace, ct);
                 break;
             }
         }
@@ -361,9 +372,15 @@ internal sealed class ProcessorHost(
             while (budget > 0 && source.TryTakeDue(now, out var timer))
             {
                 var output = new OutputBuffer(StartEffect);
+                Activity? activity = null;
                 try
                 {
-                    if (!source.Fire(timer, now, output)) continue; // stale: the entry changed, went, or moved away
+                    // The timer's span continues the trace of the call that wrote the entry (see PipelineTracing).
+                    if (!source.Fire(timer, now, output, stored =>
+                        {
+                            activity = PipelineTracing.Start(stateSpans[source.Topic].Timer, ActivityKind.Internal, stored, out var trace);
+                            output.Trace = trace;
+                        })) continue; // stale: the entry changed, went, or moved away
                     budget--;
                     Emit(producer, output, source.Topic, timer.Partition, $"timer:{source.Topic}:{timer.Partition}:{timer.Key}", ct);
                     ProcessorMetrics.TimersFired.WithLabels(stage.Name, source.Topic).Inc();
@@ -378,11 +395,16 @@ internal sealed class ProcessorHost(
                 {
                     output.RollbackState();
                     source.Reschedule(timer);
+                    PipelineTracing.Failed(activity, "timer_failed", e);
                     ProcessorMetrics.TimerFailures.WithLabels(stage.Name, source.Topic).Inc();
                     var delay = options.RetryBackoff().Delay(1);
                     timersPausedUntil = Environment.TickCount64 + (long)delay.TotalMilliseconds;
                     log.LogError(e, "{Stage}: the timer of {Key} in {Topic}[{Partition}] failed; timers retry in {Delay}", stage.Name, timer.Key, source.Topic, timer.Partition, delay);
                     return;
+                }
+                finally
+                {
+                    activity?.Dispose();
                 }
             }
             ProcessorMetrics.TimersScheduled.WithLabels(stage.Name, source.Topic).Set(source.Scheduled);
@@ -442,7 +464,9 @@ internal sealed class ProcessorHost(
             foreach (var key in effect.Keys) effect.Store.EffectDone(effect.Partition, key);
             if (!effect.Store.Holds(effect.Partition)) continue;
             if (error is OperationCanceledException && effectsStop.IsCancellationRequested) continue; // cut short by a stop: redone after the restart
-            var output = new OutputBuffer(StartEffect);
+            // The continuation's span continues the trace of the call that started the work.
+            using var activity = PipelineTracing.Start(stateSpans[effect.Store.Topic].Effect, ActivityKind.Internal, effect.Trace, out var trace);
+            var output = new OutputBuffer(StartEffect) { Trace = trace };
             try
             {
                 if (error is not null) throw new InvalidOperationException($"the work failed: {error.Message}", error);
@@ -458,6 +482,7 @@ internal sealed class ProcessorHost(
             catch (Exception e)
             {
                 output.RollbackState();
+                PipelineTracing.Failed(activity, "effect_failed", e);
                 ProcessorMetrics.TimerFailures.WithLabels(stage.Name, effect.Store.Topic).Inc();
                 var delay = options.RetryBackoff().Delay(1);
                 timersPausedUntil = Environment.TickCount64 + (long)delay.TotalMilliseconds;
@@ -472,11 +497,16 @@ internal sealed class ProcessorHost(
     private void Emit(IProducer<byte[]?, byte[]?> producer, OutputBuffer output, string store, int partition, string origin, CancellationToken ct)
     {
         var entry = tracker.Untracked(new TopicPartition(store, partition));
-        Headers Headers() => new()
+        Headers Headers()
         {
-            { "pipeline.stage", Encoding.UTF8.GetBytes(stage.Name) },
-            { "pipeline.origin", Encoding.UTF8.GetBytes(origin) },
-        };
+            var headers = new Headers
+            {
+                { "pipeline.stage", Encoding.UTF8.GetBytes(stage.Name) },
+                { "pipeline.origin", Encoding.UTF8.GetBytes(origin) },
+            };
+            output.Trace?.AddTo(headers);
+            return headers;
+        }
         ProduceOutputs(producer, SerialiseWithInfrastructureRetry(output, ct), Headers, entry);
         output.CommitState();
         entry.Release();
@@ -600,7 +630,7 @@ internal sealed class ProcessorHost(
         }
     }
 
-    private void DeadLetter(IProducer<byte[]?, byte[]?> producer, ConsumeResult<byte[]?, byte[]?> message, Exception error, string reason, int attempts, OffsetTracker.Entry entry, CancellationToken ct)
+    private void DeadLetter(IProducer<byte[]?, byte[]?> producer, ConsumeResult<byte[]?, byte[]?> message, Exception error, string reason, int attempts, OffsetTracker.Entry entry, TraceHeaders trace, CancellationToken ct)
     {
         ProcessorMetrics.DeadLettered.WithLabels(stage.Name, reason).Inc();
         log.LogError("{Stage}: dead-lettering {Origin} ({Reason}): {Error}", stage.Name, message.TopicPartitionOffset, reason, OriginalBytes.CutText(error.Message, 512));
@@ -631,7 +661,7 @@ internal sealed class ProcessorHost(
         var buffer = new OutputBuffer();
         buffer.Send(stage.DeadLetterTopic, record.eventId, record);
         var (_, serialised) = SerialiseWithInfrastructureRetry(buffer, ct).Single();
-        var headers = OriginHeaders(message);
+        var headers = OriginHeaders(message, trace);
         headers.Add("dlq.reason", Encoding.UTF8.GetBytes(record.reason));
         headers.Add("dlq.error.type", Encoding.UTF8.GetBytes(record.errorType));
         headers.Add("dlq.origin.topic", Encoding.UTF8.GetBytes(message.Topic));
@@ -640,11 +670,16 @@ internal sealed class ProcessorHost(
         Produce(producer, stage.DeadLetterTopic, null, key?.Bytes, serialised, headers, entry);
     }
 
-    private Headers OriginHeaders(ConsumeResult<byte[]?, byte[]?> message) => new()
+    private Headers OriginHeaders(ConsumeResult<byte[]?, byte[]?> message, TraceHeaders trace)
     {
-        { "pipeline.stage", Encoding.UTF8.GetBytes(stage.Name) },
-        { "pipeline.origin", Encoding.UTF8.GetBytes($"{message.Topic}:{message.Partition.Value}:{message.Offset.Value}") },
-    };
+        var headers = new Headers
+        {
+            { "pipeline.stage", Encoding.UTF8.GetBytes(stage.Name) },
+            { "pipeline.origin", Encoding.UTF8.GetBytes($"{message.Topic}:{message.Partition.Value}:{message.Offset.Value}") },
+        };
+        trace.AddTo(headers);
+        return headers;
+    }
 
     /// <summary>Writes this member's fence to a state partition it was assigned and returns its offset, the member's epoch
     /// there (see <see cref="PartitionedState{T}.Restore(IEnumerable{int}, Func{string, int, long})"/>).</summary>
@@ -675,8 +710,11 @@ internal sealed class ProcessorHost(
             if (rewrites.Count == 0) continue;
             var entry = tracker.Untracked(new TopicPartition(store.Topic, rewrites[0].Partition));
             foreach (var r in rewrites)
-                Produce(producer, store.Topic, r.Partition, Encoding.UTF8.GetBytes(r.Key), r.Value,
-                    new Headers { { "pipeline.stage", Encoding.UTF8.GetBytes(stage.Name) }, { "pipeline.origin", Encoding.UTF8.GetBytes("reconcile:" + store.Topic) } }, entry);
+            {
+                var headers = new Headers { { "pipeline.stage", Encoding.UTF8.GetBytes(stage.Name) }, { "pipeline.origin", Encoding.UTF8.GetBytes("reconcile:" + store.Topic) } };
+                if (r.Value is not null) (store as ITimerSource)?.TraceOf(r.Partition, r.Key)?.AddTo(headers); // the entry keeps its trace
+                Produce(producer, store.Topic, r.Partition, Encoding.UTF8.GetBytes(r.Key), r.Value, headers, entry);
+            }
             entry.Release();
             ProcessorMetrics.StateRewritten.WithLabels(stage.Name, store.Topic).Inc(rewrites.Count);
         }

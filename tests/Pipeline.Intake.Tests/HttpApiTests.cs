@@ -41,6 +41,30 @@ public class HttpApiTests
         return (response.StatusCode, code, response);
     }
 
+    /// <summary>A submission starts the report's trace: the record on reports.submitted.v1 carries the request's trace
+    /// (ASP.NET Core's request activity continues a caller's traceparent), and intake carries it on.</summary>
+    [Fact]
+    public async Task A_submission_s_record_carries_the_request_s_trace_id_and_intake_carries_it_on()
+    {
+        const string caller = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
+        await using var h = await IntakeHarness.StartAsync();
+        var (_, url) = await h.StartIntakeAsync();
+        using var http = new HttpClient();
+        var request = Post(url, Report("TRACE-1"));
+        request.Headers.Add("traceparent", caller);
+        Assert.Equal(HttpStatusCode.Accepted, (await Send(http, request)).Status);
+
+        var submitted = h.Reader<ReportSubmitted>(Topics.ReportsSubmitted);
+        var accepted = h.Reader<ReportAccepted>(Topics.ReportsAccepted);
+        await submitted.ReadUntilAsync(r => r.Count >= 1, TimeSpan.FromSeconds(60));
+        await accepted.ReadUntilAsync(r => r.Count >= 1, TimeSpan.FromSeconds(60));
+        var onSubmitted = Encoding.ASCII.GetString(submitted.Headers[0].GetLastBytes("traceparent"));
+        var onAccepted = Encoding.ASCII.GetString(accepted.Headers[0].GetLastBytes("traceparent"));
+        Assert.Equal(caller[3..35], onSubmitted[3..35]); // the caller's trace …
+        Assert.NotEqual(caller[36..52], onSubmitted[36..52]); // … under the request's own span
+        Assert.Equal(caller[3..35], onAccepted[3..35]);
+    }
+
     [Fact]
     public async Task Statuses_202_400_401_403_409_413_415_and_idempotent_resubmission()
     {

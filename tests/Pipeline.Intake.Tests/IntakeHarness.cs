@@ -156,6 +156,9 @@ internal sealed class TopicReader<T> : IDisposable where T : class, ISpecificRec
 
     public List<(string? Key, T Value)> Records { get; } = [];
 
+    /// <summary>The Kafka headers of each record, in the order of <see cref="Records"/>.</summary>
+    public List<Headers> Headers { get; } = [];
+
     public async Task PollAsync(TimeSpan duration)
     {
         var sw = Stopwatch.StartNew();
@@ -164,6 +167,7 @@ internal sealed class TopicReader<T> : IDisposable where T : class, ISpecificRec
             var r = consumer.Consume(TimeSpan.FromMilliseconds(50));
             if (r?.Message is null || r.IsPartitionEOF || r.Message.Value is null) continue;
             Records.Add((r.Message.Key is null ? null : Encoding.UTF8.GetString(r.Message.Key), await harness.Serdes.DeserializeAsync<T>(r.Message.Value, topic)));
+            Headers.Add(r.Message.Headers ?? []);
         }
     }
 

@@ -44,12 +44,38 @@ public sealed class OptionsValidationTests
     [InlineData("Processing:RejoinAfterSeconds", "5", "Processing:RejoinAfterSeconds")]
     [InlineData("Processing:LivenessTimeoutSeconds", "5", "Processing:MaxBackoffMs")] // 5 s ≤ the 5,000 ms default backoff cap
     [InlineData("Processing:LivenessTimeoutSeconds", "20", "Processing:ShutdownTimeoutSeconds")] // < the 30 s default
+    [InlineData("Telemetry:OtlpEndpoint", "otel-collector:4318", "Telemetry:OtlpEndpoint")]
+    [InlineData("Telemetry:OtlpEndpoint", "grpc://otel-collector.example:4317", "Telemetry:OtlpEndpoint")]
+    [InlineData("Telemetry:OtlpEndpoint", "http://otel-collector.example:4318/?token=1", "Telemetry:OtlpEndpoint")]
+    [InlineData("Telemetry:ServiceName", "   ", "Telemetry:ServiceName")]
     public async Task An_invalid_setting_fails_start_with_a_message_naming_it_and_the_fix(string key, string value, string named)
     {
         await using var app = Build(key, value);
         var e = await Assert.ThrowsAsync<OptionsValidationException>(() => app.StartAsync());
         Assert.Contains(named, e.Message, StringComparison.Ordinal);
         Assert.Contains("Fix:", e.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task The_service_name_of_exported_spans_defaults_to_the_application_s_name()
+    {
+        await using var app = Build("Telemetry:OtlpEndpoint", "");
+        var options = app.Services.GetRequiredService<IOptions<TelemetryOptions>>().Value;
+        Assert.False(string.IsNullOrEmpty(options.ServiceName));
+        Assert.Equal(app.Environment.ApplicationName, options.ServiceName);
+    }
+
+    [Theory]
+    [InlineData("http://otel-collector.example:4318", "http://otel-collector.example:4318/v1/traces")]
+    [InlineData("http://otel-collector.example:4318/", "http://otel-collector.example:4318/v1/traces")]
+    [InlineData("https://collector.example/otlp", "https://collector.example/otlp/v1/traces")]
+    [InlineData("http://127.0.0.1:4318/v1/traces", "http://127.0.0.1:4318/v1/traces")]
+    public void The_otlp_endpoint_is_the_collector_s_base_address_and_spans_go_to_its_v1_traces(string endpoint, string traces)
+    {
+        var options = new TelemetryOptions { OtlpEndpoint = endpoint, ServiceName = "pipeline-test" };
+        Assert.True(new TelemetryOptionsValidator().Validate(null, options).Succeeded);
+        Assert.Equal(new Uri(traces), options.TracesEndpoint());
+        Assert.Null(new TelemetryOptions().TracesEndpoint()); // empty: no exporter
     }
 
     [Theory]
