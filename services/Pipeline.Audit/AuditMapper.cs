@@ -19,7 +19,7 @@ public sealed class AuditMapper(CaseTokens tokens)
         return value switch
         {
             ReportSubmitted e => Record(e.eventId, topic, stage, e.caseKey, "report.received", e.submittedAt,
-                e.report.hops?.Count > 0 ? "partner:" + e.report.sourceHotline : "reporter:" + Name(e.report.reporterType), null, [e.report.reportId], null,
+                e.report.hops?.Count > 0 ? "partner:" + e.report.hops[^1] : "reporter:" + Name(e.report.reporterType), null, [e.report.reportId], null,
                 Put(d, "sourceHotline", e.report.sourceHotline).Put("reporterType", Name(e.report.reporterType)).Put("contentType", Name(e.report.contentType))
                     .Put("hops", e.report.hops?.Count > 0 ? Count(e.report.hops.Count) : null).Put("receivedAt", Time(e.report.receivedAt))),
             ReportRejected e => Record(e.eventId, topic, stage, e.caseKey, "report.rejected", e.rejectedAt, Stage(stage, "intake"), e.reasonCode,

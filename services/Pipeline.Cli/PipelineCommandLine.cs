@@ -330,14 +330,16 @@ public static class PipelineCommandLine
         format.HelpName = "html|csv|json";
         var output = Text("--out", "PATH", "The file to write (default: standard output).");
         var anonymous = Flag("--anonymous", "Leave out every URL, host, IP address and hash (the per-case list of slowest removals).");
+        var source = Value("--source", "topics", "topics (every event, 7–180 days back) or audit (the audit log's decisions, 5 years back, anonymous).");
+        source.HelpName = "topics|audit";
         var (bootstrap, registry) = (Bootstrap(), Registry());
         var command = new Command("report", "The transparency report of a period, computed from the topics: reports received, rejected, assessed illegal, "
             + "new vs known, hosting countries and hosters, notices, reminders, escalations, time to removal, partner forwards, police referrals.")
         {
-            from, to, format, output, anonymous, bootstrap, registry,
+            from, to, format, output, anonymous, source, bootstrap, registry,
         };
         Run(command, (r, ct) => ReportCommand.RunAsync(new ReportCommand.Settings(r.GetValue(from), r.GetValue(to), r.GetValue(format)!, r.GetValue(output),
-            r.GetValue(anonymous), r.GetValue(bootstrap), r.GetValue(registry)), r.InvocationConfiguration.Output, ct));
+            r.GetValue(anonymous), r.GetValue(bootstrap), r.GetValue(registry), r.GetValue(source)!), r.InvocationConfiguration.Output, ct));
         return command;
     }
 

@@ -29,7 +29,7 @@ public sealed class CliParserTests
         { "hashes generate", ["--count", "--out", "--algorithm", "--seed", "--category"] },
         { "sla hosters", ["--bootstrap", "--registry", "--since", "--repeat-breaches", "--top", "--json"] },
         { "trace", ["--bootstrap", "--registry", "--json"] },
-        { "report", ["--from", "--to", "--format", "--out", "--anonymous", "--bootstrap", "--registry"] },
+        { "report", ["--from", "--to", "--format", "--out", "--anonymous", "--source", "--bootstrap", "--registry"] },
         { "retention run", ["--bootstrap", "--registry", "--dry-run", "--closed-case-after", "--now", "--json"] },
     };
 

@@ -49,6 +49,35 @@ public sealed class TransparencyFiguresTests
     }
 
     [Fact]
+    public void The_audit_log_alone_gives_the_same_figures_so_they_outlive_the_topics_retention()
+    {
+        // Each event of the known history as the audit stage records it (anonymous: case tokens, no URL), and back.
+        var mapper = new Pipeline.Audit.AuditMapper(new Pipeline.Audit.CaseTokens(new byte[32]));
+        var audit = History.Events().Select(e => mapper.Map(e.Value, e.Topic, stage: null)).OfType<Pipeline.Contracts.AuditRecord>().ToList();
+        Assert.DoesNotContain(audit, a => a.details.Values.Any(v => v.Contains("://", StringComparison.Ordinal)));
+        var topics = Figures();
+        var fromAudit = TransparencyFigures.Compute(AuditHistory.Of(audit), TransparencyTestHistory.From, TransparencyTestHistory.To, anonymous: true);
+
+        // Bytes that never were a report are dead-lettered, not decided: the one thing the audit log does not count.
+        Assert.Equal(topics.ReportsReceived - 1, fromAudit.ReportsReceived);
+        Assert.Equal(topics.RejectedByReason.Where(r => r.Key != TransparencyFigures.Unreadable).Select(r => (r.Key, r.Count)),
+            fromAudit.RejectedByReason.Select(r => (r.Key, r.Count)));
+        Assert.Equal((topics.ReportsAccepted, topics.CasesOpened, topics.ReportsClassified, topics.AssessedIllegal, topics.IllegalShare),
+            (fromAudit.ReportsAccepted, fromAudit.CasesOpened, fromAudit.ReportsClassified, fromAudit.AssessedIllegal, fromAudit.IllegalShare));
+        Assert.Equal((topics.Known, topics.New, topics.NotIllegal, topics.AwaitingAssessment, topics.AnalystAssessments),
+            (fromAudit.Known, fromAudit.New, fromAudit.NotIllegal, fromAudit.AwaitingAssessment, fromAudit.AnalystAssessments));
+        Assert.Equal(topics.ByHostingCountry, fromAudit.ByHostingCountry);
+        Assert.Equal(topics.ByHoster, fromAudit.ByHoster);
+        Assert.Equal((topics.TakedownRequests, topics.FirstNotices, topics.Reminders, topics.Escalations),
+            (fromAudit.TakedownRequests, fromAudit.FirstNotices, fromAudit.Reminders, fromAudit.Escalations));
+        Assert.Equal((topics.FromNotice, topics.FromReport, topics.RemovedWithinDeadline), (fromAudit.FromNotice, fromAudit.FromReport, fromAudit.RemovedWithinDeadline));
+        Assert.Equal(topics.RemovalBuckets, fromAudit.RemovalBuckets);
+        Assert.Equal((topics.ForwardsIn, topics.ForwardsOut, topics.PoliceReferrals), (fromAudit.ForwardsIn, fromAudit.ForwardsOut, fromAudit.PoliceReferrals));
+        Assert.Equal(topics.ForwardsInByPartner, fromAudit.ForwardsInByPartner);
+        Assert.Equal(topics.ForwardsOutByPartner, fromAudit.ForwardsOutByPartner);
+    }
+
+    [Fact]
     public void A_shorter_period_counts_only_the_events_of_its_own_time()
     {
         var january = TransparencyFigures.Compute(TransparencyHistory.Of([.. History.Events().Select(e => (object)e.Value)]),

@@ -12,7 +12,8 @@ namespace Pipeline.Cli.Commands;
 public static class ReportCommand
 {
     /// <param name="Out">the file to write; null writes to standard output</param>
-    public sealed record Settings(string? From, string? To, string Format, string? Out, bool Anonymous, string? Bootstrap, string? Registry);
+    /// <param name="Source">topics (every event, as long as the topics keep them) or audit (audit.log.v1, 5 years)</param>
+    public sealed record Settings(string? From, string? To, string Format, string? Out, bool Anonymous, string? Bootstrap, string? Registry, string Source = "topics");
 
     /// <summary>The topics the figures come from.</summary>
     public static IReadOnlyList<string> SourceTopics { get; } =
@@ -29,11 +30,17 @@ public static class ReportCommand
         var format = settings.Format.ToLowerInvariant();
         if (!TransparencyReportFormats.Names.Contains(format)) throw new ArgumentException($"--format '{settings.Format}' is not a report format. Fix: --format html, csv or json.");
         if (to <= from) throw new ArgumentException($"--to {settings.To} is not after --from {settings.From}. Fix: e.g. --from 2026-01-01 --to 2026-12-31.");
+        var fromAudit = settings.Source.ToLowerInvariant() switch
+        {
+            "topics" => false,
+            "audit" => true,
+            _ => throw new ArgumentException($"--source '{settings.Source}' is not a source. Fix: --source topics (the events) or --source audit (the audit log, for periods past the topics' retention)."),
+        };
         var kafka = HashesCommand.Kafka(new HashesCommand.Connection(settings.Bootstrap, settings.Registry));
         using var registry = new CachedSchemaRegistryClient(new SchemaRegistryConfig { Url = kafka.SchemaRegistryUrl });
         var serdes = new AvroSerdes(registry, autoRegisterSchemas: false);
 
-        var history = await Task.Run(() => Read(kafka, serdes, ct), ct);
+        var history = await Task.Run(() => fromAudit ? ReadAudit(kafka, serdes, ct) : Read(kafka, serdes, ct), ct);
         var text = TransparencyReportFormats.Write(TransparencyFigures.Compute(history, from, to, settings.Anonymous), format);
         if (settings.Out is null)
         {
@@ -50,6 +57,10 @@ public static class ReportCommand
     /// <summary>Reads every event of <see cref="SourceTopics"/> once from the beginning (no consumer group, nothing committed).</summary>
     public static TransparencyHistory Read(KafkaOptions kafka, AvroSerdes serdes, CancellationToken ct) =>
         TransparencyHistory.Of(TopicHistory.Read<object>(kafka, serdes, SourceTopics, r => WithoutBulk(r.Value), ct));
+
+    /// <summary>Reads the audit log once from the beginning and rebuilds the events its decisions record.</summary>
+    public static TransparencyHistory ReadAudit(KafkaOptions kafka, AvroSerdes serdes, CancellationToken ct) =>
+        AuditHistory.Of(TopicHistory.Read(kafka, serdes, [Topics.AuditLog], r => r.Value as AuditRecord, ct));
 
     /// <summary>The event without the bulk no figure reads (a notice's X-ARF and text, the bytes of a rejection or dead
     /// letter), so a year of events fits in memory.</summary>
