@@ -75,20 +75,12 @@ public sealed class PartnerDelivery : IProcessor<ReportForwarded>, IDisposable
     /// <summary>What crosses the border: never the reporter's identity, and this hotline as the last hop.</summary>
     public ReportForwarded Sanitised(ReportForwarded f)
     {
-        var report = f.report;
-        var hops = report.hops.ToList();
-        if (hops.Count == 0 || !string.Equals(hops[^1], options.HomeHotline, StringComparison.OrdinalIgnoreCase)) hops.Add(options.HomeHotline);
+        var report = ReporterIdentity.WithoutReporter(f.report);
+        if (report.hops.Count == 0 || !string.Equals(report.hops[^1], options.HomeHotline, StringComparison.OrdinalIgnoreCase)) report.hops.Add(options.HomeHotline);
         return new ReportForwarded
         {
             eventId = f.eventId, caseKey = f.caseKey, partnerHotline = f.partnerHotline, partnerCountry = f.partnerCountry,
-            report = new Report
-            {
-                reportId = report.reportId, sourceHotline = report.sourceHotline, sourceReference = report.sourceReference,
-                externalIds = new Dictionary<string, string>(report.externalIds), receivedAt = report.receivedAt, reportedAt = report.reportedAt,
-                url = report.url, parentUrl = report.parentUrl, isSourceUrl = report.isSourceUrl, contentType = report.contentType,
-                siteType = report.siteType, commercial = report.commercial, hashes = report.hashes, reporterType = report.reporterType,
-                reporterContact = null, assessment = report.assessment, hops = hops,
-            },
+            report = report,
             caseInfo = f.caseInfo, hosting = f.hosting, verdict = f.verdict, matches = f.matches, assessment = f.assessment,
             rule = f.rule, timeline = f.timeline, forwardedAt = f.forwardedAt,
         };
