@@ -106,18 +106,10 @@ public static class RetentionCommand
 
     private sealed record Entry(int Partition, string Key, ISpecificRecord Value);
 
-    private static async Task<List<Entry>> ReadCompactedAsync(KafkaOptions kafka, AvroSerdes serdes, string topic, CancellationToken ct) =>
-        SchemaRegistration.ValueType(TopicCatalog.Get(topic)).Name switch
-        {
-            nameof(CaseState) => await ReadAsync<CaseState>(kafka, serdes, topic, ct),
-            nameof(TakedownRequested) => await ReadAsync<TakedownRequested>(kafka, serdes, topic, ct),
-            nameof(WaitingReport) => await ReadAsync<WaitingReport>(kafka, serdes, topic, ct),
-            nameof(CaseMatch) => await ReadAsync<CaseMatch>(kafka, serdes, topic, ct),
-            nameof(NoticeDelivery) => await ReadAsync<NoticeDelivery>(kafka, serdes, topic, ct),
-            nameof(TakedownNotice) => await ReadAsync<TakedownNotice>(kafka, serdes, topic, ct),
-            nameof(ContentStatusObserved) => await ReadAsync<ContentStatusObserved>(kafka, serdes, topic, ct),
-            var other => throw new InvalidOperationException($"{topic}: no retention reader for {other}"),
-        };
+    /// <summary>The topic's entries as compaction leaves them, read as the catalog's value type of the topic.</summary>
+    private static Task<List<Entry>> ReadCompactedAsync(KafkaOptions kafka, AvroSerdes serdes, string topic, CancellationToken ct) =>
+        (Task<List<Entry>>)typeof(RetentionCommand).GetMethod(nameof(ReadAsync), System.Reflection.BindingFlags.NonPublic | System.Reflection.BindingFlags.Static)!
+            .MakeGenericMethod(SchemaRegistration.ValueType(TopicCatalog.Get(topic))).Invoke(null, [kafka, serdes, topic, ct])!;
 
     private static async Task<List<Entry>> ReadAsync<T>(KafkaOptions kafka, AvroSerdes serdes, string topic, CancellationToken ct) where T : class, ISpecificRecord
     {
