@@ -1,5 +1,4 @@
 using System.Text;
-using Confluent.Kafka;
 using Pipeline.Contracts;
 using Pipeline.IntegrationTests.Infrastructure;
 using Pipeline.Platform;
@@ -91,43 +90,13 @@ public sealed class RetentionTests(KafkaBackend shared) : IAsyncLifetime
     private static bool Contains(byte[]? bytes, string text) =>
         bytes is not null && bytes.AsSpan().IndexOf(Encoding.UTF8.GetBytes(text)) >= 0;
 
-    /// <summary>Every record of the topics up to their ends when read, with one consumer for all of them (one look at the
-    /// state topics is one fetch session, not one consumer and watermark round per topic): (topic, partition, key, value).
-    /// A partition read to its end is paused, so a topic the running stages still write does not keep the look busy; if
-    /// a look does not finish, the error names each open partition's position, its watermarks now and any offset reset
-    /// the client logged (a stress run once saw two partitions never reach their end).</summary>
+    /// <summary>Every record of the topics up to their ends when read (<see cref="TopicScan"/>): (topic, partition, key,
+    /// value), tombstones with a null value.</summary>
     private List<(string Topic, int Partition, byte[]? Key, byte[]? Value)> Read(IReadOnlyCollection<string> topics)
     {
-        var resets = new System.Collections.Concurrent.ConcurrentQueue<string>();
-        using var consumer = new ConsumerBuilder<byte[]?, byte[]?>(new ConsumerConfig
-        {
-            BootstrapServers = backend.BootstrapServers, GroupId = "retention-scan-" + Guid.NewGuid(), EnableAutoCommit = false,
-            AutoOffsetReset = AutoOffsetReset.Earliest, EnablePartitionEof = true,
-        }).SetLogHandler((_, m) => { if (m.Message.Contains("reset", StringComparison.OrdinalIgnoreCase)) resets.Enqueue(m.Message); }).Build();
-        var ends = topics.SelectMany(topic => Enumerable.Range(0, TopicCatalog.Get(topic).Partitions).Select(p => new TopicPartition(topic, p)))
-            .ToDictionary(tp => tp, tp => consumer.QueryWatermarkOffsets(tp, TimeSpan.FromSeconds(30)).High.Value);
-        var open = ends.Where(e => e.Value > 0).Select(e => e.Key).ToHashSet();
-        consumer.Assign(open.Select(tp => new TopicPartitionOffset(tp, Offset.Beginning)));
         var records = new List<(string, int, byte[]?, byte[]?)>();
-        var reading = System.Diagnostics.Stopwatch.StartNew();
-        string Open() => string.Join("; ", open.Take(10).Select(tp =>
-        {
-            var now = consumer.QueryWatermarkOffsets(tp, TimeSpan.FromSeconds(10));
-            return $"{tp}: at {consumer.Position(tp)}, end when looked {ends[tp]}, watermarks now {now.Low}..{now.High}";
-        })) + (resets.IsEmpty ? "" : "; offset resets logged: " + string.Join(" | ", resets.Take(5)));
-        while (open.Count > 0)
-        {
-            if (reading.Elapsed > TimeSpan.FromMinutes(5)) throw new TimeoutException($"not read to the end within 5 min: {Open()}");
-            var r = consumer.Consume(TimeSpan.FromSeconds(30)) ?? throw new TimeoutException($"no record within 30 s before the end: {Open()}");
-            if (!open.Contains(r.TopicPartition)) continue;
-            if (!r.IsPartitionEOF) records.Add((r.Topic, r.Partition.Value, r.Message.Key, r.Message.Value));
-            if (r.IsPartitionEOF || r.Offset.Value + 1 >= ends[r.TopicPartition])
-            {
-                open.Remove(r.TopicPartition);
-                consumer.Pause([r.TopicPartition]);
-            }
-        }
-        consumer.Close();
+        TopicScan.Read(new KafkaOptions { BootstrapServers = backend.BootstrapServers, SchemaRegistryUrl = backend.SchemaRegistryUrl }, topics,
+            r => records.Add((r.Topic, r.Partition.Value, r.Message.Key, r.Message.Value)), TimeSpan.FromMinutes(5), CancellationToken.None);
         return records;
     }
 

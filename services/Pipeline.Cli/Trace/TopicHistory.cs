@@ -20,35 +20,10 @@ public static class TopicHistory
     public static List<T> Read<T>(KafkaOptions kafka, AvroSerdes serdes, IReadOnlyCollection<string> topics, Func<TopicRecord, T?> select, CancellationToken ct) where T : class
     {
         var readers = topics.ToDictionary(t => t, t => Reader(SchemaRegistration.ValueType(TopicCatalog.Get(t))));
-        using var admin = new AdminClientBuilder(new AdminClientConfig(KafkaClients.Config(kafka))).Build();
-        using var consumer = new ConsumerBuilder<byte[]?, byte[]?>(new ConsumerConfig(KafkaClients.ConsumerConfig(kafka))
-        {
-            GroupId = "trace-" + Guid.NewGuid().ToString("N"), // required by the client; never joined or committed (assign only)
-            EnableAutoCommit = false,
-            EnableAutoOffsetStore = false,
-            AutoOffsetReset = AutoOffsetReset.Earliest,
-            EnablePartitionEof = true, // a compacted partition may end in a gap: its end offset is never a record's
-        }).SetLogHandler((_, _) => { }).Build();
-
-        var ends = new Dictionary<TopicPartition, long>();
-        foreach (var topic in admin.GetMetadata(TimeSpan.FromSeconds(30)).Topics.Where(t => readers.ContainsKey(t.Topic)))
-            foreach (var p in topic.Partitions)
-            {
-                var tp = new TopicPartition(topic.Topic, p.PartitionId);
-                var w = consumer.QueryWatermarkOffsets(tp, TimeSpan.FromSeconds(30));
-                if (w.High.Value > w.Low.Value) ends[tp] = w.High.Value;
-            }
-        consumer.Assign(ends.Keys.Select(tp => new TopicPartitionOffset(tp, Offset.Beginning)));
-
         var kept = new List<T>();
-        var open = ends.Keys.ToHashSet();
-        while (open.Count > 0)
+        TopicScan.Read(kafka, [.. readers.Keys], r =>
         {
-            ct.ThrowIfCancellationRequested();
-            var r = consumer.Consume(TimeSpan.FromMilliseconds(200));
-            if (r is null || !open.Contains(r.TopicPartition)) continue; // read up to where it ended at start, no further
-            if (r.IsPartitionEOF || r.Offset.Value + 1 >= ends[r.TopicPartition]) open.Remove(r.TopicPartition);
-            if (r.IsPartitionEOF || r.Message.Value is null) continue; // tombstones and state-store fences
+            if (r.Message.Value is null) return; // tombstones and state-store fences
             ISpecificRecord value;
             try
             {
@@ -56,14 +31,13 @@ public static class TopicHistory
             }
             catch (UndeserialisableException)
             {
-                continue; // unreadable bytes are the dead-letter topics' business, not a report's path
+                return; // unreadable bytes are the dead-letter topics' business, not a report's path
             }
             var stage = r.Message.Headers?.TryGetLastBytes("pipeline.stage", out var s) == true ? Encoding.UTF8.GetString(s) : null;
             var record = new TopicRecord(r.Topic, r.Partition.Value, r.Offset.Value, r.Message.Timestamp.UtcDateTime,
                 r.Message.Key is null ? null : Encoding.UTF8.GetString(r.Message.Key), stage, value);
             if (select(record) is { } selected) kept.Add(selected);
-        }
-        consumer.Close();
+        }, TimeSpan.FromMinutes(10), ct);
         return kept;
     }
 
