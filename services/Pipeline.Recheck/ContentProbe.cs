@@ -6,8 +6,18 @@ namespace Pipeline.Recheck;
 
 public sealed record ProbeResult(ContentStatus Status, int? HttpStatus)
 {
-    /// <summary>Whether this observation counts towards removal.</summary>
-    public bool IsMiss => Status is ContentStatus.REMOVED or ContentStatus.UNREACHABLE or ContentStatus.DNS_GONE;
+    /// <summary>What the status alone does not say (the transport error, what a check saw before its round's controls
+    /// failed).</summary>
+    public string? Detail { get; init; }
+
+    /// <summary>Whether this observation says the content is gone: 404/410/451, the name gone (NXDOMAIN or no address),
+    /// nothing listening, no answer at all. It counts towards removal only when the round's control checks passed
+    /// (<see cref="NetworkControls"/>); a 5xx, a 401/403 or another transport error never does.</summary>
+    public bool IsMiss => Status is ContentStatus.REMOVED or ContentStatus.DNS_GONE or ContentStatus.REFUSED or ContentStatus.TIMED_OUT;
+
+    /// <summary>A miss, or no answer at all: what a failure of the hotline's own network looks like too, so the round's
+    /// control checks are consulted before it means anything.</summary>
+    public bool NeedsControls => IsMiss || Status == ContentStatus.UNREACHABLE;
 }
 
 /// <summary>Looks at whether a URL is still served. Status only: the body is never stored.</summary>
@@ -18,8 +28,8 @@ public interface IContentProbe
 
 /// <summary>
 /// An HTTP status probe: a HEAD request (GET with a 1-byte range when HEAD is refused), no redirects followed, the
-/// body never read. 404/410 mean removed, DNS failure means the name is gone, refused or timed-out connections mean
-/// unreachable; anything else is online.
+/// body never read. Each cause is recorded apart: 2xx/3xx online, 404/410/451 removed, 5xx a server error, NXDOMAIN (or
+/// no address) the name gone, refused, timed out, any other transport error unreachable, anything else unknown.
 /// </summary>
 public sealed class HttpContentProbe(HttpClient client) : IContentProbe
 {
@@ -38,19 +48,28 @@ public sealed class HttpContentProbe(HttpClient client) : IContentProbe
             }
             return Classify(response.StatusCode);
         }
-        catch (HttpRequestException e) when (e.InnerException is SocketException { SocketErrorCode: SocketError.HostNotFound or SocketError.NoData })
+        catch (HttpRequestException e) when (e.InnerException is SocketException socket)
         {
-            return new ProbeResult(ContentStatus.DNS_GONE, null);
+            return socket.SocketErrorCode switch
+            {
+                SocketError.HostNotFound or SocketError.NoData => new ProbeResult(ContentStatus.DNS_GONE, null) { Detail = "DNS: no such name (or no address)" },
+                SocketError.ConnectionRefused => new ProbeResult(ContentStatus.REFUSED, null) { Detail = "connection refused" },
+                SocketError.TimedOut => new ProbeResult(ContentStatus.TIMED_OUT, null) { Detail = "connect timed out" },
+                _ => new ProbeResult(ContentStatus.UNREACHABLE, null) { Detail = $"{socket.SocketErrorCode}: {socket.Message}" },
+            };
         }
-        catch (HttpRequestException)
+        catch (HttpRequestException e)
         {
-            return new ProbeResult(ContentStatus.UNREACHABLE, null);
+            return new ProbeResult(ContentStatus.UNREACHABLE, null) { Detail = e.HttpRequestError + ": " + e.Message };
         }
         catch (TaskCanceledException) when (!cancellationToken.IsCancellationRequested)
         {
-            return new ProbeResult(ContentStatus.UNREACHABLE, null); // timed out
+            return TimedOut; // the client's own timeout
         }
     }
+
+    /// <summary>No answer within the probe timeout.</summary>
+    public static ProbeResult TimedOut { get; } = new(ContentStatus.TIMED_OUT, null) { Detail = "no answer within Recheck:ProbeTimeout" };
 
     /// <summary>No redirects, no cookies; hosts listed in <paramref name="overrides"/> connect to the given
     /// address[:port] instead of resolving through DNS.</summary>
@@ -86,6 +105,7 @@ public sealed class HttpContentProbe(HttpClient client) : IContentProbe
     {
         404 or 410 or 451 => new ProbeResult(ContentStatus.REMOVED, (int)code),
         >= 200 and < 400 => new ProbeResult(ContentStatus.ONLINE, (int)code),
-        _ => new ProbeResult(ContentStatus.UNKNOWN, (int)code), // 401/403/5xx: neither proof of presence nor of removal
+        >= 500 and < 600 => new ProbeResult(ContentStatus.SERVER_ERROR, (int)code), // the server is there and broken: not a removal
+        _ => new ProbeResult(ContentStatus.UNKNOWN, (int)code), // 401/403/...: neither proof of presence nor of removal
     };
 }

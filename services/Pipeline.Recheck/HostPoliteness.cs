@@ -15,15 +15,16 @@ public sealed class HostPoliteness(RecheckOptions options, TimeProvider pacing)
 
     private sealed class Lane(int slots)
     {
-        public SemaphoreSlim Slots { get; } = new(slots, slots);
+        public PrioritySlots Slots { get; } = new(slots);
         public long NextStart { get; set; }
         public int Users { get; set; }
     }
 
-    /// <summary>Waits for a turn at <paramref name="host"/> and then for one of the global <paramref name="slots"/>;
-    /// dispose the result when the check is done (it releases both). The spacing counts from the moment a check really
-    /// starts (after it got its global slot), so a wait for a slot never squeezes two starts together.</summary>
-    public async Task<IDisposable> EnterAsync(string host, SemaphoreSlim slots, CancellationToken ct)
+    /// <summary>Waits for a turn at <paramref name="host"/> and then for one of the global <paramref name="slots"/>, both
+    /// served by <paramref name="priority"/> (lower first); dispose the result when the check is done (it releases both).
+    /// The spacing counts from the moment a check really starts (after it got its global slot), so a wait for a slot
+    /// never squeezes two starts together.</summary>
+    public async Task<IDisposable> EnterAsync(string host, int priority, PrioritySlots slots, CancellationToken ct)
     {
         Lane lane;
         lock (gate)
@@ -37,7 +38,7 @@ public sealed class HostPoliteness(RecheckOptions options, TimeProvider pacing)
         }
         try
         {
-            await lane.Slots.WaitAsync(ct);
+            await lane.Slots.WaitAsync(priority, ct);
         }
         catch
         {
@@ -51,7 +52,7 @@ public sealed class HostPoliteness(RecheckOptions options, TimeProvider pacing)
                 TimeSpan wait;
                 lock (gate) wait = pacing.GetElapsedTime(pacing.GetTimestamp(), lane.NextStart);
                 if (wait > TimeSpan.Zero) await Task.Delay(wait, pacing, ct);
-                await slots.WaitAsync(ct);
+                await slots.WaitAsync(priority, ct);
                 lock (gate)
                 {
                     var now = pacing.GetTimestamp();
@@ -87,7 +88,6 @@ public sealed class HostPoliteness(RecheckOptions options, TimeProvider pacing)
             if (--lane.Users == 0 && lane.NextStart <= pacing.GetTimestamp())
             {
                 lanes.Remove(host);
-                lane.Slots.Dispose();
             }
         }
     }
@@ -99,11 +99,10 @@ public sealed class HostPoliteness(RecheckOptions options, TimeProvider pacing)
         foreach (var (host, lane) in lanes.Where(l => l.Value.Users == 0 && l.Value.NextStart <= now).ToList())
         {
             lanes.Remove(host);
-            lane.Slots.Dispose();
         }
     }
 
-    private sealed class Turn(HostPoliteness owner, string host, Lane lane, SemaphoreSlim slots) : IDisposable
+    private sealed class Turn(HostPoliteness owner, string host, Lane lane, PrioritySlots slots) : IDisposable
     {
         private int done;
 

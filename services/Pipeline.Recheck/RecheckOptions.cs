@@ -8,11 +8,19 @@ public sealed class RecheckOptions
     public const string Section = "Recheck";
 
     public TimeSpan FirstCheckAfter { get; set; } = TimeSpan.FromMinutes(15);
-    /// <summary>Routine interval while the URL is online (SCARt: about hourly).</summary>
+    /// <summary>Routine interval while the URL is online (SCARt: about hourly), for as long as it is open: a removal is
+    /// measured at most this late.</summary>
     public TimeSpan Interval { get; set; } = TimeSpan.FromHours(1);
-    /// <summary>After this age the interval becomes <see cref="SlowInterval"/>.</summary>
-    public TimeSpan SlowAfter { get; set; } = TimeSpan.FromHours(48);
-    public TimeSpan SlowInterval { get; set; } = TimeSpan.FromHours(24);
+    /// <summary>The cadence promised: every open URL gets a conclusive check at least this often. The oldest last check
+    /// beyond it raises RecheckChecksOverdue; <see cref="Interval"/> must fit in it.</summary>
+    public TimeSpan MaxCheckAge { get; set; } = TimeSpan.FromMinutes(120);
+    /// <summary>Known-online endpoints probed (like a check, through the same network path) before a miss or an
+    /// unanswered check is believed; see <see cref="NetworkControls"/>. Pick two or three on different networks.</summary>
+    public List<string> Controls { get; set; } = [];
+    /// <summary>Controls that must answer online for a round to pass.</summary>
+    public int MinControlsOnline { get; set; } = 1;
+    /// <summary>Least time between the starts of two control rounds (real time).</summary>
+    public TimeSpan ControlSpacing { get; set; } = TimeSpan.FromSeconds(10);
     /// <summary>Spacing of the checks that confirm a miss.</summary>
     public TimeSpan MissSpacing { get; set; } = TimeSpan.FromMinutes(5);
     /// <summary>Consecutive misses before a URL counts as removed (SCARt: 3); any success resets the count.</summary>
@@ -69,7 +77,17 @@ public sealed class RecheckOptionsValidator : IValidateOptions<RecheckOptions>
     {
         var errors = new List<string>();
         if (o.Interval <= TimeSpan.Zero) errors.Add("Recheck:Interval must be positive. Fix: use e.g. 01:00:00.");
-        if (o.SlowInterval <= TimeSpan.Zero) errors.Add("Recheck:SlowInterval must be positive. Fix: use e.g. 1.00:00:00.");
+        if (o.Interval > o.MaxCheckAge)
+            errors.Add($"Recheck:Interval {o.Interval} is longer than Recheck:MaxCheckAge {o.MaxCheckAge}: open URLs would not be checked as often as promised. Fix: use an Interval of at most MaxCheckAge (default 01:00:00 within 02:00:00).");
+        if (o.Controls.Count == 0)
+            errors.Add("Recheck:Controls is empty: without known-online control endpoints a failure of the hotline's own network or DNS would count as removals. Fix: list two or three URLs that are always online, on different networks (e.g. Recheck__Controls__0=https://www.example.org/).");
+        foreach (var (control, i) in o.Controls.Select((c, i) => (c, i)))
+            if (!Uri.TryCreate(control, UriKind.Absolute, out var u) || u.Scheme is not ("http" or "https"))
+                errors.Add($"Recheck:Controls:{i} '{control}' is not an absolute http(s) URL. Fix: e.g. https://www.example.org/.");
+        if (o.MinControlsOnline < 1 || (o.Controls.Count > 0 && o.MinControlsOnline > o.Controls.Count))
+            errors.Add($"Recheck:MinControlsOnline {o.MinControlsOnline} must be within 1 and the number of Recheck:Controls ({o.Controls.Count}). Fix: use 1 (any control answering shows the network works).");
+        if (o.ControlSpacing < TimeSpan.Zero || o.ControlSpacing > TimeSpan.FromMinutes(10))
+            errors.Add($"Recheck:ControlSpacing {o.ControlSpacing} must be within 00:00:00 and 00:10:00. Fix: use e.g. 00:00:10.");
         if (o.FirstCheckAfter < TimeSpan.Zero) errors.Add("Recheck:FirstCheckAfter must not be negative.");
         if (o.MissSpacing <= TimeSpan.Zero) errors.Add("Recheck:MissSpacing must be positive. Fix: use e.g. 00:05:00.");
         if (o.MissesForRemoval is < 1 or > 10) errors.Add($"Recheck:MissesForRemoval {o.MissesForRemoval} must be within 1–10. Fix: use 3.");

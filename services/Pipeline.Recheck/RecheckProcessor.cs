@@ -18,7 +18,7 @@ namespace Pipeline.Recheck;
 /// counts as removed after <see cref="RecheckOptions.MissesForRemoval"/> consecutive misses, or at once when a hoster
 /// confirmed the removal and a check agrees (<see cref="RecheckSchedule"/>).
 /// </summary>
-public sealed class RecheckProcessor : IProcessor<TakedownNotice>, IStateful, IDisposable
+public sealed class RecheckProcessor : IProcessor<TakedownNotice>, IStateful
 {
     private static readonly Counter Checks = Metrics.CreateCounter(
         "pipeline_recheck_checks_total", "URL checks by observed status.", new CounterConfiguration { LabelNames = ["status"] });
@@ -35,6 +35,10 @@ public sealed class RecheckProcessor : IProcessor<TakedownNotice>, IStateful, ID
         "pipeline_recheck_watched_urls", "URLs watched for a re-upload after their confirmed removal (checked every Recheck:WatchInterval).");
     private static readonly Gauge LastCheck = Metrics.CreateGauge(
         "pipeline_recheck_last_check_timestamp_seconds", "Unix time (stage clock) of the last completed check.");
+    private static readonly Gauge OldestCheckAge = Metrics.CreateGauge(
+        "pipeline_recheck_oldest_check_age_seconds", "The check round's age: stage-clock seconds since the oldest last conclusive check (its notice's issue, before the first) among the open URLs this member holds; above pipeline_recheck_max_check_age_seconds, URLs are not checked as often as promised.");
+    private static readonly Gauge MaxCheckAge = Metrics.CreateGauge(
+        "pipeline_recheck_max_check_age_seconds", "Recheck:MaxCheckAge: every open URL gets a conclusive check at least this often.");
 
     /// <summary>Checks waiting for their host's turn hold no slot; the store's own limit on running effects only has to
     /// be above anything politeness lets wait.</summary>
@@ -44,14 +48,16 @@ public sealed class RecheckProcessor : IProcessor<TakedownNotice>, IStateful, ID
     private readonly RecheckStateStore store;
     private readonly IContentProbe probe;
     private readonly HostPoliteness politeness;
+    private readonly NetworkControls controls;
     private readonly RecheckOptions settings;
     private readonly TimeProvider time;
     private readonly ILogger log;
-    private readonly SemaphoreSlim slots;
+    private readonly PrioritySlots slots;
 
     public RecheckProcessor(RecheckSchedule schedule, RecheckStateStore store, IContentProbe probe, HostPoliteness politeness,
-        IOptions<RecheckOptions> options, TimeProvider time, ILogger<RecheckProcessor> log)
+        NetworkControls controls, IOptions<RecheckOptions> options, TimeProvider time, ILogger<RecheckProcessor> log)
     {
+        this.controls = controls;
         this.schedule = schedule;
         this.store = store;
         this.probe = probe;
@@ -59,13 +65,15 @@ public sealed class RecheckProcessor : IProcessor<TakedownNotice>, IStateful, ID
         settings = options.Value;
         this.time = time;
         this.log = log;
-        slots = new SemaphoreSlim(settings.Concurrency, settings.Concurrency);
+        slots = new PrioritySlots(settings.Concurrency);
         store.State.WithEffectConcurrency(WaitingChecks).OnDue(store.Due, CheckDue);
         Metrics.DefaultRegistry.AddBeforeCollectCallback(() =>
         {
             var watched = store.Watched;
             Scheduled.Set(store.State.Count - watched);
             WatchedUrls.Set(watched);
+            MaxCheckAge.Set(settings.MaxCheckAge.TotalSeconds);
+            OldestCheckAge.Set(store.OldestCheck is { } oldest ? Math.Max(0, (time.GetUtcNow().UtcDateTime - oldest).TotalSeconds) : 0);
         });
     }
 
@@ -87,26 +95,41 @@ public sealed class RecheckProcessor : IProcessor<TakedownNotice>, IStateful, ID
     {
         var noticeId = timer.Value.notice.noticeId;
         var url = timer.Value.notice.url;
-        store.State.StartEffect(output, timer.Partition, timer.Key, ct => CheckPolitelyAsync(url, ct),
+        var priority = RecheckSchedule.Priority(timer.Value, store.Confirmations.ContainsKey(noticeId));
+        store.State.StartEffect(output, timer.Partition, timer.Key, ct => CheckPolitelyAsync(url, (int)priority, ct),
             (result, o) => Record(timer.Partition, timer.Key, noticeId, result, o));
     }
 
-    private async Task<ProbeResult> CheckPolitelyAsync(string url, CancellationToken ct)
+    /// <summary>The check, in its host's turn and a global slot (by priority), then — for a miss, an unanswered check, or
+    /// any check while the network counts as down — the verdict of a control round begun after it started.</summary>
+    private async Task<ProbeResult> CheckPolitelyAsync(string url, int priority, CancellationToken ct)
     {
-        using var turn = await politeness.EnterAsync(RecheckSchedule.HostOf(url), slots, ct);
-        Interlocked.Increment(ref store.probing);
-        try
+        ProbeResult result;
+        long started;
+        using (await politeness.EnterAsync(RecheckSchedule.HostOf(url), priority, slots, ct))
         {
+            Interlocked.Increment(ref store.probing);
+            started = controls.Stamp();
             using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
             timeout.CancelAfter(settings.ProbeTimeout);
             try
             {
-                return await probe.ProbeAsync(url, timeout.Token);
+                result = await probe.ProbeAsync(url, timeout.Token);
             }
             catch (OperationCanceledException) when (!ct.IsCancellationRequested)
             {
-                return new ProbeResult(ContentStatus.UNREACHABLE, null);
+                result = HttpContentProbe.TimedOut;
             }
+            catch
+            {
+                Interlocked.Decrement(ref store.probing);
+                throw;
+            }
+        }
+        try
+        {
+            // The host's turn and the slot are free again while the controls answer.
+            return result.NeedsControls || controls.Down ? NetworkControls.Apply(result, await controls.VerifyAsync(started, ct)) : result;
         }
         finally
         {
@@ -132,6 +155,7 @@ public sealed class RecheckProcessor : IProcessor<TakedownNotice>, IStateful, ID
             url = n.url,
             status = result.Status,
             httpStatus = result.HttpStatus,
+            detail = result.Detail,
             method = observation.Method,
             consecutiveMisses = observation.Misses,
             hosterId = n.hosterId,
@@ -159,8 +183,6 @@ public sealed class RecheckProcessor : IProcessor<TakedownNotice>, IStateful, ID
             }
         });
     }
-
-    public void Dispose() => slots.Dispose();
 }
 
 /// <summary>The recheck stage's state: per case key the <see cref="RecheckEntry"/> of its notice, in recheck.schedule.v2;
@@ -187,6 +209,10 @@ public sealed class RecheckStateStore(IOptions<KafkaOptions> kafka, AvroSerdes s
 
     /// <summary>URLs scheduled or watched here.</summary>
     public int Count => State.Count;
+
+    /// <summary>The oldest last conclusive check (the notice's issue before the first) among the open, unwatched URLs.</summary>
+    public DateTime? OldestCheck => State.Entries.Where(e => !RecheckSchedule.Watching(e.Value))
+        .Select(e => (DateTime?)(e.Value.lastCheckedAt ?? e.Value.notice.issuedAt)).Min();
 
     /// <summary>URLs watched after their removal.</summary>
     public int Watched => State.Entries.Count(e => RecheckSchedule.Watching(e.Value));

@@ -43,6 +43,16 @@ public sealed class RecheckSchedule(RecheckOptions options)
 
     public enum ConfirmationAnswer { UnknownNotice, AlreadyRemoved, Verifying }
 
+    /// <summary>The order checks take when they queue for a slot or their host's turn: a URL's first check, then a
+    /// check that confirms a miss or a hoster's confirmation, then routine checks of online URLs, then the watch.</summary>
+    public enum CheckPriority { First = 0, Retry = 1, Routine = 2, Watch = 3 }
+
+    public static CheckPriority Priority(RecheckEntry entry, bool confirmationWaiting) =>
+        Watching(entry) ? CheckPriority.Watch
+        : entry.checks == 0 ? CheckPriority.First
+        : entry.misses > 0 || confirmationWaiting || entry.confirmationReceivedAt is not null || entry.lastCheckedAt is null ? CheckPriority.Retry
+        : CheckPriority.Routine;
+
     public static bool Watching(RecheckEntry entry) => entry.removedAt is not null;
 
     /// <summary>The entry for a notice, given the one the case has (if any); null when the notice is ignored: a replay of
@@ -70,6 +80,7 @@ public sealed class RecheckSchedule(RecheckOptions options)
     {
         var e = Copy(entry);
         e.checks++;
+        if (result.Status != ContentStatus.NETWORK_DOWN) e.lastCheckedAt = at; // a check that could not look is no check
         e.eventId = Pipeline.Platform.EventIds.Derive("recheck-entry", e.notice.noticeId, e.checks.ToString(CultureInfo.InvariantCulture));
         return Watching(e) ? WatchCheck(entry, e, result, at) : Noticed(entry, e, result, at, arrived);
     }
@@ -99,7 +110,8 @@ public sealed class RecheckSchedule(RecheckOptions options)
         if (rejected) ClearConfirmation(e); // contradicted: the hoster can confirm again once it is really gone
         var confirmed = byHoster || e.misses >= options.MissesForRemoval;
         var age = at - e.notice.issuedAt;
-        var gaveUp = !confirmed && e.misses == 0 && age >= options.GiveUpAfter; // never in the middle of a confirmation
+        // never in the middle of a confirmation, nor on a check that could not look
+        var gaveUp = !confirmed && e.misses == 0 && age >= options.GiveUpAfter && result.Status != ContentStatus.NETWORK_DOWN;
         DateTime? removedAt = null;
         var misses = e.misses;
         var offlineSince = e.firstMissAt;
@@ -120,8 +132,10 @@ public sealed class RecheckSchedule(RecheckOptions options)
         else if (gaveUp) next = null;
         else
         {
-            e.nextCheckAt = at + (e.misses > 0 || e.confirmationReceivedAt is not null ? options.MissSpacing
-                : age >= options.SlowAfter ? options.SlowInterval : options.Interval);
+            // A run of misses, a waiting confirmation or a check that could not look is followed up soon; otherwise the
+            // routine interval, as long as the URL is open (no slow-down with age: a removal is measured at most that late).
+            e.nextCheckAt = at + (e.misses > 0 || e.confirmationReceivedAt is not null || result.Status == ContentStatus.NETWORK_DOWN
+                ? options.MissSpacing : options.Interval);
         }
         return new Observation(before, next, result, at, confirmed, gaveUp)
         {
@@ -170,6 +184,7 @@ public sealed class RecheckSchedule(RecheckOptions options)
         eventId = e.eventId, caseKey = e.caseKey, notice = e.notice, nextCheckAt = e.nextCheckAt, checks = e.checks, misses = e.misses,
         firstMissAt = e.firstMissAt, lastOnlineAt = e.lastOnlineAt, removedAt = e.removedAt,
         confirmationReceivedAt = e.confirmationReceivedAt, confirmationClaimedRemovedAt = e.confirmationClaimedRemovedAt,
+        lastCheckedAt = e.lastCheckedAt,
     };
 
     public static string HostOf(string url) =>

@@ -138,6 +138,7 @@ public sealed class TraceCommandTests
             ["Takedown:SenderDomain"] = "hotline.test", ["Takedown:Reminders:Interval"] = "00:30:00", ["Takedown:Reminders:MaxCount"] = "1",
             ["Recheck:HomeHotline"] = "nl-hotline", ["Recheck:FirstCheckAfter"] = "00:15:00", ["Recheck:Interval"] = "00:20:00", ["Recheck:MissSpacing"] = "00:05:00",
             ["Recheck:WatchFor"] = "00:00:00", ["Recheck:PerHostSpacing"] = "00:00:00",
+            ["Recheck:Controls:0"] = "http://control.hotline.test/online", ["Recheck:ControlSpacing"] = "00:00:00",
             // Validated at start though this test's hoster takes its notices on the topic (set here: which service's
             // appsettings.json lands in this test's output folder depends on the build order).
             ["Takedown:Delivery:Smtp:Host"] = "127.0.0.1", ["Takedown:Delivery:Smtp:Port"] = "2525", ["Takedown:Delivery:Smtp:Security"] = "None",

@@ -27,6 +27,8 @@ public sealed class FlowHarness : IAsyncDisposable
 {
     public const string WebhookSecret = "whsec-flow-test-0123456789";
     public static readonly DateTime T0 = new(2026, 11, 2, 8, 0, 0, DateTimeKind.Utc);
+    /// <summary>The recheck's known-online control endpoint, served by the hosters' web server.</summary>
+    public const string ControlUrl = "http://control.hotline.example/online";
 
     private FlowHarness(EmbeddedRuntime runtime, HosterWeb web, LoopbackSmtpServer smtp, LoopbackWebhookReceiver webhook, FakeTimeProvider clock)
     {
@@ -90,6 +92,9 @@ public sealed class FlowHarness : IAsyncDisposable
             ["Recheck:WatchInterval"] = "1.00:00:00",
             ["Recheck:WatchFor"] = "30.00:00:00",
             ["Recheck:HomeHotline"] = "nl-hotline",
+            ["Recheck:Controls:0"] = ControlUrl,
+            ["Recheck:ControlSpacing"] = "00:00:00",
+            [$"Recheck:ResolveOverrides:{new Uri(ControlUrl).Host}"] = Web.Endpoint,
             ["Recheck:PerHostSpacing"] = "00:00:00",
             ["Recheck:ProbeTimeout"] = "00:00:05",
             ["Recheck:Confirmations:Secret"] = WebhookSecret,

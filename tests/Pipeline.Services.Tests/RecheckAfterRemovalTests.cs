@@ -202,18 +202,18 @@ public class RecheckAfterRemovalTests
     {
         var pacing = new FakeTimeProvider(new DateTimeOffset(Issued));
         var politeness = new HostPoliteness(new RecheckOptions { PerHostConcurrency = 1, PerHostSpacing = TimeSpan.FromSeconds(2) }, pacing);
-        using var slots = new SemaphoreSlim(4, 4);
-        var first = await politeness.EnterAsync("a.example", slots, CancellationToken.None);
+        var slots = new PrioritySlots(4);
+        var first = await politeness.EnterAsync("a.example", 0, slots, CancellationToken.None);
         first.Dispose();
-        var second = politeness.EnterAsync("a.example", slots, CancellationToken.None);
-        var other = await politeness.EnterAsync("b.example", slots, CancellationToken.None); // another host is not held up
+        var second = politeness.EnterAsync("a.example", 0, slots, CancellationToken.None);
+        var other = await politeness.EnterAsync("b.example", 0, slots, CancellationToken.None); // another host is not held up
         Assert.False(second.IsCompleted);
         pacing.Advance(TimeSpan.FromMilliseconds(1999));
         Assert.False(second.IsCompleted);
         pacing.Advance(TimeSpan.FromMilliseconds(1));
         (await second.WaitAsync(TimeSpan.FromSeconds(10))).Dispose();
         other.Dispose();
-        Assert.Equal(4, slots.CurrentCount);
+        Assert.Equal(4, slots.Free);
     }
 
     [Theory]
@@ -223,9 +223,13 @@ public class RecheckAfterRemovalTests
     [InlineData("HomeHotline", "", "Recheck:HomeHotline")]
     [InlineData("WatchInterval", "00:00:00", "Recheck:WatchInterval")]
     [InlineData("ConfirmationSecret", "short", "Recheck:Confirmations:Secret")]
+    [InlineData("Controls", "", "Recheck:Controls")]
+    [InlineData("Controls", "ftp://control.example/", "Recheck:Controls:0")]
+    [InlineData("MinControlsOnline", "2", "Recheck:MinControlsOnline")]
+    [InlineData("Interval", "03:00:00", "Recheck:Interval")]
     public void Settings_are_validated_with_a_message_naming_the_setting_and_the_fix(string setting, string value, string named)
     {
-        var o = new RecheckOptions { HomeHotline = "nl-hotline" };
+        var o = Valid();
         switch (setting)
         {
             case "PerHostConcurrency": o.PerHostConcurrency = int.Parse(value, System.Globalization.CultureInfo.InvariantCulture); break;
@@ -233,11 +237,16 @@ public class RecheckAfterRemovalTests
             case "HomeHotline": o.HomeHotline = value; break;
             case "WatchInterval": o.WatchInterval = TimeSpan.Parse(value, System.Globalization.CultureInfo.InvariantCulture); break;
             case "ConfirmationSecret": o.Confirmations.Secret = value; break;
+            case "Controls": o.Controls = value.Length == 0 ? [] : [value]; break;
+            case "MinControlsOnline": o.MinControlsOnline = int.Parse(value, System.Globalization.CultureInfo.InvariantCulture); break;
+            case "Interval": o.Interval = TimeSpan.Parse(value, System.Globalization.CultureInfo.InvariantCulture); break;
         }
         var result = new RecheckOptionsValidator().Validate(null, o);
         var message = Assert.Single(result.Failures!);
         Assert.StartsWith(named, message, StringComparison.Ordinal);
         Assert.Contains("Fix:", message, StringComparison.Ordinal);
-        Assert.True(new RecheckOptionsValidator().Validate(null, new RecheckOptions { HomeHotline = "nl-hotline" }).Succeeded);
+        Assert.True(new RecheckOptionsValidator().Validate(null, Valid()).Succeeded);
     }
+
+    private static RecheckOptions Valid() => new() { HomeHotline = "nl-hotline", Controls = ["http://control.hotline.example/online"] };
 }

@@ -7,7 +7,7 @@ namespace Pipeline.Services.Tests;
 public class RecheckScheduleTests
 {
     private static readonly DateTime Issued = Fixtures.T0;
-    private static readonly RecheckOptions Options = new(); // 15 min first, 1 h, slow 24 h after 48 h, misses 5 min apart, 3 misses, give up after 30 d
+    private static readonly RecheckOptions Options = new(); // 15 min first, 1 h while open, misses 5 min apart, 3 misses, give up after 30 d
     private static readonly RecheckSchedule Policy = new(Options);
     private static readonly ProbeResult Online = new(ContentStatus.ONLINE, 200);
     private static readonly ProbeResult Removed = new(ContentStatus.REMOVED, 404);
@@ -166,27 +166,67 @@ public class RecheckScheduleTests
 
     [Theory]
     [InlineData(ContentStatus.REMOVED, true)]
-    [InlineData(ContentStatus.UNREACHABLE, true)]
     [InlineData(ContentStatus.DNS_GONE, true)]
+    [InlineData(ContentStatus.REFUSED, true)]
+    [InlineData(ContentStatus.TIMED_OUT, true)]
+    [InlineData(ContentStatus.UNREACHABLE, false)]
+    [InlineData(ContentStatus.SERVER_ERROR, false)]
+    [InlineData(ContentStatus.NETWORK_DOWN, false)]
     [InlineData(ContentStatus.ONLINE, false)]
     [InlineData(ContentStatus.UNKNOWN, false)]
     [InlineData(ContentStatus.CHANGED, false)]
     public void Which_statuses_count_as_a_miss(ContentStatus status, bool miss) =>
         Assert.Equal(miss, new ProbeResult(status, null).IsMiss);
 
-    [Fact]
-    public void Online_checks_use_the_routine_interval_before_slow_after()
+    [Theory]
+    [InlineData(1)]
+    [InlineData(47)]
+    [InlineData(48)]
+    [InlineData(24 * 20)]
+    public void An_open_url_is_checked_at_the_routine_interval_however_old_it_is(int hours)
     {
-        var at = Issued.AddHours(47);
+        var at = Issued.AddHours(hours);
         Assert.Equal(at.AddHours(1), Check(Scheduled(), Online, at).Next.nextCheckAt);
     }
 
     [Fact]
-    public void Online_checks_use_the_slow_interval_from_slow_after()
+    public void A_check_that_could_not_look_counts_no_miss_resets_none_is_no_check_and_is_repeated_at_miss_spacing()
     {
-        var at = Issued.AddHours(48);
-        Assert.Equal(at.AddHours(24), Check(Scheduled(), Online, at).Next.nextCheckAt);
+        var t = Issued.AddMinutes(15);
+        var (miss, afterMiss) = Check(Scheduled(), Removed, t);
+        Assert.Equal(1, miss.Misses);
+        var down = new ProbeResult(ContentStatus.NETWORK_DOWN, null) { Detail = "0 of 1 control checks answered online" };
+        var (blind, afterBlind) = Check(afterMiss, down, t.AddMinutes(5));
+        Assert.False(blind.RemovalConfirmed);
+        Assert.Equal(1, afterBlind.misses); // neither counted nor reset
+        Assert.Equal(t, afterBlind.firstMissAt);
+        Assert.Equal(t, afterBlind.lastCheckedAt); // the last check that could look
+        Assert.Equal(t.AddMinutes(10), afterBlind.nextCheckAt);
+        // Even at the age where an online URL is given up, a blind check gives up nothing.
+        var old = Policy.Record(Scheduled(), down, Issued.AddDays(31));
+        Assert.False(old.GaveUp);
+        Assert.Null(old.Next!.lastCheckedAt);
     }
+
+    [Fact]
+    public void First_checks_go_before_retries_before_routine_checks_before_the_watch()
+    {
+        var first = Scheduled();
+        var (_, online) = Check(first, Online, Issued.AddMinutes(15));
+        var (_, missed) = Check(online, Removed, Issued.AddMinutes(75));
+        Assert.Equal(RecheckSchedule.CheckPriority.First, RecheckSchedule.Priority(first, confirmationWaiting: false));
+        Assert.Equal(RecheckSchedule.CheckPriority.Routine, RecheckSchedule.Priority(online, confirmationWaiting: false));
+        Assert.Equal(RecheckSchedule.CheckPriority.Retry, RecheckSchedule.Priority(online, confirmationWaiting: true));
+        Assert.Equal(RecheckSchedule.CheckPriority.Retry, RecheckSchedule.Priority(missed, confirmationWaiting: false));
+        var watched = Copy(online);
+        watched.removedAt = Issued.AddHours(2);
+        Assert.Equal(RecheckSchedule.CheckPriority.Watch, RecheckSchedule.Priority(watched, confirmationWaiting: false));
+    }
+
+    private static RecheckEntry Copy(RecheckEntry e) => new()
+    {
+        eventId = e.eventId, caseKey = e.caseKey, notice = e.notice, nextCheckAt = e.nextCheckAt, checks = e.checks, misses = e.misses, lastCheckedAt = e.lastCheckedAt,
+    };
 
     [Fact]
     public void Gives_up_after_give_up_after()
@@ -250,8 +290,8 @@ public class HttpContentProbeTests
     [InlineData(451, ContentStatus.REMOVED)]
     [InlineData(401, ContentStatus.UNKNOWN)]
     [InlineData(403, ContentStatus.UNKNOWN)]
-    [InlineData(500, ContentStatus.UNKNOWN)]
-    [InlineData(503, ContentStatus.UNKNOWN)]
+    [InlineData(500, ContentStatus.SERVER_ERROR)]
+    [InlineData(503, ContentStatus.SERVER_ERROR)]
     public void Classify(int code, ContentStatus status)
     {
         var result = HttpContentProbe.Classify((HttpStatusCode)code);

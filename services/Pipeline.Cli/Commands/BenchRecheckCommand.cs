@@ -45,6 +45,8 @@ public static class BenchRecheckCommand
             ["Recheck:PerHostConcurrency"] = perHost.ToString(CultureInfo.InvariantCulture),
             ["Recheck:PerHostSpacing"] = TimeSpan.FromMilliseconds(spacingMs).ToString("c", CultureInfo.InvariantCulture),
             ["Recheck:HomeHotline"] = "bench-hotline",
+            ["Recheck:Controls:0"] = "http://control.bench.example/online",
+            ["Recheck:ResolveOverrides:control.bench.example"] = web.Endpoint,
         };
         for (var i = 0; i < Math.Min(urls, hosts); i++) settings[$"Recheck:ResolveOverrides:{host(i)}"] = web.Endpoint;
         var builder = BenchHost.Create(runtime, settings);

@@ -10,6 +10,8 @@ public sealed class DemoWorld
 {
     public const string HomeCountry = "NL";
     public const string HomeHotline = "nl-hotline";
+    /// <summary>The recheck's known-online control endpoint: the simulated web answers it like a hoster's server.</summary>
+    public const string ControlUrl = "http://control.hotline.example/online";
 
     public sealed record Hoster(
         string Id, string Name, string Country, long Asn, string Prefix, string AbuseAddress,
@@ -70,6 +72,8 @@ public sealed class DemoWorld
             ["Routing:HomeHotline"] = HomeHotline,
             ["Recheck:HomeHotline"] = HomeHotline,
             ["Recheck:PerHostSpacing"] = "00:00:00", // the demo's hosters are simulated in-process: nothing to be polite to
+            ["Recheck:Controls:0"] = ControlUrl, // answered by the simulated web, like the hosters
+            ["Recheck:ControlSpacing"] = "00:00:00",
             ["Takedown:SenderOrganisation"] = "Example Hotline (demo)",
             ["Takedown:SenderContact"] = "notices@hotline.example",
             ["Takedown:SenderDomain"] = "hotline.example",

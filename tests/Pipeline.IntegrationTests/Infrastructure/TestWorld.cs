@@ -15,6 +15,9 @@ public static class TestWorld
 
     /// <summary>Writes the services' configuration (hosting table, routing policy, notice sender, fast recheck
     /// pointed at <paramref name="web"/>) to a JSON file and returns its path; <paramref name="adjust"/> changes it first.</summary>
+    /// <summary>The recheck's known-online control endpoint (served by the simulated web server like the hosters).</summary>
+    public const string ControlUrl = "http://control.hotline.test/online";
+
     public static string WriteConfig(HosterWeb web, Action<System.Text.Json.Nodes.JsonObject>? adjust = null)
     {
         var config = new
@@ -40,7 +43,11 @@ public static class TestWorld
             {
                 FirstCheckAfter = "00:00:00.200", Interval = "00:00:00.500", MissSpacing = "00:00:00.100", MissesForRemoval = 3,
                 HomeHotline = "nl-hotline", PerHostSpacing = "00:00:00",
-                ResolveOverrides = new Dictionary<string, string> { [HomeHosterHost] = web.Endpoint, [PartnerHost] = web.Endpoint, [NoPartnerHost] = web.Endpoint },
+                Controls = new[] { ControlUrl }, ControlSpacing = "00:00:00",
+                ResolveOverrides = new Dictionary<string, string>
+                {
+                    [HomeHosterHost] = web.Endpoint, [PartnerHost] = web.Endpoint, [NoPartnerHost] = web.Endpoint, [new Uri(ControlUrl).Host] = web.Endpoint,
+                },
             },
             Logging = new { LogLevel = new Dictionary<string, string> { ["Default"] = "Information", ["Microsoft.AspNetCore"] = "Warning" } },
         };
