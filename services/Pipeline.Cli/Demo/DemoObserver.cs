@@ -16,6 +16,7 @@ public sealed class DemoObserver : IDisposable
     private readonly ConcurrentBag<NoticeOutcome> outcomes = [];
     private readonly ConcurrentDictionary<string, string> noticeHoster = new();
     private readonly ConcurrentDictionary<SlaEventKind, int> slaKinds = new();
+    private readonly ConcurrentBag<(DateTime At, ContentStatus Status, bool RemovalConfirmed)> observations = [];
     private readonly CancellationTokenSource stop = new();
     private readonly Thread thread;
     private readonly AvroSerdes serdes;
@@ -49,6 +50,9 @@ public sealed class DemoObserver : IDisposable
         outcomeByReport.Values.GroupBy(v => v).ToDictionary(g => g.Key, g => g.Count());
 
     public IReadOnlyList<NoticeOutcome> Outcomes => outcomes.ToList();
+
+    /// <summary>The recheck's observations (when, what, whether it confirmed a removal).</summary>
+    public IReadOnlyList<(DateTime At, ContentStatus Status, bool RemovalConfirmed)> Observations => observations.ToList();
 
     /// <summary>Reports submitted (as Avro) without an outcome yet, with the last topic they were seen on: what to look
     /// at when the demo ends before every report reached an outcome.</summary>
@@ -156,7 +160,10 @@ public sealed class DemoObserver : IDisposable
                 if (notice.kind == NoticeKind.REMINDER) Interlocked.Increment(ref reminders);
                 else noticeHoster.TryAdd(notice.noticeId, notice.hosterId ?? "unknown");
                 break;
-            case Topics.ContentStatus: Record(topic, Read<ContentStatusObserved>(topic, value).eventId); break;
+            case Topics.ContentStatus:
+                var observed = Read<ContentStatusObserved>(topic, value);
+                if (Record(topic, observed.eventId)) observations.Add((observed.observedAt, observed.status, observed.removalConfirmed));
+                break;
             case Topics.NoticeOutcomes:
                 var outcome = Read<NoticeOutcome>(topic, value);
                 if (Record(topic, outcome.eventId)) outcomes.Add(outcome);

@@ -10,6 +10,8 @@ namespace Pipeline.Cli.Demo;
 /// The hosters' side of the demo. Their abuse desks read the notices from the notice topic (their preferred channel
 /// in this world) and remove the URL after a delay drawn from each hoster's own distribution (log-normal around its
 /// median; some never act). Recheck probes this world instead of the internet: status only, as it would over HTTP.
+/// The world also has an outage of the hotline's own network (<see cref="ScheduleOutage"/>): while it lasts every
+/// connection is refused, the recheck's control endpoint included, as when the hotline's uplink fails.
 /// </summary>
 public sealed class SimulatedWeb(TimeProvider time, int seed) : IContentProbe, IDisposable
 {
@@ -19,11 +21,32 @@ public sealed class SimulatedWeb(TimeProvider time, int seed) : IContentProbe, I
     private readonly CancellationTokenSource stop = new();
     private Thread? desks;
 
+    private int probesDuringOutage;
+
     public int NoticesReceived => removeAt.Count;
+
+    /// <summary>The hotline's own network is down from <c>From</c> to <c>To</c> (stage clock).</summary>
+    public (DateTime From, DateTime To)? Outage { get; private set; }
+
+    /// <summary>Checks (and control checks) that met the outage.</summary>
+    public int ProbesDuringOutage => Volatile.Read(ref probesDuringOutage);
+
+    /// <summary>Cuts the hotline's network for <paramref name="length"/> from <paramref name="after"/> from now (stage clock).</summary>
+    public void ScheduleOutage(TimeSpan after, TimeSpan length)
+    {
+        var from = time.GetUtcNow().UtcDateTime + after;
+        Outage = (from, from + length);
+    }
 
     public Task<ProbeResult> ProbeAsync(string url, CancellationToken cancellationToken)
     {
-        var online = !removeAt.TryGetValue(url, out var at) || time.GetUtcNow().UtcDateTime < at;
+        var now = time.GetUtcNow().UtcDateTime;
+        if (Outage is { } o && now >= o.From && now < o.To)
+        {
+            Interlocked.Increment(ref probesDuringOutage);
+            return Task.FromResult(new ProbeResult(ContentStatus.REFUSED, null) { Detail = "connection refused (the demo's own-network outage)" });
+        }
+        var online = !removeAt.TryGetValue(url, out var at) || now < at;
         return Task.FromResult(online ? new ProbeResult(ContentStatus.ONLINE, 200) : new ProbeResult(ContentStatus.REMOVED, 404));
     }
 
