@@ -42,7 +42,7 @@ public sealed class TakedownProcessor : IProcessor<TakedownRequested>, IProcesso
         this.log = log;
         timers.State.OnDue(n => ReminderTimers.Due(n, settings.Reminders), ReminderDue);
         held.State.OnDue(HoldDue, Release);
-        rules.Directory.Changed += (_, _) => held.State.Reschedule(h => h.releasedAt is null && h.heldFor != HeldFor.SEND_WINDOW);
+        rules.Directory.Changed += (_, _) => { if (rules.Directory.Loaded) held.State.Reschedule(h => h.releasedAt is null && h.heldFor != HeldFor.SEND_WINDOW); };
         Metrics.DefaultRegistry.AddBeforeCollectCallback(() =>
             ReminderMetrics.Open.Set(timers.State.Entries.Count(e => ReminderSchedule.NextDue(e.Value, settings.Reminders) is not null)));
         Metrics.DefaultRegistry.AddBeforeCollectCallback(CountHeld);
