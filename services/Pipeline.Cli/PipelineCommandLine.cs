@@ -59,6 +59,8 @@ public static class PipelineCommandLine
                 BenchGeolocation(), BenchHttpLoad(), BenchIntake(), BenchRecheck(), BenchPipeline(), BenchTakedown(), BenchMatch()),
             Group("hashes", "Hash banks on hashes.known.v1.", HashesImport(), HashesRetract(), HashesGenerate()),
             Group("sla", "SLA scorecards from the event history.", SlaHosters()),
+            Group("contacts", "The abuse contact directory on contacts.directory.v1: approval, police flag, send windows, aliases.",
+                ContactsList(), ContactsApprove(), ContactsSet(), ContactsSeed()),
             Trace(),
             Group("retention", "Retention of finished cases' data (Retention:ClosedCaseAfter).", RetentionRun()),
             Report(),
@@ -286,6 +288,73 @@ public static class PipelineCommandLine
         var command = new Command("hosters", "Per-hoster scorecards from the event history, worst first.") { bootstrap, registry, since, repeat, top, json };
         Run(command, (r, ct) => SlaCommand.HostersAsync(new SlaCommand.HostersSettings(r.GetValue(bootstrap), r.GetValue(registry), r.GetValue(since)!,
             r.GetValue(repeat), r.GetValue(top), r.GetValue(json)), r.InvocationConfiguration.Output, ct));
+        return command;
+    }
+
+    private static Argument<string?> ContactId() =>
+        new("id") { Description = "The contact: channel:address, e.g. email:abuse@hoster.example.", Arity = ArgumentArity.ExactlyOne };
+
+    private static Command ContactsList()
+    {
+        var (bootstrap, registry) = (Bootstrap(), Registry());
+        var json = Flag("--json", "Print JSON instead of text.");
+        var command = new Command("list", "Every contact of the directory: approval, police flag, send window, aliases, domains.") { bootstrap, registry, json };
+        Run(command, (r, ct) => ContactsCommand.ListAsync(new ContactsCommand.ListSettings(r.GetValue(json), new HashesCommand.Connection(r.GetValue(bootstrap), r.GetValue(registry))), ct));
+        return command;
+    }
+
+    private static Command ContactsApprove()
+    {
+        var id = ContactId();
+        var by = Text("--by", "USER", "Who approves (recorded; required).");
+        var (bootstrap, registry) = (Bootstrap(), Registry());
+        var command = new Command("approve", "Approves a contact (an RDAP-found one too): the notices held for it are issued.") { id, by, bootstrap, registry };
+        Run(command, (r, ct) => ContactsCommand.ApproveAsync(new ContactsCommand.ApproveSettings(r.GetValue(id), r.GetValue(by),
+            new HashesCommand.Connection(r.GetValue(bootstrap), r.GetValue(registry))), ct));
+        return command;
+    }
+
+    private static Command ContactsSet()
+    {
+        var id = ContactId();
+        var by = Text("--by", "USER", "Who changes it (recorded; required).");
+        var hoster = Text("--hoster", "ID", "The hoster id it speaks for (\"\" clears).");
+        var aliases = Text("--aliases", "a,b", "Other addresses of the same party (\"\" clears).");
+        var domains = Text("--domains", "d1,d2", "Domains it is responsible for (\"\" clears).");
+        var grouping = new Option<double?>("--grouping-hours") { Description = "Batching window in hours for this contact (0: the configured one).", HelpName = "H" };
+        var template = Text("--template", "NAME", "The notice template it wants (\"\" clears).");
+        var language = Text("--language", "nl|en|…", "The language of its notices (\"\" clears).");
+        var police = new Option<bool?>("--police") { Description = "true: its notices need the police's consent first.", HelpName = "true|false" };
+        var approved = new Option<bool?>("--approved") { Description = "Approve (true) or withdraw the approval (false).", HelpName = "true|false" };
+        var days = Text("--days", "Mon,Tue,…", "Send window: working days.");
+        var opens = Text("--opens", "HH:mm", "Send window: local start of the working hours.");
+        var closes = Text("--closes", "HH:mm", "Send window: local end of the working hours.");
+        var zone = Text("--time-zone", "ZONE", "Send window: IANA time zone, e.g. Europe/Amsterdam.");
+        var holidays = Text("--holidays", "yyyy-MM-dd,…", "Send window: local dates on which nothing is sent.");
+        var clearWindow = Flag("--clear-window", "Use the default send window (Takedown:SendWindow) again.");
+        var (bootstrap, registry) = (Bootstrap(), Registry());
+        var command = new Command("set", "Creates or changes a contact's entry: approval, police flag, send window, grouping, template, language, aliases, domains.")
+        {
+            id, by, hoster, aliases, domains, grouping, template, language, police, approved, days, opens, closes, zone, holidays, clearWindow, bootstrap, registry,
+        };
+        Run(command, (r, ct) => ContactsCommand.SetAsync(new ContactsCommand.SetSettings(r.GetValue(id), r.GetValue(by), r.GetValue(hoster), r.GetValue(aliases),
+            r.GetValue(domains), r.GetValue(grouping), r.GetValue(template), r.GetValue(language), r.GetValue(police), r.GetValue(approved), r.GetValue(days),
+            r.GetValue(opens), r.GetValue(closes), r.GetValue(zone), r.GetValue(holidays), r.GetValue(clearWindow),
+            new HashesCommand.Connection(r.GetValue(bootstrap), r.GetValue(registry))), ct));
+        return command;
+    }
+
+    private static Command ContactsSeed()
+    {
+        var config = Text("--config", "FILE.json", "A file with Geolocation:Networks (e.g. the geolocation service's appsettings.json; required).");
+        var by = Text("--by", "USER", "Recorded as the approver (default: seed:config).");
+        var (bootstrap, registry) = (Bootstrap(), Registry());
+        var command = new Command("seed", "An approved entry for every abuse address of the configured hosting directory; existing entries are left as they are.")
+        {
+            config, by, bootstrap, registry,
+        };
+        Run(command, (r, ct) => ContactsCommand.SeedAsync(new ContactsCommand.SeedSettings(r.GetValue(config), r.GetValue(by),
+            new HashesCommand.Connection(r.GetValue(bootstrap), r.GetValue(registry))), ct));
         return command;
     }
 

@@ -28,6 +28,8 @@ public static class Schemas
         typeof(ReviewRequested),
         typeof(TakedownNotice),
         typeof(NoticeDelivery),
+        typeof(ContactDirectoryEntry),
+        typeof(HeldNotice),
         typeof(ContentStatusObserved),
         typeof(RecheckEntry),
         typeof(NoticeOutcome),

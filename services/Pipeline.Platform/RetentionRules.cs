@@ -36,6 +36,9 @@ public static class RetentionRules
     /// <summary>A removal that came before its notice (sla).</summary>
     public static DateTime? Finished(ContentStatusObserved o) => o.observedAt;
 
+    /// <summary>A released held notice is kept only to recognise replays.</summary>
+    public static DateTime? Finished(HeldNotice h) => h.releasedAt;
+
     /// <summary>The state topics whose entries expire, with the rule for their records.</summary>
     public static IReadOnlyDictionary<string, Func<ISpecificRecord, DateTime?>> StateTopics { get; } = new Dictionary<string, Func<ISpecificRecord, DateTime?>>
     {
@@ -47,6 +50,7 @@ public static class RetentionRules
         [Topics.TakedownBatches] = r => Finished((NoticeDelivery)r),
         [Topics.SlaOpen] = r => Finished((TakedownNotice)r),
         [Topics.TakedownReminders] = r => Finished((TakedownNotice)r), // a stopped reminder timer (it also goes 7 days after the first notice)
+        [Topics.TakedownHeld] = r => Finished((HeldNotice)r),
         [Topics.SlaPending] = r => Finished((ContentStatusObserved)r),
     };
 }

@@ -39,6 +39,12 @@ public static class Topics
     public const string TakedownBatching = "takedown.batching.v1";
     public const string TakedownBatches = "takedown.batches.v1";
 
+    /// <summary>The contact directory: one <c>ContactDirectoryEntry</c> per contact id (channel:address), compacted.</summary>
+    public const string ContactsDirectory = "contacts.directory.v1";
+
+    /// <summary>Notices the takedown stage holds (contact not approved, police consent, send window), by notice id.</summary>
+    public const string TakedownHeld = "takedown.held.v1";
+
     /// <summary>The audit log: one <c>AuditRecord</c> per decision, kept for years, free of reporter identity.</summary>
     public const string AuditLog = "audit.log.v1";
 

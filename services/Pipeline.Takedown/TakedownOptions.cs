@@ -16,6 +16,9 @@ public sealed class TakedownOptions
 
     public ReminderSettings Reminders { get; set; } = new();
 
+    /// <summary>Section <c>Takedown:SendWindow</c>: the default send window (a contact directory entry may have its own).</summary>
+    public SendWindowSettings SendWindow { get; set; } = new();
+
     /// <summary>Section <c>Takedown:Reminders</c>: while a noticed URL is not confirmed removed, a reminder goes to the same
     /// recipient every <see cref="Interval"/> after the first notice, at most <see cref="MaxCount"/> times.</summary>
     public sealed class ReminderSettings
@@ -43,6 +46,7 @@ internal sealed class TakedownOptionsValidator : IValidateOptions<TakedownOption
             errors.Add($"Takedown:Reminders:Interval {o.Reminders.Interval} must lie between 1 minute and 7 days. Fix: use 1.00:00:00 (every 24 hours, the hotlines' custom; 24:00:00 would mean 24 days).");
         if (o.Reminders.MaxCount is < 0 or > 100)
             errors.Add($"Takedown:Reminders:MaxCount {o.Reminders.MaxCount} must lie between 0 (no reminders) and 100. Fix: e.g. 7 (a week of daily reminders).");
+        if (o.SendWindow.Enabled) errors.AddRange(ParsedWindow.Parse(o.SendWindow.ToRecord(), "Takedown:SendWindow").Problems);
         return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);
     }
 }

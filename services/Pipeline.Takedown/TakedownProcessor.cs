@@ -15,7 +15,7 @@ namespace Pipeline.Takedown;
 /// <remarks>Removal is learned from content.status.v1 rather than notices.outcomes.v1: it is the fact itself (recheck's
 /// consecutive misses or the hoster's confirmation), keyed and partitioned like takedown.requested, so the timer state
 /// stays co-partitioned; outcomes would add the sla stage's latency and make reminders stop only while sla runs.</remarks>
-public sealed class TakedownProcessor : IProcessor<TakedownRequested>, IProcessor<ContentStatusObserved>, IStateful
+public sealed class TakedownProcessor : IProcessor<TakedownRequested>, IProcessor<ContentStatusObserved>, IStateful, IWarmUp, IBackgroundDependent
 {
     /// <summary>End to end, on event time: the report's receivedAt to the first notice's issuedAt (the stage clock).
     /// Buckets from a second to a week: a notice held for the police may wait days.</summary>
@@ -28,20 +28,37 @@ public sealed class TakedownProcessor : IProcessor<TakedownRequested>, IProcesso
     private readonly ReminderTimers timers;
     private readonly TimeProvider time;
     private readonly ILogger log;
+    private readonly HeldNotices held;
+    private readonly ContactRules rules;
 
-    public TakedownProcessor(IOptions<TakedownOptions> options, ReminderTimers timers, TimeProvider time, ILogger<TakedownProcessor> log)
+    public TakedownProcessor(IOptions<TakedownOptions> options, ReminderTimers timers, HeldNotices held, ContactRules rules, TimeProvider time, ILogger<TakedownProcessor> log)
     {
         settings = options.Value;
         composer = new NoticeComposer(settings);
         this.timers = timers;
+        this.held = held;
+        this.rules = rules;
         this.time = time;
         this.log = log;
         timers.State.OnDue(n => ReminderTimers.Due(n, settings.Reminders), ReminderDue);
+        held.State.OnDue(HoldDue, Release);
+        rules.Directory.Changed += (_, _) => { if (rules.Directory.Loaded) held.State.Reschedule(h => h.releasedAt is null && h.heldFor != HeldFor.SEND_WINDOW); };
         Metrics.DefaultRegistry.AddBeforeCollectCallback(() =>
             ReminderMetrics.Open.Set(timers.State.Entries.Count(e => ReminderSchedule.NextDue(e.Value, settings.Reminders) is not null)));
+        Metrics.DefaultRegistry.AddBeforeCollectCallback(CountHeld);
     }
 
-    public IEnumerable<IStateStore> Stores => [timers.State];
+    public IEnumerable<IStateStore> Stores => [timers.State, held.State];
+
+    public IEnumerable<BackgroundWork> BackgroundWork => rules.Directory.Background is { } b ? [b] : [];
+
+    /// <summary>Loads the contact directory before the first notice is composed; holds restored before it was loaded are
+    /// looked at again.</summary>
+    public async Task WarmUpAsync(CancellationToken cancellationToken)
+    {
+        await rules.Directory.StartAsync(cancellationToken);
+        held.State.Reschedule(h => h.releasedAt is null);
+    }
 
     public ValueTask ProcessAsync(Incoming<TakedownRequested> message, IOutput output, CancellationToken cancellationToken)
     {
@@ -59,14 +76,86 @@ public sealed class TakedownProcessor : IProcessor<TakedownRequested>, IProcesso
             return ValueTask.CompletedTask;
         }
         var notice = composer.Compose(request, now);
+        if (!notice.policeHold)
+        {
+            // A hold of this notice (waiting or released) already decided it: a replayed request changes nothing.
+            if (held.State.TryGet(message.Partition, notice.noticeId, out _)) return ValueTask.CompletedTask;
+            notice = rules.WithWindowLine(notice);
+            var clearance = rules.Check(notice.recipient, request.hosting.abuseContact.approved, now);
+            if (clearance.BlockedBy is { } blocked)
+            {
+                // Reminders start when the notice is really issued (their interval counts from it).
+                Hold(output, message.Partition, notice, clearance, now, request);
+                return ValueTask.CompletedTask;
+            }
+        }
         output.Send(Topics.NoticesIssued, notice.caseKey, notice);
         SubmissionToNotice.Observe(Math.Max(0, (notice.issuedAt - request.timeline.receivedAt).TotalSeconds));
-        if (ReminderSchedule.NextDue(notice, settings.Reminders) is null) return ValueTask.CompletedTask; // held for the police, or reminders off
-        // A replayed request finds its timer (running, or stopped by the removal) and leaves it as it is.
-        if (timers.State.TryGet(message.Partition, notice.caseKey, out var latest) && ReminderSchedule.FirstNoticeId(latest) == notice.noticeId)
-            return ValueTask.CompletedTask;
-        timers.State.Put(output, message.Partition, notice.caseKey, notice);
+        StartReminders(output, message.Partition, notice);
         return ValueTask.CompletedTask;
+    }
+
+    /// <summary>Starts the case's reminder timer for a first notice, unless it runs already (or was stopped) for it.</summary>
+    private void StartReminders(IOutput output, int partition, TakedownNotice notice)
+    {
+        if (notice.kind != NoticeKind.FIRST || ReminderSchedule.NextDue(notice, settings.Reminders) is null) return; // held for the police, or reminders off
+        // A replayed request finds its timer (running, or stopped by the removal) and leaves it as it is.
+        if (timers.State.TryGet(partition, notice.caseKey, out var latest) && ReminderSchedule.FirstNoticeId(latest) == notice.noticeId) return;
+        timers.State.Put(output, partition, notice.caseKey, notice);
+    }
+
+    private void Hold(IOutput output, int partition, TakedownNotice notice, Clearance clearance, DateTime now, TakedownRequested? request = null)
+    {
+        held.State.Put(output, partition, notice.noticeId, ContactRules.Hold(notice, clearance, now, request));
+        output.AfterCommit(() => log.LogInformation("Notice {NoticeId} to {Recipient} held: {Reason}", notice.noticeId, notice.recipient.address, clearance.Reason));
+    }
+
+    /// <summary>A hold's timer: a SEND_WINDOW hold at its sendAt; an APPROVAL or POLICE_CONSENT hold as soon as the
+    /// directory clears its contact (rescheduled when the directory changes); a released one never.</summary>
+    private DateTime? HoldDue(HeldNotice h) =>
+        h.releasedAt is not null ? null
+        : h.heldFor == HeldFor.SEND_WINDOW ? h.sendAt
+        : rules.Cleared(h) ? h.heldAt : null;
+
+    /// <summary>A hold came due. A held first notice is composed afresh from its request: issued now, its deadline counted
+    /// from now (the hoster was never told before), and not moved by the window afterwards (a notice sent on Friday
+    /// afternoon has its deadline on Saturday). A contact cleared outside its window waits on for the window. A held
+    /// reminder goes out as it was composed.</summary>
+    private void Release(TimerFired<HeldNotice> timer, IOutput output)
+    {
+        var h = timer.Value;
+        if (h.releasedAt is not null) return;
+        var by = "send-window";
+        var notice = h.notice;
+        if (h.heldFor != HeldFor.SEND_WINDOW)
+        {
+            if (!rules.Cleared(h)) return; // the directory changed back; rescheduled with its next change
+            var entry = rules.Directory.Find(h.contactId);
+            by = entry?.approvedBy ?? entry?.updatedBy ?? "directory";
+            if (h.request is { } request) notice = rules.WithWindowLine(composer.Compose(request, timer.Now));
+            var clearance = rules.Check(notice.recipient, contactApproved: true, timer.Now);
+            if (clearance.BlockedBy is { } next && next != h.heldFor)
+            {
+                var again = ContactRules.Hold(notice, clearance, timer.Now, h.request);
+                again.heldAt = h.heldAt;
+                held.State.Put(output, timer.Partition, timer.Key, again);
+                return;
+            }
+        }
+        else if (h.request is { } request) notice = rules.WithWindowLine(composer.Compose(request, timer.Now));
+        output.Send(Topics.NoticesIssued, h.caseKey, notice);
+        held.State.Put(output, timer.Partition, timer.Key, ContactRules.Released(h, timer.Now, by));
+        StartReminders(output, timer.Partition, notice);
+        output.AfterCommit(() => log.LogInformation("Held notice {NoticeId} to {Recipient} released by {By} ({HeldFor})", h.noticeId, notice.recipient.address, by, h.heldFor));
+    }
+
+    private void CountHeld()
+    {
+        var waiting = held.State.Entries.Select(e => e.Value).Where(h => h.releasedAt is null).ToList();
+        foreach (var kind in Enum.GetValues<HeldFor>())
+            HeldNotices.Waiting.WithLabels(kind.ToString().ToLowerInvariant()).Set(waiting.Count(h => h.heldFor == kind));
+        var oldest = waiting.Where(h => h.heldFor == HeldFor.APPROVAL).Select(h => (DateTime?)h.heldAt).Min();
+        HeldNotices.OldestApproval.Set(oldest is { } o ? new DateTimeOffset(DateTime.SpecifyKind(o, DateTimeKind.Utc)).ToUnixTimeMilliseconds() / 1000.0 : 0);
     }
 
     public ValueTask ProcessAsync(Incoming<ContentStatusObserved> message, IOutput output, CancellationToken cancellationToken)
@@ -91,9 +180,16 @@ public sealed class TakedownProcessor : IProcessor<TakedownRequested>, IProcesso
             timers.State.Delete(output, timer.Partition, timer.Key);
             return;
         }
-        var reminder = NoticeComposer.Reminder(timer.Value, timer.Now);
-        output.Send(Topics.NoticesIssued, timer.Key, reminder);
+        var reminder = rules.WithWindowLine(NoticeComposer.Reminder(timer.Value, timer.Now));
         timers.State.Put(output, timer.Partition, timer.Key, reminder);
+        if (held.State.TryGet(timer.Partition, reminder.noticeId, out _)) return; // re-fired after a crash: the hold decides
+        var clearance = rules.Check(reminder.recipient, contactApproved: true, timer.Now);
+        if (clearance.BlockedBy is not null)
+        {
+            Hold(output, timer.Partition, reminder, clearance, timer.Now);
+            return;
+        }
+        output.Send(Topics.NoticesIssued, timer.Key, reminder);
         output.AfterCommit(() =>
         {
             ReminderMetrics.Issued.WithLabels(reminder.recipient.channel.ToString()).Inc();

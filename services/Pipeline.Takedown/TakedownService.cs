@@ -21,10 +21,13 @@ public static class TakedownService
         host.Services.AddOptions<TakedownOptions>().BindConfiguration(TakedownOptions.Section).ValidateOnStart();
         host.Services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<TakedownOptions>, TakedownOptionsValidator>());
         host.Services.TryAddSingleton<ReminderTimers>();
+        host.Services.TryAddSingleton<ContactDirectory>();
+        host.Services.TryAddSingleton<ContactRules>();
+        host.Services.TryAddSingleton<HeldNotices>();
         return host.AddStage<TakedownProcessor>(Stage, s => s
             .Consumes<TakedownRequested>(Topics.TakedownRequested)
             .Consumes<ContentStatusObserved>(Topics.ContentStatus)
-            .CoPartitioned(Topics.TakedownReminders));
+            .CoPartitioned(Topics.TakedownReminders, Topics.TakedownHeld));
     }
 
     /// <summary>Adds the delivery stage: every notice on notices.issued.v1 is delivered once by the recipient's channel

@@ -54,6 +54,7 @@ public sealed class FlowHarness : IAsyncDisposable
     /// <summary>The takedown stage's reminder timers; null when only the recheck runs.</summary>
     public ReminderTimers? Timers => App!.Services.GetService<ReminderTimers>();
     private BatchState? Batches => App!.Services.GetService<BatchState>();
+    public HeldNotices? Held => App!.Services.GetService<HeldNotices>();
     private DeliveryState? Deliveries => App!.Services.GetService<DeliveryState>();
     private TakedownOptions.ReminderSettings Reminders => App!.Services.GetRequiredService<IOptions<TakedownOptions>>().Value.Reminders;
     public string BaseUrl => App!.Urls.First();
@@ -140,7 +141,14 @@ public sealed class FlowHarness : IAsyncDisposable
 
     /// <summary>The next time anything is due on the stage clock: a check, a reminder, a batch closing, a delivery retry, a
     /// deadline to escalate.</summary>
-    public DateTime? NextDue => new[] { Schedule.NextDue, ReminderDue, BatchDue, RetryDue, EscalationDue }.Min();
+    public DateTime? NextDue => new[] { Schedule.NextDue, ReminderDue, BatchDue, RetryDue, EscalationDue, WindowDue }.Min();
+
+    /// <summary>The next notice held for its recipient's send window to open.</summary>
+    private DateTime? WindowDue => Held?.State.Entries.Where(e => e.Value.releasedAt is null && e.Value.heldFor == HeldFor.SEND_WINDOW)
+        .Select(e => e.Value.sendAt).Min();
+
+    /// <summary>A notice the takedown stage holds (not approved, police consent, send window) and has not released.</summary>
+    public bool IsHeld(string noticeId) => Held?.State.TryFind(noticeId, out var h, out _) == true && h.releasedAt is null;
 
     /// <summary>The sla stage's next deadline timer (an open notice's deadline, or the end of a wait for a removal being
     /// confirmed); the stage takes every due one off the queue on its next turn.</summary>
@@ -166,7 +174,7 @@ public sealed class FlowHarness : IAsyncDisposable
         var behind = new List<string>();
         foreach (var (caseKey, latest) in timers.State.Entries)
         {
-            if (!latest.policeHold && !Delivering(latest.noticeId)) behind.Add($"{latest.kind} {latest.noticeId} of {caseKey} not taken by delivery");
+            if (!latest.policeHold && !IsHeld(latest.noticeId) && !Delivering(latest.noticeId)) behind.Add($"{latest.kind} {latest.noticeId} of {caseKey} not taken by delivery");
             if (latest.timeline.removalObservedAt is null && Schedule.Find(ReminderSchedule.FirstNoticeId(latest)) is { removedAt: not null })
                 behind.Add($"the reminder timer of {caseKey} not yet stopped by its confirmed removal");
         }

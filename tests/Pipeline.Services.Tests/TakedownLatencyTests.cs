@@ -8,14 +8,28 @@ namespace Pipeline.Services.Tests;
 /// <summary>pipeline_takedown_submission_to_notice_seconds: end to end on event time, observed when the first notice is issued.</summary>
 public class TakedownLatencyTests
 {
-    private static TakedownProcessor Processor(DateTime now) => new(Microsoft.Extensions.Options.Options.Create(new TakedownOptions
+    private static TakedownProcessor Processor(DateTime now)
     {
-        Deadline = TimeSpan.FromHours(24),
-        SenderOrganisation = "Example Hotline",
-        SenderContact = "notices@hotline.example",
-        SenderDomain = "hotline.example",
-        Reminders = { MaxCount = 0 }, // no timer: this test is about the latency only
-    }), Timers, new FakeTimeProvider(new DateTimeOffset(now)), Microsoft.Extensions.Logging.Abstractions.NullLogger<TakedownProcessor>.Instance);
+        var options = Microsoft.Extensions.Options.Options.Create(new TakedownOptions
+        {
+            Deadline = TimeSpan.FromHours(24),
+            SenderOrganisation = "Example Hotline",
+            SenderContact = "notices@hotline.example",
+            SenderDomain = "hotline.example",
+            Reminders = { MaxCount = 0 }, // no timer: this test is about the latency only
+        });
+        // An empty directory (never started): the request's own approved contact decides.
+        var directory = new ContactDirectory(Kafka, Serdes, Microsoft.Extensions.Logging.Abstractions.NullLogger<ContactDirectory>.Instance);
+        var held = new HeldNotices(Kafka, Microsoft.Extensions.Options.Options.Create(new RetentionOptions()), Serdes, Microsoft.Extensions.Logging.Abstractions.NullLogger<HeldNotices>.Instance);
+        return new(options, Timers, held, new ContactRules(directory, options), new FakeTimeProvider(new DateTimeOffset(now)),
+            Microsoft.Extensions.Logging.Abstractions.NullLogger<TakedownProcessor>.Instance);
+    }
+
+    private static readonly Microsoft.Extensions.Options.IOptions<KafkaOptions> Kafka =
+        Microsoft.Extensions.Options.Options.Create(new KafkaOptions { BootstrapServers = "127.0.0.1:9", SchemaRegistryUrl = "http://127.0.0.1:9" });
+
+    private static readonly AvroSerdes Serdes =
+        new(new Confluent.SchemaRegistry.CachedSchemaRegistryClient(new Confluent.SchemaRegistry.SchemaRegistryConfig { Url = "http://127.0.0.1:9" }), false);
 
     // Never used with MaxCount 0; the registry address is never asked.
     private static readonly ReminderTimers Timers = new(
