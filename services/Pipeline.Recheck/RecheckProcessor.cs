@@ -83,6 +83,13 @@ public sealed class RecheckProcessor : IProcessor<TakedownNotice>, IStateful
     {
         var notice = message.Value;
         if (notice.kind == NoticeKind.REMINDER) return ValueTask.CompletedTask; // the URL is already scheduled with its first notice
+        if (notice.kind == NoticeKind.WITHDRAWAL)
+        {
+            // The notice is withdrawn: its URL is no longer checked (nor watched) for it.
+            if (store.State.TryGet(message.Partition, notice.caseKey, out var scheduled) && scheduled.notice.noticeId == notice.originalNoticeId)
+                store.State.Delete(output, message.Partition, notice.caseKey);
+            return ValueTask.CompletedTask;
+        }
         // A replay of the scheduled notice (or an older episode's) must not overwrite its state: it may be watched already.
         store.State.TryGet(message.Partition, notice.caseKey, out var existing);
         if (schedule.Schedule(existing, notice, time.GetUtcNow().UtcDateTime) is { } entry)

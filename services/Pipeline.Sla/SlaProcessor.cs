@@ -95,6 +95,14 @@ public sealed class SlaProcessor : IProcessor<TakedownNotice>, IProcessor<Conten
         // A reminder repeats its first notice: the SLA runs from the first notice to its deadline (the scorecard counts
         // reminders from notices.issued itself).
         if (notice.kind == NoticeKind.REMINDER) return ValueTask.CompletedTask;
+        if (notice.kind == NoticeKind.WITHDRAWAL)
+        {
+            // The notice is void: not measured, no breach, no escalation (the scorecard counts the episode withdrawn).
+            if (state.Open.TryGet(message.Partition, notice.caseKey, out var open) && open.noticeId == notice.originalNoticeId
+                && open.timeline.removalObservedAt is null)
+                state.Open.Delete(output, message.Partition, notice.caseKey);
+            return ValueTask.CompletedTask;
+        }
         if (state.Open.TryGet(message.Partition, notice.caseKey, out var known) && known.noticeId == notice.noticeId)
             return ValueTask.CompletedTask; // replay
         if (notice is { episode: > 0, kind: NoticeKind.FIRST })

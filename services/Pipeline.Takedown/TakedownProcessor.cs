@@ -15,7 +15,7 @@ namespace Pipeline.Takedown;
 /// <remarks>Removal is learned from content.status.v1 rather than notices.outcomes.v1: it is the fact itself (recheck's
 /// consecutive misses or the hoster's confirmation), keyed and partitioned like takedown.requested, so the timer state
 /// stays co-partitioned; outcomes would add the sla stage's latency and make reminders stop only while sla runs.</remarks>
-public sealed class TakedownProcessor : IProcessor<TakedownRequested>, IProcessor<ContentStatusObserved>, IStateful, IWarmUp, IBackgroundDependent
+public sealed class TakedownProcessor : IProcessor<TakedownRequested>, IProcessor<ContentStatusObserved>, IProcessor<HashRetracted>, IStateful, IWarmUp, IBackgroundDependent
 {
     /// <summary>End to end, on event time: the report's receivedAt to the first notice's issuedAt (the stage clock).
     /// Buckets from a second to a week: a notice held for the police may wait days.</summary>
@@ -169,6 +169,32 @@ public sealed class TakedownProcessor : IProcessor<TakedownRequested>, IProcesso
         if (observed.noticeId is { } id && id != ReminderSchedule.FirstNoticeId(latest) && id != latest.noticeId) return ValueTask.CompletedTask;
         timers.State.Put(output, message.Partition, observed.caseKey, ReminderSchedule.Stopped(latest, observed.offlineSince ?? observed.observedAt));
         output.AfterCommit(() => ReminderMetrics.Stopped.Inc());
+        return ValueTask.CompletedTask;
+    }
+
+    /// <summary>A bank entry the case was classified on was retracted: when nothing supports the notice any more, its
+    /// recipient gets one WITHDRAWAL notice, and the withdrawal takes the timer's place (no reminder follows). A case
+    /// whose timer is gone (7 days after its first notice) or was never started gets none; a retraction is reported
+    /// within the classification's own timer, long before that.</summary>
+    public ValueTask ProcessAsync(Incoming<HashRetracted> message, IOutput output, CancellationToken cancellationToken)
+    {
+        var retraction = message.Value;
+        if (!timers.State.TryGet(message.Partition, retraction.caseKey, out var latest)) return ValueTask.CompletedTask;
+        if (Withdrawals.NotWithdrawn(latest, retraction) is { } why)
+        {
+            output.AfterCommit(() => log.LogInformation("Retraction of {Bank} entry for {CaseKey}: notice {NoticeId} not withdrawn ({Why})",
+                retraction.bank, retraction.caseKey, ReminderSchedule.FirstNoticeId(latest), why));
+            return ValueTask.CompletedTask;
+        }
+        var withdrawal = Withdrawals.Compose(latest, retraction, time.GetUtcNow().UtcDateTime);
+        output.Send(Topics.NoticesIssued, withdrawal.caseKey, withdrawal);
+        timers.State.Put(output, message.Partition, retraction.caseKey, withdrawal);
+        output.AfterCommit(() =>
+        {
+            Withdrawals.Issued.Inc();
+            log.LogInformation("Notice {FirstNoticeId} withdrawn ({NoticeId}) to {Recipient}: the {Bank} entry it rested on was retracted",
+                withdrawal.originalNoticeId, withdrawal.noticeId, withdrawal.recipient.address, retraction.bank);
+        });
         return ValueTask.CompletedTask;
     }
 

@@ -27,6 +27,7 @@ public static class TakedownService
         return host.AddStage<TakedownProcessor>(Stage, s => s
             .Consumes<TakedownRequested>(Topics.TakedownRequested)
             .Consumes<ContentStatusObserved>(Topics.ContentStatus)
+            .Consumes<HashRetracted>(Topics.HashesRetractions)
             .CoPartitioned(Topics.TakedownReminders, Topics.TakedownHeld));
     }
 

@@ -1,0 +1,59 @@
+using System.Globalization;
+using System.Text;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using Pipeline.Contracts;
+using Pipeline.Platform;
+using Prometheus;
+
+namespace Pipeline.Takedown;
+
+/// <summary>
+/// Withdrawal of a notice whose basis is gone (issue 12): classification reports on hashes.retractions.v1 that a bank
+/// entry a case was classified on has been retracted. When no bank entry supports the case any more
+/// (<c>remainingMatches</c> 0) and the notice rested on the hash match alone (<c>detectionMethod</c> hash_match, no
+/// analyst's assessment), the recipient of the first notice gets one WITHDRAWAL notice: its own id (derived from the
+/// first notice id), delivered once like any notice. It replaces the case's reminder timer, so no reminder follows; the
+/// sla stage closes the notice unmeasured and the recheck stops checking the URL.
+/// </summary>
+public static class Withdrawals
+{
+    public static readonly Counter Issued = Metrics.CreateCounter(
+        "pipeline_takedown_withdrawals_total", "WITHDRAWAL notices issued because the hash-list entry a notice rested on was retracted.");
+
+    private static readonly JsonSerializerOptions Indented = new() { WriteIndented = true };
+
+    /// <summary>Why a retraction does not withdraw the case's notice, or null when it does.</summary>
+    public static string? NotWithdrawn(TakedownNotice latest, HashRetracted retraction) =>
+        retraction.remainingMatches > 0 ? $"{retraction.remainingMatches} other bank entries still match the case"
+        : latest.kind == NoticeKind.WITHDRAWAL ? "withdrawn already"
+        : latest.detectionMethod != "hash_match" ? $"the notice rests on {latest.detectionMethod}, not on the hash match alone"
+        : null;
+
+    /// <summary>The withdrawal of the case's first notice (the latest being that notice or one of its reminders).</summary>
+    public static TakedownNotice Compose(TakedownNotice latest, HashRetracted retraction, DateTime issuedAt)
+    {
+        var firstId = ReminderSchedule.FirstNoticeId(latest);
+        var firstIssuedAt = latest.timeline.noticeSentAt ?? latest.issuedAt;
+        var noticeId = EventIds.Derive("withdrawal", firstId);
+        var xarf = JsonNode.Parse(latest.xarf)!.AsObject();
+        xarf["report_id"] = noticeId;
+        xarf["timestamp"] = issuedAt.ToString("O", CultureInfo.InvariantCulture);
+        xarf["withdrawal_of"] = firstId;
+        xarf["description"] = $"Withdrawal of notice {firstId}: the hash-list entry it rested on was retracted. No action is requested.";
+        var text = new StringBuilder();
+        text.Append(CultureInfo.InvariantCulture, $"Withdrawal ({noticeId}) of notice {firstId}, sent {firstIssuedAt:yyyy-MM-dd HH:mm} UTC, and of its reminders.").Append('\n');
+        text.Append(CultureInfo.InvariantCulture, $"The notice concerned {latest.url}. Its classification rested on an entry of the {retraction.bank} hash list that has since been retracted ({retraction.retractedAt:yyyy-MM-dd HH:mm} UTC).").Append('\n');
+        text.Append("No action is requested of you on the basis of that notice, and its deadline no longer applies. We apologise for the inconvenience.").Append('\n');
+        var withdrawal = NoticeComposer.Copy(latest, firstIssuedAt, latest.timeline.removalObservedAt);
+        withdrawal.eventId = EventIds.Derive("withdrawal-issued", firstId);
+        withdrawal.noticeId = noticeId;
+        withdrawal.kind = NoticeKind.WITHDRAWAL;
+        withdrawal.sequence = 0;
+        withdrawal.originalNoticeId = firstId;
+        withdrawal.issuedAt = issuedAt;
+        withdrawal.xarf = xarf.ToJsonString(Indented);
+        withdrawal.text = text.ToString();
+        return withdrawal;
+    }
+}

@@ -1,0 +1,65 @@
+using Pipeline.Contracts;
+using Pipeline.Platform;
+using Pipeline.Takedown;
+using static Pipeline.Recheck.Tests.FlowHarness;
+
+namespace Pipeline.Recheck.Tests;
+
+/// <summary>
+/// Issue 12, withdrawal: the hash-list entry a notice rested on is retracted (classification reports it on
+/// hashes.retractions.v1 for each case it matched). The hoster gets one WITHDRAWAL notice by its channel (a real SMTP
+/// server on loopback), however often the retraction is replayed; no reminder follows, the deadline passes without a
+/// breach, and the recheck stops checking the URL.
+/// </summary>
+public class WithdrawalTests
+{
+    private static readonly TimeSpan M = TimeSpan.FromMinutes(1), H = TimeSpan.FromHours(1);
+
+    [Fact]
+    public async Task A_retraction_sends_one_withdrawal_notice_and_stops_reminders_deadline_and_rechecks()
+    {
+        await using var h = await StartAsync();
+        var hoster = new Hosters.Hoster("wd-host", "www.wd-host.example", "198.51.100.73", 64511, NoticeChannel.EMAIL, "abuse@wd-host.example");
+        var kept = new Hosters.Hoster("kept-host", "www.kept-host.example", "198.51.100.74", 64496, NoticeChannel.EMAIL, "abuse@kept-host.example");
+        var url = hoster.Url("x/1.jpg");
+        var other = kept.Url("x/2.jpg");
+        await h.StartStagesAsync([hoster.Host, kept.Host], new Dictionary<string, string?> { ["Takedown:Delivery:BatchWindow"] = "00:00:00" });
+        await h.Clients.Publisher.PublishAsync(Topics.TakedownRequested, url, Hosters.Request(hoster, url, T0 - 10 * M, T0));
+        await h.Clients.Publisher.PublishAsync(Topics.TakedownRequested, other, Hosters.Request(kept, other, T0 - 10 * M, T0));
+        var first = NoticeComposer.NoticeId(url, 0, 0);
+        await Until(() => h.Smtp.Messages.Count == 2 && h.Schedule.Find(first) is not null, TimeSpan.FromSeconds(30), () => "both first notices sent and scheduled");
+        await h.RunUntilAsync(T0 + 2 * H, [], () => Task.CompletedTask);
+
+        // The entry is retracted at 2 h: nothing supports the first case's notice any more; the other case still matches
+        // another bank's entry.
+        HashRetracted Retraction(string caseKey, int remaining) => new()
+        {
+            eventId = EventIds.Derive("retracted", caseKey, "police-nl"), caseKey = caseKey, reportId = "r-" + caseKey, classifiedEventId = "c-" + caseKey,
+            bank = "police-nl", algorithm = Pipeline.Contracts.HashAlgorithm.SHA256, value = new string('a', 64), distance = 0, category = "A",
+            remainingMatches = remaining, matchedAt = T0 - 10 * M, retractedAt = h.Now,
+        };
+        await h.Clients.Publisher.PublishAsync(Topics.HashesRetractions, url, Retraction(url, 0));
+        await h.Clients.Publisher.PublishAsync(Topics.HashesRetractions, other, Retraction(other, 1));
+        var withdrawalId = EventIds.Derive("withdrawal", first);
+        await Until(() => h.Smtp.Messages.Count == 3 && h.Watcher.Events<TakedownNotice>(Topics.NoticesIssued, n => n.kind == NoticeKind.WITHDRAWAL).Count > 0,
+            TimeSpan.FromSeconds(30), () => $"the withdrawal issued and sent; mails {h.Smtp.Messages.Count}");
+        await h.Clients.Publisher.PublishAsync(Topics.HashesRetractions, url, Retraction(url, 0)); // replayed
+        await h.SettleAsync();
+
+        // Three days on: no reminder and no breach for the withdrawn notice; the other case gets both.
+        await h.RunUntilAsync(T0 + 3 * 24 * H, [], () => Task.CompletedTask);
+        var notices = h.Watcher.Events<TakedownNotice>(Topics.NoticesIssued).DistinctBy(n => n.eventId).ToList();
+        var withdrawal = Assert.Single(notices, n => n.kind == NoticeKind.WITHDRAWAL);
+        Assert.Equal((withdrawalId, first, hoster.Address, T0 + 2 * H), (withdrawal.noticeId, withdrawal.originalNoticeId, withdrawal.recipient.address, withdrawal.issuedAt));
+        Assert.Contains($"Withdrawal ({withdrawalId}) of notice {first}", withdrawal.text, StringComparison.Ordinal);
+        Assert.DoesNotContain(notices, n => n.kind == NoticeKind.REMINDER && n.caseKey == url);
+        Assert.Contains(notices, n => n.kind == NoticeKind.REMINDER && n.caseKey == other);
+        var delivered = h.Watcher.Events<NoticeDelivery>(Topics.NoticeDeliveries, d => d.noticeId == withdrawalId && d.status == DeliveryStatus.SENT).DistinctBy(d => d.eventId);
+        Assert.Single(delivered);
+        Assert.Single(h.Smtp.Messages, m => m.Message.TextBody?.Contains(withdrawalId, StringComparison.Ordinal) == true); // one mail, however often the retraction came
+        var breaches = h.Watcher.Events<SlaEvent>(Topics.SlaEvents, e => e.kind == SlaEventKind.DEADLINE_BREACHED).Select(e => e.caseKey).ToList();
+        Assert.DoesNotContain(url, breaches);
+        Assert.Contains(other, breaches);
+        Assert.Null(h.Schedule.Find(first)); // no longer checked
+    }
+}
