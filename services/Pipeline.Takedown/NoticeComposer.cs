@@ -64,7 +64,7 @@ public sealed class NoticeComposer(TakedownOptions options)
             orderReference = deadline < issuedAt + options.Deadline ? request.orderReference : null,
         };
         notice.xarf = Xarf(notice, request);
-        notice.text = Text(notice);
+        notice.text = Text(notice, request.assessment?.category ?? SeverityCategory.NOT_DETERMINED);
         return notice;
     }
 
@@ -99,7 +99,8 @@ public sealed class NoticeComposer(TakedownOptions options)
         xarf["content_removed"] = false;
         xarf["reminder_of"] = firstId;
         xarf["reminder_number"] = number;
-        xarf["description"] = $"Reminder {number} of notice {firstId} (sent {firstIssuedAt:yyyy-MM-dd HH:mm} UTC): the child sexual abuse material is still online. {RemoveBy(latest.deadline, issuedAt)}";
+        xarf["description"] = string.Create(CultureInfo.InvariantCulture,
+            $"Reminder {number} of notice {firstId} (sent {firstIssuedAt:yyyy-MM-dd HH:mm} UTC): the child sexual abuse material is still online. {RemoveBy(latest.deadline, issuedAt)}");
         var text = new StringBuilder();
         text.Append(CultureInfo.InvariantCulture, $"Reminder {number} ({noticeId}) of notice {firstId}, sent {firstIssuedAt:yyyy-MM-dd HH:mm} UTC.").Append('\n');
         if (overdue)
@@ -204,7 +205,7 @@ public sealed class NoticeComposer(TakedownOptions options)
         return doc.ToJsonString(Indented);
     }
 
-    private string Text(TakedownNotice n)
+    private string Text(TakedownNotice n, SeverityCategory category)
     {
         var text = new StringBuilder();
         text.AppendLine(CultureInfo.InvariantCulture, $"Notice {n.noticeId} from {options.SenderOrganisation} ({options.SenderContact})");
@@ -217,7 +218,8 @@ public sealed class NoticeComposer(TakedownOptions options)
         string[] network = [.. new[] { n.asn is { } asn ? $"AS{asn}" : null, n.country }.OfType<string>()];
         text.AppendLine(CultureInfo.InvariantCulture, $"  IP:  {string.Join(", ", n.ips)}{(network.Length > 0 ? $" ({string.Join(", ", network)})" : "")}");
         if (n.hashes?.sha256 is { } sha256) text.AppendLine(CultureInfo.InvariantCulture, $"  SHA-256: {sha256}");
-        text.AppendLine(CultureInfo.InvariantCulture, $"  Classification: {n.classification}; detected by {n.detectionMethod.Replace('_', ' ')}.");
+        var classification = category == SeverityCategory.NOT_DETERMINED ? n.classification.ToString() : $"{n.classification} ({category})";
+        text.AppendLine(CultureInfo.InvariantCulture, $"  Classification: {classification}; detected by {n.detectionMethod.Replace('_', ' ')}.");
         if (n.deadline > n.issuedAt)
             text.AppendLine(CultureInfo.InvariantCulture, $"Please remove it before {n.deadline:yyyy-MM-dd HH:mm} UTC. We will check the address until it is gone.");
         else
