@@ -144,6 +144,63 @@ public partial class XarfConformanceTests
         Assert.Equal("notices.hotline.example", (string?)JsonNode.Parse(notice.xarf)!["reporter"]!["domain"]);
     }
 
+    /// <summary>Through the delivery stage: composed notices of several variants for one webhook desk and one e-mail desk,
+    /// batched, arrive as a JSON array of conforming documents and as one mail with a conforming attachment per URL.</summary>
+    [Fact]
+    public async Task Delivered_batches_carry_conforming_documents()
+    {
+        await using var h = await DeliveryHarness.StartAsync();
+        var clock = new Microsoft.Extensions.Time.Testing.FakeTimeProvider(new DateTimeOffset(T0));
+        var host = await h.StartHostAsync(new Dictionary<string, string?> { ["Takedown:Delivery:BatchWindow"] = "00:02:00" }, time: clock);
+        var composer = new NoticeComposer(Options);
+        // Per desk three variants (different URLs per desk: a notice id belongs to one URL).
+        TakedownRequested[] Variants(ContentType a, ContentType b, ContentType c) =>
+        [
+            Request(HostKind.IPv6, Classification.NATIONAL, SeverityCategory.NOT_DETERMINED, Contact.RdapOnly, a),
+            Request(HostKind.Punycode, Classification.BASELINE, SeverityCategory.A2, Contact.Directory, b),
+            Request(HostKind.IPv4, null, SeverityCategory.NOT_DETERMINED, Contact.RdapOnly, c),
+        ];
+        var notices = new List<TakedownNotice>();
+        foreach (var (channel, address, variants) in new[]
+                 {
+                     (NoticeChannel.WEBHOOK, $"{h.Webhook.BaseUrl}/abuse/xarfhost", Variants(ContentType.VIDEO, ContentType.CONTAINER, ContentType.LINK)),
+                     (NoticeChannel.EMAIL, "abuse@xarfhost.example", Variants(ContentType.IMAGE, ContentType.TEXT, ContentType.OTHER)),
+                 })
+            foreach (var request in variants)
+            {
+                var first = composer.Compose(request, T0);
+                first.recipient.channel = channel;
+                first.recipient.address = address;
+                var reminder = NoticeComposer.Reminder(first, T0.AddHours(30));
+                reminder.issuedAt = T0; // issued now on the test clock, as a reminder after the deadline would be
+                notices.Add(first);
+                notices.Add(reminder);
+            }
+        await h.PublishAsync(notices);
+        using var batches = new Pipeline.TestSupport.TopicWatcher(h.Runtime.BootstrapServers, h.Runtime.SchemaRegistryUrl, Topics.TakedownBatches);
+        int Waiting() => batches.Events<NoticeDelivery>(Topics.TakedownBatches, d => d.status == DeliveryStatus.RETRYING && d.attempt == 0).Count;
+        await DeliveryHarness.Eventually(() => Waiting() == notices.Count, TimeSpan.FromSeconds(40), () => $"{Waiting()} of {notices.Count} notices waiting in batches");
+        clock.Advance(TimeSpan.FromMinutes(2));
+        await DeliveryHarness.Eventually(() => h.Final().Count == notices.Count, TimeSpan.FromSeconds(40), () => $"{h.Final().Count} of {notices.Count} delivered");
+        await h.StopHostAsync(host);
+
+        var post = Assert.Single(h.Webhook.Requests);
+        Assert.True(post.SignatureValid);
+        var list = Assert.IsType<JsonArray>(JsonNode.Parse(post.Body));
+        Assert.Equal(6, list.Count);
+        foreach (var doc in list) Conforms(doc!.ToJsonString(), $"posted {(string?)doc["report_id"]}");
+        Assert.Equal(post.IdempotencyKey, post.BatchId);
+        var mail = Assert.Single(h.Smtp.Messages).Message;
+        var attachments = mail.Attachments.OfType<MimePart>().ToList();
+        Assert.Equal(6, attachments.Count);
+        foreach (var part in attachments)
+        {
+            using var body = new MemoryStream();
+            await part.Content!.DecodeToAsync(body);
+            Conforms(Encoding.UTF8.GetString(body.ToArray()), part.FileName ?? "attachment");
+        }
+    }
+
     /// <summary>A reminder of a notice written before these fixes (from state) is brought into shape.</summary>
     [Fact]
     public void A_reminder_of_a_notice_written_before_the_fixes_conforms()
