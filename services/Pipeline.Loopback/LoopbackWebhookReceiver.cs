@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using System.Security.Cryptography;
 using System.Text;
+using System.Text.Json.Nodes;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Hosting.Server;
@@ -18,10 +19,21 @@ public sealed class LoopbackWebhookReceiver : IAsyncDisposable
 {
     private readonly WebApplication app;
 
-    /// <summary>A POST as received, at <see cref="At"/> (wall clock).</summary>
+    /// <summary>A POST as received, at <see cref="At"/> (wall clock). A batch carries its id in <c>X-Notice-Batch-Id</c>
+    /// (<see cref="BatchId"/>).</summary>
     public sealed record Request(string Path, string? IdempotencyKey, string Body, bool SignatureValid)
     {
         public DateTimeOffset At { get; init; } = DateTimeOffset.UtcNow;
+
+        public string? BatchId { get; init; }
+
+        /// <summary>The X-ARF documents posted: a single notice is one document, a batch a JSON array of them.</summary>
+        public IReadOnlyList<JsonObject> Reports() => JsonNode.Parse(Body) switch
+        {
+            JsonArray batch => [.. batch.OfType<JsonObject>()],
+            JsonObject one => [one],
+            _ => [],
+        };
     }
 
     private LoopbackWebhookReceiver(WebApplication app) => this.app = app;
@@ -52,7 +64,10 @@ public sealed class LoopbackWebhookReceiver : IAsyncDisposable
             var expected = "sha256=" + Convert.ToHexStringLower(HMACSHA256.HashData(Encoding.UTF8.GetBytes(secret), body));
             var given = http.Request.Headers["X-Signature"].ToString();
             var valid = CryptographicOperations.FixedTimeEquals(Encoding.ASCII.GetBytes(expected), Encoding.ASCII.GetBytes(given));
-            var request = new Request(http.Request.Path, http.Request.Headers["Idempotency-Key"].FirstOrDefault(), Encoding.UTF8.GetString(body), valid);
+            var request = new Request(http.Request.Path, http.Request.Headers["Idempotency-Key"].FirstOrDefault(), Encoding.UTF8.GetString(body), valid)
+            {
+                BatchId = http.Request.Headers["X-Notice-Batch-Id"].FirstOrDefault(),
+            };
             receiver.Requests.Enqueue(request);
             if (receiver.Delay > TimeSpan.Zero) await Task.Delay(receiver.Delay);
             if (!valid) return Results.StatusCode(401);

@@ -215,17 +215,19 @@ public sealed class WebhookChannel(HttpClient http, DeliveryOptions.WebhookSetti
     public Task<DeliveryResult> DeliverAsync(TakedownNotice notice, CancellationToken cancellationToken) =>
         PostAsync(notice, Encoding.UTF8.GetBytes(notice.xarf), notice.noticeId, ("X-Notice-Id", notice.noticeId), cancellationToken);
 
-    /// <summary>One POST for a batch: <c>{"batch_id": …, "reports": [X-ARF, …]}</c>, <c>Idempotency-Key</c> = the batch id,
-    /// the member notice ids in <c>X-Notice-Ids</c>.</summary>
-    public Task<DeliveryResult> DeliverAsync(NoticeBatch batch, CancellationToken cancellationToken)
-    {
-        var reports = new JsonArray([.. batch.Members.Select(m => JsonNode.Parse(m.xarf))]);
-        var body = new JsonObject { ["batch_id"] = batch.BatchId, ["reports"] = reports };
-        return PostAsync(batch.Lead, Encoding.UTF8.GetBytes(body.ToJsonString()), batch.BatchId,
-            ("X-Notice-Ids", string.Join(", ", batch.Members.Select(m => m.noticeId))), cancellationToken);
-    }
+    /// <summary>One POST for a batch: the body is a JSON array of the members' X-ARF documents (each one conforms on its
+    /// own; X-ARF has no batch envelope), <c>Idempotency-Key</c> and <c>X-Notice-Batch-Id</c> = the batch id, the member
+    /// notice ids in <c>X-Notice-Ids</c>.</summary>
+    public Task<DeliveryResult> DeliverAsync(NoticeBatch batch, CancellationToken cancellationToken) =>
+        PostAsync(batch.Lead, BatchBody(batch), batch.BatchId, ("X-Notice-Ids", string.Join(", ", batch.Members.Select(m => m.noticeId))), cancellationToken,
+            ("X-Notice-Batch-Id", batch.BatchId));
 
-    private async Task<DeliveryResult> PostAsync(TakedownNotice to, byte[] body, string idempotencyKey, (string Name, string Value) ids, CancellationToken cancellationToken)
+    /// <summary>The body of a batch POST: <c>[X-ARF, …]</c>, the members in batch order.</summary>
+    public static byte[] BatchBody(NoticeBatch batch) =>
+        Encoding.UTF8.GetBytes(new JsonArray([.. batch.Members.Select(m => JsonNode.Parse(m.xarf))]).ToJsonString());
+
+    private async Task<DeliveryResult> PostAsync(TakedownNotice to, byte[] body, string idempotencyKey, (string Name, string Value) ids, CancellationToken cancellationToken,
+        (string Name, string Value)? batchId = null)
     {
         if (!Uri.TryCreate(to.recipient.address, UriKind.Absolute, out var url) || (url.Scheme != Uri.UriSchemeHttps && url.Scheme != Uri.UriSchemeHttp))
             return DeliveryResult.Failed($"the webhook address '{to.recipient.address}' is not an http(s) URL. Fix the hoster's abuse contact in the directory.");
@@ -237,6 +239,7 @@ public sealed class WebhookChannel(HttpClient http, DeliveryOptions.WebhookSetti
         request.Headers.Add("X-Signature", Signature(body, secret));
         request.Headers.Add("Idempotency-Key", idempotencyKey);
         request.Headers.Add(ids.Name, ids.Value);
+        if (batchId is { } b) request.Headers.Add(b.Name, b.Value);
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         timeout.CancelAfter(settings.Timeout);
         try

@@ -64,7 +64,7 @@ public sealed class NoticeComposer(TakedownOptions options)
             orderReference = deadline < issuedAt + options.Deadline ? request.orderReference : null,
         };
         notice.xarf = Xarf(notice, request);
-        notice.text = Text(notice);
+        notice.text = Text(notice, request.assessment?.category ?? SeverityCategory.NOT_DETERMINED);
         return notice;
     }
 
@@ -90,14 +90,23 @@ public sealed class NoticeComposer(TakedownOptions options)
         var firstIssuedAt = latest.timeline.noticeSentAt ?? latest.issuedAt;
         var n = number.ToString(CultureInfo.InvariantCulture);
         var noticeId = EventIds.Derive("reminder", firstId, n);
-        var xarf = JsonNode.Parse(latest.xarf)!.AsObject();
+        var overdue = latest.deadline <= issuedAt;
+        // The first notice's document (one written before the X-ARF fixes is brought into shape), with the reminder's
+        // own id and time, and a description of where the deadline stands at this reminder's issue.
+        var xarf = XarfShape.Conform(JsonNode.Parse(latest.xarf)!.AsObject());
         xarf["report_id"] = noticeId;
-        xarf["timestamp"] = issuedAt.ToString("O", CultureInfo.InvariantCulture);
+        xarf["timestamp"] = XarfShape.Timestamp(issuedAt);
+        xarf["content_removed"] = false;
         xarf["reminder_of"] = firstId;
         xarf["reminder_number"] = number;
+        xarf["description"] = string.Create(CultureInfo.InvariantCulture,
+            $"Reminder {number} of notice {firstId} (sent {firstIssuedAt:yyyy-MM-dd HH:mm} UTC): the child sexual abuse material is still online. {RemoveBy(latest.deadline, issuedAt)}");
         var text = new StringBuilder();
         text.Append(CultureInfo.InvariantCulture, $"Reminder {number} ({noticeId}) of notice {firstId}, sent {firstIssuedAt:yyyy-MM-dd HH:mm} UTC.").Append('\n');
-        text.Append(CultureInfo.InvariantCulture, $"As of {issuedAt:yyyy-MM-dd HH:mm} UTC the material is still online. The notice follows again.").Append('\n');
+        if (overdue)
+            text.Append(CultureInfo.InvariantCulture, $"As of {issuedAt:yyyy-MM-dd HH:mm} UTC the material is still online and the removal deadline ({latest.deadline:yyyy-MM-dd HH:mm} UTC) has passed: remove it now. The notice follows again.").Append('\n');
+        else
+            text.Append(CultureInfo.InvariantCulture, $"As of {issuedAt:yyyy-MM-dd HH:mm} UTC the material is still online. The notice follows again.").Append('\n');
         text.Append('\n');
         text.Append(latest.kind == NoticeKind.FIRST ? latest.text : FirstText(latest.text));
         var reminder = Copy(latest, firstIssuedAt, removalObservedAt: null);
@@ -128,6 +137,13 @@ public sealed class NoticeComposer(TakedownOptions options)
         return copy;
     }
 
+    /// <summary>What the notice asks, said right at <paramref name="at"/>: remove before a deadline still ahead, or, once it
+    /// has passed (a reminder after it; an authority's order whose deadline passed before the notice could go out), that
+    /// it has passed and the material is to be removed now — never "before" a time already past.</summary>
+    public static string RemoveBy(DateTime deadline, DateTime at) => deadline > at
+        ? string.Create(CultureInfo.InvariantCulture, $"Remove it before {deadline:yyyy-MM-dd HH:mm} UTC.")
+        : string.Create(CultureInfo.InvariantCulture, $"The removal deadline, {deadline:yyyy-MM-dd HH:mm} UTC, has passed: remove it now.");
+
     /// <summary>The first notice's text inside a reminder's: everything after the three header lines.</summary>
     private static string FirstText(string reminderText)
     {
@@ -148,38 +164,48 @@ public sealed class NoticeComposer(TakedownOptions options)
         hosting.behindCdn && (hosting.cdnAbuseContact is null || hosting.abuseContact is null
             || string.Equals(hosting.cdnAbuseContact.address, hosting.abuseContact.address, StringComparison.OrdinalIgnoreCase));
 
+    /// <summary>
+    /// The notice as an X-ARF v4 <c>content/csam</c> document (schemas xarf-core, content-base, content-csam of
+    /// xarf/xarf-spec). Optional fields are left out when unknown, never null: the schemas type them as string or
+    /// integer. <c>domain</c> only when the host matches content-base's pattern (an IP literal or a punycode host
+    /// cannot); no <c>evidence</c> (an evidence item needs a payload, and a CSAM notice carries none: the hashes are in
+    /// <c>hash_values</c>).
+    /// </summary>
     private string Xarf(TakedownNotice n, TakedownRequested request)
     {
+        var doc = new JsonObject
+        {
+            ["xarf_version"] = XarfShape.Version,
+            ["report_id"] = n.noticeId,
+            ["timestamp"] = XarfShape.Timestamp(n.issuedAt),
+            ["reporter"] = new JsonObject { ["org"] = options.SenderOrganisation, ["contact"] = options.SenderContact, ["domain"] = XarfShape.SenderDomain(options) },
+            ["sender"] = new JsonObject { ["org"] = options.SenderOrganisation, ["contact"] = options.SenderContact, ["domain"] = XarfShape.SenderDomain(options) },
+            ["source_identifier"] = XarfShape.SourceIdentifier(n.ips, request.caseInfo.host),
+            ["category"] = "content",
+            ["type"] = "csam",
+            ["url"] = n.url,
+        };
+        if (XarfShape.Domain(request.caseInfo.host) is { } domain) doc["domain"] = domain;
+        if (!string.IsNullOrWhiteSpace(n.hosterName)) doc["hosting_provider"] = n.hosterName;
+        if (n.asn is { } asn && XarfShape.IsAsn(asn)) doc["asn"] = asn;
+        if (n.country is { } country && XarfShape.IsCountryCode(country)) doc["country_code"] = country;
+        doc["classification"] = XarfShape.Classification(request.assessment?.category);
+        doc["detection_method"] = n.detectionMethod;
+        if (XarfShape.MediaType(request.report.contentType) is { } media) doc["media_type"] = media;
         var hashes = new JsonObject();
         if (n.hashes?.md5 is { } md5) hashes["md5"] = md5;
         if (n.hashes?.sha1 is { } sha1) hashes["sha1"] = sha1;
         if (n.hashes?.sha256 is { } sha256) hashes["sha256"] = sha256;
-        var doc = new JsonObject
-        {
-            ["xarf_version"] = "4.0.0",
-            ["report_id"] = n.noticeId,
-            ["timestamp"] = n.issuedAt.ToString("O", CultureInfo.InvariantCulture),
-            ["reporter"] = new JsonObject { ["org"] = options.SenderOrganisation, ["contact"] = options.SenderContact, ["domain"] = options.SenderDomain },
-            ["sender"] = new JsonObject { ["org"] = options.SenderOrganisation, ["contact"] = options.SenderContact, ["domain"] = options.SenderDomain },
-            ["source_identifier"] = n.ips.FirstOrDefault() ?? request.caseInfo.host,
-            ["category"] = "content",
-            ["type"] = "csam",
-            ["url"] = n.url,
-            ["domain"] = request.caseInfo.host,
-            ["hosting_provider"] = n.hosterName,
-            ["asn"] = n.asn,
-            ["country_code"] = n.country,
-            ["classification"] = n.classification == Classification.NATIONAL ? "national" : "baseline",
-            ["detection_method"] = n.detectionMethod,
-            ["hash_values"] = hashes,
-            ["content_removed"] = false,
-            ["description"] = $"Child sexual abuse material reported to {options.SenderOrganisation}. Remove it before {n.deadline:yyyy-MM-dd HH:mm} UTC.",
-            ["evidence"] = new JsonArray(), // never media: hashes and reference ids only
-        };
+        if (hashes.Count > 0) doc["hash_values"] = hashes;
+        doc["content_removed"] = false;
+        if (n.classification == Classification.NATIONAL) doc["tags"] = new JsonArray(XarfShape.NationalLawTag);
+        doc["description"] = (n.classification == Classification.NATIONAL
+            ? $"Child sexual abuse material, illegal under national law ({n.country ?? "the hosting country"}), reported to {options.SenderOrganisation}. "
+            : $"Child sexual abuse material reported to {options.SenderOrganisation}. ") + RemoveBy(n.deadline, n.issuedAt);
         return doc.ToJsonString(Indented);
     }
 
-    private string Text(TakedownNotice n)
+    private string Text(TakedownNotice n, SeverityCategory category)
     {
         var text = new StringBuilder();
         text.AppendLine(CultureInfo.InvariantCulture, $"Notice {n.noticeId} from {options.SenderOrganisation} ({options.SenderContact})");
@@ -189,10 +215,15 @@ public sealed class NoticeComposer(TakedownOptions options)
             ? "We ask you to remove child sexual abuse material at the following address, which your network serves as a CDN or reverse proxy, and to disclose the origin server that hosts it:"
             : "We ask you to remove child sexual abuse material at the following address, which your network hosts:");
         text.AppendLine(CultureInfo.InvariantCulture, $"  URL: {n.url}");
-        text.AppendLine(CultureInfo.InvariantCulture, $"  IP:  {string.Join(", ", n.ips)} (AS{n.asn}, {n.country})");
+        string[] network = [.. new[] { n.asn is { } asn ? $"AS{asn}" : null, n.country }.OfType<string>()];
+        text.AppendLine(CultureInfo.InvariantCulture, $"  IP:  {string.Join(", ", n.ips)}{(network.Length > 0 ? $" ({string.Join(", ", network)})" : "")}");
         if (n.hashes?.sha256 is { } sha256) text.AppendLine(CultureInfo.InvariantCulture, $"  SHA-256: {sha256}");
-        text.AppendLine(CultureInfo.InvariantCulture, $"  Classification: {n.classification}; detected by {n.detectionMethod.Replace('_', ' ')}.");
-        text.AppendLine(CultureInfo.InvariantCulture, $"Please remove it before {n.deadline:yyyy-MM-dd HH:mm} UTC. We will check the address until it is gone.");
+        var classification = category == SeverityCategory.NOT_DETERMINED ? n.classification.ToString() : $"{n.classification} ({category})";
+        text.AppendLine(CultureInfo.InvariantCulture, $"  Classification: {classification}; detected by {n.detectionMethod.Replace('_', ' ')}.");
+        if (n.deadline > n.issuedAt)
+            text.AppendLine(CultureInfo.InvariantCulture, $"Please remove it before {n.deadline:yyyy-MM-dd HH:mm} UTC. We will check the address until it is gone.");
+        else
+            text.AppendLine(CultureInfo.InvariantCulture, $"The removal deadline, {n.deadline:yyyy-MM-dd HH:mm} UTC, has passed: please remove it now. We will check the address until it is gone.");
         if (n.orderReference is { } order)
             text.AppendLine(CultureInfo.InvariantCulture, $"This deadline is set by the removal order {order} of the competent authority.");
         text.AppendLine("This notice carries no imagery. Do not reply with or forward the material.");

@@ -40,8 +40,12 @@ internal sealed class TakedownOptionsValidator : IValidateOptions<TakedownOption
             errors.Add($"Takedown:Deadline {o.Deadline} must lie between 0 and 30 days. Fix: use 1.00:00:00 (24 hours; note that 24:00:00 would mean 24 days) for the sector norm.");
         if (string.IsNullOrWhiteSpace(o.SenderOrganisation))
             errors.Add("Takedown:SenderOrganisation is empty. Fix: set the issuing hotline's name (it appears in every notice).");
+        if (o.SenderOrganisation.Length > 200)
+            errors.Add($"Takedown:SenderOrganisation is {o.SenderOrganisation.Length} characters long; X-ARF v4 allows at most 200 (reporter.org). Fix: shorten it.");
         if (string.IsNullOrWhiteSpace(o.SenderContact) || !o.SenderContact.Contains('@', StringComparison.Ordinal))
             errors.Add($"Takedown:SenderContact '{o.SenderContact}' is not an e-mail address. Fix: set the hotline's notice desk address.");
+        if (!string.IsNullOrEmpty(o.SenderDomain) && !XarfShape.IsHostname(o.SenderDomain))
+            errors.Add($"Takedown:SenderDomain '{o.SenderDomain}' is not a host name (X-ARF v4 reporter.domain). Fix: set the hotline's own domain, e.g. hotline.example, or leave it empty to use the domain of Takedown:SenderContact.");
         if (o.Reminders.Interval < TimeSpan.FromMinutes(1) || o.Reminders.Interval > TimeSpan.FromDays(7))
             errors.Add($"Takedown:Reminders:Interval {o.Reminders.Interval} must lie between 1 minute and 7 days. Fix: use 1.00:00:00 (every 24 hours, the hotlines' custom; 24:00:00 would mean 24 days).");
         if (o.Reminders.MaxCount is < 0 or > 100)

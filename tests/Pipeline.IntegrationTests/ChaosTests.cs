@@ -339,9 +339,7 @@ public sealed class ChaosTests(KafkaBackend backend, ITestOutputHelper output)
         }
         foreach (var r in hooks.Requests.Where(r => r.SignatureValid))
         {
-            var body = JsonNode.Parse(r.Body)!;
-            var reports = body["reports"] is JsonArray batch ? batch.Select(x => x!) : [body];
-            foreach (var report in reports)
+            foreach (var report in r.Reports())
                 yield return (report["report_id"]!.GetValue<string>(), r.IdempotencyKey ?? "", r.At);
         }
     }

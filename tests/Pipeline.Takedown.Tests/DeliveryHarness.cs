@@ -163,7 +163,7 @@ public sealed class DeliveryHarness : IAsyncDisposable
             deadline = T0.AddHours(24),
             policeHold = false,
             timeline = new Timeline { receivedAt = T0.AddMinutes(-30), referredToPoliceAt = null, noticeSentAt = T0, removalObservedAt = null },
-            xarf = $$"""{"xarf_version":"4.0.0","report_id":"{{noticeId}}","category":"content","type":"csam","url":"{{url}}","evidence":[]}""",
+            xarf = $$"""{"xarf_version":"4.0.0","report_id":"{{noticeId}}","category":"content","type":"csam","url":"{{url}}"}""",
             text = $"Notice {noticeId}\nPlease remove {url}.\n",
             issuedAt = T0,
         };

@@ -75,9 +75,9 @@ public class GroupingTests
         Assert.NotEqual(batchId, hookBatch);
         Assert.True(post.SignatureValid);
         Assert.Equal(hookBatch, post.IdempotencyKey);
-        var body = JsonNode.Parse(post.Body)!;
-        Assert.Equal(hookBatch, (string?)body["batch_id"]);
-        Assert.Equal(hooks.Select(n => n.noticeId).Order(StringComparer.Ordinal), body["reports"]!.AsArray().Select(r => (string?)r!["report_id"]).Order(StringComparer.Ordinal));
+        Assert.Equal(hookBatch, post.BatchId);
+        Assert.IsType<JsonArray>(JsonNode.Parse(post.Body)); // a list of X-ARF documents, no envelope
+        Assert.Equal(hooks.Select(n => n.noticeId).Order(StringComparer.Ordinal), post.Reports().Select(r => (string?)r["report_id"]).Order(StringComparer.Ordinal));
 
         // After the window: the next notice for the same desk opens a new batch (sent alone, two minutes later).
         var next = DeliveryHarness.Notice("grouphost", 4, NoticeChannel.EMAIL, "abuse@grouphost.example");
@@ -137,9 +137,8 @@ public class GroupingTests
         var again = h.Webhook.Requests.Last();
         Assert.True(again.SignatureValid);
         Assert.Equal(first.IdempotencyKey, again.IdempotencyKey);
-        var body = JsonNode.Parse(again.Body)!;
-        Assert.Equal(first.IdempotencyKey, (string?)body["batch_id"]);
-        Assert.Equal([notices[1].noticeId], body["reports"]!.AsArray().Select(r => (string?)r!["report_id"]));
+        Assert.Equal(first.IdempotencyKey, again.BatchId);
+        Assert.Equal([notices[1].noticeId], again.Reports().Select(r => (string?)r["report_id"]));
     }
 
     [Fact]

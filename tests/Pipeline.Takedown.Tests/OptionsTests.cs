@@ -33,4 +33,14 @@ public class OptionsTests
         Assert.Contains(result.Failures!, f => f.StartsWith("Takedown:Reminders:MaxCount -1 must lie between 0 (no reminders) and 100. Fix:", StringComparison.Ordinal));
         Assert.True(new TakedownOptionsValidator().Validate(null, new TakedownOptions { SenderOrganisation = "Example Hotline", SenderContact = "notices@hotline.example" }).Succeeded);
     }
+
+    [Fact]
+    public void A_sender_that_xarf_cannot_carry_is_named_with_its_fix()
+    {
+        var o = new TakedownOptions { SenderOrganisation = new string('x', 201), SenderContact = "notices@hotline.example", SenderDomain = "hotline example" };
+        var result = new TakedownOptionsValidator().Validate(null, o);
+        Assert.True(result.Failed);
+        Assert.Contains(result.Failures!, f => f.StartsWith("Takedown:SenderOrganisation is 201 characters long; X-ARF v4 allows at most 200", StringComparison.Ordinal));
+        Assert.Contains(result.Failures!, f => f.StartsWith("Takedown:SenderDomain 'hotline example' is not a host name", StringComparison.Ordinal) && f.Contains("Fix:", StringComparison.Ordinal));
+    }
 }

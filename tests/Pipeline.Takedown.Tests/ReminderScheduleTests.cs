@@ -57,8 +57,9 @@ public class ReminderScheduleTests
         Assert.Equal(first.recipient.address, second.recipient.address);
         Assert.Equal(T0, second.timeline.noticeSentAt);
         Assert.Equal(T0.AddHours(48), second.issuedAt);
-        // The first notice's text once, under the reminder's own header (not nested reminder headers).
-        Assert.Equal($"Reminder 2 ({second.noticeId}) of notice {first.noticeId}, sent 2026-02-02 10:00 UTC.\nAs of 2026-02-04 10:00 UTC the material is still online. The notice follows again.\n\n{first.text}", second.text);
+        // The first notice's text once, under the reminder's own header (not nested reminder headers), which says that
+        // the deadline has passed (it never asks for removal "before" a time already past).
+        Assert.Equal($"Reminder 2 ({second.noticeId}) of notice {first.noticeId}, sent 2026-02-02 10:00 UTC.\nAs of 2026-02-04 10:00 UTC the material is still online and the removal deadline (2026-02-03 10:00 UTC) has passed: remove it now. The notice follows again.\n\n{first.text}", second.text);
         // Deterministic: the same reminder after a crash is the same notice.
         Assert.Equal(second.noticeId, NoticeComposer.Reminder(NoticeComposer.Reminder(first, T0.AddHours(24)), T0.AddHours(48)).noticeId);
     }

@@ -108,7 +108,7 @@ public static class BenchTakedownCommand
             deadline = T0.AddHours(24),
             policeHold = false,
             timeline = new Timeline { receivedAt = T0.AddMinutes(-30), noticeSentAt = T0 },
-            xarf = $$"""{"xarf_version":"4.0.0","report_id":"{{noticeId}}","category":"content","type":"csam","url":"{{url}}","evidence":[]}""",
+            xarf = $$"""{"xarf_version":"4.0.0","report_id":"{{noticeId}}","category":"content","type":"csam","url":"{{url}}"}""",
             text = $"Notice {noticeId}\nPlease remove {url}.\n",
             issuedAt = T0,
         };

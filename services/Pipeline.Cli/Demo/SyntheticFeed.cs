@@ -79,6 +79,17 @@ public sealed class SyntheticFeed(int seed, IReadOnlyList<string> knownSha256, T
             analyst = $"analyst-{random.Next(1, 6)}",
             assessedAt = now,
         };
+        // The analyst's A/B category (X-ARF's csam classification) for illegal material: the letter from the age group
+        // (A prepubescent or younger, B pubescent), the level from the same roll as the material (no extra draw, so the
+        // feed stays the same sequence).
+        if (assessment is { classification: Contracts.Classification.BASELINE })
+            assessment.category = (assessment.ageGroup == AgeGroup.PUBESCENT, material < 0.775) switch
+            {
+                (false, true) => SeverityCategory.A1,
+                (false, false) => SeverityCategory.A2,
+                (true, true) => SeverityCategory.B1,
+                (true, false) => SeverityCategory.B2,
+            };
         var sha256 = known ? knownSha256[random.Next(knownSha256.Count)] : RandomHex(32);
         if (roll < 0.012) { url = $"https://site1.nl-swift.example/{n}"; sha256 = "not-a-hash"; } // rejected: HASH_MALFORMED
         var reporterType = random.NextDouble() switch { < 0.55 => ReporterType.PUBLIC, < 0.75 => ReporterType.ANONYMOUS, < 0.9 => ReporterType.CRAWLER, _ => ReporterType.TRUSTED_FLAGGER };
