@@ -118,6 +118,9 @@ public static class HosterScorecard
                 }
                 switch (n.kind)
                 {
+                    case NoticeKind.CONFIRMATION:
+                        if (current is not null) { current.NoticeIds.Add(n.noticeId); byNotice[n.noticeId] = current; }
+                        continue; // the case's last word, not a reminder
                     case NoticeKind.WITHDRAWAL:
                         if (current is not null) { current.Withdrawn = true; current.NoticeIds.Add(n.noticeId); byNotice[n.noticeId] = current; current = null; }
                         continue;

@@ -94,7 +94,7 @@ public sealed class SlaProcessor : IProcessor<TakedownNotice>, IProcessor<Conten
         var notice = message.Value;
         // A reminder repeats its first notice: the SLA runs from the first notice to its deadline (the scorecard counts
         // reminders from notices.issued itself).
-        if (notice.kind == NoticeKind.REMINDER) return ValueTask.CompletedTask;
+        if (notice.kind is NoticeKind.REMINDER or NoticeKind.ESCALATION or NoticeKind.CONFIRMATION) return ValueTask.CompletedTask;
         if (notice.kind == NoticeKind.WITHDRAWAL)
         {
             // The notice is void: not measured, no breach, no escalation (the scorecard counts the episode withdrawn).

@@ -59,7 +59,13 @@ public sealed class EmailChannel(DeliveryOptions.SmtpSettings smtp, TakedownOpti
 
     public MimeMessage Compose(TakedownNotice notice)
     {
-        var subject = notice.kind == NoticeKind.FIRST ? "Takedown notice" : $"Takedown notice ({notice.kind.ToString().ToLowerInvariant()} {notice.sequence})";
+        var subject = notice.kind switch
+        {
+            NoticeKind.FIRST => "Takedown notice",
+            NoticeKind.CONFIRMATION => "Removal confirmed",
+            NoticeKind.WITHDRAWAL => "Takedown notice withdrawn",
+            _ => $"Takedown notice ({notice.kind.ToString().ToLowerInvariant()} {notice.sequence})",
+        };
         var message = Envelope(notice, $"{subject} {notice.noticeId}: {new Uri(notice.url).Host}", out var domain);
         message.MessageId = MessageId(notice, domain);
         message.Date = new DateTimeOffset(notice.issuedAt, TimeSpan.Zero);

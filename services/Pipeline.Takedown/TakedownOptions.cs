@@ -16,6 +16,10 @@ public sealed class TakedownOptions
 
     public ReminderSettings Reminders { get; set; } = new();
 
+    /// <summary>When a noticed URL is confirmed removed, its recipient gets a CONFIRMATION notice (X-ARF
+    /// <c>content_removed: true</c>), the case's last word to the hoster.</summary>
+    public bool ConfirmRemoval { get; set; } = true;
+
     /// <summary>Section <c>Takedown:SendWindow</c>: the default send window (a contact directory entry may have its own).</summary>
     public SendWindowSettings SendWindow { get; set; } = new();
 

@@ -169,6 +169,13 @@ public sealed class TakedownProcessor : IProcessor<TakedownRequested>, IProcesso
         if (observed.noticeId is { } id && id != ReminderSchedule.FirstNoticeId(latest) && id != latest.noticeId) return ValueTask.CompletedTask;
         timers.State.Put(output, message.Partition, observed.caseKey, ReminderSchedule.Stopped(latest, observed.offlineSince ?? observed.observedAt));
         output.AfterCommit(() => ReminderMetrics.Stopped.Inc());
+        // The case's last word to the hoster: its removal is confirmed (once: a replayed observation finds the timer stopped).
+        if (settings.ConfirmRemoval && latest.kind is NoticeKind.FIRST or NoticeKind.REMINDER && !latest.policeHold)
+        {
+            var confirmation = Withdrawals.Confirmation(latest, observed, time.GetUtcNow().UtcDateTime);
+            output.Send(Topics.NoticesIssued, confirmation.caseKey, confirmation);
+            output.AfterCommit(() => Withdrawals.Confirmations.Inc());
+        }
         return ValueTask.CompletedTask;
     }
 

@@ -18,6 +18,41 @@ namespace Pipeline.Takedown;
 /// </summary>
 public static class Withdrawals
 {
+    public static readonly Counter Confirmations = Metrics.CreateCounter(
+        "pipeline_takedown_confirmations_total", "CONFIRMATION notices issued: a noticed URL was confirmed removed and its recipient told so.");
+
+    /// <summary>The notice that tells the first notice's recipient its removal was confirmed (X-ARF content_removed true).</summary>
+    public static TakedownNotice Confirmation(TakedownNotice latest, ContentStatusObserved removal, DateTime issuedAt)
+    {
+        var firstId = ReminderSchedule.FirstNoticeId(latest);
+        var firstIssuedAt = latest.timeline.noticeSentAt ?? latest.issuedAt;
+        var removedAt = removal.offlineSince ?? removal.observedAt;
+        var noticeId = EventIds.Derive("confirmation", firstId);
+        var how = removal.method == ObservationMethod.HOSTER_CONFIRMATION ? "your confirmation, verified by our check" : "our checks";
+        var xarf = JsonNode.Parse(latest.xarf)!.AsObject();
+        xarf["report_id"] = noticeId;
+        xarf["timestamp"] = issuedAt.ToString("yyyy-MM-ddTHH:mm:ss.fffZ", CultureInfo.InvariantCulture);
+        xarf["content_removed"] = true;
+        xarf["confirmation_of"] = firstId;
+        xarf["description"] = $"Removal confirmed: the material reported in notice {firstId} was found removed at {removedAt:yyyy-MM-dd HH:mm} UTC ({how}). No further action is requested.";
+        var text = new StringBuilder();
+        text.Append(CultureInfo.InvariantCulture, $"Removal confirmed ({noticeId}) for notice {firstId}, sent {firstIssuedAt:yyyy-MM-dd HH:mm} UTC.").Append('\n');
+        text.Append(CultureInfo.InvariantCulture, $"The material at {latest.url} was found removed at {removedAt:yyyy-MM-dd HH:mm} UTC ({how}), {Hours(removedAt - firstIssuedAt)} after the notice.").Append('\n');
+        text.Append("Thank you. No further action is requested; we keep watching the address for a re-upload for a while.").Append('\n');
+        var confirmation = NoticeComposer.Copy(latest, firstIssuedAt, removedAt);
+        confirmation.eventId = EventIds.Derive("confirmation-issued", firstId);
+        confirmation.noticeId = noticeId;
+        confirmation.kind = NoticeKind.CONFIRMATION;
+        confirmation.sequence = 0;
+        confirmation.originalNoticeId = firstId;
+        confirmation.issuedAt = issuedAt;
+        confirmation.xarf = xarf.ToJsonString(Indented);
+        confirmation.text = text.ToString();
+        return confirmation;
+    }
+
+    private static string Hours(TimeSpan t) => t < TimeSpan.Zero ? "before" : $"{t.TotalHours.ToString("0.0", CultureInfo.InvariantCulture)} h";
+
     public static readonly Counter Issued = Metrics.CreateCounter(
         "pipeline_takedown_withdrawals_total", "WITHDRAWAL notices issued because the hash-list entry a notice rested on was retracted.");
 
@@ -38,7 +73,7 @@ public static class Withdrawals
         var noticeId = EventIds.Derive("withdrawal", firstId);
         var xarf = JsonNode.Parse(latest.xarf)!.AsObject();
         xarf["report_id"] = noticeId;
-        xarf["timestamp"] = issuedAt.ToString("O", CultureInfo.InvariantCulture);
+        xarf["timestamp"] = issuedAt.ToString("yyyy-MM-ddTHH:mm:ss.fffZ", CultureInfo.InvariantCulture);
         xarf["withdrawal_of"] = firstId;
         xarf["description"] = $"Withdrawal of notice {firstId}: the hash-list entry it rested on was retracted. No action is requested.";
         var text = new StringBuilder();

@@ -82,6 +82,8 @@ public sealed class FlowHarness : IAsyncDisposable
             ["Takedown:SenderOrganisation"] = "Example Hotline (test)",
             ["Takedown:SenderContact"] = "notices@hotline.example",
             ["Takedown:SenderDomain"] = "hotline.example",
+            // The timelines of these tests count every mail; ConfirmationTests turn the confirmation of removal on.
+            ["Takedown:ConfirmRemoval"] = "false",
             ["Takedown:Delivery:Smtp:Host"] = "127.0.0.1",
             ["Takedown:Delivery:Smtp:Port"] = Smtp.Port.ToString(CultureInfo.InvariantCulture),
             ["Takedown:Delivery:Smtp:Security"] = "None",

@@ -72,12 +72,14 @@ public class ReminderTests
             await f.Until(() => f.Notices(late.caseKey).Count == (hours - 72) / 24 + 1, () => $"reminders of the late case at {hours} h");
         }
 
-        Assert.Equal([T0, T0.AddHours(24)], f.Notices(removed.caseKey).Select(n => n.issuedAt));
+        Assert.Equal([T0, T0.AddHours(24)], f.Notices(removed.caseKey).Where(n => n.kind != NoticeKind.CONFIRMATION).Select(n => n.issuedAt));
+        // The removed case's last word: one confirmation of its removal (Takedown:ConfirmRemoval), after which nothing.
+        Assert.Single(f.Notices(removed.caseKey), n => n.kind == NoticeKind.CONFIRMATION);
         Assert.Equal([T0, T0.AddHours(24), T0.AddHours(48), T0.AddHours(72)], f.Notices(silent.caseKey).Select(n => n.issuedAt));
         Assert.Equal([0, 1, 2, 3], f.Notices(silent.caseKey).Select(n => n.sequence));
         Assert.Equal([T0.AddHours(72), T0.AddHours(96), T0.AddHours(120)], f.Notices(late.caseKey).Select(n => n.issuedAt));
         Assert.Equal(firstC.noticeId, f.Notices(late.caseKey)[2].originalNoticeId);
-        Assert.Equal(2 + 4 + 3, f.H.Smtp.Messages.Count);
+        Assert.Equal(2 + 1 + 4 + 3, f.H.Smtp.Messages.Count);
         Assert.Equal(f.H.Smtp.Messages.Count, f.H.Smtp.Messages.Select(m => m.Message.MessageId).Distinct().Count());
         await f.Until(() => f.Watch.Events<SlaEvent>(Topics.SlaEvents, e => e.kind == SlaEventKind.REMINDER_SENT).Count == 1 + 3 + 2, () => "REMINDER_SENT per reminder");
         Assert.Equal([T0.AddHours(24), T0.AddHours(48), T0.AddHours(72)], f.SlaEvents(silent.caseKey, SlaEventKind.REMINDER_SENT).Select(e => e.occurredAt).Order());

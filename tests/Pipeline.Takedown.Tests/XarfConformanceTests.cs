@@ -80,6 +80,13 @@ public partial class XarfConformanceTests
             value = new string('b', 64), distance = 0, remainingMatches = 0, matchedAt = T0, retractedAt = T0.AddHours(40),
         }, T0.AddHours(40));
         Conforms(withdrawal.xarf, $"WITHDRAWAL ({host}, {Classes[classIndex].Name}, {contact}, {contentType})");
+        var confirmation = Withdrawals.Confirmation(reminderAfterDeadline, new ContentStatusObserved
+        {
+            eventId = "o", caseKey = request.caseKey, noticeId = first.noticeId, url = request.caseKey, status = ContentStatus.REMOVED, httpStatus = 404,
+            method = ObservationMethod.RECHECK, consecutiveMisses = 3, observedAt = T0.AddHours(38), offlineSince = T0.AddHours(37), removalConfirmed = true,
+        }, T0.AddHours(38));
+        Conforms(confirmation.xarf, $"CONFIRMATION ({host}, {Classes[classIndex].Name}, {contact}, {contentType})");
+        Assert.True((bool)JsonNode.Parse(confirmation.xarf)!["content_removed"]!);
         Assert.Equal((withdrawal.noticeId, first.noticeId), ((string?)JsonNode.Parse(withdrawal.xarf)!["report_id"], (string?)JsonNode.Parse(withdrawal.xarf)!["withdrawal_of"]));
 
         foreach (var notice in new[] { first, reminderBeforeDeadline, reminderAfterDeadline, laterSequence, afterOrderDeadline })

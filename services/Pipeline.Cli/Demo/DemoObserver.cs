@@ -158,7 +158,7 @@ public sealed class DemoObserver : IDisposable
                 var notice = Read<TakedownNotice>(topic, value);
                 if (!Record(topic, notice.eventId)) break;
                 if (notice.kind == NoticeKind.REMINDER) Interlocked.Increment(ref reminders);
-                else noticeHoster.TryAdd(notice.noticeId, notice.hosterId ?? "unknown");
+                else if (notice.kind == NoticeKind.FIRST) noticeHoster.TryAdd(notice.noticeId, notice.hosterId ?? "unknown");
                 break;
             case Topics.ContentStatus:
                 var observed = Read<ContentStatusObserved>(topic, value);
