@@ -182,6 +182,8 @@ public sealed class TraceCommandTests
             "close the case (removal outcome)", "case closed removed",
         ];
         Assert.Equal(milestones, steps.Where(milestones.Contains));
+        // Issued by takedown and decided by sla from the same observation: in either order, after it.
+        Assert.Single(steps, s => s == "removal confirmed to the recipient");
         Assert.Contains("sla: reminder sent", steps);
         Assert.Contains("delivery sent (topic, attempt 1)", steps);
         Assert.DoesNotContain("notice issued (kept by sla)", steps); // sla's copy of a notice notices.issued.v1 still holds
