@@ -82,7 +82,8 @@ public sealed class RecheckProcessor : IProcessor<TakedownNotice>, IStateful
     public ValueTask ProcessAsync(Incoming<TakedownNotice> message, IOutput output, CancellationToken cancellationToken)
     {
         var notice = message.Value;
-        if (notice.kind == NoticeKind.REMINDER) return ValueTask.CompletedTask; // the URL is already scheduled with its first notice
+        // A reminder or an escalation (to the site owner, registrar or authority) is about a URL already scheduled with its first notice.
+        if (notice.kind is NoticeKind.REMINDER or NoticeKind.ESCALATION) return ValueTask.CompletedTask;
         if (notice.kind == NoticeKind.WITHDRAWAL)
         {
             // The notice is withdrawn: its URL is no longer checked (nor watched) for it.

@@ -92,9 +92,9 @@ public sealed class SlaProcessor : IProcessor<TakedownNotice>, IProcessor<Conten
     public ValueTask ProcessAsync(Incoming<TakedownNotice> message, IOutput output, CancellationToken cancellationToken)
     {
         var notice = message.Value;
-        // A reminder repeats its first notice: the SLA runs from the first notice to its deadline (the scorecard counts
-        // reminders from notices.issued itself).
-        if (notice.kind == NoticeKind.REMINDER) return ValueTask.CompletedTask;
+        // A reminder repeats its first notice, an escalation takes it to another party: the SLA runs from the first notice
+        // to its deadline (the scorecard counts reminders and escalations from notices.issued itself).
+        if (notice.kind is NoticeKind.REMINDER or NoticeKind.ESCALATION) return ValueTask.CompletedTask;
         if (notice.kind == NoticeKind.WITHDRAWAL)
         {
             // The notice is void: not measured, no breach, no escalation (the scorecard counts the episode withdrawn).
