@@ -107,7 +107,10 @@ public sealed record TraceEvent(DateTime At, TopicRecord Source, string What, IR
 
     private static TraceEvent Notice(TopicRecord r, TakedownNotice e, FieldList f)
     {
-        var what = e.kind == NoticeKind.REMINDER ? $"reminder {e.sequence} issued" : e.episode > 0 ? $"notice issued (re-upload, episode {e.episode})" : "notice issued";
+        var what = e.kind == NoticeKind.REMINDER ? $"reminder {e.sequence} issued"
+            : e.kind == NoticeKind.ESCALATION ? $"escalation {e.sequence} to the {e.recipient.role.ToString().ToLowerInvariant().Replace('_', ' ')} issued"
+            : e.kind == NoticeKind.WITHDRAWAL ? "withdrawal issued"
+            : e.episode > 0 ? $"notice issued (re-upload, episode {e.episode})" : "notice issued";
         if (r.Topic == Topics.TakedownBatching) what = (e.kind == NoticeKind.REMINDER ? $"reminder {e.sequence}" : "notice") + " queued for its recipient's batch";
         else if (r.Topic == Topics.SlaOpen) what += " (kept by sla)";
         return new TraceEvent(e.issuedAt, r, what,
