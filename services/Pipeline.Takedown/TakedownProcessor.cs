@@ -95,10 +95,12 @@ public sealed class TakedownProcessor : IProcessor<TakedownRequested>, IProcesso
         return ValueTask.CompletedTask;
     }
 
-    /// <summary>Starts the case's reminder timer for a first notice, unless it runs already (or was stopped) for it.</summary>
+    /// <summary>Starts the case's reminder timer (reminders and escalation steps) for a first notice, unless it runs already (or was stopped) for it.</summary>
     private void StartReminders(IOutput output, int partition, TakedownNotice notice)
     {
-        if (notice.kind != NoticeKind.FIRST || ReminderSchedule.NextDue(notice, settings.Reminders) is null) return; // held for the police, or reminders off
+        if (notice.kind != NoticeKind.FIRST) return;
+        if (ReminderSchedule.NextDue(notice, settings.Reminders) is null && Escalations.NextDue(notice, settings.Escalation) is null)
+            return; // held for the police, or reminders and escalations off
         // A replayed request finds its timer (running, or stopped by the removal) and leaves it as it is.
         if (timers.State.TryGet(partition, notice.caseKey, out var latest) && ReminderSchedule.FirstNoticeId(latest) == notice.noticeId) return;
         timers.State.Put(output, partition, notice.caseKey, notice);
