@@ -136,6 +136,8 @@ public static class HosterScorecard
                         };
                         episodes.Add(current);
                         break;
+                    case NoticeKind.ESCALATION:
+                        break; // to the site owner, registrar or authority: part of the episode, not a reminder to the hoster
                     default:
                         current!.Reminders++;
                         break;

@@ -92,8 +92,8 @@ public sealed class SlaProcessor : IProcessor<TakedownNotice>, IProcessor<Conten
     public ValueTask ProcessAsync(Incoming<TakedownNotice> message, IOutput output, CancellationToken cancellationToken)
     {
         var notice = message.Value;
-        // A reminder repeats its first notice: the SLA runs from the first notice to its deadline (the scorecard counts
-        // reminders from notices.issued itself).
+        // A reminder repeats its first notice, an escalation takes it to another party: the SLA runs from the first notice
+        // to its deadline (the scorecard counts reminders and escalations from notices.issued itself); a confirmation is the case's last word.
         if (notice.kind is NoticeKind.REMINDER or NoticeKind.ESCALATION or NoticeKind.CONFIRMATION) return ValueTask.CompletedTask;
         if (notice.kind == NoticeKind.WITHDRAWAL)
         {

@@ -145,7 +145,7 @@ public sealed class NoticeComposer(TakedownOptions options)
         : string.Create(CultureInfo.InvariantCulture, $"The removal deadline, {deadline:yyyy-MM-dd HH:mm} UTC, has passed: remove it now.");
 
     /// <summary>The first notice's text inside a reminder's: everything after the three header lines.</summary>
-    private static string FirstText(string reminderText)
+    internal static string FirstText(string reminderText)
     {
         var at = 0;
         for (var line = 0; line < 3 && at >= 0; line++) at = reminderText.IndexOf('\n', at) is var i && i >= 0 ? i + 1 : -1;

@@ -42,14 +42,17 @@ public sealed class ReminderTimers(IOptions<KafkaOptions> kafka, IOptions<Retent
     public PartitionedState<TakedownNotice> State { get; } = new PartitionedState<TakedownNotice>(Topics.TakedownReminders, kafka.Value, serdes, log)
         .ExpiresAt(n => retention.Value.Expiry(RetentionRules.Finished(n)));
 
+    private static DateTime? Earliest(DateTime? a, DateTime? b) => a is null ? b : b is null ? a : a < b ? a : b;
+
     /// <summary>How long takedown.requested.v1 keeps a request (null: for ever). A stopped timer is kept only so that a
     /// replayed request does not start it again; past this, no request can be replayed and the entry is deleted.</summary>
     public static readonly TimeSpan? RequestRetention =
         TopicCatalog.Get(Topics.TakedownRequested).RetentionMs is var ms and >= 0 ? TimeSpan.FromMilliseconds(ms) : null;
 
-    /// <summary>When the entry's timer fires: its next reminder, or, once stopped, when it may be forgotten.</summary>
-    public static DateTime? Due(TakedownNotice latest, TakedownOptions.ReminderSettings settings) =>
-        ReminderSchedule.NextDue(latest, settings)
+    /// <summary>When the entry's timer fires: its next reminder or escalation step, whichever comes first, or, once both
+    /// are done or stopped, when it may be forgotten.</summary>
+    public static DateTime? Due(TakedownNotice latest, TakedownOptions settings) =>
+        Earliest(ReminderSchedule.NextDue(latest, settings.Reminders), Escalations.NextDue(latest, settings.Escalation))
         ?? (RequestRetention is { } retention ? (latest.timeline.noticeSentAt ?? latest.issuedAt) + retention : null);
 }
 

@@ -1,4 +1,5 @@
 using Microsoft.Extensions.Options;
+using Pipeline.Contracts;
 
 namespace Pipeline.Takedown;
 
@@ -22,6 +23,56 @@ public sealed class TakedownOptions
 
     /// <summary>Section <c>Takedown:SendWindow</c>: the default send window (a contact directory entry may have its own).</summary>
     public SendWindowSettings SendWindow { get; set; } = new();
+
+    /// <summary>Section <c>Takedown:Escalation</c>: the escalation ladder after the first notice.</summary>
+    public EscalationSettings Escalation { get; set; } = new();
+
+    /// <summary>Section <c>Takedown:Escalation</c>: while a noticed URL is not confirmed removed, each step's recipient gets
+    /// one ESCALATION notice at the first notice's issuedAt + the step's <c>After</c>.</summary>
+    public sealed class EscalationSettings
+    {
+        /// <summary>The default ladder: the site owner after 2 days (a day past the 24-hour deadline and the first
+        /// reminder), the registrar after 4 days, the authority after 7 days (with the seventh and last daily reminder).</summary>
+        public static IReadOnlyList<EscalationStep> DefaultSteps { get; } =
+        [
+            new() { Role = RecipientRole.SITE_OWNER, After = TimeSpan.FromDays(2) },
+            new() { Role = RecipientRole.REGISTRAR, After = TimeSpan.FromDays(4) },
+            new() { Role = RecipientRole.AUTHORITY, After = TimeSpan.FromDays(7) },
+        ];
+
+        public bool Enabled { get; set; } = true;
+
+        /// <summary>The steps in order (null: <see cref="DefaultSteps"/>). A list given in configuration replaces the
+        /// default one as a whole.</summary>
+        public List<EscalationStep>? Steps { get; set; }
+
+        public IReadOnlyList<EscalationStep> EffectiveSteps => Steps is { Count: > 0 } s ? s : DefaultSteps;
+
+        /// <summary>The authority's desk (the AUTHORITY step's recipient); without it that step is skipped.</summary>
+        public EscalationRecipient? Authority { get; set; }
+
+        /// <summary>Registrars' abuse desks by domain suffix or TLD (e.g. <c>example</c>, <c>shop.example</c>); the longest
+        /// suffix of the URL's host wins.</summary>
+        public Dictionary<string, EscalationRecipient> Registrars { get; set; } = new(StringComparer.OrdinalIgnoreCase);
+
+        /// <summary>Site owners' contacts by domain suffix (e.g. <c>forum.example</c>); the longest suffix wins.</summary>
+        public Dictionary<string, EscalationRecipient> SiteOwners { get; set; } = new(StringComparer.OrdinalIgnoreCase);
+    }
+
+    public sealed class EscalationStep
+    {
+        public RecipientRole Role { get; set; } = RecipientRole.AUTHORITY;
+
+        /// <summary>Counted from the first notice's issuedAt.</summary>
+        public TimeSpan After { get; set; }
+    }
+
+    public sealed class EscalationRecipient
+    {
+        public string Name { get; set; } = "";
+        public string Address { get; set; } = "";
+        public NoticeChannel Channel { get; set; } = NoticeChannel.EMAIL;
+    }
 
     /// <summary>Section <c>Takedown:Reminders</c>: while a noticed URL is not confirmed removed, a reminder goes to the same
     /// recipient every <see cref="Interval"/> after the first notice, at most <see cref="MaxCount"/> times.</summary>
@@ -54,7 +105,53 @@ internal sealed class TakedownOptionsValidator : IValidateOptions<TakedownOption
             errors.Add($"Takedown:Reminders:Interval {o.Reminders.Interval} must lie between 1 minute and 7 days. Fix: use 1.00:00:00 (every 24 hours, the hotlines' custom; 24:00:00 would mean 24 days).");
         if (o.Reminders.MaxCount is < 0 or > 100)
             errors.Add($"Takedown:Reminders:MaxCount {o.Reminders.MaxCount} must lie between 0 (no reminders) and 100. Fix: e.g. 7 (a week of daily reminders).");
+        if (o.Escalation.Enabled) errors.AddRange(ValidateEscalation(o.Escalation));
         if (o.SendWindow.Enabled) errors.AddRange(ParsedWindow.Parse(o.SendWindow.ToRecord(), "Takedown:SendWindow").Problems);
         return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);
+    }
+
+    private static IEnumerable<string> ValidateEscalation(TakedownOptions.EscalationSettings e)
+    {
+        var steps = e.EffectiveSteps;
+        var previous = TimeSpan.Zero;
+        for (var i = 0; i < steps.Count; i++)
+        {
+            var step = steps[i];
+            var name = $"Takedown:Escalation:Steps:{i}";
+            if (step.Role is not (RecipientRole.SITE_OWNER or RecipientRole.REGISTRAR or RecipientRole.AUTHORITY))
+                yield return $"{name}:Role {step.Role} is not an escalation role. Fix: use SITE_OWNER, REGISTRAR or AUTHORITY.";
+            if (step.After <= TimeSpan.Zero || step.After > TimeSpan.FromDays(90))
+                yield return $"{name}:After {step.After} must lie between 0 and 90 days (counted from the first notice). Fix: e.g. 2.00:00:00 for two days (note that 48:00:00 would mean 48 days).";
+            else if (step.After <= previous)
+                yield return $"{name}:After {step.After} is not later than the step before it ({previous}). Fix: list the steps in the order they come due, each later than the one before.";
+            if (step.After > previous) previous = step.After;
+        }
+        if (e.Authority is { } a) foreach (var p in Recipient(a, "Takedown:Escalation:Authority")) yield return p;
+        foreach (var (map, setting) in new[] { (e.Registrars, "Registrars"), (e.SiteOwners, "SiteOwners") })
+            foreach (var (suffix, r) in map)
+            {
+                if (!XarfShape.IsHostname(suffix.Trim('.')))
+                    yield return $"Takedown:Escalation:{setting}:{suffix} is not a domain suffix. Fix: key the entry by a domain or a TLD, e.g. example or shop.example.";
+                foreach (var p in Recipient(r, $"Takedown:Escalation:{setting}:{suffix}")) yield return p;
+            }
+    }
+
+    private static IEnumerable<string> Recipient(TakedownOptions.EscalationRecipient r, string name)
+    {
+        switch (r.Channel)
+        {
+            case NoticeChannel.EMAIL when string.IsNullOrWhiteSpace(r.Address) || !r.Address.Contains('@', StringComparison.Ordinal):
+                yield return $"{name}:Address '{r.Address}' is not an e-mail address. Fix: set the recipient's abuse or notice desk address, or set {name}:Channel to WEBHOOK with an https URL.";
+                break;
+            case NoticeChannel.WEBHOOK when !Uri.TryCreate(r.Address, UriKind.Absolute, out var u) || (u.Scheme != Uri.UriSchemeHttps && u.Scheme != Uri.UriSchemeHttp):
+                yield return $"{name}:Address '{r.Address}' is not an http(s) URL. Fix: set the recipient's webhook URL.";
+                break;
+            case NoticeChannel.NONE:
+                yield return $"{name}:Channel NONE cannot deliver. Fix: use EMAIL, WEBHOOK or TOPIC.";
+                break;
+            case NoticeChannel.TOPIC when string.IsNullOrWhiteSpace(r.Address):
+                yield return $"{name}:Address is empty. Fix: set the partner's topic name.";
+                break;
+        }
     }
 }

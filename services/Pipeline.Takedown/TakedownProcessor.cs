@@ -40,7 +40,7 @@ public sealed class TakedownProcessor : IProcessor<TakedownRequested>, IProcesso
         this.rules = rules;
         this.time = time;
         this.log = log;
-        timers.State.OnDue(n => ReminderTimers.Due(n, settings.Reminders), ReminderDue);
+        timers.State.OnDue(n => ReminderTimers.Due(n, settings), TimerDue);
         held.State.OnDue(HoldDue, Release);
         rules.Directory.Changed += (_, _) => { if (rules.Directory.Loaded) held.State.Reschedule(h => h.releasedAt is null && h.heldFor != HeldFor.SEND_WINDOW); };
         Metrics.DefaultRegistry.AddBeforeCollectCallback(() =>
@@ -95,10 +95,12 @@ public sealed class TakedownProcessor : IProcessor<TakedownRequested>, IProcesso
         return ValueTask.CompletedTask;
     }
 
-    /// <summary>Starts the case's reminder timer for a first notice, unless it runs already (or was stopped) for it.</summary>
+    /// <summary>Starts the case's reminder timer (reminders and escalation steps) for a first notice, unless it runs already (or was stopped) for it.</summary>
     private void StartReminders(IOutput output, int partition, TakedownNotice notice)
     {
-        if (notice.kind != NoticeKind.FIRST || ReminderSchedule.NextDue(notice, settings.Reminders) is null) return; // held for the police, or reminders off
+        if (notice.kind != NoticeKind.FIRST) return;
+        if (ReminderSchedule.NextDue(notice, settings.Reminders) is null && Escalations.NextDue(notice, settings.Escalation) is null)
+            return; // held for the police, or reminders and escalations off
         // A replayed request finds its timer (running, or stopped by the removal) and leaves it as it is.
         if (timers.State.TryGet(partition, notice.caseKey, out var latest) && ReminderSchedule.FirstNoticeId(latest) == notice.noticeId) return;
         timers.State.Put(output, partition, notice.caseKey, notice);
@@ -170,7 +172,7 @@ public sealed class TakedownProcessor : IProcessor<TakedownRequested>, IProcesso
         timers.State.Put(output, message.Partition, observed.caseKey, ReminderSchedule.Stopped(latest, observed.offlineSince ?? observed.observedAt));
         output.AfterCommit(() => ReminderMetrics.Stopped.Inc());
         // The case's last word to the hoster: its removal is confirmed (once: a replayed observation finds the timer stopped).
-        if (settings.ConfirmRemoval && latest.kind is NoticeKind.FIRST or NoticeKind.REMINDER && !latest.policeHold)
+        if (settings.ConfirmRemoval && latest.kind is NoticeKind.FIRST or NoticeKind.REMINDER or NoticeKind.ESCALATION && !latest.policeHold)
         {
             var confirmation = Withdrawals.Confirmation(latest, observed, time.GetUtcNow().UtcDateTime);
             output.Send(Topics.NoticesIssued, confirmation.caseKey, confirmation);
@@ -205,22 +207,69 @@ public sealed class TakedownProcessor : IProcessor<TakedownRequested>, IProcesso
         return ValueTask.CompletedTask;
     }
 
-    /// <summary>An entry's timer fired: its next reminder is due, or, stopped, it may be forgotten.</summary>
-    private void ReminderDue(TimerFired<TakedownNotice> timer, IOutput output)
+    /// <summary>An entry's timer fired: escalation steps and/or its next reminder are due, or, stopped, it may be
+    /// forgotten. The steps that have come due go first, in order (after a stop of the service, each still goes to its own
+    /// recipient), then the reminder; the timer's state then records them all, in the same transaction as the notices.</summary>
+    private void TimerDue(TimerFired<TakedownNotice> timer, IOutput output)
     {
-        if (ReminderSchedule.NextDue(timer.Value, settings.Reminders) is null)
+        var state = timer.Value;
+        if (ReminderSchedule.NextDue(state, settings.Reminders) is null && Escalations.NextDue(state, settings.Escalation) is null)
         {
             timers.State.Delete(output, timer.Partition, timer.Key);
             return;
         }
-        var reminder = rules.WithWindowLine(NoticeComposer.Reminder(timer.Value, timer.Now));
-        timers.State.Put(output, timer.Partition, timer.Key, reminder);
-        if (held.State.TryGet(timer.Partition, reminder.noticeId, out _)) return; // re-fired after a crash: the hold decides
+        while (Escalations.NextDue(state, settings.Escalation) is { } step && step <= timer.Now)
+            state = Escalate(timer, state, output);
+        if (ReminderSchedule.NextDue(state, settings.Reminders) is { } reminder && reminder <= timer.Now)
+            state = Remind(timer, state, output);
+        timers.State.Put(output, timer.Partition, timer.Key, state);
+    }
+
+    /// <summary>The next escalation step: its ESCALATION notice issued (or held for the recipient's send window), or the
+    /// step skipped when nobody is known for its role. Returns the timer's state with the step done.</summary>
+    private TakedownNotice Escalate(TimerFired<TakedownNotice> timer, TakedownNotice state, IOutput output)
+    {
+        var (number, step) = Escalations.NextStep(state, settings.Escalation)!.Value;
+        var next = Escalations.Advanced(state);
+        var firstId = ReminderSchedule.FirstNoticeId(state);
+        if (Escalations.Recipient(step, state.url, settings.Escalation) is not { } recipient)
+        {
+            output.AfterCommit(() =>
+            {
+                Escalations.Skipped.WithLabels(step.Role.ToString()).Inc();
+                log.LogWarning("Escalation step {Number} ({Role}) of notice {FirstNoticeId} for {Url} skipped: no recipient known for the role (configure Takedown:Escalation:{Setting})",
+                    number, step.Role, firstId, state.url, step.Role switch { RecipientRole.AUTHORITY => "Authority", RecipientRole.REGISTRAR => "Registrars", _ => "SiteOwners" });
+            });
+            return next;
+        }
+        var escalation = rules.WithWindowLine(Escalations.Compose(state, number, recipient, timer.Now));
+        if (held.State.TryGet(timer.Partition, escalation.noticeId, out _)) return next; // re-fired after a crash: the hold decides
+        var clearance = rules.Check(escalation.recipient, contactApproved: true, timer.Now);
+        if (clearance.BlockedBy is not null)
+        {
+            Hold(output, timer.Partition, escalation, clearance, timer.Now);
+            return next;
+        }
+        output.Send(Topics.NoticesIssued, timer.Key, escalation);
+        output.AfterCommit(() =>
+        {
+            Escalations.Issued.WithLabels(step.Role.ToString()).Inc();
+            log.LogInformation("Escalation {Number} ({NoticeId}) of notice {FirstNoticeId} issued to the {Role} {Recipient}", number, escalation.noticeId,
+                firstId, step.Role, escalation.recipient.address);
+        });
+        return next;
+    }
+
+    /// <summary>The next reminder, issued (or held); returns it as the timer's new state.</summary>
+    private TakedownNotice Remind(TimerFired<TakedownNotice> timer, TakedownNotice state, IOutput output)
+    {
+        var reminder = rules.WithWindowLine(NoticeComposer.Reminder(state, timer.Now));
+        if (held.State.TryGet(timer.Partition, reminder.noticeId, out _)) return reminder; // re-fired after a crash: the hold decides
         var clearance = rules.Check(reminder.recipient, contactApproved: true, timer.Now);
         if (clearance.BlockedBy is not null)
         {
             Hold(output, timer.Partition, reminder, clearance, timer.Now);
-            return;
+            return reminder;
         }
         output.Send(Topics.NoticesIssued, timer.Key, reminder);
         output.AfterCommit(() =>
@@ -229,5 +278,6 @@ public sealed class TakedownProcessor : IProcessor<TakedownRequested>, IProcesso
             log.LogInformation("Reminder {Number} ({NoticeId}) of notice {FirstNoticeId} issued to {Recipient}", reminder.sequence, reminder.noticeId,
                 reminder.originalNoticeId, reminder.recipient.address);
         });
+        return reminder;
     }
 }

@@ -18,8 +18,7 @@ public static class TakedownService
 
     public static PipelineHostBuilder AddTakedown(this PipelineHostBuilder host)
     {
-        host.Services.AddOptions<TakedownOptions>().BindConfiguration(TakedownOptions.Section).ValidateOnStart();
-        host.Services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<TakedownOptions>, TakedownOptionsValidator>());
+        AddTakedownOptions(host.Services);
         host.Services.TryAddSingleton<ReminderTimers>();
         host.Services.TryAddSingleton<ContactDirectory>();
         host.Services.TryAddSingleton<ContactRules>();
@@ -31,6 +30,18 @@ public static class TakedownService
             .CoPartitioned(Topics.TakedownReminders, Topics.TakedownHeld));
     }
 
+    /// <summary>Binds section Takedown once, however many of its stages the host runs: the binder appends a list
+    /// (Takedown:Escalation:Steps) to what an earlier binding put there, so a second binding would double the ladder.</summary>
+    private static void AddTakedownOptions(IServiceCollection services)
+    {
+        if (services.Any(d => d.ServiceType == typeof(TakedownOptionsBound))) return;
+        services.AddSingleton<TakedownOptionsBound>();
+        services.AddOptions<TakedownOptions>().BindConfiguration(TakedownOptions.Section).ValidateOnStart();
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<TakedownOptions>, TakedownOptionsValidator>());
+    }
+
+    private sealed class TakedownOptionsBound;
+
     /// <summary>Adds the delivery stage: every notice on notices.issued.v1 is delivered once by the recipient's channel
     /// (e-mail, webhook, or the topic itself), with retries, and its outcome published on notices.deliveries.v1. With
     /// Takedown:Delivery:BatchWindow above zero, e-mail and webhook notices go through the batching stage, which sends
@@ -38,8 +49,7 @@ public static class TakedownService
     /// Needs section Takedown:Delivery (an SMTP relay at least).</summary>
     public static PipelineHostBuilder AddNoticeDelivery(this PipelineHostBuilder host)
     {
-        host.Services.AddOptions<TakedownOptions>().BindConfiguration(TakedownOptions.Section).ValidateOnStart();
-        host.Services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<TakedownOptions>, TakedownOptionsValidator>());
+        AddTakedownOptions(host.Services);
         host.Services.AddOptions<DeliveryOptions>().BindConfiguration(DeliveryOptions.Section).ValidateOnStart();
         host.Services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<DeliveryOptions>, DeliveryOptionsValidator>());
         host.Services.TryAddSingleton<DeliveryState>();

@@ -57,6 +57,7 @@ public sealed class FlowHarness : IAsyncDisposable
     public HeldNotices? Held => App!.Services.GetService<HeldNotices>();
     private DeliveryState? Deliveries => App!.Services.GetService<DeliveryState>();
     private TakedownOptions.ReminderSettings Reminders => App!.Services.GetRequiredService<IOptions<TakedownOptions>>().Value.Reminders;
+    private TakedownOptions.EscalationSettings Escalation => App!.Services.GetRequiredService<IOptions<TakedownOptions>>().Value.Escalation;
     public string BaseUrl => App!.Urls.First();
     public DateTime Now => Clock.GetUtcNow().UtcDateTime;
 
@@ -156,7 +157,8 @@ public sealed class FlowHarness : IAsyncDisposable
     /// confirmed); the stage takes every due one off the queue on its next turn.</summary>
     private DateTime? EscalationDue => App!.Services.GetService<SlaState>()?.Open.NextDue;
 
-    private DateTime? ReminderDue => Timers?.State.Entries.Select(e => ReminderSchedule.NextDue(e.Value, Reminders)).Min();
+    /// <summary>The takedown stage's next reminder or escalation step.</summary>
+    private DateTime? ReminderDue => Timers?.State.Entries.Select(e => new[] { ReminderSchedule.NextDue(e.Value, Reminders), Escalations.NextDue(e.Value, Escalation) }.Min()).Min();
 
     // Min over nullable values: null when nothing waits. A missing close or retry time means "due now".
     private DateTime? BatchDue => Batches?.Waiting().Select(g => (DateTime?)(g.Key.Due ?? DateTime.MinValue)).Min();

@@ -17,6 +17,7 @@ public class TakedownLatencyTests
             SenderContact = "notices@hotline.example",
             SenderDomain = "hotline.example",
             Reminders = { MaxCount = 0 }, // no timer: this test is about the latency only
+            Escalation = { Enabled = false },
         });
         // An empty directory (never started): the request's own approved contact decides.
         var directory = new ContactDirectory(Kafka, Serdes, Microsoft.Extensions.Logging.Abstractions.NullLogger<ContactDirectory>.Instance);
@@ -31,7 +32,7 @@ public class TakedownLatencyTests
     private static readonly AvroSerdes Serdes =
         new(new Confluent.SchemaRegistry.CachedSchemaRegistryClient(new Confluent.SchemaRegistry.SchemaRegistryConfig { Url = "http://127.0.0.1:9" }), false);
 
-    // Never used with MaxCount 0; the registry address is never asked.
+    // Never used with MaxCount 0 and the ladder off; the registry address is never asked.
     private static readonly ReminderTimers Timers = new(
         Microsoft.Extensions.Options.Options.Create(new KafkaOptions { BootstrapServers = "127.0.0.1:9", SchemaRegistryUrl = "http://127.0.0.1:9" }),
         Microsoft.Extensions.Options.Options.Create(new RetentionOptions()),

@@ -89,6 +89,23 @@ public partial class XarfConformanceTests
         Assert.True((bool)JsonNode.Parse(confirmation.xarf)!["content_removed"]!);
         Assert.Equal((withdrawal.noticeId, first.noticeId), ((string?)JsonNode.Parse(withdrawal.xarf)!["report_id"], (string?)JsonNode.Parse(withdrawal.xarf)!["withdrawal_of"]));
 
+        // Escalations: from the first notice (no reminders configured) and after a reminder, to each role of the ladder.
+        var roles = new[] { RecipientRole.SITE_OWNER, RecipientRole.REGISTRAR, RecipientRole.AUTHORITY };
+        for (var step = 1; step <= roles.Length; step++)
+        {
+            var recipient = new NoticeRecipient { role = roles[step - 1], name = "Escalation desk", address = "desk@escalation.example", channel = NoticeChannel.EMAIL, foundVia = "config" };
+            foreach (var from in new[] { first, reminderAfterDeadline })
+            {
+                var escalation = Escalations.Compose(from, step, recipient, T0.AddDays(step * 2));
+                Conforms(escalation.xarf, $"ESCALATION {step} {roles[step - 1]} after {from.kind} ({host}, {Classes[classIndex].Name}, {contact}, {contentType})");
+                var doc = JsonNode.Parse(escalation.xarf)!.AsObject();
+                Assert.Equal((escalation.noticeId, first.noticeId, step), ((string?)doc["report_id"], (string?)doc["escalation_of"], (int)doc["escalation_step"]!));
+                Assert.Equal(expected, (string?)doc["classification"]);
+                Assert.False(doc.ContainsKey("reminder_of"));
+                Assert.False((bool)doc["content_removed"]!);
+            }
+        }
+
         foreach (var notice in new[] { first, reminderBeforeDeadline, reminderAfterDeadline, laterSequence, afterOrderDeadline })
         {
             Conforms(notice.xarf, $"{notice.kind} {notice.sequence} ({host}, {Classes[classIndex].Name}, {contact}, {contentType})");

@@ -78,6 +78,16 @@ public sealed class DemoWorld
             ["Takedown:SenderContact"] = "notices@hotline.example",
             ["Takedown:SenderDomain"] = "hotline.example",
             ["Takedown:Deadline"] = "1.00:00:00",
+            // The escalation ladder's recipients in this world (notices on the topic channel, like the hosters').
+            ["Takedown:Escalation:Authority:Name"] = "Example Authority (demo)",
+            ["Takedown:Escalation:Authority:Address"] = "reports@authority.example",
+            ["Takedown:Escalation:Authority:Channel"] = "Topic",
+            ["Takedown:Escalation:Registrars:example:Name"] = "Example Registrar (demo)",
+            ["Takedown:Escalation:Registrars:example:Address"] = "abuse@registrar.example",
+            ["Takedown:Escalation:Registrars:example:Channel"] = "Topic",
+            ["Takedown:Escalation:SiteOwners:example:Name"] = "Site owners' desk (demo)",
+            ["Takedown:Escalation:SiteOwners:example:Address"] = "owners@sites.example",
+            ["Takedown:Escalation:SiteOwners:example:Channel"] = "Topic",
         };
         foreach (var (country, partner) in Partners) config[$"Routing:Partners:{country}"] = partner;
         var geo = Geolocation();

@@ -112,7 +112,7 @@ public sealed record TraceEvent(DateTime At, TopicRecord Source, string What, IR
             NoticeKind.REMINDER => $"reminder {e.sequence} issued",
             NoticeKind.CONFIRMATION => "removal confirmed to the recipient",
             NoticeKind.WITHDRAWAL => "notice withdrawn (its hash-list entry was retracted)",
-            NoticeKind.ESCALATION => $"escalation issued to {e.recipient.role}",
+            NoticeKind.ESCALATION => $"escalation {e.sequence} to the {e.recipient.role.ToString().ToLowerInvariant().Replace('_', ' ')} issued",
             _ => e.episode > 0 ? $"notice issued (re-upload, episode {e.episode})" : "notice issued",
         };
         if (r.Topic == Topics.TakedownBatching) what = (e.kind == NoticeKind.REMINDER ? $"reminder {e.sequence}" : "notice") + " queued for its recipient's batch";
