@@ -61,6 +61,7 @@ public class EscalationLadderTests
         await h.RunUntilAsync(T0 + 8 * D, [], () => Until(
             () => h.Watcher.Events<TakedownNotice>(Topics.NoticesIssued, n => n.kind == NoticeKind.ESCALATION).All(n => h.Delivering(n.noticeId)),
             TimeSpan.FromSeconds(30), () => "escalations taken by delivery"));
+        Assert.True(h.Schedule.Find(first) is { removedAt: null }, "the URL that never went offline is open before the restart");
         await h.RestartStagesAsync(); // a restart re-sends nothing
         await h.RunUntilAsync(T0 + 8 * D + H, [], () => Task.CompletedTask);
 
@@ -91,6 +92,10 @@ public class EscalationLadderTests
 
         // Recheck never scheduled an escalation as a URL of its own; sla measured the first notice, not an escalation.
         Assert.All(escalations.Concat(stopped), e => Assert.Null(h.Schedule.Find(e.noticeId)));
+        // The URL that never went offline is still checked on day 8: its entry is open, not given up.
+        var open = h.Schedule.Find(first);
+        Assert.True(open is not null, $"the restarted recheck holds {h.Schedule.Count} entries, none for {first}");
+        Assert.Null(open.removedAt);
         Assert.DoesNotContain(h.Watcher.Events<SlaEvent>(Topics.SlaEvents), e => escalations.Any(x => x.noticeId == e.noticeId));
     }
 }

@@ -116,6 +116,16 @@ public sealed class FlowHarness : IAsyncDisposable
         App = builder.Build().MapHosterConfirmations();
         await App.StartAsync();
         await Watcher.Assigned.WaitAsync(TimeSpan.FromSeconds(30));
+        // Every stage assigned and its state restored before the test clock moves: a restarted stage that is still
+        // restoring holds no entries, so nothing would be due and the clock would jump past what it should check.
+        using var http = new HttpClient();
+        string? last = null;
+        await Polling.Until(async () =>
+        {
+            using var response = await http.GetAsync(new Uri(new Uri(BaseUrl), "/health/ready"));
+            last = $"{(int)response.StatusCode} {await response.Content.ReadAsStringAsync()}";
+            return response.IsSuccessStatusCode;
+        }, TimeSpan.FromSeconds(60), () => $"/health/ready of the restarted stages: {last}");
     }
 
     private (List<string> Hosts, IDictionary<string, string?>? Overrides, bool RecheckOnly) started;
