@@ -27,6 +27,11 @@ public sealed class PartnerDelivery : IProcessor<ReportForwarded>, IDisposable
     private readonly CachedSchemaRegistryClient registry;
     private readonly AvroSerdes serdes;
     private readonly ILogger log;
+    // Confluent.Kafka does not reference-count its librdkafka handle: a Produce on one thread while Dispose destroys the
+    // handle on another is a native use after free that ends the process (issue 16). Every produce and the disposal
+    // take this gate; after the disposal a delivery is deferred (redone after the restart), never sent to a freed handle.
+    private readonly Lock gate = new();
+    private bool disposed;
 
     public PartnerDelivery(string partner, PartnerEndpoint endpoint, ExchangeOptions options, ILogger log)
     {
@@ -60,7 +65,14 @@ public sealed class PartnerDelivery : IProcessor<ReportForwarded>, IDisposable
             using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
             timeout.CancelAfter(options.DeliveryTimeout + TimeSpan.FromSeconds(1));
             var bytes = await serdes.SerializeAsync(outgoing, topic);
-            await producer.ProduceAsync(topic, new Message<byte[]?, byte[]?> { Key = Encoding.UTF8.GetBytes(outgoing.caseKey), Value = bytes }, timeout.Token);
+            Task<DeliveryResult<byte[]?, byte[]?>> produced;
+            lock (gate)
+            {
+                if (disposed) throw new DeferException($"partner {partner}: the delivery is shutting down", options.RetryAfter);
+                // The native produce happens inside this call, before its first await (byte[] serialisers are synchronous).
+                produced = producer.ProduceAsync(topic, new Message<byte[]?, byte[]?> { Key = Encoding.UTF8.GetBytes(outgoing.caseKey), Value = bytes }, timeout.Token);
+            }
+            await produced;
             Delivered.WithLabels(partner).Inc();
             PartnerUp.WithLabels(partner).Set(1);
         }
@@ -88,6 +100,11 @@ public sealed class PartnerDelivery : IProcessor<ReportForwarded>, IDisposable
 
     public void Dispose()
     {
+        lock (gate)
+        {
+            if (disposed) return;
+            disposed = true; // no produce is inside the producer from here on
+        }
         producer.Flush(TimeSpan.FromSeconds(5));
         producer.Dispose();
         registry.Dispose();

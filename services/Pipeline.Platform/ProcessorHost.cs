@@ -78,9 +78,21 @@ internal sealed class ProcessorHost(
     {
         effectsStop.Cancel(); // not disposed: the stage thread may still be shutting down and cancel it too
         base.Dispose();
-        OwnedProcessor?.Dispose();
-        OwnedProcessor = null;
+        // The owned processor (e.g. an exchange partner's producer) is disposed only once the stage thread has ended: a
+        // host stop that ran out of time returns while the thread still works, and a Kafka client destroyed under a
+        // thread inside it is a native crash of the whole process (issue 16). A thread that does not end in time leaves
+        // the processor to the process exit.
+        if (OwnedProcessor is { } owned)
+        {
+            OwnedProcessor = null;
+            if (stageThread is { } thread && !thread.Join(TimeSpan.FromSeconds(options.ShutdownTimeoutSeconds)))
+                log.LogWarning("{Stage}: the stage thread did not end within {Timeout} s; its processor is left to the process exit", stage.Name, options.ShutdownTimeoutSeconds);
+            else
+                owned.Dispose();
+        }
     }
+
+    private Thread? stageThread;
 
     private static bool Expect(StageHealth health, string stage)
     {
@@ -104,6 +116,7 @@ internal sealed class ProcessorHost(
                 done.SetException(e);
             }
         }) { IsBackground = true, Name = $"stage-{stage.Name}" };
+        stageThread = thread;
         thread.Start();
         return done.Task;
     }
