@@ -109,6 +109,6 @@ public static class KafkaClients
     public static IProducer<byte[]?, byte[]?> Producer(KafkaOptions kafka, string clientId) =>
         new ProducerBuilder<byte[]?, byte[]?>(new ProducerConfig(Config(kafka))
         {
-            ClientId = clientId, Acks = Acks.All, EnableIdempotence = true, LingerMs = 5, Partitioner = Partitioner.Murmur2Random,
+            ClientId = clientId, Acks = Acks.All, EnableIdempotence = true, LingerMs = kafka.LingerMs, Partitioner = Partitioner.Murmur2Random,
         }).Build();
 }

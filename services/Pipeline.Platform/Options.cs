@@ -43,6 +43,10 @@ public sealed class KafkaOptions
     /// 5 s outage (measured by the fault run, ChaosTests). The embedded runtime sets 10 s.</summary>
     public int? SocketTimeoutMs { get; set; }
 
+    /// <summary>linger.ms of the stages' producers: how long a producer gathers records for one partition into a batch
+    /// before it sends them. Default 5.</summary>
+    public int LingerMs { get; set; } = 5;
+
     /// <summary>Register schemas on first use. Off for services (schemas come from `pipeline schemas register`).</summary>
     public bool AutoRegisterSchemas { get; set; }
 }
@@ -147,6 +151,8 @@ internal sealed class KafkaOptionsValidator : IValidateOptions<KafkaOptions>
             errors.Add($"Kafka:SocketTimeoutMs {o.SocketTimeoutMs} is outside 1000–300000. Fix: leave it unset for a real cluster (librdkafka's 60000), or use e.g. 10000 on the embedded cluster.");
         if (o.FetchWaitMaxMs is < 0 or > 10_000)
             errors.Add($"Kafka:FetchWaitMaxMs {o.FetchWaitMaxMs} is outside 0–10000. Fix: leave it unset for a real cluster (librdkafka's 500 ms), or use e.g. 10 on the embedded cluster.");
+        if (o.LingerMs is < 0 or > 1_000)
+            errors.Add($"Kafka:LingerMs {o.LingerMs} is outside 0–1000. Fix: use e.g. 5 (each consume hop can wait this long for its batch).");
         if (o.TransactionCommitIntervalMs < 10)
             errors.Add($"Kafka:TransactionCommitIntervalMs {o.TransactionCommitIntervalMs} must be ≥ 10. Fix: use e.g. 500.");
         if (!string.IsNullOrEmpty(o.SaslMechanism) && !Enum.TryParse<Confluent.Kafka.SaslMechanism>(o.SaslMechanism.Replace("-", "", StringComparison.Ordinal), ignoreCase: true, out _))

@@ -834,7 +834,7 @@ internal sealed class ProcessorHost(
             ClientId = $"{stage.Name}-producer",
             Acks = Acks.All,
             EnableIdempotence = true,
-            LingerMs = 5,
+            LingerMs = kafka.LingerMs,
             MessageTimeoutMs = 120_000,
             Partitioner = Confluent.Kafka.Partitioner.Murmur2Random,
         };

@@ -36,6 +36,7 @@ public sealed class OptionsValidationTests
     [InlineData("Kafka:SaslMechanism", "MAGIC", "Kafka:SaslMechanism")]
     [InlineData("Kafka:StatisticsIntervalMs", "-1", "Kafka:StatisticsIntervalMs")]
     [InlineData("Kafka:TransactionCommitIntervalMs", "5", "Kafka:TransactionCommitIntervalMs")]
+    [InlineData("Kafka:LingerMs", "-1", "Kafka:LingerMs")]
     [InlineData("Processing:MaxAttempts", "0", "Processing:MaxAttempts")]
     [InlineData("Processing:MaxInFlightMessages", "0", "Processing:MaxInFlightMessages")]
     [InlineData("Processing:InitialBackoffMs", "-1", "Processing:InitialBackoffMs")]
