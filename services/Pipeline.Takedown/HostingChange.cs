@@ -1,0 +1,69 @@
+using Pipeline.Contracts;
+using Prometheus;
+
+namespace Pipeline.Takedown;
+
+/// <summary>What the re-lookup just before sending found, compared with the hosting the case was routed on.</summary>
+public enum RelookupVerdict
+{
+    /// <summary>Same hoster and country: send.</summary>
+    Unchanged,
+    /// <summary>Another hoster: do not send; record MOVED and route the case again.</summary>
+    HosterChanged,
+    /// <summary>Same (or unknown) hoster, other country: do not send; record MOVED and route the case again.</summary>
+    CountryChanged,
+    /// <summary>The re-lookup failed (DNS down, no answer): send on the routing-time data and record the failure.</summary>
+    LookupFailed,
+}
+
+/// <summary>
+/// Decides whether a case's host moved between routing and sending (issue 12, "stale hoster"). Only the hoster id and
+/// the country count: a new IP within the same hoster and country is not a move. A failed re-lookup never blocks a
+/// send: the caller sends on the routing-time data and records that the re-lookup failed.
+/// </summary>
+public static class HostingChange
+{
+    public static RelookupVerdict Compare(HostingInfo routed, HostingInfo? current)
+    {
+        if (current is null || !current.resolved) return RelookupVerdict.LookupFailed;
+        if (!SameText(routed.hosterId, current.hosterId) && current.hosterId is not null) return RelookupVerdict.HosterChanged;
+        if (!SameText(routed.country, current.country) && current.country is not null) return RelookupVerdict.CountryChanged;
+        return RelookupVerdict.Unchanged;
+    }
+
+    /// <summary>The metric label for a verdict that stops the send.</summary>
+    public static string Reason(RelookupVerdict verdict) => verdict switch
+    {
+        RelookupVerdict.HosterChanged => "hoster",
+        RelookupVerdict.CountryChanged => "country",
+        _ => throw new ArgumentOutOfRangeException(nameof(verdict), verdict, "not a move"),
+    };
+
+    /// <summary>The delivery record of a notice that was not sent because its host moved.</summary>
+    public static NoticeDelivery Moved(TakedownNotice notice, string caseKey, string? hosterId, NoticeChannel channel, string address,
+        HostingInfo movedTo, RelookupVerdict verdict, DateTime at) => new()
+    {
+        eventId = notice.noticeId + ":moved",
+        noticeId = notice.noticeId,
+        caseKey = caseKey,
+        hosterId = hosterId,
+        channel = channel,
+        address = address,
+        attempt = 1,
+        status = DeliveryStatus.MOVED,
+        detail = $"not sent: the re-lookup before sending found the host moved ({Reason(verdict)}: now {movedTo.hosterId ?? "unknown hoster"}, {movedTo.country ?? "unknown country"})",
+        at = at,
+        movedTo = movedTo,
+    };
+
+    private static bool SameText(string? a, string? b) => string.Equals(a, b, StringComparison.OrdinalIgnoreCase);
+}
+
+internal static class RelookupMetrics
+{
+    public static readonly Counter Moved = Metrics.CreateCounter(
+        "pipeline_takedown_moved_total", "Notices not sent because the re-lookup just before sending found the host at another hoster or in another country (the case is routed again), by reason (hoster, country).",
+        new CounterConfiguration { LabelNames = ["reason"] });
+    public static readonly Counter LookupFailed = Metrics.CreateCounter(
+        "pipeline_takedown_relookup_failed_total", "Re-lookups before sending that failed (DNS down, no answer): the notice was sent on the routing-time data.");
+}
