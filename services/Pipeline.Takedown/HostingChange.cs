@@ -23,11 +23,14 @@ public enum RelookupVerdict
 /// </summary>
 public static class HostingChange
 {
-    public static RelookupVerdict Compare(HostingInfo routed, HostingInfo? current)
+    public static RelookupVerdict Compare(HostingInfo routed, HostingInfo? current) => Compare(routed.hosterId, routed.country, current);
+
+    /// <summary>Compares the routing-time hoster and country (as a notice carries them) with the re-lookup's answer.</summary>
+    public static RelookupVerdict Compare(string? routedHoster, string? routedCountry, HostingInfo? current)
     {
         if (current is null || !current.resolved) return RelookupVerdict.LookupFailed;
-        if (!SameText(routed.hosterId, current.hosterId) && current.hosterId is not null) return RelookupVerdict.HosterChanged;
-        if (!SameText(routed.country, current.country) && current.country is not null) return RelookupVerdict.CountryChanged;
+        if (!SameText(routedHoster, current.hosterId) && current.hosterId is not null) return RelookupVerdict.HosterChanged;
+        if (!SameText(routedCountry, current.country) && current.country is not null) return RelookupVerdict.CountryChanged;
         return RelookupVerdict.Unchanged;
     }
 
@@ -66,4 +69,50 @@ internal static class RelookupMetrics
         new CounterConfiguration { LabelNames = ["reason"] });
     public static readonly Counter LookupFailed = Metrics.CreateCounter(
         "pipeline_takedown_relookup_failed_total", "Re-lookups before sending that failed (DNS down, no answer): the notice was sent on the routing-time data.");
+}
+
+/// <summary>
+/// Looks hosts up again just before a notice leaves, bypassing every cache (DNS answers, the locator's hosting cache):
+/// DNS, then IP → ASN / country / hoster and the abuse contact, as geolocation does at routing time. One call for all
+/// hosts of a batch. A host whose lookup failed maps to null or to an unresolved answer.
+/// </summary>
+public interface IHostRelookup
+{
+    Task<IReadOnlyDictionary<string, HostingInfo?>> LookupAsync(IReadOnlyCollection<string> hosts, CancellationToken cancellationToken);
+}
+
+/// <summary>
+/// The pre-send check of one notice: re-look its host up (with a bounded number of tries) and compare with the hosting
+/// the notice was composed for. Moved → a MOVED result carrying the new hosting (nothing is sent); lookup failed → the
+/// notice is sent on the routing-time data and the result's detail says the re-lookup failed; no re-lookup configured
+/// → null (send).
+/// </summary>
+public sealed class RelookupGate(IHostRelookup? relookup = null, int attempts = 2)
+{
+    public bool Enabled => relookup is not null;
+
+    /// <summary>Null: send. Otherwise the MOVED result (do not send).</summary>
+    public async Task<(DeliveryResult? Moved, bool LookupFailed)> CheckAsync(TakedownNotice notice, CancellationToken ct)
+    {
+        if (relookup is null || HostOf(notice.url) is not { } host) return (null, false);
+        HostingInfo? current = null;
+        for (var i = 0; i < Math.Max(1, attempts) && current is not { resolved: true }; i++)
+        {
+            try
+            {
+                (await relookup.LookupAsync([host], ct)).TryGetValue(host, out current);
+            }
+            catch (Exception e) when (e is not OperationCanceledException)
+            {
+                current = null; // a lookup failure never blocks the send: see HostingChange
+            }
+        }
+        var verdict = HostingChange.Compare(notice.hosterId, notice.country, current);
+        if (verdict == RelookupVerdict.LookupFailed) return (null, true);
+        if (verdict == RelookupVerdict.Unchanged) return (null, false);
+        var detail = $"not sent: the re-lookup before sending found the host moved ({HostingChange.Reason(verdict)}: now {current!.hosterId ?? "unknown hoster"}, {current.country ?? "unknown country"}); the case is routed again";
+        return (new DeliveryResult(DeliveryStatus.MOVED, detail) { MovedTo = current, MovedReason = HostingChange.Reason(verdict) }, false);
+    }
+
+    private static string? HostOf(string url) => Uri.TryCreate(url, UriKind.Absolute, out var u) ? u.IdnHost : null;
 }

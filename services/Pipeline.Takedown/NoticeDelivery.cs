@@ -8,9 +8,20 @@ using Pipeline.Platform;
 namespace Pipeline.Takedown;
 
 /// <summary>Routes a notice to the channel the hoster prefers.</summary>
-public sealed class NoticeDeliverer(EmailChannel email, WebhookChannel webhook)
+public sealed class NoticeDeliverer(EmailChannel email, WebhookChannel webhook, RelookupGate? relookup = null)
 {
-    public Task<DeliveryResult> DeliverAsync(TakedownNotice notice, CancellationToken ct) => notice.recipient.channel switch
+    /// <summary>Looks the host up again first (when a re-lookup is configured): a moved host gets MOVED, nothing sent.</summary>
+    public async Task<DeliveryResult> DeliverAsync(TakedownNotice notice, CancellationToken ct)
+    {
+        if (relookup is not { Enabled: true }) return await SendAsync(notice, ct);
+        var (moved, failed) = await relookup.CheckAsync(notice, ct);
+        if (moved is not null) return moved;
+        var result = await SendAsync(notice, ct);
+        if (failed) RelookupMetrics.LookupFailed.Inc();
+        return failed ? result with { Detail = result.Detail + " (re-lookup before sending failed: sent on the routing-time hosting)" } : result;
+    }
+
+    private Task<DeliveryResult> SendAsync(TakedownNotice notice, CancellationToken ct) => notice.recipient.channel switch
     {
         NoticeChannel.EMAIL => email.DeliverAsync(notice, ct),
         NoticeChannel.WEBHOOK => webhook.DeliverAsync(notice, ct),
@@ -82,6 +93,7 @@ internal static class DeliveryRecords
         nextAttemptAt = nextAttemptAt,
         at = at,
         notice = null,
+        movedTo = result.MovedTo,
     };
 
     public static NoticeDelivery StateOf(NoticeDelivery e, TakedownNotice n) => new()
@@ -127,6 +139,8 @@ internal static class DeliveryRecords
     public static void Count(NoticeDelivery e, DateTime at)
     {
         DeliveryMetrics.Deliveries.WithLabels(e.channel.ToString(), e.status.ToString()).Inc();
+        if (e.status == DeliveryStatus.MOVED) RelookupMetrics.Moved.WithLabels(
+            e.movedTo is { hosterId: { } now } && !string.Equals(now, e.hosterId, StringComparison.OrdinalIgnoreCase) ? "hoster" : "country").Inc();
         if (e.status == DeliveryStatus.SENT) DeliveryMetrics.LastSent.Set(new DateTimeOffset(at).ToUnixTimeMilliseconds() / 1000.0);
     }
 }
