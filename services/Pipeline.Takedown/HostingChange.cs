@@ -72,47 +72,76 @@ internal static class RelookupMetrics
 }
 
 /// <summary>
-/// Looks hosts up again just before a notice leaves, bypassing every cache (DNS answers, the locator's hosting cache):
-/// DNS, then IP → ASN / country / hoster and the abuse contact, as geolocation does at routing time. One call for all
-/// hosts of a batch. A host whose lookup failed maps to null or to an unresolved answer.
+/// Looks hosts up again just before a notice leaves, bypassing every cache (DNS answers, RDAP answers): DNS, then
+/// IP → ASN / country / hoster and the abuse contact, as geolocation does at routing time. One call for all hosts of a
+/// batch. A host whose lookup failed maps to null or to an unresolved answer.
 /// </summary>
 public interface IHostRelookup
 {
     Task<IReadOnlyDictionary<string, HostingInfo?>> LookupAsync(IReadOnlyCollection<string> hosts, CancellationToken cancellationToken);
 }
 
+/// <summary>What the gate decided for one notice: send (possibly on routing-time data, when the re-lookup failed), or
+/// not, because the host moved.</summary>
+public sealed record RelookupOutcome(DeliveryResult? Moved, bool LookupFailed)
+{
+    public static readonly RelookupOutcome Send = new(null, false);
+}
+
 /// <summary>
-/// The pre-send check of one notice: re-look its host up (with a bounded number of tries) and compare with the hosting
-/// the notice was composed for. Moved → a MOVED result carrying the new hosting (nothing is sent); lookup failed → the
-/// notice is sent on the routing-time data and the result's detail says the re-lookup failed; no re-lookup configured
-/// → null (send).
+/// The pre-send check: re-look the notices' hosts up (each distinct host once, with a bounded number of tries) and
+/// compare with the hosting each notice was composed for. Moved → a MOVED result carrying the new hosting (nothing is
+/// sent); lookup failed → the notice is sent on the routing-time data and the result's detail says the re-lookup
+/// failed; no re-lookup configured → send. Only notices to the hoster's side are checked (FIRST, REMINDER, ESCALATION):
+/// a withdrawal or a confirmation tells the recipient of an earlier notice about that notice, wherever the host is now.
 /// </summary>
 public sealed class RelookupGate(IHostRelookup? relookup = null, int attempts = 2)
 {
     public bool Enabled => relookup is not null;
 
-    /// <summary>Null: send. Otherwise the MOVED result (do not send).</summary>
-    public async Task<(DeliveryResult? Moved, bool LookupFailed)> CheckAsync(TakedownNotice notice, CancellationToken ct)
+    public static bool Checked(TakedownNotice n) => n.kind is NoticeKind.FIRST or NoticeKind.REMINDER or NoticeKind.ESCALATION;
+
+    public async Task<RelookupOutcome> CheckAsync(TakedownNotice notice, CancellationToken ct) =>
+        (await CheckAsync([notice], ct))[notice.noticeId];
+
+    /// <summary>Per notice id, what to do with it.</summary>
+    public async Task<IReadOnlyDictionary<string, RelookupOutcome>> CheckAsync(IReadOnlyList<TakedownNotice> notices, CancellationToken ct)
     {
-        if (relookup is null || HostOf(notice.url) is not { } host) return (null, false);
-        HostingInfo? current = null;
-        for (var i = 0; i < Math.Max(1, attempts) && current is not { resolved: true }; i++)
+        var outcomes = notices.ToDictionary(n => n.noticeId, _ => RelookupOutcome.Send, StringComparer.Ordinal);
+        if (relookup is null) return outcomes;
+        var hostOf = notices.Where(Checked).Select(n => (n, Host: HostOf(n.url))).Where(x => x.Host is not null).ToList();
+        if (hostOf.Count == 0) return outcomes;
+        var pending = hostOf.Select(x => x.Host!).Distinct(StringComparer.OrdinalIgnoreCase).ToList();
+        var answers = new Dictionary<string, HostingInfo?>(StringComparer.OrdinalIgnoreCase);
+        for (var i = 0; i < Math.Max(1, attempts) && pending.Count > 0; i++)
         {
             try
             {
-                (await relookup.LookupAsync([host], ct)).TryGetValue(host, out current);
+                var found = await relookup.LookupAsync(pending, ct);
+                foreach (var (host, answer) in found) answers[host] = answer;
             }
             catch (Exception e) when (e is not OperationCanceledException)
             {
-                current = null; // a lookup failure never blocks the send: see HostingChange
+                // a lookup failure never blocks the send: see HostingChange
             }
+            pending = [.. pending.Where(h => answers.GetValueOrDefault(h) is not { resolved: true })];
         }
-        var verdict = HostingChange.Compare(notice.hosterId, notice.country, current);
-        if (verdict == RelookupVerdict.LookupFailed) return (null, true);
-        if (verdict == RelookupVerdict.Unchanged) return (null, false);
-        var detail = $"not sent: the re-lookup before sending found the host moved ({HostingChange.Reason(verdict)}: now {current!.hosterId ?? "unknown hoster"}, {current.country ?? "unknown country"}); the case is routed again";
-        return (new DeliveryResult(DeliveryStatus.MOVED, detail) { MovedTo = current, MovedReason = HostingChange.Reason(verdict) }, false);
+        foreach (var (n, host) in hostOf)
+        {
+            var current = answers.GetValueOrDefault(host!);
+            var verdict = HostingChange.Compare(n.hosterId, n.country, current);
+            outcomes[n.noticeId] = verdict switch
+            {
+                RelookupVerdict.LookupFailed => new RelookupOutcome(null, true),
+                RelookupVerdict.Unchanged => RelookupOutcome.Send,
+                _ => new RelookupOutcome(new DeliveryResult(DeliveryStatus.MOVED,
+                    $"not sent: the re-lookup before sending found the host moved ({HostingChange.Reason(verdict)}: now {current!.hosterId ?? "unknown hoster"}, {current.country ?? "unknown country"}); the case is routed again")
+                { MovedTo = current, MovedReason = HostingChange.Reason(verdict) }, false),
+            };
+        }
+        return outcomes;
     }
 
-    private static string? HostOf(string url) => Uri.TryCreate(url, UriKind.Absolute, out var u) ? u.IdnHost : null;
+    /// <summary>The host part of a notice's URL, as geolocation looked it up.</summary>
+    public static string? HostOf(string url) => Uri.TryCreate(url, UriKind.Absolute, out var u) ? u.IdnHost : null;
 }
