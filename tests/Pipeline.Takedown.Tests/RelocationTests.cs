@@ -119,8 +119,9 @@ public sealed class RelocationTests : IAsyncDisposable
         var c = Classified("move-first", AddressB); // routed on hoster A, but DNS already answers hoster B's address
         await h.Publisher.PublishAsync(Topics.ReportsClassified, c.caseKey, c);
 
-        await Until(() => MailsTo("abuse@hoster-b.example").Count == 1 && Moved(c.caseKey).Count == 1,
-            () => $"{Moved(c.caseKey).Count} MOVED, {MailsTo("abuse@hoster-b.example").Count} mails to hoster B");
+        await Until(() => MailsTo("abuse@hoster-b.example").Count == 1 && Moved(c.caseKey).Count == 1 && Notices(c.caseKey).Count == 2
+                && watch.Events<ReportClassified>(Topics.ReportsRelocated, r => r.caseKey == c.caseKey).Count == 1,
+            () => $"{Moved(c.caseKey).Count} MOVED, {MailsTo("abuse@hoster-b.example").Count} mails to hoster B, {Notices(c.caseKey).Count} notices");
         var moved = Assert.Single(Moved(c.caseKey));
         Assert.Equal("hoster-a", moved.hosterId);
         Assert.Equal("hoster-b", moved.movedTo?.hosterId);
@@ -166,14 +167,14 @@ public sealed class RelocationTests : IAsyncDisposable
         await watch.Assigned;
         var c = Classified("move-reminder", AddressA);
         await h.Publisher.PublishAsync(Topics.ReportsClassified, c.caseKey, c);
-        await Until(() => MailsTo("abuse@hoster-a.example").Count == 1, () => "the first notice to hoster A");
+        await Until(() => MailsTo("abuse@hoster-a.example").Count == 1 && Notices(c.caseKey).Count == 1, () => "the first notice to hoster A");
         var first = Assert.Single(Notices(c.caseKey));
 
         dns.Clear(new Uri(c.caseKey).Host);
         dns.A(new Uri(c.caseKey).Host, AddressB, ttl: 3600); // the geolocation cache would still say A for an hour
         clock.Advance(TimeSpan.FromDays(1)); // the first reminder falls due
-        await Until(() => MailsTo("abuse@hoster-b.example").Count == 1 && Moved(c.caseKey).Count == 1,
-            () => $"{Moved(c.caseKey).Count} MOVED, {MailsTo("abuse@hoster-b.example").Count} mails to hoster B");
+        await Until(() => MailsTo("abuse@hoster-b.example").Count == 1 && Moved(c.caseKey).Count == 1 && Notices(c.caseKey).Count == 3,
+            () => $"{Moved(c.caseKey).Count} MOVED, {MailsTo("abuse@hoster-b.example").Count} mails to hoster B, {Notices(c.caseKey).Count} notices");
         var moved = Assert.Single(Moved(c.caseKey));
         var reminder = Assert.Single(Notices(c.caseKey), n => n.kind == NoticeKind.REMINDER);
         Assert.Equal(reminder.noticeId, moved.noticeId);
@@ -198,7 +199,7 @@ public sealed class RelocationTests : IAsyncDisposable
         await watch.Assigned;
         var c = Classified("move-abroad", AddressC);
         await h.Publisher.PublishAsync(Topics.ReportsClassified, c.caseKey, c);
-        await Until(() => watch.Events<ReportForwarded>(Topics.ExchangeOutbound, f => f.caseKey == c.caseKey).Count == 1,
+        await Until(() => watch.Events<ReportForwarded>(Topics.ExchangeOutbound, f => f.caseKey == c.caseKey).Count == 1 && Moved(c.caseKey).Count == 1,
             () => "the forward to the partner hotline");
         var forward = Assert.Single(watch.Events<ReportForwarded>(Topics.ExchangeOutbound, f => f.caseKey == c.caseKey));
         Assert.Equal("de-hotline", forward.partnerHotline);
