@@ -133,11 +133,29 @@ public sealed class SlaProcessor : IProcessor<TakedownNotice>, IProcessor<Conten
         var d = message.Value;
         if (d.status != DeliveryStatus.MOVED || d.notice is null) return ValueTask.CompletedTask;
         var firstId = d.notice.originalNoticeId ?? d.notice.noticeId;
-        if (state.Open.TryGet(message.Partition, d.caseKey, out var open) && open.noticeId == firstId && open.timeline.removalObservedAt is null)
+        if (state.Open.TryGet(message.Partition, d.caseKey, out var open) && open.noticeId == firstId)
         {
+            if (open.timeline.removalObservedAt is not null) return ValueTask.CompletedTask; // decided (or closed) already
             state.Open.Delete(output, message.Partition, d.caseKey);
             output.AfterCommit(() => ClosedMoved.Inc());
+            return ValueTask.CompletedTask;
         }
+        if (open is not null && open.episode > d.notice.episode) return ValueTask.CompletedTask; // an older episode's notice
+        // The MOVED record was read before its notice (the two topics are read side by side): the notice is closed ahead,
+        // as a decided entry under its id, so that the notice, when it comes, is taken for a replay and never measured.
+        var closed = new TakedownNotice();
+        for (var i = 0; i < ((Avro.RecordSchema)closed.Schema).Fields.Count; i++) closed.Put(i, d.notice.Get(i));
+        closed.timeline = new Timeline
+        {
+            receivedAt = d.notice.timeline.receivedAt, referredToPoliceAt = d.notice.timeline.referredToPoliceAt,
+            noticeSentAt = d.notice.timeline.noticeSentAt ?? d.notice.issuedAt, removalObservedAt = d.at,
+        };
+        closed.noticeId = firstId;
+        closed.kind = NoticeKind.FIRST;
+        closed.sequence = 0;
+        closed.originalNoticeId = null;
+        state.Open.Put(output, message.Partition, d.caseKey, closed);
+        output.AfterCommit(() => ClosedMoved.Inc());
         return ValueTask.CompletedTask;
     }
 

@@ -6,6 +6,7 @@ using Pipeline.Contracts;
 using Pipeline.Geolocation.Simulation;
 using Pipeline.Platform;
 using Pipeline.Routing;
+using Pipeline.Sla;
 using Pipeline.TestSupport;
 
 namespace Pipeline.Takedown.Tests;
@@ -72,7 +73,7 @@ public sealed class RelocationTests : IAsyncDisposable
             settings[p + "HosterName"] = "Hoster " + id;
             settings[p + "AbusePrecedence"] = "Fallback"; // RDAP names the abuse desk
         }
-        return await h.StartHostAsync(settings, b => b.AddRouting().AddTakedown().AddNoticeDelivery(), clock);
+        return await h.StartHostAsync(settings, b => b.AddRouting().AddTakedown().AddNoticeDelivery().AddSla(), clock);
     }
 
     public async ValueTask DisposeAsync()
@@ -195,7 +196,7 @@ public sealed class RelocationTests : IAsyncDisposable
     [Fact]
     public async Task A_host_that_moved_abroad_is_forwarded_to_the_partner_hotline_without_the_reporter_and_nothing_is_sent()
     {
-        _ = await StartAsync();
+        var app = await StartAsync();
         await watch.Assigned;
         var c = Classified("move-abroad", AddressC);
         await h.Publisher.PublishAsync(Topics.ReportsClassified, c.caseKey, c);
@@ -212,6 +213,14 @@ public sealed class RelocationTests : IAsyncDisposable
         Assert.Empty(MailsTo("abuse@hoster-a.example"));
         Assert.Empty(MailsTo("abuse@hoster-c.example"));
         Assert.DoesNotContain(Notices(c.caseKey), n => n.routeGeneration > 0);
+
+        // sla closed the moved notice unmeasured: no open entry is left for it (deleted, or closed ahead when the MOVED
+        // record was read before the notice), so no deadline breach or escalation follows for the old hoster.
+        await h.WaitUntilDeliveryGroupCaughtUpAsync(SlaService.Stage, Topics.NoticeDeliveries);
+        await h.WaitUntilDeliveryGroupCaughtUpAsync(SlaService.Stage, Topics.NoticesIssued);
+        var sla = (SlaState)app.Services.GetService(typeof(SlaState))!;
+        Assert.False(sla.Open.TryFind(c.caseKey, out var open, out _) && open.timeline.removalObservedAt is null,
+            "the moved notice is still open in sla (its deadline timer would breach and escalate the old hoster)");
     }
 
     /// <summary>Sets a stage's committed offsets on its inputs back to the start, as if it had crashed before committing.</summary>
