@@ -1,5 +1,6 @@
 using Microsoft.Extensions.DependencyInjection;
 using Pipeline.Contracts;
+using Pipeline.Platform;
 
 namespace Pipeline.Takedown.Tests;
 
@@ -52,5 +53,44 @@ public class RelookupDeliveryTests
         Assert.Equal(DeliveryStatus.SENT, sentBlind.status);
         Assert.Contains("re-lookup before sending failed", sentBlind.detail, StringComparison.Ordinal);
         Assert.Equal(2, h.Smtp.Messages.Count);
+    }
+
+    [Fact]
+    public async Task Each_member_of_a_batch_is_looked_up_again_and_a_moved_one_is_left_out_of_the_mail()
+    {
+        await using var h = await DeliveryHarness.StartAsync();
+        var clock = new Microsoft.Extensions.Time.Testing.FakeTimeProvider(new DateTimeOffset(new DateTime(2026, 2, 2, 10, 0, 0, DateTimeKind.Utc)));
+        const string desk = "abuse@shared-desk.example"; // one abuse desk for three hosters' notices: one batch
+        var stays = DeliveryHarness.Notice("staysa", 0, NoticeChannel.EMAIL, desk);
+        var moves = DeliveryHarness.Notice("movesb", 1, NoticeChannel.EMAIL, desk);
+        var alsoStays = DeliveryHarness.Notice("staysc", 2, NoticeChannel.EMAIL, desk);
+        var relookup = new ScriptedRelookup(host =>
+            host.Contains("movesb", StringComparison.Ordinal) ? Hosting("abroadhost", "DE")
+            : host.Contains("staysa", StringComparison.Ordinal) ? Hosting("staysa", "NL") : Hosting("staysc", "NL"));
+        await h.StartHostAsync(new Dictionary<string, string?> { ["Takedown:Delivery:BatchWindow"] = "00:02:00" }, b =>
+        {
+            b.Services.AddSingleton(new RelookupGate(relookup));
+            return b.AddNoticeDelivery();
+        }, clock);
+        using var batches = new Pipeline.TestSupport.TopicWatcher(h.Runtime.BootstrapServers, h.Runtime.SchemaRegistryUrl, Topics.TakedownBatches);
+        await h.PublishAsync([stays, moves, alsoStays]);
+        await DeliveryHarness.Eventually(() => batches.Events<NoticeDelivery>(Topics.TakedownBatches, d => d.status == DeliveryStatus.RETRYING && d.attempt == 0).Count == 3,
+            Wait, () => "the three notices waiting in one batch");
+        clock.Advance(TimeSpan.FromMinutes(2)); // the batch closes
+
+        await DeliveryHarness.Eventually(() => h.Final().Count == 3, Wait, () => $"{h.Final().Count} of 3 final deliveries");
+        var moved = Assert.Single(h.DeliveriesOf(moves.noticeId));
+        Assert.Equal(DeliveryStatus.MOVED, moved.status);
+        Assert.Equal("DE", moved.movedTo?.country);
+        Assert.Equal(moves.noticeId, moved.notice?.noticeId); // the notice not sent travels with the record
+        var mail = Assert.Single(h.Smtp.Messages).Message;
+        Assert.Equal(new[] { stays.noticeId, alsoStays.noticeId }.Order(StringComparer.Ordinal), mail.Headers["X-Notice-Ids"]!.Split(", ").Order(StringComparer.Ordinal));
+        Assert.DoesNotContain(moves.url, mail.TextBody, StringComparison.Ordinal);
+        foreach (var n in new[] { stays, alsoStays })
+        {
+            var d = Assert.Single(h.DeliveriesOf(n.noticeId));
+            Assert.Equal(DeliveryStatus.SENT, d.status);
+            Assert.Contains("of 2 notices", d.detail, StringComparison.Ordinal);
+        }
     }
 }
