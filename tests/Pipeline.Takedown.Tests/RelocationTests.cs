@@ -223,6 +223,23 @@ public sealed class RelocationTests : IAsyncDisposable
             "the moved notice is still open in sla (its deadline timer would breach and escalate the old hoster)");
     }
 
+    [Fact]
+    public async Task A_failed_relookup_sends_on_the_routing_time_hosting_and_says_so()
+    {
+        _ = await StartAsync();
+        await watch.Assigned;
+        var c = Classified("dns-down", AddressA);
+        dns.ServerFailure[new Uri(c.caseKey).Host] = true; // our resolver answers SERVFAIL for the host when the notice is due
+        await h.Publisher.PublishAsync(Topics.ReportsClassified, c.caseKey, c);
+        await Until(() => MailsTo("abuse@hoster-a.example").Count == 1 && h.Watcher.Events<NoticeDelivery>(Topics.NoticeDeliveries, d => d.caseKey == c.caseKey).Count == 1,
+            () => "the notice sent to hoster A on the routing-time data");
+        var sent = Assert.Single(h.Watcher.Events<NoticeDelivery>(Topics.NoticeDeliveries, d => d.caseKey == c.caseKey));
+        Assert.Equal(DeliveryStatus.SENT, sent.status);
+        Assert.EndsWith(NoticeDeliverer.LookupFailedNote, sent.detail, StringComparison.Ordinal);
+        Assert.Empty(Moved(c.caseKey));
+        Assert.Empty(watch.Events<ReportClassified>(Topics.ReportsRelocated, r => r.caseKey == c.caseKey));
+    }
+
     /// <summary>Sets a stage's committed offsets on its inputs back to the start, as if it had crashed before committing.</summary>
     private async Task Rewind(string group, params string[] topics)
     {
