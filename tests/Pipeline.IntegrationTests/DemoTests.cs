@@ -62,7 +62,7 @@ public sealed partial class DemoTests
         // The world's own-network outage: nothing it touched was marked removed (a short run may end before it).
         Assert.Matches("own-network outage .* 0 removals confirmed in it", log);
         Assert.DoesNotContain("NOT handled", log, StringComparison.Ordinal);
-        // The world's moving hoster: its sites move abroad once its first report is located; the notices still on their
+        // The world's moving hoster: its sites move abroad once geolocation first looks one up; the notices still on their
         // way (and reminders of those sent before) are not sent but recorded MOVED, and every such case is routed again.
         var moved = Regex.Match(log, @"hoster moved abroad +nl-nomad → de-host \(DE\) at .*: (\d+) notices not sent \(MOVED\) for (\d+) cases, (\d+) cases re-routed \((\d+) forwarded to de-hotline, \d+ noticed at home\); handled");
         Assert.True(moved.Success, log);

@@ -4,14 +4,16 @@ namespace Pipeline.Cli.Demo;
 
 /// <summary>
 /// The demo's moving hoster (<see cref="DemoWorld.Mover"/>): its sites are served by the demo's loopback DNS server with
-/// a day's TTL, and at the scheduled time (stage clock) their A records change to addresses of a hoster abroad
-/// (<see cref="DemoWorld.MovesTo"/>). Geolocation keeps the old answer in its cache; the delivery's re-lookup before
-/// sending bypasses it, finds the move, records MOVED and the case is routed again.
+/// a day's TTL, and as soon as geolocation has asked the server for one of them (so a report is on its way to a notice,
+/// and geolocation has the old address cached) their A records change to addresses of a hoster abroad
+/// (<see cref="DemoWorld.MovesTo"/>). The delivery's re-lookup before sending bypasses the cache, finds the move, records
+/// MOVED and the case is routed again; notices sent before the move meet it at their first reminder.
 /// </summary>
 public sealed class DemoMove
 {
     private const int DayTtl = 86400;
     private readonly LoopbackDnsServer dns;
+
     public DemoMove(LoopbackDnsServer dns)
     {
         this.dns = dns;
@@ -22,11 +24,12 @@ public sealed class DemoMove
     /// <summary>When the sites moved (stage clock), once they have.</summary>
     public DateTime? MovedAt { get; private set; }
 
-    /// <summary>Moves the sites once <paramref name="moverLocated"/> (the demo's loop calls it).</summary>
-    public void MoveIfDue(bool moverLocated, DateTime now)
+    /// <summary>Moves the sites once geolocation has looked one of them up (the demo's loop calls it). Independent of
+    /// the observer, which a loaded machine can leave far behind.</summary>
+    public void MoveIfDue(DateTime now)
     {
-        if (MovedAt is not null || !moverLocated) return;
         var mover = DemoWorld.Mover;
+        if (MovedAt is not null || !Enumerable.Range(0, mover.Sites).Any(s => dns.QueriesFor(DemoWorld.Host(mover, s)) > 0)) return;
         for (var s = 0; s < mover.Sites; s++)
         {
             var host = DemoWorld.Host(mover, s);

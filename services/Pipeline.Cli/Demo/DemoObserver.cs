@@ -79,11 +79,6 @@ public sealed class DemoObserver : IDisposable
     private readonly ConcurrentDictionary<string, byte> reroutedCases = new(StringComparer.Ordinal);
     private long movedNotices, reroutedForwards, reroutedNotices;
 
-    /// <summary>Geolocation located a report at the demo's moving hoster (<see cref="DemoWorld.Mover"/>).</summary>
-    public bool MoverLocated => Volatile.Read(ref moverLocated);
-
-    private bool moverLocated;
-
     /// <summary>Notices not sent because the re-lookup before sending found the host moved (MOVED deliveries).</summary>
     public long MovedNotices => Interlocked.Read(ref movedNotices);
 
@@ -138,7 +133,6 @@ public sealed class DemoObserver : IDisposable
             case Topics.ReportsLocated:
                 var located = Read<ReportLocated>(topic, value);
                 Record(topic, located.eventId);
-                if (located.hosting?.hosterId == DemoWorld.MoverId) Volatile.Write(ref moverLocated, true);
                 lastSeen[located.report.reportId] = topic;
                 break;
             case Topics.ReportsGrouped:
