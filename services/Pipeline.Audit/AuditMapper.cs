@@ -53,6 +53,10 @@ public sealed class AuditMapper(CaseTokens tokens)
                     .Put("asn", e.asn?.ToString(CultureInfo.InvariantCulture)).Put("classification", Name(e.classification)).Put("deadline", Time(e.deadline))
                     .Put("policeHold", e.policeHold ? "true" : null).Put("originalNoticeId", e.originalNoticeId).Put("receivedAt", Time(e.timeline.receivedAt))),
             NoticeDelivery { status: DeliveryStatus.RETRYING } => null, // an attempt to be repeated: the final status is the decision
+            NoticeDelivery { status: DeliveryStatus.MOVED } e => Record(e.eventId, topic, stage, e.caseKey, "notice.moved", e.at,
+                Stage(stage, "takedown"), null, e.notice is null ? [] : [.. e.notice.reportIds], e.noticeId,
+                Put(d, "status", Name(e.status)).Put("channel", Name(e.channel)).Put("hosterId", e.hosterId)
+                    .Put("movedToHosterId", e.movedTo?.hosterId).Put("movedToCountry", e.movedTo?.country).Put("movedToAsn", e.movedTo?.asn?.ToString(CultureInfo.InvariantCulture))),
             NoticeDelivery e => Record(e.eventId, topic, stage, e.caseKey, e.status == DeliveryStatus.SENT ? "notice.delivered" : "notice.failed", e.at,
                 Stage(stage, "takedown"), null, e.notice is null ? [] : [.. e.notice.reportIds], e.noticeId,
                 Put(d, "status", Name(e.status)).Put("channel", Name(e.channel)).Put("attempt", Count(e.attempt)).Put("hosterId", e.hosterId).Put("batchId", e.batchId)),

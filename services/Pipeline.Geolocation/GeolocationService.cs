@@ -1,9 +1,7 @@
-using Microsoft.Extensions.DependencyInjection;
-using Microsoft.Extensions.DependencyInjection.Extensions;
-using Microsoft.Extensions.Logging;
-using Microsoft.Extensions.Options;
 using Pipeline.Contracts;
 using Pipeline.Platform;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
 
 namespace Pipeline.Geolocation;
 
@@ -17,30 +15,12 @@ public static class GeolocationService
         return host.AddStage<GeolocationProcessor>(Stage, s => s.Consumes<ReportAccepted>(Topics.ReportsAccepted));
     }
 
-    /// <summary>The locator and its sources. Each live source exists only when configured: without name servers there
-    /// is no resolver and so no DNS traffic; without databases or registries, no GeoIP and no RDAP.</summary>
-    public static void AddGeolocationServices(IServiceCollection services)
-    {
-        services.AddOptions<GeolocationOptions>().BindConfiguration(GeolocationOptions.Section).ValidateOnStart();
-        services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<GeolocationOptions>, GeolocationOptionsValidator>());
-        services.TryAddSingleton(TimeProvider.System);
-        services.TryAddSingleton(sp => Create(sp.GetRequiredService<IOptions<GeolocationOptions>>().Value,
-            sp.GetRequiredService<TimeProvider>(), sp.GetService<ILoggerFactory>()?.CreateLogger("Pipeline.Geolocation")));
-    }
+    /// <summary>The locator and its sources (the shared library Pipeline.Geolocation.Lookup, see <see cref="HostingLookup"/>).</summary>
+    public static void AddGeolocationServices(IServiceCollection services) => services.AddHostingLookup();
 
     /// <summary>Builds a locator from validated options (also used by the benchmark and tests).</summary>
-    public static HostingLocator Create(GeolocationOptions options, TimeProvider time, ILogger? log = null)
-    {
-        var dns = options.Dns.NameServers.Count > 0 ? new DnsResolver(options.Dns, time) : null;
-        var geo = new GeoIp(options.GeoIp, time, log);
-        var rdap = options.Rdap.Registries.Count > 0 ? new RdapClient(options.Rdap, time) : null;
-        return new HostingLocator(new HostingTable(options), dns, geo.Enabled ? geo : null, rdap, time);
-    }
+    public static HostingLocator Create(GeolocationOptions options, TimeProvider time, ILogger? log = null) => HostingLookup.Create(options, time, log);
 
     /// <summary>Validates options the way the host does at start-up; throws with every problem named.</summary>
-    public static void Validate(GeolocationOptions options)
-    {
-        var result = new GeolocationOptionsValidator().Validate(null, options);
-        if (result.Failed) throw new OptionsValidationException(GeolocationOptions.Section, typeof(GeolocationOptions), result.Failures);
-    }
+    public static void Validate(GeolocationOptions options) => HostingLookup.Validate(options);
 }

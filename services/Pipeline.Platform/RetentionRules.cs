@@ -21,6 +21,10 @@ public static class RetentionRules
     /// <summary>A released hold is kept only to recognise replays.</summary>
     public static DateTime? Finished(TakedownRequested held) => held.policeHold ? null : held.requestedAt;
 
+    /// <summary>The takedown stage's current route of a case (takedown.routes.v1): needed while a notice of the route
+    /// may still leave (reminders and escalations run for days), so it counts from its request.</summary>
+    public static DateTime? Routed(TakedownRequested route) => route.requestedAt;
+
     /// <summary>A released waiting report is kept only to recognise replays.</summary>
     public static DateTime? Finished(WaitingReport w) => w.classified?.classifiedAt;
 
@@ -51,6 +55,7 @@ public static class RetentionRules
         [Topics.SlaOpen] = r => Finished((TakedownNotice)r),
         [Topics.TakedownReminders] = r => Finished((TakedownNotice)r), // a stopped reminder timer (it also goes 7 days after the first notice)
         [Topics.TakedownHeld] = r => Finished((HeldNotice)r),
+        [Topics.TakedownRoutes] = r => Routed((TakedownRequested)r),
         [Topics.SlaPending] = r => Finished((ContentStatusObserved)r),
     };
 }

@@ -8,6 +8,8 @@ public static class Topics
     public const string ReportsRejected = "reports.rejected.v1";
     public const string ReportsLocated = "reports.located.v1";
     public const string ReportsClassified = "reports.classified.v1";
+    /// <summary>Cases routed again because their host moved before a notice left (ReportClassified with the new hosting).</summary>
+    public const string ReportsRelocated = "reports.relocated.v1";
     public const string ReportsAssessed = "reports.assessed.v1";
     public const string ReportsReview = "reports.review.v1";
     public const string HashesKnown = "hashes.known.v1";
@@ -44,6 +46,9 @@ public static class Topics
 
     /// <summary>Notices the takedown stage holds (contact not approved, police consent, send window), by notice id.</summary>
     public const string TakedownHeld = "takedown.held.v1";
+
+    /// <summary>The takedown stage's current route per case: the request its notices come from, with its route generation.</summary>
+    public const string TakedownRoutes = "takedown.routes.v1";
 
     /// <summary>The audit log: one <c>AuditRecord</c> per decision, kept for years, free of reporter identity.</summary>
     public const string AuditLog = "audit.log.v1";

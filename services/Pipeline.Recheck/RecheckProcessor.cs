@@ -18,7 +18,7 @@ namespace Pipeline.Recheck;
 /// counts as removed after <see cref="RecheckOptions.MissesForRemoval"/> consecutive misses, or at once when a hoster
 /// confirmed the removal and a check agrees (<see cref="RecheckSchedule"/>).
 /// </summary>
-public sealed class RecheckProcessor : IProcessor<TakedownNotice>, IStateful
+public sealed class RecheckProcessor : IProcessor<TakedownNotice>, IProcessor<NoticeDelivery>, IStateful
 {
     private static readonly Counter Checks = Metrics.CreateCounter(
         "pipeline_recheck_checks_total", "URL checks by observed status.", new CounterConfiguration { LabelNames = ["status"] });
@@ -95,6 +95,18 @@ public sealed class RecheckProcessor : IProcessor<TakedownNotice>, IStateful
         store.State.TryGet(message.Partition, notice.caseKey, out var existing);
         if (schedule.Schedule(existing, notice, time.GetUtcNow().UtcDateTime) is { } entry)
             store.State.Put(output, message.Partition, notice.caseKey, entry);
+        return ValueTask.CompletedTask;
+    }
+
+    /// <summary>The host moved before a notice of the scheduled one left (MOVED on notices.deliveries.v1): the old notice is
+    /// no longer checked; a national re-route's new first notice schedules the URL afresh.</summary>
+    public ValueTask ProcessAsync(Incoming<NoticeDelivery> message, IOutput output, CancellationToken cancellationToken)
+    {
+        var d = message.Value;
+        if (d.status != DeliveryStatus.MOVED || d.notice is null) return ValueTask.CompletedTask;
+        var firstId = d.notice.originalNoticeId ?? d.notice.noticeId;
+        if (store.State.TryGet(message.Partition, d.caseKey, out var scheduled) && scheduled.notice.noticeId == firstId)
+            store.State.Delete(output, message.Partition, d.caseKey);
         return ValueTask.CompletedTask;
     }
 

@@ -36,8 +36,10 @@ public sealed class RoutingProcessor : IProcessor<ReportClassified>, IProcessor<
     {
         var r = message.Value;
         var now = time.GetUtcNow().UtcDateTime;
-        foreach (var route in policy.Decide(r))
+        var relocated = message.Topic == Topics.ReportsRelocated;
+        foreach (var decided in policy.Decide(r))
         {
+            var route = relocated ? Rerouted(decided, r) : decided;
             switch (route)
             {
                 case Route.Takedown t:
@@ -67,6 +69,24 @@ public sealed class RoutingProcessor : IProcessor<ReportClassified>, IProcessor<
         return ValueTask.CompletedTask;
     }
 
+    /// <summary>A case routed again because its host moved before a notice left (reports.relocated.v1, from the takedown
+    /// stage): the policy decides on the new hosting as for any classified report, each rule marked as a re-route. The
+    /// police were told when the case was first routed (and a hold, if any, was released before its notice could be
+    /// issued), so new material at home now gets the takedown alone.</summary>
+    private static Route Rerouted(Route route, ReportClassified r)
+    {
+        var prefix = $"moved(route {r.routeGeneration}):";
+        return route switch
+        {
+            Route.PoliceAndTakedown p => new Route.Takedown(prefix + p.Rule + "(police told at first routing)"),
+            Route.Takedown t => t with { Rule = prefix + t.Rule },
+            Route.Forward f => f with { Rule = prefix + f.Rule },
+            Route.Review v => v with { Rule = prefix + v.Rule, Reason = $"the host moved before the notice left; {v.Reason}" },
+            Route.Close c => c with { Rule = prefix + c.Rule },
+            _ => route,
+        };
+    }
+
     /// <summary>The police released a case: its held takedown goes out now.</summary>
     public ValueTask ProcessAsync(Incoming<PoliceRelease> message, IOutput output, CancellationToken cancellationToken)
     {
@@ -86,7 +106,7 @@ public sealed class RoutingProcessor : IProcessor<ReportClassified>, IProcessor<
     {
         eventId = held.eventId, caseKey = held.caseKey, report = held.report, caseInfo = held.caseInfo, hosting = held.hosting,
         verdict = held.verdict, matches = held.matches, assessment = held.assessment,
-        rule = held.rule + "; " + how, policeHold = false, timeline = held.timeline, requestedAt = at,
+        rule = held.rule + "; " + how, policeHold = false, timeline = held.timeline, requestedAt = at, routeGeneration = held.routeGeneration,
     };
 
     /// <summary>The police did not answer within Routing:PoliceReleaseTimeout: the held takedown goes out anyway.</summary>
@@ -104,7 +124,7 @@ public sealed class RoutingProcessor : IProcessor<ReportClassified>, IProcessor<
         caseKey = r.caseKey, report = ReporterIdentity.WithoutReporter(r.report), caseInfo = r.caseInfo, hosting = r.hosting, verdict = r.verdict,
         matches = r.matches, assessment = r.assessment, rule = rule, policeHold = hold,
         timeline = new Timeline { receivedAt = r.report.receivedAt, referredToPoliceAt = referredAt },
-        requestedAt = now,
+        requestedAt = now, routeGeneration = r.routeGeneration,
     };
 
     private PoliceReferral Referral(ReportClassified r, string rule, DateTime now) => new()

@@ -17,6 +17,7 @@ public static class RoutingService
         host.Services.TryAddSingleton<RoutingState>();
         return host.AddStage<RoutingProcessor>(Stage, s => s
             .Consumes<ReportClassified>(Topics.ReportsClassified)
+            .Consumes<ReportClassified>(Topics.ReportsRelocated)
             .Consumes<PoliceRelease>(Topics.PoliceReleases)
             .CoPartitioned(Topics.RoutingHeld));
     }

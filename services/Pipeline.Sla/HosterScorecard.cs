@@ -30,7 +30,8 @@ public sealed record HosterRow(
 /// </summary>
 /// <remarks>
 /// A case's notices form an episode: the FIRST notice starts it, reminders and escalations join it, a WITHDRAWAL
-/// closes it without a removal, a removal outcome for any of its notices closes it as removed. Time to removal and the
+/// closes it without a removal, a MOVED delivery of any of its notices closes it unmeasured, a removal outcome for any of
+/// its notices closes it as removed. Time to removal and the
 /// norm are taken from the episode's first notice (a reminder's own deadline would flatter a slow hoster). A FIRST
 /// notice for a case whose previous episode ended in removal is a re-upload. An outcome whose notice has left
 /// notices.issued (7-day retention) still counts: the outcome carries the notice time, deadline and hoster.
@@ -46,12 +47,12 @@ public static class HosterScorecard
     /// <param name="label">Maps a hoster id to the row it is counted in (used to fold the long tail into "other").</param>
     public static IReadOnlyList<HosterRow> Rank(
         IEnumerable<TakedownNotice> notices, IEnumerable<NoticeOutcome> outcomes, IEnumerable<SlaEvent> events,
-        DateTime now, DateTime since, int repeatBreaches = 3, Func<string, string>? label = null)
+        DateTime now, DateTime since, int repeatBreaches = 3, Func<string, string>? label = null, IReadOnlyCollection<string>? movedAway = null)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(repeatBreaches, 1);
         label ??= h => h;
         var history = events.ToList();
-        var episodes = Episodes(notices, outcomes, history);
+        var episodes = Episodes(notices, outcomes, history, movedAway);
         var known = episodes.SelectMany(e => e.NoticeIds).ToHashSet(StringComparer.Ordinal);
         var eventOnly = history.Where(e => !known.Contains(e.noticeId));
         return episodes
@@ -92,13 +93,18 @@ public static class HosterScorecard
         public DateTime? RemovedAt { get; set; }
         public bool Withdrawn { get; set; }
         public bool Moved { get; set; }
+        /// <summary>The re-lookup before sending found the host moved (MOVED): not measured for this hoster.</summary>
+        public bool MovedAway { get; set; }
         public bool BreachEvent { get; set; }
         public bool Reupload { get; set; }
 
         public bool Open => RemovedAt is null && !Withdrawn && !Moved;
     }
 
-    internal static List<Episode> Episodes(IEnumerable<TakedownNotice> notices, IEnumerable<NoticeOutcome> outcomes, IEnumerable<SlaEvent> events)
+    /// <param name="movedAway">First notice ids of routes whose host moved before one of their notices left (MOVED on
+    /// notices.deliveries.v1): those episodes are left out of the old hoster's figures, as withdrawn ones are.</param>
+    internal static List<Episode> Episodes(IEnumerable<TakedownNotice> notices, IEnumerable<NoticeOutcome> outcomes, IEnumerable<SlaEvent> events,
+        IReadOnlyCollection<string>? movedAway = null)
     {
         var episodes = new List<Episode>();
         var byNotice = new Dictionary<string, Episode>(StringComparer.Ordinal);
@@ -162,6 +168,12 @@ public static class HosterScorecard
             byNotice[o.noticeId] = episode;
             episodes.Add(episode);
         }
+        foreach (var id in movedAway ?? [])
+            if (byNotice.TryGetValue(id, out var away) && away.RemovedAt is null)
+            {
+                away.Moved = true;
+                away.MovedAway = true;
+            }
         foreach (var e in events)
         {
             if (!byNotice.TryGetValue(e.noticeId, out var episode)) continue;
@@ -173,8 +185,9 @@ public static class HosterScorecard
 
     private static HosterRow Row(string hoster, IReadOnlyList<Episode> all, DateTime now, DateTime since, int repeatBreaches)
     {
-        // A withdrawn notice (retracted hash, wrong recipient) does not count for or against the hoster.
-        var inWindow = all.Where(e => e.FirstIssuedAt >= since && !e.Withdrawn).ToList();
+        // A withdrawn notice (retracted hash, wrong recipient) does not count for or against the hoster, nor does one whose
+        // host moved away before a notice of it left (MOVED): closed unmeasured, the case was routed again.
+        var inWindow = all.Where(e => e.FirstIssuedAt >= since && !e.Withdrawn && !e.MovedAway).ToList();
         var removed = inWindow.Where(e => e.RemovedAt is not null).ToList();
         var times = removed.Select(e => e.RemovedAt!.Value - e.FirstIssuedAt).Order().ToList();
         var fromReport = removed.Select(e => e.RemovedAt!.Value - e.ReceivedAt).Order().ToList();

@@ -16,6 +16,7 @@ public sealed class ScorecardHistory
     private readonly Dictionary<string, NoticeOutcome> outcomes = new(StringComparer.Ordinal);
     private readonly Dictionary<string, SlaEvent> events = new(StringComparer.Ordinal);
     private readonly HashSet<(string NoticeId, SlaEventKind Kind)> kinds = [];
+    private readonly HashSet<string> movedAway = new(StringComparer.Ordinal);
     private readonly TaskCompletionSource caughtUp = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
     /// <summary>Completes once the history has been read up to where the topics ended at start-up.</summary>
@@ -32,6 +33,13 @@ public sealed class ScorecardHistory
     public void Add(TakedownNotice notice)
     {
         lock (gate) notices.TryAdd(notice.noticeId, notice);
+    }
+
+    /// <summary>A MOVED delivery: its route's first notice is not measured for the old hoster.</summary>
+    public void Add(NoticeDelivery delivery)
+    {
+        if (delivery.status != DeliveryStatus.MOVED) return;
+        lock (gate) movedAway.Add(delivery.notice?.originalNoticeId ?? delivery.notice?.noticeId ?? delivery.noticeId);
     }
 
     public void Add(NoticeOutcome outcome)
@@ -58,8 +66,9 @@ public sealed class ScorecardHistory
         List<TakedownNotice> n;
         List<NoticeOutcome> o;
         List<SlaEvent> e;
-        lock (gate) (n, o, e) = ([.. notices.Values], [.. outcomes.Values], [.. events.Values]);
-        return HosterScorecard.Rank(n, o, e, now, since, repeatBreaches, label);
+        List<string> m;
+        lock (gate) (n, o, e, m) = ([.. notices.Values], [.. outcomes.Values], [.. events.Values], [.. movedAway]);
+        return HosterScorecard.Rank(n, o, e, now, since, repeatBreaches, label, m);
     }
 
     /// <summary>Forgets what can no longer change a scorecard whose window starts at <paramref name="cutoff"/>: SLA events
@@ -77,13 +86,14 @@ public sealed class ScorecardHistory
         }
     }
 
-    /// <summary>Readers that follow the four topics from their beginning (no consumer group, nothing committed) into
+    /// <summary>Readers that follow the five topics (notices.deliveries.v1 for MOVED only) from their beginning (no consumer group, nothing committed) into
     /// <paramref name="history"/>. Start them, await <see cref="HistoryReaders.CaughtUp"/>, dispose to stop.</summary>
     public static HistoryReaders Follow(ScorecardHistory history, KafkaOptions kafka, AvroSerdes serdes, ILogger log) => new HistoryReaders()
         .With(new CompactedTopicReader<TakedownNotice>(kafka, serdes, Topics.NoticesIssued, (_, v, _) => { if (v is not null) history.Add(v); }, log))
         .With(new CompactedTopicReader<TakedownNotice>(kafka, serdes, Topics.SlaOpen, (_, v, _) => { if (v is not null) history.Add(v); }, log))
         .With(new CompactedTopicReader<NoticeOutcome>(kafka, serdes, Topics.NoticeOutcomes, (_, v, _) => { if (v is not null) history.Add(v); }, log))
-        .With(new CompactedTopicReader<SlaEvent>(kafka, serdes, Topics.SlaEvents, (_, v, _) => { if (v is not null) history.Add(v); }, log));
+        .With(new CompactedTopicReader<SlaEvent>(kafka, serdes, Topics.SlaEvents, (_, v, _) => { if (v is not null) history.Add(v); }, log))
+        .With(new CompactedTopicReader<NoticeDelivery>(kafka, serdes, Topics.NoticeDeliveries, (_, v, _) => { if (v is not null) history.Add(v); }, log));
 }
 
 public sealed class HistoryReaders : IDisposable

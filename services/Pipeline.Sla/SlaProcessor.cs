@@ -20,7 +20,7 @@ namespace Pipeline.Sla;
 /// waiting for them (a deadline timer snoozes until they caught up); they are the stage's background work, so one that
 /// dies makes the stage not ready. The same history feeds the <see cref="HosterBoard"/> gauges.</para>
 /// </summary>
-public sealed class SlaProcessor : IProcessor<TakedownNotice>, IProcessor<ContentStatusObserved>, IStateful, IWarmUp, IBackgroundDependent, IDisposable
+public sealed class SlaProcessor : IProcessor<TakedownNotice>, IProcessor<ContentStatusObserved>, IProcessor<NoticeDelivery>, IStateful, IWarmUp, IBackgroundDependent, IDisposable
 {
     private static readonly Gauge Open = Metrics.CreateGauge("pipeline_sla_open_notices", "Notices whose URL is not yet confirmed removed.");
     private static readonly Gauge Overdue = Metrics.CreateGauge("pipeline_sla_overdue_notices", "Open notices past their deadline.");
@@ -118,6 +118,44 @@ public sealed class SlaProcessor : IProcessor<TakedownNotice>, IProcessor<Conten
             return ValueTask.CompletedTask;
         }
         state.Open.Put(output, message.Partition, notice.caseKey, notice);
+        return ValueTask.CompletedTask;
+    }
+
+    public static readonly Counter ClosedMoved = Metrics.CreateCounter(
+        "pipeline_sla_moved_total", "Open notices closed unmeasured because the host moved before a notice of theirs left (MOVED on notices.deliveries.v1): the old hoster is not measured on a notice it never got; the case is routed again.");
+
+    /// <summary>The re-lookup before sending found the host moved: the route's notice is closed unmeasured for the old
+    /// hoster (no removal time, no breach from now on, no escalation). A breach recorded before the move (a reminder
+    /// found it moved after the deadline) stays: the hoster did not remove within the deadline while it hosted the URL.
+    /// A national re-route's new first notice opens a measurement of its own.</summary>
+    public ValueTask ProcessAsync(Incoming<NoticeDelivery> message, IOutput output, CancellationToken cancellationToken)
+    {
+        var d = message.Value;
+        if (d.status != DeliveryStatus.MOVED || d.notice is null) return ValueTask.CompletedTask;
+        var firstId = d.notice.originalNoticeId ?? d.notice.noticeId;
+        if (state.Open.TryGet(message.Partition, d.caseKey, out var open) && open.noticeId == firstId)
+        {
+            if (open.timeline.removalObservedAt is not null) return ValueTask.CompletedTask; // decided (or closed) already
+            state.Open.Delete(output, message.Partition, d.caseKey);
+            output.AfterCommit(() => ClosedMoved.Inc());
+            return ValueTask.CompletedTask;
+        }
+        if (open is not null && open.episode > d.notice.episode) return ValueTask.CompletedTask; // an older episode's notice
+        // The MOVED record was read before its notice (the two topics are read side by side): the notice is closed ahead,
+        // as a decided entry under its id, so that the notice, when it comes, is taken for a replay and never measured.
+        var closed = new TakedownNotice();
+        for (var i = 0; i < ((Avro.RecordSchema)closed.Schema).Fields.Count; i++) closed.Put(i, d.notice.Get(i));
+        closed.timeline = new Timeline
+        {
+            receivedAt = d.notice.timeline.receivedAt, referredToPoliceAt = d.notice.timeline.referredToPoliceAt,
+            noticeSentAt = d.notice.timeline.noticeSentAt ?? d.notice.issuedAt, removalObservedAt = d.at,
+        };
+        closed.noticeId = firstId;
+        closed.kind = NoticeKind.FIRST;
+        closed.sequence = 0;
+        closed.originalNoticeId = null;
+        state.Open.Put(output, message.Partition, d.caseKey, closed);
+        output.AfterCommit(() => ClosedMoved.Inc());
         return ValueTask.CompletedTask;
     }
 

@@ -19,6 +19,7 @@ public static class SlaService
         return host.AddStage<SlaProcessor>(Stage, s => s
             .Consumes<TakedownNotice>(Topics.NoticesIssued)
             .Consumes<ContentStatusObserved>(Topics.ContentStatus)
+            .Consumes<NoticeDelivery>(Topics.NoticeDeliveries)
             .CoPartitioned(Topics.SlaOpen, Topics.SlaPending));
     }
 }

@@ -40,6 +40,19 @@ public sealed class DeliveryOptions
     /// survives restarts; that is why this is a delay and not a running retry loop.</summary>
     public TimeSpan Backoff(int failedAttempts) => new Pipeline.Platform.Backoff(InitialBackoff, MaxBackoff).Delay(failedAttempts);
 
+    /// <summary>Section <c>Takedown:Delivery:Relookup</c>: the host looked up again, caches bypassed, just before a
+    /// notice, reminder or escalation leaves (with the lookup settings of section Geolocation).</summary>
+    public RelookupSettings Relookup { get; set; } = new();
+
+    public sealed class RelookupSettings
+    {
+        /// <summary>True: always; false: never; unset: when section Geolocation configures a lookup source.</summary>
+        public bool? Enabled { get; set; }
+
+        /// <summary>Lookups of a host before a failure counts (the notice then goes out on the routing-time hosting).</summary>
+        public int Attempts { get; set; } = 2;
+    }
+
     public sealed class SmtpSettings
     {
         /// <summary>The hotline's outgoing mail server (its relay), not the hoster's MX.</summary>
@@ -82,6 +95,8 @@ internal sealed class DeliveryOptionsValidator : IValidateOptions<DeliveryOption
             errors.Add("Takedown:Delivery:Smtp:Timeout and Takedown:Delivery:Webhook:Timeout must be positive. Fix: e.g. 00:00:30.");
         if (o.InitialBackoff <= TimeSpan.Zero || o.MaxBackoff < o.InitialBackoff)
             errors.Add($"Takedown:Delivery:InitialBackoff ({o.InitialBackoff}) must be positive and at most Takedown:Delivery:MaxBackoff ({o.MaxBackoff}). Fix: e.g. 00:01:00 and 01:00:00.");
+        if (o.Relookup.Attempts is < 1 or > 5)
+            errors.Add($"Takedown:Delivery:Relookup:Attempts {o.Relookup.Attempts} is outside 1..5. Fix: 2 (one retry) suits a flaky resolver; more only delays notices while DNS is down.");
         if (o.MaxBatchSize is < 1 or > 500)
             errors.Add($"Takedown:Delivery:MaxBatchSize {o.MaxBatchSize} must lie between 1 and 500. Fix: e.g. 50 (the notice ids of a batch travel in one header).");
         if (o.MaxAttempts is < 1 or > 100)

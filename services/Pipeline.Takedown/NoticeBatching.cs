@@ -110,27 +110,44 @@ public sealed class BatchProcessor : IProcessor<TakedownNotice>, IStateful
         var batch = new NoticeBatch(notices, id) { Plain = plain };
         var attempt = timer.Value.attempt + 1;
         batches.State.StartEffect(output, timer.Partition, members.Select(m => m.noticeId).ToList(), ct => deliverer.DeliverAsync(batch, ct),
-            (result, o) => Record(batch, attempt, result, timer.Partition, o));
+            (results, o) => Record(batch, attempt, results, timer.Partition, o));
     }
 
-    private void Record(NoticeBatch batch, int attempt, DeliveryResult result, int partition, IOutput output)
+    /// <summary>Records each member's outcome: MOVED for a member whose host moved (found by the re-lookup before the batch
+    /// went out; it was left out of the mail or POST), the batch's result for the others.</summary>
+    private void Record(NoticeBatch batch, int attempt, IReadOnlyDictionary<string, DeliveryResult> results, int partition, IOutput output)
     {
         var now = time.GetUtcNow().UtcDateTime;
         var members = batch.Members;
-        var (final, next) = DeliveryRecords.Schedule(result, attempt, settings, now);
-        if (!batch.Plain) final = final with { Detail = $"batch {batch.BatchId} of {members.Count} notices: {final.Detail}" };
-        var deliveries = members.Select(n => (Notice: n, Delivery: DeliveryRecords.Event(n, attempt, final, now, next, batch.Plain ? null : batch.BatchId))).ToList();
-        foreach (var (n, delivery) in deliveries) DeliveryRecords.Record(output, batches.State, partition, n, delivery);
+        var sent = members.Where(n => results[n.noticeId].Status != DeliveryStatus.MOVED).ToList();
+        var deliveries = new List<(TakedownNotice Notice, NoticeDelivery Delivery, DeliveryStatus Status)>();
+        DeliveryResult? batchResult = null;
+        DateTime? batchNext = null;
+        foreach (var n in members)
+        {
+            var (final, next) = DeliveryRecords.Schedule(results[n.noticeId], attempt, settings, now);
+            if (final.Status != DeliveryStatus.MOVED)
+            {
+                if (!batch.Plain) final = final with { Detail = $"batch {batch.BatchId} of {sent.Count} notices: {final.Detail}" };
+                batchResult ??= final;
+                batchNext ??= next;
+            }
+            deliveries.Add((n, DeliveryRecords.Event(n, attempt, final, now, next, batch.Plain ? null : batch.BatchId), final.Status));
+        }
+        foreach (var (n, delivery, _) in deliveries) DeliveryRecords.Record(output, batches.State, partition, n, delivery);
         output.AfterCommit(() =>
         {
-            foreach (var (_, delivery) in deliveries) DeliveryRecords.Count(delivery, now);
+            foreach (var (_, delivery, _) in deliveries) DeliveryRecords.Count(delivery, now);
+            foreach (var (n, delivery, _) in deliveries.Where(d => d.Status == DeliveryStatus.MOVED))
+                log.LogWarning("Notice {NoticeId} to {Recipient} not sent: {Detail}", n.noticeId, n.recipient.address, delivery.detail);
+            if (batchResult is not { } final) return;
             BatchMetrics.Batches.WithLabels(batch.Lead.recipient.channel.ToString(), final.Status.ToString()).Inc();
-            if (final.Status != DeliveryStatus.RETRYING) BatchMetrics.Size.Observe(members.Count);
+            if (final.Status != DeliveryStatus.RETRYING) BatchMetrics.Size.Observe(sent.Count);
             if (final.Status is DeliveryStatus.FAILED or DeliveryStatus.BOUNCED)
-                log.LogError("Batch {BatchId} ({Count} notices) to {Recipient} {Status}: {Detail}", batch.BatchId, members.Count, batch.Lead.recipient.address, final.Status, final.Detail);
+                log.LogError("Batch {BatchId} ({Count} notices) to {Recipient} {Status}: {Detail}", batch.BatchId, sent.Count, batch.Lead.recipient.address, final.Status, final.Detail);
             else if (final.Status == DeliveryStatus.RETRYING)
                 log.LogWarning("Batch {BatchId}: attempt {Attempt} failed ({Detail}); next at {Next:O}", batch.BatchId, attempt,
-                    final.Detail, next?.ToString("O", CultureInfo.InvariantCulture));
+                    final.Detail, batchNext?.ToString("O", CultureInfo.InvariantCulture));
         });
     }
 }

@@ -18,6 +18,12 @@ public sealed record DeliveryResult(DeliveryStatus Status, string Detail)
     public static DeliveryResult Transient(string detail) => new(DeliveryStatus.RETRYING, detail);
     public static DeliveryResult Failed(string detail) => new(DeliveryStatus.FAILED, detail);
     public static DeliveryResult Bounced(string detail) => new(DeliveryStatus.BOUNCED, detail);
+
+    /// <summary>For MOVED: the hosting the re-lookup before sending found (see <see cref="RelookupGate"/>).</summary>
+    public HostingInfo? MovedTo { get; init; }
+
+    /// <summary>For MOVED: hoster or country (the moved metric's label).</summary>
+    public string? MovedReason { get; init; }
 }
 
 /// <summary>Sends a notice, or a batch of notices for one recipient, through one channel. Never throws for a failure

@@ -19,7 +19,7 @@ public sealed class NoticeComposer(TakedownOptions options)
     {
         var hosting = request.hosting;
         var contact = hosting.abuseContact ?? throw new InvalidOperationException("No abuse contact");
-        var noticeId = NoticeId(request.caseKey, request.caseInfo.episode, sequence);
+        var noticeId = NoticeId(request.caseKey, request.caseInfo.episode, sequence, request.routeGeneration);
         var deadline = Deadline(request, issuedAt);
         var classification = request.assessment?.classification ?? Classification.BASELINE;
         var detection = request.matches.Count > 0 ? "hash_match" : "manual_review";
@@ -37,6 +37,7 @@ public sealed class NoticeComposer(TakedownOptions options)
             caseKey = request.caseKey,
             sequence = sequence,
             episode = request.caseInfo.episode,
+            routeGeneration = request.routeGeneration,
             kind = sequence == 0 ? NoticeKind.FIRST : NoticeKind.REMINDER,
             recipient = new NoticeRecipient
             {
@@ -153,10 +154,15 @@ public sealed class NoticeComposer(TakedownOptions options)
     }
 
     /// <summary>One id per case episode and notice sequence: a re-upload (episode n &gt; 0) gets notices of its own, so it
-    /// is delivered and measured again. Episode 0 keeps the id it always had.</summary>
-    public static string NoticeId(string caseKey, int episode, int sequence) => episode == 0
-        ? EventIds.Derive("notice", caseKey, sequence.ToString(CultureInfo.InvariantCulture))
-        : EventIds.Derive("notice", caseKey, "episode", episode.ToString(CultureInfo.InvariantCulture), sequence.ToString(CultureInfo.InvariantCulture));
+    /// is delivered and measured again. Episode 0 keeps the id it always had. A case routed again because its host moved
+    /// (route generation n &gt; 0) gets notices of its own too: the new route's first notice is not the moved one.</summary>
+    public static string NoticeId(string caseKey, int episode, int sequence, int routeGeneration = 0)
+    {
+        var id = episode == 0
+            ? EventIds.Derive("notice", caseKey, sequence.ToString(CultureInfo.InvariantCulture))
+            : EventIds.Derive("notice", caseKey, "episode", episode.ToString(CultureInfo.InvariantCulture), sequence.ToString(CultureInfo.InvariantCulture));
+        return routeGeneration == 0 ? id : EventIds.Derive("notice-route", id, routeGeneration.ToString(CultureInfo.InvariantCulture));
+    }
 
     /// <summary>Behind a CDN the notice goes to the CDN's desk unless geolocation knew the origin: then the abuse
     /// contact is the origin hoster's, and it is that hoster who is addressed.</summary>

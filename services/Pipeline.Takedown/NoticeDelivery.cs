@@ -7,10 +7,46 @@ using Pipeline.Platform;
 
 namespace Pipeline.Takedown;
 
-/// <summary>Routes a notice to the channel the hoster prefers.</summary>
-public sealed class NoticeDeliverer(EmailChannel email, WebhookChannel webhook)
+/// <summary>Routes a notice to the channel the hoster prefers, after the re-lookup before sending (when configured:
+/// <see cref="RelookupGate"/>): a notice whose host moved is not sent but answered MOVED.</summary>
+public sealed class NoticeDeliverer(EmailChannel email, WebhookChannel webhook, RelookupGate? relookup = null)
 {
-    public Task<DeliveryResult> DeliverAsync(TakedownNotice notice, CancellationToken ct) => notice.recipient.channel switch
+    public const string LookupFailedNote = " (re-lookup before sending failed: sent on the routing-time hosting)";
+
+    public async Task<DeliveryResult> DeliverAsync(TakedownNotice notice, CancellationToken ct)
+    {
+        var check = relookup is { Enabled: true } ? await relookup.CheckAsync(notice, ct) : RelookupOutcome.Send;
+        if (check.Moved is { } moved) return moved;
+        var result = await SendAsync(notice, ct);
+        return check.LookupFailed ? LookupFailed(result) : result;
+    }
+
+    /// <summary>Each member looked up again first; the members whose host moved are answered MOVED and left out, the rest go
+    /// out together (under the batch's id, as before). Per notice id, its result.</summary>
+    public async Task<IReadOnlyDictionary<string, DeliveryResult>> DeliverAsync(NoticeBatch batch, CancellationToken ct)
+    {
+        var checks = relookup is { Enabled: true } ? await relookup.CheckAsync(batch.Members, ct) : null;
+        var results = new Dictionary<string, DeliveryResult>(StringComparer.Ordinal);
+        var send = new List<TakedownNotice>();
+        foreach (var n in batch.Members)
+        {
+            if (checks?[n.noticeId].Moved is { } moved) results[n.noticeId] = moved;
+            else send.Add(n);
+        }
+        if (send.Count == 0) return results;
+        var rest = send.Count == batch.Members.Count ? batch : batch with { Members = send };
+        var result = await SendAsync(rest, ct);
+        foreach (var n in send) results[n.noticeId] = checks?[n.noticeId].LookupFailed == true ? LookupFailed(result) : result;
+        return results;
+    }
+
+    private static DeliveryResult LookupFailed(DeliveryResult result)
+    {
+        RelookupMetrics.LookupFailed.Inc();
+        return result with { Detail = result.Detail + LookupFailedNote };
+    }
+
+    private Task<DeliveryResult> SendAsync(TakedownNotice notice, CancellationToken ct) => notice.recipient.channel switch
     {
         NoticeChannel.EMAIL => email.DeliverAsync(notice, ct),
         NoticeChannel.WEBHOOK => webhook.DeliverAsync(notice, ct),
@@ -18,7 +54,7 @@ public sealed class NoticeDeliverer(EmailChannel email, WebhookChannel webhook)
     };
 
     /// <summary>A batch of one goes out as the plain notice (unless it was sent as a batch before: see <see cref="NoticeBatch"/>).</summary>
-    public Task<DeliveryResult> DeliverAsync(NoticeBatch batch, CancellationToken ct) => batch.Plain ? DeliverAsync(batch.Lead, ct) : batch.Lead.recipient.channel switch
+    private Task<DeliveryResult> SendAsync(NoticeBatch batch, CancellationToken ct) => batch.Plain ? SendAsync(batch.Lead, ct) : batch.Lead.recipient.channel switch
     {
         NoticeChannel.EMAIL => email.DeliverAsync(batch, ct),
         NoticeChannel.WEBHOOK => webhook.DeliverAsync(batch, ct),
@@ -81,7 +117,8 @@ internal static class DeliveryRecords
         detail = result.Detail,
         nextAttemptAt = nextAttemptAt,
         at = at,
-        notice = null,
+        notice = result.Status == DeliveryStatus.MOVED ? n : null, // MOVED: the notice not sent, for the stages that re-route and close it
+        movedTo = result.MovedTo,
     };
 
     public static NoticeDelivery StateOf(NoticeDelivery e, TakedownNotice n) => new()
@@ -127,6 +164,8 @@ internal static class DeliveryRecords
     public static void Count(NoticeDelivery e, DateTime at)
     {
         DeliveryMetrics.Deliveries.WithLabels(e.channel.ToString(), e.status.ToString()).Inc();
+        if (e.status == DeliveryStatus.MOVED) RelookupMetrics.Moved.WithLabels(
+            e.movedTo is { hosterId: { } now } && !string.Equals(now, e.hosterId, StringComparison.OrdinalIgnoreCase) ? "hoster" : "country").Inc();
         if (e.status == DeliveryStatus.SENT) DeliveryMetrics.LastSent.Set(new DateTimeOffset(at).ToUnixTimeMilliseconds() / 1000.0);
     }
 }
@@ -215,6 +254,8 @@ public sealed class DeliveryProcessor : IProcessor<TakedownNotice>, IStateful
             DeliveryRecords.Count(delivery, now);
             if (final.Status is DeliveryStatus.FAILED or DeliveryStatus.BOUNCED)
                 log.LogError("Notice {NoticeId} to {Recipient} {Status} after {Attempt} attempt(s): {Detail}", n.noticeId, n.recipient.address, final.Status, attempt, final.Detail);
+            else if (final.Status == DeliveryStatus.MOVED)
+                log.LogWarning("Notice {NoticeId} to {Recipient} not sent: {Detail}", n.noticeId, n.recipient.address, final.Detail);
             else if (final.Status == DeliveryStatus.RETRYING)
                 log.LogWarning("Notice {NoticeId}: attempt {Attempt} failed ({Detail}); next at {Next:O}", n.noticeId, attempt, final.Detail, next);
         });

@@ -15,7 +15,7 @@ namespace Pipeline.Takedown;
 /// <remarks>Removal is learned from content.status.v1 rather than notices.outcomes.v1: it is the fact itself (recheck's
 /// consecutive misses or the hoster's confirmation), keyed and partitioned like takedown.requested, so the timer state
 /// stays co-partitioned; outcomes would add the sla stage's latency and make reminders stop only while sla runs.</remarks>
-public sealed class TakedownProcessor : IProcessor<TakedownRequested>, IProcessor<ContentStatusObserved>, IProcessor<HashRetracted>, IStateful, IWarmUp, IBackgroundDependent
+public sealed class TakedownProcessor : IProcessor<TakedownRequested>, IProcessor<ContentStatusObserved>, IProcessor<HashRetracted>, IProcessor<NoticeDelivery>, IStateful, IWarmUp, IBackgroundDependent
 {
     /// <summary>End to end, on event time: the report's receivedAt to the first notice's issuedAt (the stage clock).
     /// Buckets from a second to a week: a notice held for the police may wait days.</summary>
@@ -30,9 +30,11 @@ public sealed class TakedownProcessor : IProcessor<TakedownRequested>, IProcesso
     private readonly ILogger log;
     private readonly HeldNotices held;
     private readonly ContactRules rules;
+    private readonly RouteState routes;
 
-    public TakedownProcessor(IOptions<TakedownOptions> options, ReminderTimers timers, HeldNotices held, ContactRules rules, TimeProvider time, ILogger<TakedownProcessor> log)
+    public TakedownProcessor(IOptions<TakedownOptions> options, ReminderTimers timers, HeldNotices held, ContactRules rules, RouteState routes, TimeProvider time, ILogger<TakedownProcessor> log)
     {
+        this.routes = routes;
         settings = options.Value;
         composer = new NoticeComposer(settings);
         this.timers = timers;
@@ -48,7 +50,7 @@ public sealed class TakedownProcessor : IProcessor<TakedownRequested>, IProcesso
         Metrics.DefaultRegistry.AddBeforeCollectCallback(CountHeld);
     }
 
-    public IEnumerable<IStateStore> Stores => [timers.State, held.State];
+    public IEnumerable<IStateStore> Stores => [timers.State, held.State, routes.State];
 
     public IEnumerable<BackgroundWork> BackgroundWork => rules.Directory.Background is { } b ? [b] : [];
 
@@ -75,6 +77,15 @@ public sealed class TakedownProcessor : IProcessor<TakedownRequested>, IProcesso
             });
             return ValueTask.CompletedTask;
         }
+        routes.State.TryGet(message.Partition, request.caseKey, out var route);
+        if (Relocations.Spent(request, route))
+        {
+            // A replay of a route that a move has spent: its notices are not sent, the case was routed again.
+            output.AfterCommit(() => log.LogInformation("Request {EventId} for {CaseKey} (route generation {Generation}) ignored: the case was re-routed after a move (now generation {Current})",
+                request.eventId, request.caseKey, request.routeGeneration, route!.routeGeneration));
+            return ValueTask.CompletedTask;
+        }
+        if (Relocations.Newer(request, route)) routes.State.Put(output, message.Partition, request.caseKey, request);
         var notice = composer.Compose(request, now);
         if (!notice.policeHold)
         {
@@ -203,6 +214,37 @@ public sealed class TakedownProcessor : IProcessor<TakedownRequested>, IProcesso
             Withdrawals.Issued.Inc();
             log.LogInformation("Notice {FirstNoticeId} withdrawn ({NoticeId}) to {Recipient}: the {Bank} entry it rested on was retracted",
                 withdrawal.originalNoticeId, withdrawal.noticeId, withdrawal.recipient.address, retraction.bank);
+        });
+        return ValueTask.CompletedTask;
+    }
+
+    /// <summary>The delivery found the case's host moved (MOVED, with the new hosting): the route the notice belonged to is
+    /// spent, its reminders and escalation ladder stop (the timer is deleted; a replayed request of the spent route issues
+    /// nothing, see <see cref="Relocations.Spent"/>), and the case goes back to routing with the new hosting and the next
+    /// route generation. Once per route: a replayed or second MOVED of the same route finds it spent.</summary>
+    public ValueTask ProcessAsync(Incoming<NoticeDelivery> message, IOutput output, CancellationToken cancellationToken)
+    {
+        var moved = message.Value;
+        if (moved.status != DeliveryStatus.MOVED) return ValueTask.CompletedTask;
+        routes.State.TryGet(message.Partition, moved.caseKey, out var route);
+        if (Relocations.NotRerouted(moved, route) is { } why)
+        {
+            output.AfterCommit(() => log.LogInformation("MOVED record of notice {NoticeId} for {CaseKey} re-routes nothing: {Why}", moved.noticeId, moved.caseKey, why));
+            return ValueTask.CompletedTask;
+        }
+        var notice = moved.notice!;
+        if (timers.State.TryGet(message.Partition, moved.caseKey, out var latest)
+            && latest.episode == notice.episode && latest.routeGeneration == notice.routeGeneration)
+            timers.State.Delete(output, message.Partition, moved.caseKey);
+        var relocated = Relocations.Relocated(route!, moved, time.GetUtcNow().UtcDateTime);
+        output.Send(Topics.ReportsRelocated, moved.caseKey, relocated);
+        routes.State.Put(output, message.Partition, moved.caseKey, Relocations.Spend(route!, moved.movedTo!));
+        var reason = Relocations.Reason(moved);
+        output.AfterCommit(() =>
+        {
+            Relocations.Rerouted.WithLabels(reason).Inc();
+            log.LogWarning("Case {CaseKey} moved ({Reason}: now {Hoster}, {Country}) before notice {NoticeId} left: reminders stopped, routed again (generation {Generation})",
+                moved.caseKey, reason, moved.movedTo!.hosterId ?? "unknown hoster", moved.movedTo.country ?? "unknown country", moved.noticeId, relocated.routeGeneration);
         });
         return ValueTask.CompletedTask;
     }

@@ -2,6 +2,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Options;
 using Pipeline.Contracts;
+using Pipeline.Geolocation;
 using Pipeline.Platform;
 
 namespace Pipeline.Takedown;
@@ -23,11 +24,13 @@ public static class TakedownService
         host.Services.TryAddSingleton<ContactDirectory>();
         host.Services.TryAddSingleton<ContactRules>();
         host.Services.TryAddSingleton<HeldNotices>();
+        host.Services.TryAddSingleton<RouteState>();
         return host.AddStage<TakedownProcessor>(Stage, s => s
             .Consumes<TakedownRequested>(Topics.TakedownRequested)
             .Consumes<ContentStatusObserved>(Topics.ContentStatus)
             .Consumes<HashRetracted>(Topics.HashesRetractions)
-            .CoPartitioned(Topics.TakedownReminders, Topics.TakedownHeld));
+            .Consumes<NoticeDelivery>(Topics.NoticeDeliveries)
+            .CoPartitioned(Topics.TakedownReminders, Topics.TakedownHeld, Topics.TakedownRoutes));
     }
 
     /// <summary>Binds section Takedown once, however many of its stages the host runs: the binder appends a list
@@ -56,6 +59,9 @@ public static class TakedownService
         host.Services.TryAddSingleton(sp => new EmailChannel(sp.GetRequiredService<IOptions<DeliveryOptions>>().Value.Smtp, sp.GetRequiredService<IOptions<TakedownOptions>>().Value));
         host.Services.TryAddSingleton(sp => new WebhookChannel(
             new HttpClient(WebhookChannel.Handler()) { Timeout = Timeout.InfiniteTimeSpan }, sp.GetRequiredService<IOptions<DeliveryOptions>>().Value.Webhook));
+        host.Services.AddHostingLookup();
+        host.Services.TryAddSingleton(sp => HostRelookup.Gate(sp.GetRequiredService<IOptions<DeliveryOptions>>(),
+            sp.GetRequiredService<IOptions<GeolocationOptions>>(), sp.GetRequiredService<HostingLocator>()));
         host.Services.TryAddSingleton<NoticeDeliverer>();
         host.Services.TryAddSingleton<BatchState>();
         host.AddStage<BatchProcessor>(BatchingStage, s => s.Consumes<TakedownNotice>(Topics.TakedownBatching).CoPartitioned(Topics.TakedownBatches).DeadLettersTo(Topics.DeadLetter(Stage)));

@@ -62,6 +62,13 @@ public sealed partial class DemoTests
         // The world's own-network outage: nothing it touched was marked removed (a short run may end before it).
         Assert.Matches("own-network outage .* 0 removals confirmed in it", log);
         Assert.DoesNotContain("NOT handled", log, StringComparison.Ordinal);
+        // The world's moving hoster: its sites move abroad once geolocation first looks one up; the notices still on their
+        // way (and reminders of those sent before) are not sent but recorded MOVED, and every such case is routed again.
+        var moved = Regex.Match(log, @"hoster moved abroad +nl-nomad → de-host \(DE\) at .*: (\d+) notices not sent \(MOVED\) for (\d+) cases, (\d+) cases re-routed \((\d+) forwarded to de-hotline, \d+ noticed at home\); handled");
+        Assert.True(moved.Success, log);
+        Assert.True(int.Parse(moved.Groups[2].Value, System.Globalization.CultureInfo.InvariantCulture) > 0, log);
+        Assert.Equal(moved.Groups[2].Value, moved.Groups[3].Value); // every moved case re-routed
+        Assert.Equal(moved.Groups[3].Value, moved.Groups[4].Value); // abroad: each to the partner hotline
         // The run's transparency report, computed from the topics, its path last in the summary.
         var report = ReportLine().Match(log);
         Assert.True(report.Success, log);

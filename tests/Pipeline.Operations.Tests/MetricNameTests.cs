@@ -109,7 +109,7 @@ public sealed partial class MetricNameTests
     private static IReadOnlyList<Collector> FindCollectors() =>
         PipelineServices.Folders.Select(PipelineServices.Assembly)
             .Append(typeof(Pipeline.Platform.ProcessorMetrics).Assembly).Append(typeof(Pipeline.Cli.PipelineCommandLine).Assembly)
-            .Append(typeof(Pipeline.Audit.AuditProcessor).Assembly).Distinct()
+            .Append(typeof(Pipeline.Audit.AuditProcessor).Assembly).Append(typeof(Pipeline.Geolocation.HostingLocator).Assembly).Distinct()
             .SelectMany(a => a.GetTypes()).Where(t => !t.ContainsGenericParameters)
             .SelectMany(t => t.GetFields(BindingFlags.Public | BindingFlags.NonPublic | BindingFlags.Static | BindingFlags.DeclaredOnly))
             .Where(f => typeof(Collector).IsAssignableFrom(f.FieldType))

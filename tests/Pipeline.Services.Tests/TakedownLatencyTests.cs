@@ -22,7 +22,8 @@ public class TakedownLatencyTests
         // An empty directory (never started): the request's own approved contact decides.
         var directory = new ContactDirectory(Kafka, Serdes, Microsoft.Extensions.Logging.Abstractions.NullLogger<ContactDirectory>.Instance);
         var held = new HeldNotices(Kafka, Microsoft.Extensions.Options.Options.Create(new RetentionOptions()), Serdes, Microsoft.Extensions.Logging.Abstractions.NullLogger<HeldNotices>.Instance);
-        return new(options, Timers, held, new ContactRules(directory, options), new FakeTimeProvider(new DateTimeOffset(now)),
+        var routes = new RouteState(Kafka, Microsoft.Extensions.Options.Options.Create(new RetentionOptions()), Serdes, Microsoft.Extensions.Logging.Abstractions.NullLogger<RouteState>.Instance);
+        return new(options, Timers, held, new ContactRules(directory, options), routes, new FakeTimeProvider(new DateTimeOffset(now)),
             Microsoft.Extensions.Logging.Abstractions.NullLogger<TakedownProcessor>.Instance);
     }
 
@@ -52,7 +53,8 @@ public class TakedownLatencyTests
         var histogram = TakedownProcessor.SubmissionToNotice;
         var (count, sum) = (histogram.Count, histogram.Sum);
         var output = await Process(Fixtures.Requested(), Fixtures.T0.AddHours(2)); // received at T0
-        var notice = Assert.IsType<TakedownNotice>(Assert.Single(output.Sent).Value);
+        var notice = Assert.IsType<TakedownNotice>(Assert.Single(output.Sent, s => s.Topic == Topics.NoticesIssued).Value);
+        Assert.Contains(output.Sent, s => s.Topic == Topics.TakedownRoutes); // the case's route, kept for a re-route after a move
         Assert.Equal(Fixtures.T0.AddHours(2), notice.issuedAt);
         Assert.Equal(count + 1, histogram.Count);
         Assert.Equal(sum + 7200, histogram.Sum, 3);

@@ -85,6 +85,18 @@ public sealed class AuditMapperTests
         Assert.Equal("5", failed.details["attempt"]);
         AssertAnonymous(failed, Url, "abuse@hoster-a.example", "550"); // the receiver's answer can quote addresses: left out
         Assert.Equal("notice.delivered", Mapper.Map(Delivery(DeliveryStatus.SENT, 2), Topics.NoticeDeliveries, "takedown")!.action);
+        var movedDelivery = Delivery(DeliveryStatus.MOVED, 1);
+        movedDelivery.detail = "not sent: the re-lookup before sending found the host moved (hoster: now hoster-de, DE)";
+        movedDelivery.movedTo = new HostingInfo
+        {
+            resolved = true, ips = ["203.0.113.9"], asn = 64510, hosterId = "hoster-de", country = "DE",
+            resolvedAt = History.T0, sources = ["dns"], countries = ["DE"],
+        };
+        var moved = Mapper.Map(movedDelivery, Topics.NoticeDeliveries, "takedown-delivery")!;
+        Assert.Equal("notice.moved", moved.action);
+        Assert.Equal("DE", moved.details["movedToCountry"]);
+        Assert.Equal("hoster-de", moved.details["movedToHosterId"]);
+        AssertAnonymous(moved, Url, "203.0.113.9", "abuse@hoster-a.example"); // the new address is not kept
 
         Assert.Null(Mapper.Map(Check(removalConfirmed: false, reappeared: false), Topics.ContentStatus, "recheck"));
         var removed = Mapper.Map(Check(removalConfirmed: true, reappeared: false), Topics.ContentStatus, "recheck")!;

@@ -74,6 +74,9 @@ internal sealed class History
         return e;
     }
 
+    /// <summary>First notice ids whose route's host moved before a notice left (MOVED deliveries).</summary>
+    public List<string> MovedAway { get; } = [];
+
     public IReadOnlyList<HosterRow> Rank(DateTime now, DateTime? since = null, int repeatBreaches = 3) =>
-        HosterScorecard.Rank(Notices, Outcomes, Events, now, since ?? now.AddDays(-30), repeatBreaches);
+        HosterScorecard.Rank(Notices, Outcomes, Events, now, since ?? now.AddDays(-30), repeatBreaches, movedAway: MovedAway);
 }

@@ -79,6 +79,20 @@ public class HosterScorecardTests
     }
 
     [Fact]
+    public void A_notice_whose_host_moved_away_before_it_left_is_not_measured_for_the_old_hoster()
+    {
+        var h = new History();
+        h.Case("hoster-a", "http://a.example/kept", T0, H(2));
+        var moved = h.Noticed("hoster-a", "http://a.example/moved", T0); // never removed at hoster A: it moved abroad
+        h.MovedAway.Add(moved.noticeId);
+        var row = Assert.Single(h.Rank(T0.AddDays(3)));
+        Assert.Equal(1, row.Notices); // the moved one is neither a notice, an open case nor a breach for hoster A
+        Assert.Equal(0, row.OpenNow);
+        Assert.Equal(0, row.Breaches);
+        Assert.Equal(1.0, row.ShareWithinNorm);
+    }
+
+    [Fact]
     public void A_new_first_notice_after_removal_is_a_reupload_and_makes_a_repeat_offender()
     {
         var h = new History();

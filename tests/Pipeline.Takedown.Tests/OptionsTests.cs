@@ -14,6 +14,17 @@ public class OptionsTests
     }
 
     [Fact]
+    public void Relookup_attempts_outside_1_to_5_are_named_with_their_fix()
+    {
+        var o = new DeliveryOptions { Smtp = { Host = "smtp.hotline.example" }, Relookup = { Attempts = 0 } };
+        var result = new DeliveryOptionsValidator().Validate(null, o);
+        Assert.True(result.Failed);
+        Assert.Contains(result.Failures!, f => f.StartsWith("Takedown:Delivery:Relookup:Attempts 0 is outside 1..5. Fix:", StringComparison.Ordinal));
+        o.Relookup.Attempts = 2;
+        Assert.True(new DeliveryOptionsValidator().Validate(null, o).Succeeded);
+    }
+
+    [Fact]
     public void Backoff_doubles_up_to_the_cap()
     {
         var o = new DeliveryOptions { InitialBackoff = TimeSpan.FromMinutes(1), MaxBackoff = TimeSpan.FromMinutes(10) };

@@ -15,6 +15,8 @@ using Pipeline.Cli.Transparency;
 using Pipeline.Classification;
 using Pipeline.Contracts;
 using Pipeline.Geolocation;
+using Pipeline.Geolocation.Simulation;
+using Pipeline.Loopback;
 using Pipeline.Intake;
 using Pipeline.Platform;
 using Pipeline.Platform.Embedded;
@@ -56,9 +58,13 @@ public static class DemoCommand
 
         var clock = new AcceleratedTimeProvider(ClockStart, s.Speed);
         var web = new SimulatedWeb(clock, s.Seed);
+        // The mover's sites are in DNS (a loopback server; nothing leaves the machine), its desk on e-mail (a loopback relay).
+        await using var dns = new LoopbackDnsServer();
+        await using var smtp = new LoopbackSmtpServer();
+        var move = new DemoMove(dns);
         var builder = PipelineHost.CreateBuilder([$"--urls=http://127.0.0.1:{s.Port}"]);
         builder.Configuration.AddInMemoryCollection(runtime.Configuration);
-        builder.Configuration.AddInMemoryCollection(DemoWorld.Configuration());
+        builder.Configuration.AddInMemoryCollection(DemoWorld.Configuration(dns.Address, smtp.Port));
         builder.Configuration.AddInMemoryCollection(new Dictionary<string, string?>
         {
             ["Logging:LogLevel:Default"] = "Warning",
@@ -66,7 +72,7 @@ public static class DemoCommand
         });
         builder.Services.Replace(ServiceDescriptor.Singleton<TimeProvider>(clock));
         builder.Services.AddSingleton<IContentProbe>(web);
-        builder.AddIntake().AddGeolocation().AddClassification().AddRouting().AddTakedown().AddRecheck().AddSla().AddAudit();
+        builder.AddIntake().AddGeolocation().AddClassification().AddRouting().AddTakedown().AddNoticeDelivery().AddRecheck().AddSla().AddAudit();
         await using var app = builder.Build();
 
         var kafka = app.Services.GetRequiredService<IOptions<KafkaOptions>>().Value;
@@ -116,6 +122,7 @@ public static class DemoCommand
                 Progress(observer, clock, feedClock.Elapsed);
                 nextProgress += TimeSpan.FromSeconds(2);
             }
+            move.MoveIfDue(clock.GetUtcNow().UtcDateTime);
             await Task.Delay(s.Rate <= 0 ? 1 : 10, ct);
         }
         producer.Flush(TimeSpan.FromSeconds(30));
@@ -130,17 +137,19 @@ public static class DemoCommand
             // Done means every report has an outcome and notices have begun to go out (a notice waits
             // for its abuse desk's batching window; a fast pipeline reaches every outcome before the first one closes).
             if (allDone is not null && s.StopWhenDone
-                && (observer.Count(Topics.TakedownRequested) == 0 || observer.Count(Topics.NoticesIssued) > 0)) break;
+                && (observer.Count(Topics.TakedownRequested) == 0 || observer.Count(Topics.NoticesIssued) > 0) && MoveSettled(observer, move, clock)) break;
             if (feedClock.Elapsed >= nextProgress)
             {
                 Progress(observer, clock, feedClock.Elapsed);
                 nextProgress += TimeSpan.FromSeconds(2);
             }
+            move.MoveIfDue(clock.GetUtcNow().UtcDateTime);
             await Task.Delay(100, ct);
         }
         Progress(observer, clock, feedClock.Elapsed);
         Summary(observer, submitted, produceErrors, feedSeconds, allDone, raw, clock);
         OutageSummary(observer, web);
+        MoveSummary(observer, move);
         var reported = await WriteReportAsync(kafka, serdes, clock, s.Report ?? DefaultReportPath, ct);
         web.Dispose();
         await app.StopAsync(CancellationToken.None);
@@ -283,6 +292,26 @@ public static class DemoCommand
         if (raw is not null)
             Console.WriteLine($"embedded cluster raw: produce {raw.ProduceRate:N0} msg/s, consume {raw.ConsumeRate:N0} msg/s (same run)");
         Console.WriteLine($"simulated clock at the end: {clock.GetUtcNow():yyyy-MM-dd HH:mm} UTC");
+    }
+
+    /// <summary>Done with the move: it did not happen (no report of the mover), or its MOVED notices were all re-routed (and
+    /// routing decided each; a loaded machine may need a while), or two days passed on the stage clock without any MOVED
+    /// (notices sent before the move meet it at their first reminder, a day later).</summary>
+    private static bool MoveSettled(DemoObserver o, DemoMove move, TimeProvider clock) =>
+        move.MovedAt is not { } at
+        || (o.Moved > 0 ? o.Moved == o.Rerouted && o.ReroutedForwards + o.ReroutedNotices >= o.Rerouted
+            : clock.GetUtcNow().UtcDateTime > at + TimeSpan.FromDays(2));
+
+    /// <summary>How the pipeline took the hoster that moved abroad: notices not sent (MOVED) and cases routed again.</summary>
+    private static void MoveSummary(DemoObserver o, DemoMove move)
+    {
+        var mover = DemoWorld.Mover;
+        var to = DemoWorld.MovesTo;
+        var when = move.MovedAt is { } at ? $"at {at:MM-dd HH:mm} (sim clock)" : "(not yet: the run ended first)";
+        // A case whose MOVED record came in the last moment may not have been re-routed yet when the summary is printed.
+        var handled = o.Moved == o.Rerouted ? "handled" : $"{o.Moved - o.Rerouted:N0} re-routes still under way";
+        Console.WriteLine($"hoster moved abroad      {mover.Id} → {to.Id} ({to.Country}) {when}: {o.MovedNotices:N0} notices not sent (MOVED) for {o.Moved:N0} cases, "
+            + $"{o.Rerouted:N0} cases re-routed ({o.ReroutedForwards:N0} forwarded to {DemoWorld.Partners[to.Country]}, {o.ReroutedNotices:N0} noticed at home); {handled}");
     }
 
     /// <summary>How the recheck took the own-network outage: every check during it could not look, and none counted.</summary>

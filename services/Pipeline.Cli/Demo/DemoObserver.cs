@@ -26,7 +26,7 @@ public sealed class DemoObserver : IDisposable
     [
         Topics.ReportsSubmitted, Topics.ReportsAccepted, Topics.ReportsGrouped, Topics.ReportsRejected, Topics.ReportsLocated, Topics.ReportsClassified,
         Topics.ReportsReview, Topics.PoliceReferrals, Topics.ExchangeOutbound, Topics.TakedownRequested, Topics.NoticesIssued,
-        Topics.ContentStatus, Topics.NoticeOutcomes, Topics.SlaEvents,
+        Topics.ContentStatus, Topics.NoticeOutcomes, Topics.SlaEvents, Topics.NoticeDeliveries, Topics.ReportsRelocated,
         Topics.DeadLetter("intake"), Topics.DeadLetter("geolocation"), Topics.DeadLetter("classification"), Topics.DeadLetter("routing"),
         Topics.DeadLetter("takedown"), Topics.DeadLetter("recheck"), Topics.DeadLetter("sla"),
     ];
@@ -74,6 +74,23 @@ public sealed class DemoObserver : IDisposable
         noticeHoster.Values.GroupBy(v => v).ToDictionary(g => g.Key, g => g.Count());
 
     public int SlaEvents(SlaEventKind kind) => slaKinds.TryGetValue(kind, out var n) ? n : 0;
+
+    private readonly ConcurrentDictionary<string, byte> movedCases = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, byte> reroutedCases = new(StringComparer.Ordinal);
+    private long movedNotices, reroutedForwards, reroutedNotices;
+
+    /// <summary>Notices not sent because the re-lookup before sending found the host moved (MOVED deliveries).</summary>
+    public long MovedNotices => Interlocked.Read(ref movedNotices);
+
+    /// <summary>Cases with a MOVED notice, and cases routed again (reports.relocated.v1).</summary>
+    public int Moved => movedCases.Count;
+
+    public int Rerouted => reroutedCases.Count;
+
+    /// <summary>Re-routed cases forwarded to a partner hotline, and those that got a takedown at home again.</summary>
+    public long ReroutedForwards => Interlocked.Read(ref reroutedForwards);
+
+    public long ReroutedNotices => Interlocked.Read(ref reroutedNotices);
 
     private void Run()
     {
@@ -146,12 +163,12 @@ public sealed class DemoObserver : IDisposable
                 break;
             case Topics.ExchangeOutbound:
                 var forwarded = Read<ReportForwarded>(topic, value);
-                Record(topic, forwarded.eventId);
+                if (Record(topic, forwarded.eventId) && forwarded.rule.StartsWith("moved(route", StringComparison.Ordinal)) Interlocked.Increment(ref reroutedForwards);
                 Outcome(forwarded.report.reportId, "forwarded to partner");
                 break;
             case Topics.TakedownRequested:
                 var takedown = Read<TakedownRequested>(topic, value);
-                Record(topic, takedown.eventId);
+                if (Record(topic, takedown.eventId) && takedown.routeGeneration > 0) Interlocked.Increment(ref reroutedNotices);
                 Outcome(takedown.report.reportId, "takedown notice");
                 break;
             case Topics.NoticesIssued:
@@ -167,6 +184,18 @@ public sealed class DemoObserver : IDisposable
             case Topics.NoticeOutcomes:
                 var outcome = Read<NoticeOutcome>(topic, value);
                 if (Record(topic, outcome.eventId)) outcomes.Add(outcome);
+                break;
+            case Topics.NoticeDeliveries:
+                var delivery = Read<NoticeDelivery>(topic, value);
+                if (delivery.status == DeliveryStatus.MOVED && Record(topic, delivery.eventId))
+                {
+                    Interlocked.Increment(ref movedNotices);
+                    movedCases.TryAdd(delivery.caseKey, 0);
+                }
+                break;
+            case Topics.ReportsRelocated:
+                var relocated = Read<ReportClassified>(topic, value);
+                if (Record(topic, relocated.eventId)) reroutedCases.TryAdd(relocated.caseKey, 0);
                 break;
             case Topics.SlaEvents:
                 var sla = Read<SlaEvent>(topic, value);

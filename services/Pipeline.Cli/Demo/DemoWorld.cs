@@ -15,7 +15,7 @@ public sealed class DemoWorld
 
     public sealed record Hoster(
         string Id, string Name, string Country, long Asn, string Prefix, string AbuseAddress,
-        double MedianRemovalHours, double Sigma, double NeverRemoves, double Weight, bool BehindCdn = false);
+        double MedianRemovalHours, double Sigma, double NeverRemoves, double Weight, bool BehindCdn = false, int Sites = SitesPerHoster);
 
     public static readonly IReadOnlyList<Hoster> Hosters =
     [
@@ -27,7 +27,20 @@ public sealed class DemoWorld
         new("gb-host", "Thames Hosting (example)", "GB", 64501, "198.51.100.64/26", "abuse@thames-hosting.example", 10, 0.8, 0.05, 10),
         new("us-host", "Prairie Web (example)", "US", 64502, "198.51.100.128/26", "abuse@prairie-web.example", 48, 1.0, 0.10, 8),
         new("sc-host", "Offshore Bulletproof (example)", "SC", 64503, "198.51.100.192/26", "abuse@offshore-bp.example", 400, 1.0, 0.60, 4),
+        // The hoster whose sites move abroad mid-run in the demo (Mover): few sites, so most of its reports hit a site whose
+        // old address geolocation still has cached when the move happens; slow enough that reminders are due after it.
+        new(MoverId, "Nomad Hosting (example)", "NL", 64504, "203.0.113.0/26", "abuse@nomad-hosting.example", 30, 0.6, 0.20, 12, Sites: 4),
     ];
+
+    /// <summary>The hoster that moves: in the demo its sites are served by a loopback DNS server (a day's TTL), its abuse
+    /// desk is reached by e-mail (the delivery stage, which re-looks the host up before sending), and once geolocation
+    /// has located its first report its sites move to <see cref="MovesTo"/> abroad (<see cref="DemoMove"/>).</summary>
+    public const string MoverId = "nl-nomad";
+
+    public static Hoster Mover => Hosters.Single(h => h.Id == MoverId);
+
+    public static Hoster MovesTo => Hosters.Single(h => h.Id == "de-host");
+
 
     public static readonly IReadOnlyDictionary<string, string> Partners = new Dictionary<string, string>
     {
@@ -53,7 +66,7 @@ public sealed class DemoWorld
         var options = new GeolocationOptions();
         foreach (var h in Hosters)
         {
-            for (var s = 0; s < SitesPerHoster; s++) options.Hosts[Host(h, s)] = [Address(h, s)];
+            for (var s = 0; s < h.Sites; s++) options.Hosts[Host(h, s)] = [Address(h, s)];
             options.Networks.Add(new NetworkEntry
             {
                 Prefix = h.Prefix, Asn = h.Asn, AsOrganisation = h.Name, Country = h.Country, HosterId = h.Id, HosterName = h.Name,
@@ -64,7 +77,9 @@ public sealed class DemoWorld
     }
 
     /// <summary>Flattens options into configuration keys, so the demo configures services the way an operator would.</summary>
-    public static Dictionary<string, string?> Configuration()
+    /// <param name="moverDns">The demo's loopback DNS server (host:port) serving the mover's sites, with the mover's desk on
+    /// e-mail through the hotline's relay <paramref name="smtpPort"/>; null (the bench): the mover is a hoster like the others.</param>
+    public static Dictionary<string, string?> Configuration(string? moverDns = null, int smtpPort = 0)
     {
         var config = new Dictionary<string, string?>
         {
@@ -91,6 +106,16 @@ public sealed class DemoWorld
         };
         foreach (var (country, partner) in Partners) config[$"Routing:Partners:{country}"] = partner;
         var geo = Geolocation();
+        if (moverDns is not null)
+        {
+            for (var s = 0; s < Mover.Sites; s++) geo.Hosts.Remove(Host(Mover, s)); // asked of DNS, where they move
+            geo.Networks.Single(n => n.HosterId == MoverId).AbuseChannel = "Email";
+            config["Geolocation:Dns:NameServers:0"] = moverDns;
+            config["Geolocation:Dns:MaxCacheSeconds"] = "86400"; // the mover's records have a day's TTL: geolocation keeps the old answer
+            config["Takedown:Delivery:Smtp:Host"] = "127.0.0.1";
+            config["Takedown:Delivery:Smtp:Port"] = smtpPort.ToString(System.Globalization.CultureInfo.InvariantCulture);
+            config["Takedown:Delivery:Smtp:Security"] = "None";
+        }
         foreach (var (host, ips) in geo.Hosts)
             for (var i = 0; i < ips.Count; i++) config[$"Geolocation:Hosts:{host}:{i}"] = ips[i];
         for (var i = 0; i < geo.Networks.Count; i++)

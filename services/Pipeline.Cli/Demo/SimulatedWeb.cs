@@ -50,9 +50,12 @@ public sealed class SimulatedWeb(TimeProvider time, int seed) : IContentProbe, I
         return Task.FromResult(online ? new ProbeResult(ContentStatus.ONLINE, 200) : new ProbeResult(ContentStatus.REMOVED, 404));
     }
 
-    public void Receive(TakedownNotice notice)
+    /// <summary>A notice reached a hoster's desk: its URL is removed after the hoster's delay (or never).</summary>
+    public void Receive(TakedownNotice notice) => Receive(notice.hosterId, notice.url, notice.issuedAt);
+
+    private void Receive(string? hosterId, string url, DateTime issuedAt)
     {
-        var hoster = DemoWorld.Hosters.FirstOrDefault(h => h.Id == notice.hosterId);
+        var hoster = DemoWorld.Hosters.FirstOrDefault(h => h.Id == hosterId);
         if (hoster is null) return;
         DateTime at;
         lock (gate)
@@ -63,13 +66,15 @@ public sealed class SimulatedWeb(TimeProvider time, int seed) : IContentProbe, I
                 // Log-normal delay: median · e^(σ·z), z standard normal (Box–Muller).
                 var z = Math.Sqrt(-2 * Math.Log(1 - random.NextDouble())) * Math.Cos(2 * Math.PI * random.NextDouble());
                 var hours = hoster.MedianRemovalHours * Math.Exp(hoster.Sigma * z);
-                at = notice.issuedAt + TimeSpan.FromHours(Math.Min(hours, 24 * 365));
+                at = issuedAt + TimeSpan.FromHours(Math.Min(hours, 24 * 365));
             }
         }
-        removeAt.TryAdd(notice.url, at);
+        removeAt.TryAdd(url, at);
     }
 
-    /// <summary>Starts the hosters' abuse desks: a consumer group on the notice topic.</summary>
+    /// <summary>Starts the hosters' abuse desks: a consumer group on the notice topic (the desks whose channel is the topic
+    /// read their notices there) and on the delivery topic (a desk on e-mail gets a notice when its delivery is SENT; a
+    /// notice recorded MOVED never reached anyone).</summary>
     public void StartDesks(KafkaOptions kafka, AvroSerdes serdes)
     {
         desks = new Thread(() =>
@@ -79,12 +84,21 @@ public sealed class SimulatedWeb(TimeProvider time, int seed) : IContentProbe, I
                 GroupId = "demo-hoster-desks", AutoOffsetReset = AutoOffsetReset.Earliest, SessionTimeoutMs = 3000, HeartbeatIntervalMs = 750,
                 PartitionAssignmentStrategy = PartitionAssignmentStrategy.CooperativeSticky,
             }).Build();
-            consumer.Subscribe(Topics.NoticesIssued);
+            consumer.Subscribe([Topics.NoticesIssued, Topics.NoticeDeliveries]);
             while (!stop.IsCancellationRequested)
             {
                 var r = KafkaClients.Poll(consumer, TimeSpan.FromMilliseconds(100));
                 if (r?.Message?.Value is null) continue;
-                Receive(serdes.Deserialize<TakedownNotice>(r.Message.Value, r.Topic));
+                if (r.Topic == Topics.NoticesIssued)
+                {
+                    var notice = serdes.Deserialize<TakedownNotice>(r.Message.Value, r.Topic);
+                    if (notice.recipient.channel == NoticeChannel.TOPIC) Receive(notice);
+                }
+                else
+                {
+                    var delivery = serdes.Deserialize<NoticeDelivery>(r.Message.Value, r.Topic);
+                    if (delivery is { status: DeliveryStatus.SENT, channel: not NoticeChannel.TOPIC }) Receive(delivery.hosterId, delivery.caseKey, delivery.at);
+                }
             }
             consumer.Close();
         }) { IsBackground = true, Name = "demo-hoster-desks" };

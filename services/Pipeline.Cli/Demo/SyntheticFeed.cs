@@ -55,7 +55,7 @@ public sealed class SyntheticFeed(int seed, IReadOnlyList<string> knownSha256, T
         else
         {
             var hoster = PickHoster();
-            var site = random.Next(DemoWorld.SitesPerHoster);
+            var site = random.Next(hoster.Sites);
             var host = DemoWorld.Host(hoster, site);
             // Varied spellings of the same kind of URL: upper-case host, default port, fragments.
             var spelled = random.Next(4) switch

@@ -36,7 +36,7 @@ public static class ReportTrace
     private static readonly HashSet<string> Bookkeeping =
     [
         Topics.HashesKnown, Topics.RecheckSchedule, Topics.SlaPending, Topics.TakedownReminders, Topics.TakedownDeliveryState,
-        Topics.TakedownBatches, Topics.ClassificationMatches,
+        Topics.TakedownBatches, Topics.ClassificationMatches, Topics.TakedownRoutes,
     ];
 
     /// <summary>Every topic of the catalog that can hold a step of a report: the event topics, the dead letters, and the
@@ -171,6 +171,17 @@ public static class ReportTrace
             return $"removed after {TraceEvent.Duration(removed - t.Received!.Value)}"
                    + (t.FirstNoticeSent is { } sent ? $" ({TraceEvent.Duration(removed - sent)} after the first notice, {(outcome.Field("withinNorm") == "true" ? "within" : "after")} the deadline)" : "");
         if (t.ConfirmedGone is not null) return "removal confirmed, SLA outcome not yet recorded";
+        if (path.LastOrDefault(e => e.Topic == Topics.ReportsRelocated) is { } relocated)
+        {
+            // The host moved before a notice left (MOVED), and the case was routed again: where that route went.
+            var moved = $"the host moved to {relocated.Field("hosterId") ?? "an unknown hoster"} ({relocated.Field("country") ?? "unknown country"}) before a notice left";
+            if (path.LastOrDefault(e => e.Type == nameof(ReportForwarded) && e.At >= relocated.At) is { } f)
+                return $"{moved}: forwarded to {f.Field("partnerHotline")} ({f.Field("partnerCountry")})";
+            if (path.LastOrDefault(e => e.Type == nameof(ReviewRequested) && e.At >= relocated.At) is { } r)
+                return $"{moved}: in review: {r.Field("rule")} ({r.Field("reason")})";
+            if (!path.Any(e => e.Topic == Topics.NoticesIssued && e.At >= relocated.At))
+                return $"{moved}: routed again, no new notice yet";
+        }
         if (t.FirstNoticeSent is not null)
         {
             var sla = path.LastOrDefault(e => e.Type == nameof(SlaEvent) && e.Field("kind") is "DEADLINE_BREACHED" or "ESCALATED");

@@ -59,6 +59,9 @@ public sealed record TraceEvent(DateTime At, TopicRecord Source, string What, IR
             ReportAssessed e => new TraceEvent(e.assessment.assessedAt, r, "assessed by an analyst",
                 f.Add("reportId", e.reportId).Add("caseKey", e.caseKey).Add("classification", e.assessment.classification).Add("analyst", e.assessment.analyst).List)
             { ReportIds = Ids(e.reportId), CaseKey = e.caseKey, EventId = e.eventId },
+            ReportClassified e when r.Topic == Topics.ReportsRelocated => Report(r, e.classifiedAt,
+                $"re-routed: the host moved to {e.hosting.hosterId ?? "an unknown hoster"} ({e.hosting.country ?? "unknown country"}) before a notice left (route {e.routeGeneration})",
+                e.eventId, e.caseKey, e.report, Hosting(f.Add("routeGeneration", e.routeGeneration), e.hosting)),
             ReportClassified e => Report(r, e.classifiedAt, $"classified {e.verdict}", e.eventId, e.caseKey, e.report,
                 f.Add("verdict", e.verdict).Add("assessment", e.assessment?.classification)
                     .Add("matches", e.matches.Count > 0 ? string.Join(",", e.matches.Select(m => $"{m.bank}:{m.algorithm.ToString().ToLowerInvariant()}")) : null)),
@@ -76,6 +79,11 @@ public sealed record TraceEvent(DateTime At, TopicRecord Source, string What, IR
             ReportForwarded e => Report(r, e.forwardedAt, $"forwarded to {e.partnerHotline}", e.eventId, e.caseKey, e.report,
                 f.Add("rule", e.rule).Add("partnerHotline", e.partnerHotline).Add("partnerCountry", e.partnerCountry)),
             TakedownNotice e => Notice(r, e, f),
+            NoticeDelivery { status: DeliveryStatus.MOVED } e => new TraceEvent(e.at, r,
+                $"MOVED: not sent, the re-lookup before sending found the host at {e.movedTo?.hosterId ?? "an unknown hoster"} ({e.movedTo?.country ?? "unknown country"})",
+                f.Add("noticeId", e.noticeId).Add("caseKey", e.caseKey).Add("status", e.status).Add("hosterId", e.hosterId)
+                    .Add("movedToHoster", e.movedTo?.hosterId).Add("movedToCountry", e.movedTo?.country).Add("detail", e.detail).List)
+            { CaseKey = e.caseKey, NoticeIds = Ids(e.noticeId, e.notice?.originalNoticeId), EventId = e.eventId },
             NoticeDelivery e => new TraceEvent(e.at, r, $"delivery {e.status.ToString().ToLowerInvariant()} ({e.channel.ToString().ToLowerInvariant()}, attempt {e.attempt})",
                 f.Add("noticeId", e.noticeId).Add("caseKey", e.caseKey).Add("status", e.status).Add("channel", e.channel).Add("address", e.address)
                     .Add("detail", e.detail).Add("batchId", e.batchId).List)
@@ -115,6 +123,7 @@ public sealed record TraceEvent(DateTime At, TopicRecord Source, string What, IR
             NoticeKind.ESCALATION => $"escalation {e.sequence} to the {e.recipient.role.ToString().ToLowerInvariant().Replace('_', ' ')} issued",
             _ => e.episode > 0 ? $"notice issued (re-upload, episode {e.episode})" : "notice issued",
         };
+        if (e.routeGeneration > 0 && e.kind == NoticeKind.FIRST) what += $" (after the host moved: route {e.routeGeneration})";
         if (r.Topic == Topics.TakedownBatching) what = (e.kind == NoticeKind.REMINDER ? $"reminder {e.sequence}" : "notice") + " queued for its recipient's batch";
         else if (r.Topic == Topics.SlaOpen) what += " (kept by sla)";
         return new TraceEvent(e.issuedAt, r, what,

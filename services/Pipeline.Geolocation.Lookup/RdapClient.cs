@@ -52,7 +52,8 @@ public sealed class RdapClient : IDisposable
     public bool TrustContacts => settings.TrustContacts;
 
     /// <summary>Null when no configured registry covers the address.</summary>
-    public async ValueTask<RdapAnswer?> LookupAsync(IPAddress address, CancellationToken ct)
+    /// <param name="fresh">Ask the registry even when the cache holds an answer (the re-lookup before sending).</param>
+    public async ValueTask<RdapAnswer?> LookupAsync(IPAddress address, CancellationToken ct, bool fresh = false)
     {
         address = HostingTable.Canonical(address);
         var registry = registries.FirstOrDefault(r => r.Prefix.Contains(address)).Base;
@@ -62,12 +63,12 @@ public sealed class RdapClient : IDisposable
         lock (gate)
         {
             foreach (var n in networks)
-                if (n.Expires > now && n.Start.Length == bytes.Length && Compare(n.Start, bytes) <= 0 && Compare(bytes, n.End) <= 0)
+                if (!fresh && n.Expires > now && n.Start.Length == bytes.Length && Compare(n.Start, bytes) <= 0 && Compare(bytes, n.End) <= 0)
                 {
                     Lookups.WithLabels(n.Answer.AbuseEmail is null ? "noabuse" : "found", "hit").Inc();
                     return n.Answer with { FromCache = true };
                 }
-            if (failures.TryGetValue(address, out var f) && f.Expires > now)
+            if (!fresh && failures.TryGetValue(address, out var f) && f.Expires > now)
             {
                 Lookups.WithLabels("failed", "hit").Inc();
                 return f.Answer with { FromCache = true };

@@ -15,9 +15,11 @@ public sealed class HostingLocator(HostingTable table, DnsResolver? dns, GeoIp? 
 
     public DnsResolver? Resolver => dns;
 
-    public async ValueTask<HostingInfo> LocateAsync(string host, CancellationToken ct)
+    /// <param name="fresh">Bypass the DNS and RDAP caches (the answers found still refresh them): the takedown delivery's
+    /// re-lookup just before a notice leaves.</param>
+    public async ValueTask<HostingInfo> LocateAsync(string host, CancellationToken ct, bool fresh = false)
     {
-        var resolution = await ResolveAsync(host, ct);
+        var resolution = await ResolveAsync(host, fresh, ct);
         var now = time.GetUtcNow().UtcDateTime;
         if (resolution.FailureReason is not null) return HostingAnswer.Unresolved(now, resolution, []);
 
@@ -29,28 +31,28 @@ public sealed class HostingLocator(HostingTable table, DnsResolver? dns, GeoIp? 
         var origin = behindCdn && table.OriginOf(host) is { } o ? table.Facts(o, geo?.Lookup(o)) : null;
         var hoster = behindCdn ? origin is { Known: true } ? origin : null : primary;
         var lookupSources = new List<string>();
-        var hosterContact = hoster is null ? null : await AbuseContactAsync(hoster, lookupSources, ct);
-        var cdnContact = behindCdn ? await AbuseContactAsync(primary, lookupSources, ct) : null;
+        var hosterContact = hoster is null ? null : await AbuseContactAsync(hoster, lookupSources, fresh, ct);
+        var cdnContact = behindCdn ? await AbuseContactAsync(primary, lookupSources, fresh, ct) : null;
         return HostingAnswer.Build(now, resolution, facts, primary, origin, hosterContact, cdnContact, lookupSources);
     }
 
-    private async ValueTask<Resolution> ResolveAsync(string host, CancellationToken ct)
+    private async ValueTask<Resolution> ResolveAsync(string host, bool fresh, CancellationToken ct)
     {
         if (HostingTable.Literal(host) is { } ip) return new([ip], [], [HostingTable.LiteralSource], null);
         if (table.ConfiguredAddresses(host) is { } configured) return new(configured, [], [HostingTable.HostsSource], null);
         if (dns is null) return Resolution.Failed($"no address known for host {host}");
-        var answer = await dns.ResolveAsync(host, ct);
+        var answer = await dns.ResolveAsync(host, ct, fresh);
         if (answer.Outcome != DnsOutcome.Resolved) return new([], answer.CnameChain, [DnsSource], answer.Reason(HostingTable.Normalise(host)));
         var addresses = answer.Addresses.Select(HostingTable.Canonical).Distinct().ToList();
         return new(addresses, answer.CnameChain, [DnsSource], null);
     }
 
     /// <summary>The directory's abuse address when it overrides; else RDAP's; else the directory's as a fallback.</summary>
-    private async ValueTask<AbuseContact?> AbuseContactAsync(AddressFacts facts, List<string> sources, CancellationToken ct)
+    private async ValueTask<AbuseContact?> AbuseContactAsync(AddressFacts facts, List<string> sources, bool fresh, CancellationToken ct)
     {
         var directory = HostingAnswer.DirectoryContact(facts.Directory);
         if (directory is not null && !facts.Directory!.AbuseIsFallback) return directory;
-        if (rdap is { Enabled: true } && await rdap.LookupAsync(facts.Address, ct) is { } answer)
+        if (rdap is { Enabled: true } && await rdap.LookupAsync(facts.Address, ct, fresh) is { } answer)
         {
             if (answer is { Ok: true, AbuseEmail: { } email })
             {

@@ -83,11 +83,12 @@ public sealed class DnsResolver : IDisposable
         return IPEndPoint.TryParse(text, out var ep) && ep.Port > 0 ? ep : null;
     }
 
-    public async ValueTask<DnsAnswer> ResolveAsync(string host, CancellationToken ct)
+    /// <param name="fresh">Ask the name servers even when the cache holds an answer (the re-lookup before sending).</param>
+    public async ValueTask<DnsAnswer> ResolveAsync(string host, CancellationToken ct, bool fresh = false)
     {
         var name = HostingTable.Normalise(host);
         var now = time.GetUtcNow();
-        if (cache.TryGetValue(name, out var hit) && hit.Expires > now)
+        if (!fresh && cache.TryGetValue(name, out var hit) && hit.Expires > now)
         {
             Lookups.WithLabels(Label(hit.Answer.Outcome), "hit").Inc();
             return hit.Answer with { FromCache = true };
