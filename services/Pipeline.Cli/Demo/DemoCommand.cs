@@ -11,7 +11,7 @@ using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Pipeline.Audit;
 using Pipeline.Cli.Commands;
-using Pipeline.Cli.Transparency;
+using Pipeline.Inspection.Transparency;
 using Pipeline.Classification;
 using Pipeline.Contracts;
 using Pipeline.Geolocation;

@@ -4,7 +4,7 @@ using Pipeline.Contracts;
 using Pipeline.Intake;
 using Pipeline.Platform;
 
-namespace Pipeline.Cli.Trace;
+namespace Pipeline.Inspection.Trace;
 
 /// <summary>The INHOPE-style milestones of one report (null: not reached).</summary>
 public sealed record Timeline(
