@@ -36,7 +36,7 @@ public static class ReportTrace
     private static readonly HashSet<string> Bookkeeping =
     [
         Topics.HashesKnown, Topics.RecheckSchedule, Topics.SlaPending, Topics.TakedownReminders, Topics.TakedownDeliveryState,
-        Topics.TakedownBatches, Topics.ClassificationMatches,
+        Topics.TakedownBatches, Topics.ClassificationMatches, Topics.ConsoleUsers, Topics.ConsoleLocks,
     ];
 
     /// <summary>Every topic of the catalog that can hold a step of a report: the event topics, the dead letters, and the
