@@ -73,11 +73,8 @@ public static class ConsoleApp
             o.SlidingExpiration = true;
             o.LoginPath = "/login";
             o.LogoutPath = "/logout";
-            o.Events.OnRedirectToAccessDenied = ctx =>
-            {
-                ctx.Response.StatusCode = StatusCodes.Status403Forbidden;
-                return Task.CompletedTask;
-            };
+            o.Events.OnRedirectToAccessDenied = ctx => Html.Page(ctx.HttpContext, "Not for your role",
+                "<p class=\"error\" id=\"forbidden\">This page is not for your role. Ask an admin if you need it.</p>", StatusCodes.Status403Forbidden).ExecuteAsync(ctx.HttpContext);
             o.Events.OnValidatePrincipal = ValidateLocalUser;
         });
         if (!string.IsNullOrWhiteSpace(builder.Configuration["Console:Oidc:Authority"]))
