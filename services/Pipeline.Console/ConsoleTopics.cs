@@ -124,8 +124,12 @@ public sealed class ConsoleTopics : IHostedService, IDisposable
 
     public IReadOnlyDictionary<string, ConsoleUser> TopicUsers => users;
 
+    private int disposed;
+
+    /// <summary>Once (the container holds this as a singleton and as the hosted service).</summary>
     public void Dispose()
     {
+        if (Interlocked.Exchange(ref disposed, 1) == 1) return;
         foreach (var r in readers) r.Reader.Dispose();
     }
 }
