@@ -1,8 +1,10 @@
 using System.Net;
 using System.Text.RegularExpressions;
+using Microsoft.Extensions.DependencyInjection;
 using Pipeline.Contracts;
 using Pipeline.Operator;
 using Pipeline.Platform;
+using Pipeline.TestSupport;
 
 namespace Pipeline.Console.Tests;
 
@@ -20,14 +22,48 @@ public sealed partial class ConsoleHttpTests(ConsoleFixture f)
     private static async Task<string> TokenAsync(HttpClient http, string path) =>
         CsrfField().Match(await http.GetStringAsync(path)) is { Success: true } m ? WebUtility.HtmlDecode(m.Groups[1].Value) : throw new InvalidOperationException("no antiforgery field on " + path);
 
-    private static async Task SignInAsync(HttpClient http, string user)
+    private static async Task SignInAsync(HttpClient http, string user, string password = ConsoleFixture.Password)
     {
         var token = await TokenAsync(http, "/login");
         var response = await http.PostAsync("/login", new FormUrlEncodedContent(new Dictionary<string, string>
         {
-            ["__csrf"] = token, ["name"] = user, ["password"] = ConsoleFixture.Password, ["returnUrl"] = "/",
+            ["__csrf"] = token, ["name"] = user, ["password"] = password, ["returnUrl"] = "/",
         }));
         Assert.Equal(HttpStatusCode.Redirect, response.StatusCode);
+    }
+
+    private static async Task<HttpResponseMessage> SaveUserAsync(HttpClient admin, string name, string password, string[] roles, bool disabled)
+    {
+        var form = new List<KeyValuePair<string, string>> { new("__csrf", await TokenAsync(admin, "/users")), new("name", name), new("password", password) };
+        form.AddRange(roles.Select(r => KeyValuePair.Create("roles", r)));
+        if (disabled) form.Add(new("disabled", "true"));
+        return await admin.PostAsync("/users", new FormUrlEncodedContent(form));
+    }
+
+    [Fact]
+    public async Task An_admin_adds_a_user_who_can_sign_in_and_a_disabled_user_is_signed_out_on_the_next_request()
+    {
+        var name = "analyst-" + Guid.NewGuid().ToString("N")[..6];
+        using var admin = Client(new CookieContainer());
+        await SignInAsync(admin, "admin-1");
+        Assert.Equal(HttpStatusCode.BadRequest, (await SaveUserAsync(admin, name, "short", ["analyst"], false)).StatusCode);
+        Assert.Equal(HttpStatusCode.Redirect, (await SaveUserAsync(admin, name, "a-long-enough-password", ["analyst"], false)).StatusCode);
+        var topics = f.Console.Services.GetRequiredService<ConsoleTopics>();
+        await Polling.Until(() => topics.TopicUsers.ContainsKey(name), TimeSpan.FromMinutes(1), () => $"{name} on {Topics.ConsoleUsers}");
+        Assert.DoesNotContain("a-long-enough-password", topics.TopicUsers[name].passwordHash, StringComparison.Ordinal);
+
+        using var user = Client(new CookieContainer());
+        await SignInAsync(user, name, "a-long-enough-password");
+        Assert.Equal(HttpStatusCode.OK, (await user.GetAsync("/queue")).StatusCode);
+        Assert.Equal(HttpStatusCode.Forbidden, (await user.GetAsync("/users")).StatusCode);
+
+        Assert.Equal(HttpStatusCode.Redirect, (await SaveUserAsync(admin, name, "", [], true)).StatusCode);
+        await Polling.Until(() => topics.TopicUsers.TryGetValue(name, out var u) && u.disabled, TimeSpan.FromMinutes(1), () => $"{name} disabled");
+        var after = await user.GetAsync("/queue");
+        Assert.Equal(HttpStatusCode.Redirect, after.StatusCode);
+        Assert.Contains("/login", after.Headers.Location!.OriginalString, StringComparison.Ordinal);
+        await f.Watcher.WaitUntilAsync(() => f.Watcher.Events<AuditRecord>(Topics.AuditLog, a => a.action == "console.user-saved" && a.details.TryGetValue("user", out var u) && u == name).Count >= 2,
+            TimeSpan.FromMinutes(1), () => "the user changes on the audit log");
     }
 
     [Fact]
