@@ -37,7 +37,8 @@ public sealed class ConsoleUsers(IOptions<ConsoleOptions> options, ConsoleTopics
         var hash = password is { Length: > 0 } ? PasswordHashes.Hash(password) : Find(name)?.PasswordHash;
         var user = new ConsoleUser
         {
-            eventId = EventIds.Derive("console-user", name, now.Ticks.ToString(CultureInfo.InvariantCulture)),
+            // What changed is part of the cause: two changes within one clock tick stay two records.
+            eventId = EventIds.Derive("console-user", name, now.Ticks.ToString(CultureInfo.InvariantCulture), string.Join(",", roles), disabled ? "disabled" : "active", hash),
             userName = name, passwordHash = hash, roles = [.. roles], disabled = disabled, updatedAt = now, updatedBy = by,
         };
         await publisher.PublishAsync(Topics.ConsoleUsers, name, user, ct: ct);

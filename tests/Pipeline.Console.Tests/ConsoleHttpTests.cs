@@ -63,7 +63,8 @@ public sealed partial class ConsoleHttpTests(ConsoleFixture f)
         Assert.Equal(HttpStatusCode.Redirect, after.StatusCode);
         Assert.Contains("/login", after.Headers.Location!.OriginalString, StringComparison.Ordinal);
         await f.Watcher.WaitUntilAsync(() => f.Watcher.Events<AuditRecord>(Topics.AuditLog, a => a.action == "console.user-saved" && a.details.TryGetValue("user", out var u) && u == name).Count >= 2,
-            TimeSpan.FromMinutes(1), () => "the user changes on the audit log");
+            TimeSpan.FromMinutes(1), () => "the user changes on the audit log; seen: "
+                + string.Join("; ", f.Watcher.Events<AuditRecord>(Topics.AuditLog, a => a.stage == "console").Select(a => a.action + " " + string.Join(",", a.details.Select(d => d.Key + "=" + d.Value)))));
     }
 
     [Fact]
