@@ -150,7 +150,7 @@ public static class DemoCommand
 
     /// <summary>The operator console beside the stages, on the wall clock (a session of 30 minutes on the demo's ×3600 clock
     /// would last half a second), with a demo analyst, manager and admin whose password is made for this run and printed.</summary>
-    private static async Task<WebApplication> StartConsoleAsync(EmbeddedRuntime runtime, int port, CancellationToken ct)
+    private static async Task<WebApplication?> StartConsoleAsync(EmbeddedRuntime runtime, int port, CancellationToken ct)
     {
         var password = "demo-" + Convert.ToHexString(System.Security.Cryptography.RandomNumberGenerator.GetBytes(6)).ToLowerInvariant();
         var hash = Pipeline.Operator.PasswordHashes.Hash(password);
@@ -169,7 +169,17 @@ public static class DemoCommand
             settings[$"Console:Users:{i}:Roles:0"] = users[i]["demo-".Length..];
         }
         var console = Pipeline.Operator.ConsoleApp.Create([], settings);
-        await console.StartAsync(ct);
+        try
+        {
+            await console.StartAsync(ct);
+        }
+        catch (IOException e)
+        {
+            // The demo runs on without it: a taken port should not cost the whole run.
+            Console.WriteLine($"operator console NOT served on port {port}: {e.Message} (--console-port 0 takes a free port)");
+            await console.DisposeAsync();
+            return null;
+        }
         Console.WriteLine($"operator console at {console.Urls.First()}/  users {string.Join(", ", users)}, password {password} (this run only)");
         return console;
     }
