@@ -2,7 +2,8 @@
 # One image per service, built from the repository root:
 #   docker build --build-arg SERVICE=Routing -t pipeline-routing .
 # SERVICE names the folder services/Pipeline.<SERVICE>: Intake, Geolocation, Classification, Routing, Exchange,
-# Takedown, Recheck, Sla, or Cli (the `pipeline` command: topics apply, schemas register, demo, ...).
+# Takedown, Recheck, Sla, Console (the operator console), or Cli (the `pipeline` command: topics apply, schemas register,
+# demo, ...).
 ARG SERVICE=Cli
 
 FROM mcr.microsoft.com/dotnet/sdk:10.0 AS build

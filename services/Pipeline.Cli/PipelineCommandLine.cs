@@ -61,6 +61,7 @@ public static class PipelineCommandLine
             Group("sla", "SLA scorecards from the event history.", SlaHosters()),
             Group("contacts", "The abuse contact directory on contacts.directory.v1: approval, police flag, send windows, aliases.",
                 ContactsList(), ContactsApprove(), ContactsSet(), ContactsSeed()),
+            Group("console", "The operator console (services/Pipeline.Console).", ConsoleHashPassword()),
             Trace(),
             Group("retention", "Retention of finished cases' data (Retention:ClosedCaseAfter).", RetentionRun()),
             Report(),
@@ -81,12 +82,14 @@ public static class PipelineCommandLine
         var rawBench = Value("--raw-bench", 100_000, "Messages for the embedded cluster's raw produce/consume measurement; 0 skips it.");
         var stopWhenDone = Flag("--stop-when-done", "Stop once every report has an outcome and notices have begun to go out, instead of draining for --drain seconds.");
         var report = Text("--report", "PATH", $"Where the run's transparency report (HTML) is written (default: {DemoCommand.DefaultReportPath}).");
+        var consolePort = Value("--console-port", 9401, "Port of the operator console on 127.0.0.1 (demo accounts printed at start); 0 takes a free port and prints it; -1 serves no console.");
         var command = new Command("demo", "Every service in one process on the embedded Kafka cluster and Schema Registry, fed with synthetic reports.")
         {
-            rate, duration, speed, drain, port, seed, known, rawBench, stopWhenDone, report,
+            rate, duration, speed, drain, port, seed, known, rawBench, stopWhenDone, report, consolePort,
         };
         Run(command, (r, ct) => DemoCommand.RunAsync(new DemoCommand.Settings(r.GetValue(rate), r.GetValue(duration), r.GetValue(speed), r.GetValue(drain),
-            r.GetValue(port), r.GetValue(seed), r.GetValue(known), r.GetValue(rawBench), r.GetValue(stopWhenDone), r.GetValue(report) ?? DemoCommand.DefaultReportPath), ct));
+            r.GetValue(port), r.GetValue(seed), r.GetValue(known), r.GetValue(rawBench), r.GetValue(stopWhenDone), r.GetValue(report) ?? DemoCommand.DefaultReportPath,
+            r.GetValue(consolePort)), ct));
         return command;
     }
 
@@ -409,6 +412,21 @@ public static class PipelineCommandLine
         };
         Run(command, (r, ct) => ReportCommand.RunAsync(new ReportCommand.Settings(r.GetValue(from), r.GetValue(to), r.GetValue(format)!, r.GetValue(output),
             r.GetValue(anonymous), r.GetValue(bootstrap), r.GetValue(registry), r.GetValue(source)!), r.InvocationConfiguration.Output, ct));
+        return command;
+    }
+
+    /// <summary>`pipeline console hash-password`: the password, read from standard input (never an argument, which would
+    /// stay in the shell's history), hashed as Console:Users:N:PasswordHash expects.</summary>
+    private static Command ConsoleHashPassword()
+    {
+        var command = new Command("hash-password", "Reads a password from standard input and prints its hash for Console:Users:N:PasswordHash (ASP.NET Core Identity's PasswordHasher).");
+        Run(command, async (r, ct) =>
+        {
+            var password = (await System.Console.In.ReadLineAsync(ct))?.TrimEnd('\r', '\n') ?? "";
+            if (password.Length < 12) throw new ArgumentException("The password on standard input has fewer than 12 characters. Fix: e.g. `openssl rand -base64 18 | pipeline console hash-password`.");
+            await r.InvocationConfiguration.Output.WriteLineAsync(Pipeline.Operator.PasswordHashes.Hash(password));
+            return 0;
+        });
         return command;
     }
 

@@ -35,6 +35,8 @@ public static class Schemas
         typeof(NoticeOutcome),
         typeof(SlaEvent),
         typeof(AuditRecord),
+        typeof(ConsoleUser),
+        typeof(AssessmentLock),
         typeof(DeadLetter),
     ];
 

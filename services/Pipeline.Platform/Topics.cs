@@ -53,6 +53,12 @@ public static class Topics
     /// <summary>The audit log: one <c>AuditRecord</c> per decision, kept for years, free of reporter identity.</summary>
     public const string AuditLog = "audit.log.v1";
 
+    /// <summary>The operator console's users added by an admin: one <c>ConsoleUser</c> per user name, compacted.</summary>
+    public const string ConsoleUsers = "console.users.v1";
+
+    /// <summary>The operator console's assessment locks: one <c>AssessmentLock</c> per waiting report, compacted.</summary>
+    public const string ConsoleLocks = "console.locks.v1";
+
     /// <summary>The dead-letter topic of a stage: <c>deadletter.&lt;stage&gt;.v1</c>.</summary>
     public static string DeadLetter(string stage) => $"deadletter.{stage}.v1";
 }

@@ -14,7 +14,7 @@ public sealed partial class DemoTests
         await using var demo = ServiceProcess.Start("Pipeline.Cli", new Dictionary<string, string>(), assembly: "pipeline",
             // --drain is only a ceiling: --stop-when-done ends the demo as soon as every report has an outcome, so a slow
             // (loaded) machine gets the time it needs and a fast one does not wait.
-            arguments: ["demo", "--rate", "100", "--duration", "5", "--drain", "600", "--speed", "7200", "--raw-bench", "5000", "--stop-when-done", "--port", "0"]);
+            arguments: ["demo", "--rate", "100", "--duration", "5", "--drain", "600", "--speed", "7200", "--raw-bench", "5000", "--stop-when-done", "--port", "0", "--console-port", "0"]);
         using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(10) };
         string? metrics = null;
         // Generous: on a loaded 2-core machine the demo has taken over 20 s only to have every stage consuming.
@@ -51,6 +51,7 @@ public sealed partial class DemoTests
         var log = demo.Log;
         Assert.True(demo.ExitCode == 0, "demo failed:\n" + log);
         Assert.Contains("── summary", log, StringComparison.Ordinal);
+        Assert.Matches(@"operator console at http://127\.0\.0\.1:\d+/  users demo-analyst, demo-manager, demo-admin, password demo-[0-9a-f]{12} \(this run only\)", log);
         Assert.True(Number(log, "takedown notices") > 0, log);
         Assert.True(Number(log, "police referrals") > 0, log);
         Assert.True(Number(log, "partner forwards") > 0, log);

@@ -13,7 +13,7 @@ public sealed class CliParserTests
     /// <summary>Every command that runs something, with the options it had before System.CommandLine.</summary>
     public static TheoryData<string, string[]> Commands => new()
     {
-        { "demo", ["--rate", "--duration", "--speed", "--drain", "--port", "--seed", "--known", "--raw-bench", "--stop-when-done", "--report"] },
+        { "demo", ["--rate", "--duration", "--speed", "--drain", "--port", "--seed", "--known", "--raw-bench", "--stop-when-done", "--report", "--console-port"] },
         { "topics list", [] },
         { "topics apply", ["--bootstrap", "--dry-run", "--partners", "--min-brokers", "--timeout"] },
         { "schemas register", ["--registry", "--dry-run", "--partners"] },
@@ -36,6 +36,7 @@ public sealed class CliParserTests
         { "contacts set", ["--by", "--hoster", "--aliases", "--domains", "--grouping-hours", "--template", "--language", "--police", "--approved", "--days", "--opens",
             "--closes", "--time-zone", "--holidays", "--clear-window", "--bootstrap", "--registry"] },
         { "contacts seed", ["--config", "--by", "--bootstrap", "--registry"] },
+        { "console hash-password", [] },
     };
 
     [Fact]
@@ -73,6 +74,7 @@ public sealed class CliParserTests
     [InlineData("hashes", "import", "retract", "generate")]
     [InlineData("sla", "hosters")]
     [InlineData("contacts", "list", "approve", "set", "seed")]
+    [InlineData("console", "hash-password")]
     public async Task A_group_lists_its_subcommands_with_help_and_without_one(string group, params string[] subcommands)
     {
         foreach (var args in new[] { [group, "--help"], new[] { group } })

@@ -204,7 +204,7 @@ public sealed class TraceCommandTests
             Task.FromResult(removed.ContainsKey(url) ? new ProbeResult(ContentStatus.REMOVED, 404) : new ProbeResult(ContentStatus.ONLINE, 200));
     }
 
-    private static string Time(DateTime t) => Pipeline.Cli.Trace.TraceEvent.Time(t);
+    private static string Time(DateTime t) => Pipeline.Inspection.Trace.TraceEvent.Time(t);
 
     private static IEnumerable<string> EventLines(string output) => output.Split(Environment.NewLine).Where(l => l.Length > 26 && l.StartsWith("  20", StringComparison.Ordinal));
 

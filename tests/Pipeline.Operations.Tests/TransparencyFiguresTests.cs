@@ -1,5 +1,5 @@
 using System.Text.Json;
-using Pipeline.Cli.Transparency;
+using Pipeline.Inspection.Transparency;
 
 namespace Pipeline.Operations.Tests;
 

@@ -1,5 +1,5 @@
 using Microsoft.Playwright;
-using Pipeline.Cli.Transparency;
+using Pipeline.Inspection.Transparency;
 
 namespace Pipeline.Operations.Tests;
 

@@ -102,9 +102,7 @@ public static class ContactsCommand
             var now = DateTime.UtcNow;
             var entry = entries.TryGetValue(id, out var known) ? Copy(known) : New(id, ContactSource.CLI);
             if (entry.approved) Console.WriteLine($"{id} was approved already (by {entry.approvedBy}); approval renewed.");
-            entry.approved = true;
-            entry.approvedBy = by;
-            entry.approvedAt = now;
+            ContactEntries.Approve(entry, by, now);
             await WriteAsync(publisher!, entry, by, now, ct);
             Console.WriteLine($"approved {id} by {by}; notices held for it are issued by the takedown stage");
             return 0;
@@ -200,31 +198,10 @@ public static class ContactsCommand
 
     private static List<string> List(string csv) => [.. csv.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)];
 
-    public static ContactDirectoryEntry New(string id, ContactSource source)
-    {
-        var (channel, address) = ContactDirectory.Parse(id) ?? throw new ArgumentException($"'{id}' is not a contact id.");
-        return new ContactDirectoryEntry
-        {
-            eventId = "", contactId = id, hosterId = null, address = address, channel = channel, approved = false, approvedBy = null, approvedAt = null,
-            aliases = [], domains = [], groupingHours = null, template = null, language = null, police = false, sendWindow = null, source = source,
-            updatedAt = DateTime.UtcNow, updatedBy = "",
-        };
-    }
+    public static ContactDirectoryEntry New(string id, ContactSource source) => ContactEntries.New(id, source, DateTime.UtcNow);
 
-    private static ContactDirectoryEntry Copy(ContactDirectoryEntry source)
-    {
-        var copy = new ContactDirectoryEntry();
-        for (var i = 0; i < ((Avro.RecordSchema)copy.Schema).Fields.Count; i++) copy.Put(i, source.Get(i));
-        copy.aliases = [.. source.aliases];
-        copy.domains = [.. source.domains];
-        return copy;
-    }
+    private static ContactDirectoryEntry Copy(ContactDirectoryEntry source) => ContactEntries.Copy(source);
 
-    private static async Task WriteAsync(EventPublisher publisher, ContactDirectoryEntry e, string by, DateTime now, CancellationToken ct)
-    {
-        e.updatedAt = now;
-        e.updatedBy = by;
-        e.eventId = EventIds.Derive("contact", e.contactId, now.Ticks.ToString(CultureInfo.InvariantCulture));
-        await publisher.PublishAsync(Topics.ContactsDirectory, e.contactId, e, ct: ct);
-    }
+    private static Task WriteAsync(EventPublisher publisher, ContactDirectoryEntry e, string by, DateTime now, CancellationToken ct) =>
+        ContactEntries.WriteAsync(publisher, e, by, now, ct);
 }

@@ -1,8 +1,8 @@
 using System.Globalization;
 using Avro.Specific;
 using Confluent.SchemaRegistry;
-using Pipeline.Cli.Trace;
-using Pipeline.Cli.Transparency;
+using Pipeline.Inspection.Trace;
+using Pipeline.Inspection.Transparency;
 using Pipeline.Contracts;
 using Pipeline.Platform;
 
@@ -16,12 +16,7 @@ public static class ReportCommand
     public sealed record Settings(string? From, string? To, string Format, string? Out, bool Anonymous, string? Bootstrap, string? Registry, string Source = "topics");
 
     /// <summary>The topics the figures come from.</summary>
-    public static IReadOnlyList<string> SourceTopics { get; } =
-    [
-        Topics.ReportsSubmitted, Topics.ReportsRejected, Topics.ReportsAccepted, Topics.ReportsGrouped,
-        Topics.ReportsClassified, Topics.ReportsAssessed, Topics.PoliceReferrals, Topics.ExchangeOutbound,
-        Topics.TakedownRequested, Topics.NoticesIssued, Topics.NoticeOutcomes, Topics.SlaEvents, Topics.DeadLetter("intake"),
-    ];
+    public static IReadOnlyList<string> SourceTopics => TransparencySource.SourceTopics;
 
     public static async Task<int> RunAsync(Settings settings, TextWriter output, CancellationToken ct)
     {
@@ -54,32 +49,9 @@ public static class ReportCommand
         return 0;
     }
 
-    /// <summary>Reads every event of <see cref="SourceTopics"/> once from the beginning (no consumer group, nothing committed).</summary>
-    public static TransparencyHistory Read(KafkaOptions kafka, AvroSerdes serdes, CancellationToken ct) =>
-        TransparencyHistory.Of(TopicHistory.Read<object>(kafka, serdes, SourceTopics, r => WithoutBulk(r.Value), ct));
+    public static TransparencyHistory Read(KafkaOptions kafka, AvroSerdes serdes, CancellationToken ct) => TransparencySource.Read(kafka, serdes, ct);
 
-    /// <summary>Reads the audit log once from the beginning and rebuilds the events its decisions record.</summary>
-    public static TransparencyHistory ReadAudit(KafkaOptions kafka, AvroSerdes serdes, CancellationToken ct) =>
-        AuditHistory.Of(TopicHistory.Read(kafka, serdes, [Topics.AuditLog], r => r.Value as AuditRecord, ct));
-
-    /// <summary>The event without the bulk no figure reads (a notice's X-ARF and text, the bytes of a rejection or dead
-    /// letter), so a year of events fits in memory.</summary>
-    private static object WithoutBulk(ISpecificRecord value)
-    {
-        switch (value)
-        {
-            case TakedownNotice n:
-                n.xarf = n.text = "";
-                break;
-            case ReportRejected r:
-                r.originalPayload = [];
-                break;
-            case DeadLetter d:
-                d.key = d.value = null;
-                break;
-        }
-        return value;
-    }
+    public static TransparencyHistory ReadAudit(KafkaOptions kafka, AvroSerdes serdes, CancellationToken ct) => TransparencySource.ReadAudit(kafka, serdes, ct);
 
     /// <summary>2026-01-01 (a whole day, UTC: as --to the day is included) or an ISO 8601 time (taken as given; UTC unless it
     /// says otherwise).</summary>

@@ -3,7 +3,7 @@ using System.Text;
 using System.Text.Json;
 using Confluent.SchemaRegistry;
 using Pipeline.Audit;
-using Pipeline.Cli.Trace;
+using Pipeline.Inspection.Trace;
 using AuditRecord = Pipeline.Contracts.AuditRecord;
 using Pipeline.Platform;
 
@@ -48,24 +48,9 @@ public static class TraceCommand
     /// <summary>The decisions on audit.log.v1 for what was asked: by report id, notice id or case token (ct-…), by the report
     /// ids the trace found, and, with Audit__TokenKey in the environment, by the tokens of the URL and case keys. They outlive
     /// the operational topics, so a case whose events are gone is still traced by its decisions.</summary>
-    public static List<AuditRecord> AuditTrail(KafkaOptions kafka, AvroSerdes serdes, string id, TraceResult? result, CancellationToken ct)
-    {
-        var tokens = new HashSet<string>(StringComparer.Ordinal);
-        if (id.StartsWith("ct-", StringComparison.Ordinal)) tokens.Add(id);
-        if (Environment.GetEnvironmentVariable("Audit__TokenKey") is { Length: > 0 } key)
-        {
-            var caseTokens = new CaseTokens(Convert.FromBase64String(key));
-            tokens.Add(caseTokens.Of(id));
-            foreach (var caseKey in result?.Reports.SelectMany(r => r.CaseKeys) ?? []) tokens.Add(caseTokens.Of(caseKey));
-        }
-        var reportIds = new HashSet<string>(result?.Reports.Select(r => r.ReportId) ?? [], StringComparer.Ordinal) { id };
-        List<AuditRecord> Read() => TopicHistory.Read(kafka, serdes, [Topics.AuditLog], r => r.Value is AuditRecord a
-                && ((a.caseToken is { } t && tokens.Contains(t)) || a.noticeId == id || a.reportIds.Any(reportIds.Contains)) ? a : null, ct);
-        var found = Read();
-        // A notice id or report id names some of a case's decisions: the case's token then names all of them.
-        if (found.Select(a => a.caseToken).OfType<string>().Where(tokens.Add).ToList().Count > 0) found = Read();
-        return found.DistinctBy(a => a.eventId).OrderBy(a => a.at).ToList();
-    }
+    public static List<AuditRecord> AuditTrail(KafkaOptions kafka, AvroSerdes serdes, string id, TraceResult? result, CancellationToken ct) =>
+        Pipeline.Inspection.Trace.AuditTrail.Read(kafka, serdes, id, result,
+            Environment.GetEnvironmentVariable("Audit__TokenKey") is { Length: > 0 } key ? new CaseTokens(Convert.FromBase64String(key)) : null, ct);
 
     public static string AuditText(TraceResult result, IReadOnlyList<AuditRecord> audit)
     {

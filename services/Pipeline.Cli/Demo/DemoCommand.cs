@@ -11,7 +11,7 @@ using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Pipeline.Audit;
 using Pipeline.Cli.Commands;
-using Pipeline.Cli.Transparency;
+using Pipeline.Inspection.Transparency;
 using Pipeline.Classification;
 using Pipeline.Contracts;
 using Pipeline.Geolocation;
@@ -35,7 +35,7 @@ public static class DemoCommand
 
     /// <param name="Report">where the run's transparency report (HTML) is written</param>
     public sealed record Settings(double Rate, double Duration, double Speed, double Drain, int Port, int Seed, int KnownHashes, int RawBenchMessages, bool StopWhenDone = false,
-        string? Report = null);
+        string? Report = null, int ConsolePort = -1);
 
     public static string DefaultReportPath { get; } = Path.Combine(Path.GetTempPath(), "pipeline-demo", "transparency-report.html");
 
@@ -88,6 +88,7 @@ public static class DemoCommand
         await WaitUntilReadyAsync(app.Services.GetRequiredService<StageHealth>(), ct);
         var url = app.Urls.First(); // the bound address: --port 0 takes a free port
         Console.WriteLine($"all stages consuming after {started.Elapsed.TotalSeconds:0.0} s; metrics at {url}/metrics, status at {url}/");
+        await using var console = s.ConsolePort >= 0 ? await StartConsoleAsync(runtime, s.ConsolePort, ct) : null;
         observer.Start();
         web.StartDesks(kafka, serdes);
         // The hotline's own network fails for half an hour, two hours (stage clock) into the feed: URLs are being checked.
@@ -154,6 +155,42 @@ public static class DemoCommand
         web.Dispose();
         await app.StopAsync(CancellationToken.None);
         return produceErrors == 0 && allDone is not null && reported ? 0 : 1;
+    }
+
+    /// <summary>The operator console beside the stages, on the wall clock (a session of 30 minutes on the demo's ×3600 clock
+    /// would last half a second), with a demo analyst, manager and admin whose password is made for this run and printed.</summary>
+    private static async Task<WebApplication?> StartConsoleAsync(EmbeddedRuntime runtime, int port, CancellationToken ct)
+    {
+        var password = "demo-" + Convert.ToHexString(System.Security.Cryptography.RandomNumberGenerator.GetBytes(6)).ToLowerInvariant();
+        var hash = Pipeline.Operator.PasswordHashes.Hash(password);
+        var settings = new Dictionary<string, string?>(runtime.Configuration)
+        {
+            ["urls"] = $"http://127.0.0.1:{port}",
+            ["Console:SecureCookies"] = "false", // plain HTTP on loopback
+            ["Logging:LogLevel:Default"] = "Warning",
+            ["Logging:LogLevel:Microsoft.AspNetCore"] = "Warning",
+        };
+        string[] users = ["demo-analyst", "demo-manager", "demo-admin"];
+        for (var i = 0; i < users.Length; i++)
+        {
+            settings[$"Console:Users:{i}:Name"] = users[i];
+            settings[$"Console:Users:{i}:PasswordHash"] = hash;
+            settings[$"Console:Users:{i}:Roles:0"] = users[i]["demo-".Length..];
+        }
+        var console = Pipeline.Operator.ConsoleApp.Create([], settings);
+        try
+        {
+            await console.StartAsync(ct);
+        }
+        catch (IOException e)
+        {
+            // The demo runs on without it: a taken port should not cost the whole run.
+            Console.WriteLine($"operator console NOT served on port {port}: {e.Message} (--console-port 0 takes a free port)");
+            await console.DisposeAsync();
+            return null;
+        }
+        Console.WriteLine($"operator console at {console.Urls.First()}/  users {string.Join(", ", users)}, password {password} (this run only)");
+        return console;
     }
 
     /// <summary>The run's transparency report, computed from the topics as `pipeline report` does, over the simulated clock's

@@ -1,6 +1,6 @@
 using ScottPlot;
 
-namespace Pipeline.Cli.Transparency;
+namespace Pipeline.Inspection.Transparency;
 
 /// <summary>The report's bar charts, drawn by ScottPlot (SkiaSharp) as PNG bytes for data URIs, so the HTML page needs
 /// no script and no file beside it.</summary>

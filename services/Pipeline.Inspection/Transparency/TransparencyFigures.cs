@@ -3,7 +3,7 @@ using Pipeline.Contracts;
 using Pipeline.Platform;
 using Pipeline.Sla;
 
-namespace Pipeline.Cli.Transparency;
+namespace Pipeline.Inspection.Transparency;
 
 /// <summary>The events a transparency report is computed from, as read from their topics (replays included: the
 /// figures de-duplicate by <c>eventId</c>).</summary>

@@ -4,7 +4,7 @@ using Pipeline.Contracts;
 using Pipeline.Intake;
 using Pipeline.Platform;
 
-namespace Pipeline.Cli.Trace;
+namespace Pipeline.Inspection.Trace;
 
 /// <summary>The INHOPE-style milestones of one report (null: not reached).</summary>
 public sealed record Timeline(
@@ -36,7 +36,7 @@ public static class ReportTrace
     private static readonly HashSet<string> Bookkeeping =
     [
         Topics.HashesKnown, Topics.RecheckSchedule, Topics.SlaPending, Topics.TakedownReminders, Topics.TakedownDeliveryState,
-        Topics.TakedownBatches, Topics.ClassificationMatches, Topics.TakedownRoutes,
+        Topics.TakedownBatches, Topics.ClassificationMatches, Topics.TakedownRoutes, Topics.ConsoleUsers, Topics.ConsoleLocks,
     ];
 
     /// <summary>Every topic of the catalog that can hold a step of a report: the event topics, the dead letters, and the

@@ -3,7 +3,7 @@ using Avro.Specific;
 using Confluent.Kafka;
 using Pipeline.Platform;
 
-namespace Pipeline.Cli.Trace;
+namespace Pipeline.Inspection.Trace;
 
 /// <summary>One record as read from a topic: where it is, when Kafka stored it, which stage wrote it (the
 /// <c>pipeline.stage</c> header; absent for events from outside the stages, e.g. the police's releases) and its value.</summary>

@@ -1,7 +1,7 @@
 using System.Globalization;
 using Pipeline.Contracts;
 
-namespace Pipeline.Cli.Transparency;
+namespace Pipeline.Inspection.Transparency;
 
 /// <summary>
 /// The transparency history rebuilt from the audit log (audit.log.v1, kept 5 years, anonymous): each decision becomes the

@@ -2,7 +2,7 @@ using System.Globalization;
 using Pipeline.Contracts;
 using Pipeline.Platform;
 
-namespace Pipeline.Cli.Trace;
+namespace Pipeline.Inspection.Trace;
 
 /// <summary>
 /// One event of a report's path as a person reads it: its event time (the time the stage decided, not when Kafka stored

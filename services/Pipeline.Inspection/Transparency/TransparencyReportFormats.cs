@@ -3,7 +3,7 @@ using System.Net;
 using System.Text;
 using System.Text.Json;
 
-namespace Pipeline.Cli.Transparency;
+namespace Pipeline.Inspection.Transparency;
 
 /// <summary>The transparency report written as JSON, CSV or one self-contained HTML page.</summary>
 public static class TransparencyReportFormats

@@ -1,0 +1,3 @@
+using Pipeline.Operator;
+
+ConsoleApp.Create(args).Run();
