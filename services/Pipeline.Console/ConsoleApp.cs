@@ -3,19 +3,16 @@ using Microsoft.AspNetCore.Authentication;
 using Microsoft.AspNetCore.Authentication.Cookies;
 using Microsoft.AspNetCore.Authentication.OpenIdConnect;
 using Microsoft.AspNetCore.Builder;
-using Microsoft.AspNetCore.Diagnostics.HealthChecks;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
-using Microsoft.Extensions.Diagnostics.HealthChecks;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Pipeline.Audit;
 using Pipeline.Platform;
 using Pipeline.Takedown;
-using Prometheus;
 
 namespace Pipeline.Operator;
 
@@ -51,8 +48,7 @@ public static class ConsoleApp
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<ConsoleOptions>, ConsoleOptionsValidator>());
         services.AddOptions<AuditOptions>().BindConfiguration(AuditOptions.Section); // optional here: the token key names cases in audit records
         services.TryAddSingleton<ContactDirectory>();
-        services.TryAddSingleton<ConsoleTopics>();
-        services.AddHostedService(sp => sp.GetRequiredService<ConsoleTopics>());
+        services.AddTopicView<ConsoleTopics>();
         services.TryAddSingleton<ConsoleUsers>();
         services.TryAddSingleton<ConsoleAudit>();
         services.TryAddSingleton<ConsoleActions>();
@@ -109,9 +105,6 @@ public static class ConsoleApp
             foreach (var role in ConsoleRoles.All) o.AddPolicy(role, p => p.RequireAuthenticatedUser().RequireRole(role));
             o.AddPolicy(ReaderPolicy, p => p.RequireAuthenticatedUser().RequireRole(ConsoleRoles.Analyst, ConsoleRoles.Manager));
         });
-        services.AddHealthChecks()
-            .AddCheck<ConsoleLiveness>("console-live", tags: ["console-live"])
-            .AddCheck<ConsoleReadiness>("console-ready", tags: ["console-ready"]);
         return builder;
     }
 
@@ -154,24 +147,8 @@ public static class ConsoleApp
     {
         app.UseAuthentication();
         app.UseAuthorization();
-        app.MapHealthChecks("/health/live", new HealthCheckOptions { Predicate = c => c.Tags.Contains("console-live") });
-        app.MapHealthChecks("/health/ready", new HealthCheckOptions { Predicate = c => c.Tags.Contains("console-ready") });
-        app.MapMetrics("/metrics");
+        PipelineHostBuilder.MapEndpoints(app); // /health/live, /health/ready (the console's topic view), /metrics
         ConsolePages.Map(app);
         return app;
     }
-}
-
-internal sealed class ConsoleLiveness(ConsoleTopics topics) : IHealthCheck
-{
-    public Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken = default) =>
-        Task.FromResult(topics.Failed is { Count: > 0 } failed
-            ? HealthCheckResult.Unhealthy("topic readers died (the console would show stale queues): " + string.Join(", ", failed))
-            : HealthCheckResult.Healthy());
-}
-
-internal sealed class ConsoleReadiness(ConsoleTopics topics) : IHealthCheck
-{
-    public Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken = default) =>
-        Task.FromResult(topics.Ready && topics.Failed.Count == 0 ? HealthCheckResult.Healthy("every topic read") : HealthCheckResult.Unhealthy("still reading the topics"));
 }

@@ -1,8 +1,4 @@
 using System.Collections.Concurrent;
-using Avro.Specific;
-using Microsoft.Extensions.Hosting;
-using Microsoft.Extensions.Logging;
-using Microsoft.Extensions.Options;
 using Pipeline.Contracts;
 using Pipeline.Platform;
 using Pipeline.Takedown;
@@ -10,17 +6,13 @@ using Pipeline.Takedown;
 namespace Pipeline.Operator;
 
 /// <summary>
-/// What the console shows, followed live from the topics without a consumer group (nothing committed; every replica
-/// reads everything): reports waiting for an assessment (classification.waiting.v1), review requests
+/// What the console shows, a topic view the platform follows live (<see cref="ITopicView"/>: no consumer group, nothing
+/// committed, every replica reads everything; /health/ready once read, not live once a reader died): reports waiting for an assessment (classification.waiting.v1), review requests
 /// (reports.review.v1), the analysts' locks (console.locks.v1), takedowns held for the police (routing.held.v1), notices
 /// held by the takedown stage (takedown.held.v1), the contact directory and the console's users.
 /// </summary>
-public sealed class ConsoleTopics : IHostedService, IDisposable
+public sealed class ConsoleTopics(ContactDirectory contacts) : ITopicView
 {
-    private readonly KafkaOptions kafka;
-    private readonly AvroSerdes serdes;
-    private readonly ILogger log;
-    private readonly List<(string Topic, Func<Task> CaughtUp, Func<Task> Completion, IDisposable Reader)> readers = [];
     private readonly ConcurrentDictionary<string, WaitingReport> waiting = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, ReviewRequested> reviews = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, AssessmentLock> locks = new(StringComparer.Ordinal);
@@ -31,51 +23,25 @@ public sealed class ConsoleTopics : IHostedService, IDisposable
     private readonly ConcurrentDictionary<string, string> assessedHere = new(StringComparer.Ordinal);
     private readonly Lock lockGate = new();
 
-    public ConsoleTopics(IOptions<KafkaOptions> kafka, AvroSerdes serdes, ContactDirectory contacts, ILogger<ConsoleTopics> log)
-    {
-        this.kafka = kafka.Value;
-        this.serdes = serdes;
-        this.log = log;
-        Contacts = contacts;
-    }
+    public ContactDirectory Contacts { get; } = contacts;
 
-    public ContactDirectory Contacts { get; }
+    /// <summary>Its name on /health (ready once every topic below has been read to where it ended at start).</summary>
+    public string Name => "console";
 
-    public Task StartAsync(CancellationToken cancellationToken)
-    {
-        Follow<WaitingReport>(Topics.ClassificationWaiting, (k, v) => Put(waiting, k, v));
-        Follow<ReviewRequested>(Topics.ReportsReview, (_, v) => { if (v is not null) reviews[v.eventId] = v; });
-        Follow<AssessmentLock>(Topics.ConsoleLocks, ApplyLock);
-        Follow<TakedownRequested>(Topics.RoutingHeld, (k, v) => Put(policeHolds, k, v));
-        Follow<HeldNotice>(Topics.TakedownHeld, (k, v) => Put(heldNotices, k, v));
-        Follow<ConsoleUser>(Topics.ConsoleUsers, (k, v) => Put(users, k, v));
-        _ = Contacts.StartAsync(CancellationToken.None); // its own reader; Ready waits for it
-        return Task.CompletedTask;
-    }
-
-    public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+    public void Follow(TopicFollows follows) => follows
+        .Topic<WaitingReport>(Topics.ClassificationWaiting, (k, v) => Put(waiting, k, v))
+        .Topic<ReviewRequested>(Topics.ReportsReview, (_, v) => { if (v is not null) reviews[v.eventId] = v; })
+        .Topic<AssessmentLock>(Topics.ConsoleLocks, ApplyLock)
+        .Topic<TakedownRequested>(Topics.RoutingHeld, (k, v) => Put(policeHolds, k, v))
+        .Topic<HeldNotice>(Topics.TakedownHeld, (k, v) => Put(heldNotices, k, v))
+        .Topic<ConsoleUser>(Topics.ConsoleUsers, (k, v) => Put(users, k, v))
+        .Topic<ContactDirectoryEntry>(Topics.ContactsDirectory, Contacts.Apply);
 
     private static void Put<T>(ConcurrentDictionary<string, T> map, string key, T? value) where T : class
     {
         if (value is null) map.TryRemove(key, out _);
         else map[key] = value;
     }
-
-    private void Follow<T>(string topic, Action<string, T?> apply) where T : class, ISpecificRecord
-    {
-        var reader = new CompactedTopicReader<T>(kafka, serdes, topic, (key, value, _) => apply(key, value), log);
-        readers.Add((topic, () => reader.CaughtUp, () => reader.Completion, reader));
-        reader.Start();
-    }
-
-    /// <summary>True once every topic has been read to where it ended at start (and the directory is loaded).</summary>
-    public bool Ready => readers.Count > 0 && readers.All(r => r.CaughtUp().IsCompletedSuccessfully) && Contacts.Loaded;
-
-    /// <summary>The readers that died (the console then shows stale data: not live).</summary>
-    public IReadOnlyList<string> Failed =>
-        [.. readers.Where(r => r.Completion().IsFaulted || r.CaughtUp().IsFaulted).Select(r => r.Topic)];
-
-    public Task CaughtUp => Task.WhenAll(readers.Select(r => r.CaughtUp()));
 
     private void ApplyLock(string key, AssessmentLock? incoming)
     {
@@ -123,13 +89,4 @@ public sealed class ConsoleTopics : IHostedService, IDisposable
     public IReadOnlyList<HeldNotice> HeldNotices => [.. heldNotices.Values.Where(h => h.releasedAt is null).OrderBy(h => h.heldAt)];
 
     public IReadOnlyDictionary<string, ConsoleUser> TopicUsers => users;
-
-    private int disposed;
-
-    /// <summary>Once (the container holds this as a singleton and as the hosted service).</summary>
-    public void Dispose()
-    {
-        if (Interlocked.Exchange(ref disposed, 1) == 1) return;
-        foreach (var r in readers) r.Reader.Dispose();
-    }
 }

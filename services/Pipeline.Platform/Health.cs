@@ -10,7 +10,9 @@ public sealed class StageHealth
 {
     private readonly ConcurrentDictionary<string, State> stages = new();
 
-    public sealed record State(bool Running, bool Joined, string? Failure, DateTimeOffset LastPoll);
+    /// <param name="PollLoop">False for a topic view (<see cref="ITopicView"/>): its readers have no poll loop for
+    /// liveness to watch; a dead reader is a background failure.</param>
+    public sealed record State(bool Running, bool Joined, string? Failure, DateTimeOffset LastPoll, bool PollLoop = true);
 
     public void Report(string stage, bool running, bool joined, string? failure = null) =>
         stages[stage] = new State(running, joined, failure, DateTimeOffset.UtcNow);
@@ -21,6 +23,9 @@ public sealed class StageHealth
     public IReadOnlyDictionary<string, State> Snapshot => stages;
 
     public void Expect(string stage) => stages.TryAdd(stage, new State(false, false, null, DateTimeOffset.UtcNow));
+
+    /// <summary>A topic view has read every topic to where it ended at start: ready from now on (unless a reader dies).</summary>
+    public void ViewReady(string view) => stages[view] = new State(true, true, null, DateTimeOffset.UtcNow, PollLoop: false);
 
     private readonly ConcurrentDictionary<(string Stage, string Component), string> backgroundFailures = new();
 
@@ -65,7 +70,7 @@ internal sealed class LivenessCheck(StageHealth health, IOptions<ProcessingOptio
         foreach (var (stage, state) in health.Snapshot.OrderBy(s => s.Key, StringComparer.Ordinal))
         {
             if (state.Failure is not null) problems.Add($"{stage}: {state.Failure}");
-            else if (state.Running && now - state.LastPoll > limit)
+            else if (state.Running && state.PollLoop && now - state.LastPoll > limit)
                 problems.Add($"{stage}: its poll loop has not turned for {(now - state.LastPoll).TotalSeconds:0} s (Processing:LivenessTimeoutSeconds is {limit.TotalSeconds:0})");
             problems.AddRange(health.BackgroundFailuresOf(stage).Select(f => $"{stage}: {f}"));
         }

@@ -92,6 +92,31 @@ public sealed class StageHealthTests
         Assert.Equal(Microsoft.Extensions.Diagnostics.HealthChecks.HealthStatus.Unhealthy, check.Status);
     }
 
+    [Fact]
+    public async Task A_topic_view_is_ready_once_read_is_not_judged_by_a_poll_loop_and_a_dead_reader_makes_it_neither_ready_nor_live()
+    {
+        await using var h = await Harness.StartAsync();
+        await h.PublishAsync(Harness.Submitted("before", 3));
+        var view = new SubmittedView(h.NewStage("view"));
+        var app = h.BuildViewHost(view, QuickLiveness);
+        await app.StartAsync();
+        using var http = Http(app);
+        await Harness.Eventually(async () => (await http.GetAsync("/health/ready")).StatusCode == HttpStatusCode.OK, Timeout, () => "the view never became ready");
+        Assert.Equal(3, view.Seen.Count); // ready means read to where the topic ended at start
+
+        // No poll loop: past Processing:LivenessTimeoutSeconds (2 s) without one, the view is still live.
+        var health = app.Services.GetRequiredService<StageHealth>();
+        await Harness.Eventually(() => DateTimeOffset.UtcNow - health.Snapshot[view.Name].LastPoll > TimeSpan.FromSeconds(3), Timeout,
+            () => "the view's state is not older than the liveness limit yet");
+        Assert.Equal(HttpStatusCode.OK, (await http.GetAsync("/health/live")).StatusCode);
+
+        await h.PublishAsync([Harness.Submitted("poison")]); // the view's apply has a bug for this record: its reader dies
+        await Harness.Eventually(async () => (await http.GetAsync("/health/ready")).StatusCode == HttpStatusCode.ServiceUnavailable, Timeout,
+            () => "/health/ready stayed 200 with the view's reader dead");
+        Assert.Equal(HttpStatusCode.ServiceUnavailable, (await http.GetAsync("/health/live")).StatusCode);
+        Assert.Equal(1, Value(await http.GetStringAsync("/metrics"), $"pipeline_background_failures_total{{stage=\"{view.Name}\",component=\"reader:{Topics.ReportsSubmitted}\"}}"));
+    }
+
     private static HttpClient Http(WebApplication app) => new() { BaseAddress = new Uri(app.Urls.Single()), Timeout = TimeSpan.FromSeconds(10) };
 
     private static double Value(string metrics, string series)
@@ -99,6 +124,20 @@ public sealed class StageHealthTests
         var m = Regex.Match(metrics, "^" + Regex.Escape(series) + " (\\S+)$", RegexOptions.Multiline);
         return m.Success ? double.Parse(m.Groups[1].Value, CultureInfo.InvariantCulture) : double.NaN;
     }
+}
+
+/// <summary>A topic view of reports.submitted whose apply fails on the report "poison".</summary>
+internal sealed class SubmittedView(string name) : ITopicView
+{
+    public System.Collections.Concurrent.ConcurrentDictionary<string, ReportSubmitted> Seen { get; } = new();
+
+    public string Name => name;
+
+    public void Follow(TopicFollows follows) => follows.Topic<ReportSubmitted>(Topics.ReportsSubmitted, (_, v) =>
+    {
+        if (v?.report.reportId == "poison") throw new InvalidOperationException("a bug in the view");
+        if (v is not null) Seen[v.report.reportId] = v;
+    });
 }
 
 /// <summary>Accepts reports; depends on a reader the test can kill.</summary>

@@ -60,6 +60,19 @@ internal sealed class Harness : IAsyncDisposable
     public WebApplication BuildHost<TProcessor>(string stage, TProcessor processor, Action<StageInputs<TProcessor>> inputs, IDictionary<string, string?>? settings = null)
         where TProcessor : class
     {
+        var builder = NewBuilder(settings);
+        builder.Services.AddSingleton(processor);
+        ConfigureServices?.Invoke(builder.Services);
+        builder.AddStage(stage, inputs);
+        var app = builder.Build();
+        apps.Add(app);
+        return app;
+    }
+
+    public Action<IServiceCollection>? ConfigureServices { get; set; }
+
+    private PipelineHostBuilder NewBuilder(IDictionary<string, string?>? settings)
+    {
         var builder = PipelineHost.CreateBuilder(["--urls=http://127.0.0.1:0"]);
         builder.Builder.Logging.SetMinimumLevel(LogLevel.Warning);
         builder.Configuration.AddInMemoryCollection(Runtime.Configuration);
@@ -70,15 +83,19 @@ internal sealed class Harness : IAsyncDisposable
             ["Processing:ShutdownTimeoutSeconds"] = "10",
         });
         if (settings is not null) builder.Configuration.AddInMemoryCollection(settings);
-        builder.Services.AddSingleton(processor);
-        ConfigureServices?.Invoke(builder.Services);
-        builder.AddStage(stage, inputs);
+        return builder;
+    }
+
+    /// <summary>A host with no stage, only the topic view <typeparamref name="TView"/> (as the operator console is).</summary>
+    public WebApplication BuildViewHost<TView>(TView view, IDictionary<string, string?>? settings = null) where TView : class, ITopicView
+    {
+        var builder = NewBuilder(settings);
+        builder.Services.AddSingleton(view);
+        builder.Services.AddTopicView<TView>();
         var app = builder.Build();
         apps.Add(app);
         return app;
     }
-
-    public Action<IServiceCollection>? ConfigureServices { get; set; }
 
     /// <summary>Publishes inputs concurrently and returns where each landed, by eventId.</summary>
     public async Task<Dictionary<string, TopicPartitionOffset>> PublishAsync(IEnumerable<ReportSubmitted> inputs, int? partition = null)
