@@ -1,8 +1,6 @@
 using System.Collections.Concurrent;
 using Microsoft.AspNetCore.Builder;
-using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Http;
-using Microsoft.Extensions.Logging;
 
 namespace Pipeline.Loopback;
 
@@ -43,14 +41,11 @@ public sealed class HosterWeb : IAsyncDisposable
     /// <param name="clock">The clock scheduled removals follow (the test's); the system clock by default.</param>
     public static async Task<HosterWeb> StartAsync(TimeProvider? clock = null)
     {
-        var builder = WebApplication.CreateSlimBuilder();
-        builder.Logging.SetMinimumLevel(LogLevel.Warning);
-        builder.WebHost.UseUrls("http://127.0.0.1:0");
-        var app = builder.Build();
+        var app = LoopbackWeb.Create();
         var web = new HosterWeb(app, clock ?? TimeProvider.System);
         app.Run(web.AnswerAsync);
         await app.StartAsync();
-        web.Endpoint = new Uri(app.Urls.First()).Authority; // 127.0.0.1:port
+        web.Endpoint = new Uri(LoopbackWeb.BaseUrl(app)).Authority; // 127.0.0.1:port
         return web;
     }
 

@@ -3,12 +3,8 @@ using System.Net;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using Microsoft.AspNetCore.Builder;
-using Microsoft.AspNetCore.Hosting;
-using Microsoft.AspNetCore.Hosting.Server;
-using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.AspNetCore.Http;
-using Microsoft.Extensions.DependencyInjection;
-using Microsoft.Extensions.Logging;
+using Pipeline.Loopback;
 
 namespace Pipeline.Geolocation.Simulation;
 
@@ -39,14 +35,10 @@ public sealed class LoopbackRdapServer : IAsyncDisposable
 
     public static async Task<LoopbackRdapServer> StartAsync()
     {
-        var builder = WebApplication.CreateSlimBuilder();
-        builder.Logging.ClearProviders();
-        builder.WebHost.UseUrls("http://127.0.0.1:0");
-        var server = new LoopbackRdapServer(builder.Build());
+        var server = new LoopbackRdapServer(LoopbackWeb.Create());
         server.app.MapGet("/ip/{address}", (string address, HttpContext context) => server.HandleAsync(address, context));
         await server.app.StartAsync();
-        var addresses = server.app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses;
-        server.BaseUrl = addresses.First().TrimEnd('/') + "/";
+        server.BaseUrl = LoopbackWeb.BaseUrl(server.app).TrimEnd('/') + "/";
         return server;
     }
 

@@ -3,12 +3,7 @@ using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json.Nodes;
 using Microsoft.AspNetCore.Builder;
-using Microsoft.AspNetCore.Hosting;
-using Microsoft.AspNetCore.Hosting.Server;
-using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.AspNetCore.Http;
-using Microsoft.Extensions.DependencyInjection;
-using Microsoft.Extensions.Logging;
 
 namespace Pipeline.Loopback;
 
@@ -51,10 +46,7 @@ public sealed class LoopbackWebhookReceiver : IAsyncDisposable
 
     public static async Task<LoopbackWebhookReceiver> StartAsync(string secret)
     {
-        var builder = WebApplication.CreateSlimBuilder();
-        builder.Logging.ClearProviders();
-        builder.WebHost.UseUrls("http://127.0.0.1:0");
-        var app = builder.Build();
+        var app = LoopbackWeb.Create();
         var receiver = new LoopbackWebhookReceiver(app);
         app.MapPost("/abuse/{hoster}", async (HttpContext http) =>
         {
@@ -76,7 +68,7 @@ public sealed class LoopbackWebhookReceiver : IAsyncDisposable
             return Results.StatusCode(status);
         });
         await app.StartAsync();
-        receiver.BaseUrl = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
+        receiver.BaseUrl = LoopbackWeb.BaseUrl(app);
         return receiver;
     }
 
