@@ -180,17 +180,8 @@ public sealed class ExchangeTests
 
     private static ReportForwarded Forwarded(string reportId, string[] hops)
     {
-        var submitted = Hotline.Report(reportId, $"https://site.nl-host.test/{reportId}.jpg", Known).report;
-        submitted.hops = [.. hops];
-        submitted.reporterContact = null;
-        return new ReportForwarded
-        {
-            eventId = EventIds.Derive("forwarded", reportId), caseKey = submitted.url, partnerHotline = "nl-hotline", partnerCountry = "NL",
-            report = submitted,
-            caseInfo = new CaseInfo { normalizedUrl = submitted.url, host = "site.nl-host.test", caseOpenedAt = DateTime.UtcNow, reportCount = 1 },
-            hosting = new HostingInfo { resolved = true, ips = ["192.0.2.10"], country = "NL", resolvedAt = DateTime.UtcNow, sources = [], countries = [] },
-            verdict = Verdict.KNOWN, matches = [], assessment = null, rule = "partner-country→forward",
-            timeline = new Timeline { receivedAt = DateTime.UtcNow }, forwardedAt = DateTime.UtcNow,
-        };
+        var forwarded = Hotline.Forwarded(reportId, "nl-hotline", "NL", "site.nl-host.test", "192.0.2.10", Known);
+        forwarded.report.hops = [.. hops];
+        return forwarded;
     }
 }

@@ -120,6 +120,23 @@ public sealed class Hotline : IAsyncDisposable
         },
     };
 
+    /// <summary>A report as a partner hotline forwards it (KNOWN, no reporter contact) for <paramref name="partnerHotline"/>,
+    /// the material hosted at <paramref name="host"/> (<paramref name="ip"/>, <paramref name="country"/>).</summary>
+    public static ReportForwarded Forwarded(string reportId, string partnerHotline, string country, string host, string ip, string sha256)
+    {
+        var report = Report(reportId, $"https://{host}/{reportId}.jpg", sha256).report;
+        report.reporterContact = null;
+        return new ReportForwarded
+        {
+            eventId = EventIds.Derive("forwarded", reportId), caseKey = report.url, partnerHotline = partnerHotline, partnerCountry = country,
+            report = report,
+            caseInfo = new CaseInfo { normalizedUrl = report.url, host = host, caseOpenedAt = DateTime.UtcNow, reportCount = 1 },
+            hosting = new HostingInfo { resolved = true, ips = [ip], country = country, resolvedAt = DateTime.UtcNow, sources = [], countries = [] },
+            verdict = Verdict.KNOWN, matches = [], assessment = null, rule = "partner-country→forward",
+            timeline = new Timeline { receivedAt = DateTime.UtcNow }, forwardedAt = DateTime.UtcNow,
+        };
+    }
+
     /// <summary>Stops the hotline's stages gracefully (each finishes and writes what it started) and keeps its cluster,
     /// so that its topics can be read to their end: "nothing more arrives" without waiting for a while.</summary>
     public async Task StopStagesAsync()

@@ -3,6 +3,7 @@ using Microsoft.Extensions.Logging.Abstractions;
 using Pipeline.Contracts;
 using Pipeline.Platform;
 using Pipeline.Platform.Embedded;
+using Pipeline.TestSupport;
 
 namespace Pipeline.Exchange.Tests;
 
@@ -35,14 +36,16 @@ public sealed class PartnerDeliveryDisposeTests
             var delivery = new PartnerDelivery("de-hotline", endpoint, options, NullLogger.Instance);
             using var stop = new CancellationTokenSource();
             Exception? unexpected = null;
+            long started = 0;
             // Deliveries started back to back, as a stage thread and its retries do, while the delivery is disposed.
             var senders = Enumerable.Range(0, 4).Select(_ => new Thread(() =>
             {
                 var pending = new List<Task>();
                 for (var n = 0; !stop.IsCancellationRequested; n++)
                 {
-                    var forwarded = Forwarded($"r-{round}-{n}");
+                    var forwarded = Hotline.Forwarded($"r-{round}-{n}", "de-hotline", "DE", "site.de-host.test", "198.51.100.10", "ab" + new string('0', 62));
                     pending.Add(Deliver(delivery, forwarded));
+                    Interlocked.Increment(ref started);
                     if (pending.Count >= 256) Drain(pending);
                 }
                 Drain(pending);
@@ -70,7 +73,11 @@ public sealed class PartnerDeliveryDisposeTests
             }
 
             senders.ForEach(s => s.Start());
-            Thread.Sleep(random.Next(20, 150));
+            // The disposal lands at a different point of the stream each round: after a random number of deliveries
+            // have started (every sender is then inside the producer or about to enter it).
+            var disposeAfter = random.Next(50, 2_000);
+            await Polling.Until(() => Interlocked.Read(ref started) >= disposeAfter, TimeSpan.FromSeconds(60),
+                () => $"round {round}: {Interlocked.Read(ref started)} of {disposeAfter} deliveries started before the disposal");
             delivery.Dispose();
             stop.Cancel();
             Assert.All(senders, s => Assert.True(s.Join(TimeSpan.FromSeconds(60)), "a sender did not stop after the delivery was disposed"));
@@ -89,19 +96,5 @@ public sealed class PartnerDeliveryDisposeTests
         {
             return Task.FromException(e);
         }
-    }
-
-    private static ReportForwarded Forwarded(string reportId)
-    {
-        var report = Hotline.Report(reportId, $"https://site.de-host.test/{reportId}.jpg", "ab" + new string('0', 62)).report;
-        return new ReportForwarded
-        {
-            eventId = EventIds.Derive("forwarded", reportId), caseKey = report.url, partnerHotline = "de-hotline", partnerCountry = "DE",
-            report = report,
-            caseInfo = new CaseInfo { normalizedUrl = report.url, host = "site.de-host.test", caseOpenedAt = DateTime.UtcNow, reportCount = 1 },
-            hosting = new HostingInfo { resolved = true, ips = ["198.51.100.10"], country = "DE", resolvedAt = DateTime.UtcNow, sources = [], countries = [] },
-            verdict = Verdict.KNOWN, matches = [], assessment = null, rule = "partner-country→forward",
-            timeline = new Timeline { receivedAt = DateTime.UtcNow }, forwardedAt = DateTime.UtcNow,
-        };
     }
 }
