@@ -68,6 +68,9 @@ internal sealed class ProcessorHost(
     private int effectsInFlight;
     private readonly CancellationTokenSource effectsStop = new(); // cancelled once a stop has let running effects finish
     private volatile Exception? fatal;
+    private SharedProducer.Lease? producerLease; // the process's shared producer, unless this stage has its own (transactions)
+    private long outputsInFlight; // produced by this stage, neither acknowledged nor failed yet
+    private readonly object outputsGate = new();
     private bool transactionOpen;
     private long transactionStartedTicks;
 
@@ -211,12 +214,12 @@ internal sealed class ProcessorHost(
             {
                 ShutDown(consumer, producer);
                 consumer.Dispose();
-                producer.Dispose();
+                ProducerHandle(producer).Dispose();
             }
             else
             {
                 effectsStop.Cancel();
-                DisposeWithin(TimeSpan.FromSeconds(options.ShutdownTimeoutSeconds), consumer, producer);
+                DisposeWithin(TimeSpan.FromSeconds(options.ShutdownTimeoutSeconds), consumer, ProducerHandle(producer));
             }
         }
     }
@@ -595,11 +598,38 @@ internal sealed class ProcessorHost(
         var deadline = Environment.TickCount64 + (long)timeout.TotalMilliseconds;
         while (heldStateWrites.Count > 0 && fatal is null && Environment.TickCount64 < deadline)
         {
-            producer.Flush(TimeSpan.FromMilliseconds(20));
+            AwaitOwnOutputs(TimeSpan.FromMilliseconds(20));
             ReleaseStateWrites(producer);
         }
-        producer.Flush(TimeSpan.FromMilliseconds(Math.Max(0, deadline - Environment.TickCount64)));
+        AwaitOwnOutputs(TimeSpan.FromMilliseconds(Math.Max(0, deadline - Environment.TickCount64)));
     }
+
+    /// <summary>Waits, within <paramref name="timeout"/>, until every record this stage produced is acknowledged or has
+    /// failed; true if none is left. Not <c>Flush</c>: the producer may be the process's shared one (see
+    /// <see cref="SharedProducer"/>), and its flush would wait for the other stages' records too.</summary>
+    private bool AwaitOwnOutputs(TimeSpan timeout)
+    {
+        var deadline = Environment.TickCount64 + (long)timeout.TotalMilliseconds;
+        lock (outputsGate)
+        {
+            while (Interlocked.Read(ref outputsInFlight) > 0 && fatal is null)
+            {
+                var left = deadline - Environment.TickCount64;
+                if (left <= 0) return false;
+                Monitor.Wait(outputsGate, TimeSpan.FromMilliseconds(Math.Min(left, 100))); // re-checks the fatal flag now and then
+            }
+            return Interlocked.Read(ref outputsInFlight) == 0;
+        }
+    }
+
+    private void OutputSettled()
+    {
+        if (Interlocked.Decrement(ref outputsInFlight) != 0) return;
+        lock (outputsGate) Monitor.PulseAll(outputsGate);
+    }
+
+    /// <summary>What to dispose for this stage's producer: its lease of the shared one, or its own.</summary>
+    private IDisposable ProducerHandle(IProducer<byte[]?, byte[]?> producer) => (IDisposable?)producerLease ?? producer;
 
     /// <summary>Before partitions go (a rebalance, a stop): lets running effects finish, within the shutdown timeout, and
     /// writes their outcomes, so that their new owner does not do the work again.</summary>
@@ -731,7 +761,7 @@ internal sealed class ProcessorHost(
             entry.Release();
             ProcessorMetrics.StateRewritten.WithLabels(stage.Name, store.Topic).Inc(rewrites.Count);
         }
-        producer.Flush(TimeSpan.FromSeconds(options.ShutdownTimeoutSeconds));
+        AwaitOwnOutputs(TimeSpan.FromSeconds(options.ShutdownTimeoutSeconds));
     }
 
     private void Produce(IProducer<byte[]?, byte[]?> producer, string topic, int? partition, byte[]? key, byte[]? value, Headers headers, OffsetTracker.Entry entry,
@@ -748,12 +778,15 @@ internal sealed class ProcessorHost(
             {
                 ProcessorMetrics.DeliveryFailures.WithLabels(stage.Name).Inc();
                 fatal ??= new KafkaException(report.Error);
+                OutputSettled();
                 return; // never released: the input offset is not stored
             }
             ProcessorMetrics.Produced.WithLabels(stage.Name, topic).Inc();
             acknowledged?.Invoke();
             entry.Release();
+            OutputSettled();
         }
+        Interlocked.Increment(ref outputsInFlight);
         while (true)
         {
             try
@@ -765,6 +798,11 @@ internal sealed class ProcessorHost(
             catch (ProduceException<byte[]?, byte[]?> e) when (e.Error.Code == ErrorCode.Local_QueueFull)
             {
                 Thread.Sleep(2);
+            }
+            catch
+            {
+                OutputSettled();
+                throw;
             }
         }
     }
@@ -838,11 +876,13 @@ internal sealed class ProcessorHost(
             MessageTimeoutMs = 120_000,
             Partitioner = Confluent.Kafka.Partitioner.Murmur2Random,
         };
-        if (kafka.Transactions)
+        if (!kafka.Transactions)
         {
-            config.TransactionalId = $"{stage.Name}-{Environment.MachineName}-{Environment.ProcessId}";
-            config.TransactionTimeoutMs = 180_000; // must be ≥ message.timeout.ms
+            producerLease = SharedProducer.Acquire(config, e => fatal ??= new KafkaException(e), log);
+            return producerLease.Producer;
         }
+        config.TransactionalId = $"{stage.Name}-{Environment.MachineName}-{Environment.ProcessId}";
+        config.TransactionTimeoutMs = 180_000; // must be ≥ message.timeout.ms
         return new ProducerBuilder<byte[]?, byte[]?>(config)
             .SetErrorHandler((_, e) =>
             {
@@ -915,7 +955,7 @@ internal sealed class ProcessorHost(
                     var deadline = Environment.TickCount64 + options.ShutdownTimeoutSeconds * 1000L;
                     while (!tracker.AllDone(revoked) && fatal is null && Environment.TickCount64 < deadline)
                     {
-                        producer.Flush(TimeSpan.FromMilliseconds(20));
+                        AwaitOwnOutputs(TimeSpan.FromMilliseconds(20));
                         ReleaseStateWrites(producer);
                     }
                     var completed = tracker.Completed(revoked);
