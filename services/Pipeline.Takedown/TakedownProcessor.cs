@@ -1,6 +1,7 @@
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Pipeline.Contracts;
+using Pipeline.Geolocation;
 using Pipeline.Platform;
 using Prometheus;
 
@@ -32,8 +33,12 @@ public sealed class TakedownProcessor : IProcessor<TakedownRequested>, IProcesso
     private readonly ContactRules rules;
     private readonly RouteState routes;
 
-    public TakedownProcessor(IOptions<TakedownOptions> options, ReminderTimers timers, HeldNotices held, ContactRules rules, RouteState routes, TimeProvider time, ILogger<TakedownProcessor> log)
+    private readonly RdapClient? rdap;
+
+    public TakedownProcessor(IOptions<TakedownOptions> options, ReminderTimers timers, HeldNotices held, ContactRules rules, RouteState routes, TimeProvider time, ILogger<TakedownProcessor> log,
+        HostingLocator? locator = null)
     {
+        rdap = locator?.Rdap;
         this.routes = routes;
         settings = options.Value;
         composer = new NoticeComposer(settings);
@@ -261,32 +266,54 @@ public sealed class TakedownProcessor : IProcessor<TakedownRequested>, IProcesso
             return;
         }
         while (Escalations.NextDue(state, settings.Escalation) is { } step && step <= timer.Now)
-            state = Escalate(timer, state, output);
+        {
+            if (Escalate(timer, state, output) is not { } done)
+            {
+                // Waiting for the registrar's RDAP answer: the entry's timer (queued again by this write) waits for the
+                // lookup and fires once it is done, with the answer in the cache.
+                timers.State.Put(output, timer.Partition, timer.Key, state);
+                return;
+            }
+            state = done;
+        }
         if (ReminderSchedule.NextDue(state, settings.Reminders) is { } reminder && reminder <= timer.Now)
             state = Remind(timer, state, output);
         timers.State.Put(output, timer.Partition, timer.Key, state);
     }
 
-    /// <summary>The next escalation step: its ESCALATION notice issued (or held for the recipient's send window), or the
-    /// step skipped when nobody is known for its role. Returns the timer's state with the step done.</summary>
-    private TakedownNotice Escalate(TimerFired<TakedownNotice> timer, TakedownNotice state, IOutput output)
+    /// <summary>The next escalation step: its ESCALATION notice issued (or held for the recipient's send window or
+    /// approval), or the step skipped when nobody is known for its role. Returns the timer's state with the step done, or
+    /// null when the step waits for the domain's RDAP answer (a lookup started off the stage thread).</summary>
+    private TakedownNotice? Escalate(TimerFired<TakedownNotice> timer, TakedownNotice state, IOutput output)
     {
         var (number, step) = Escalations.NextStep(state, settings.Escalation)!.Value;
         var next = Escalations.Advanced(state);
         var firstId = ReminderSchedule.FirstNoticeId(state);
-        if (Escalations.Recipient(step, state.url, settings.Escalation) is not { } recipient)
+        NoticeRecipient recipient;
+        bool approved;
+        switch (Escalations.Resolve(step, state.url, settings.Escalation, rdap))
         {
-            output.AfterCommit(() =>
-            {
-                Escalations.Skipped.WithLabels(step.Role.ToString()).Inc();
-                log.LogWarning("Escalation step {Number} ({Role}) of notice {FirstNoticeId} for {Url} skipped: no recipient known for the role (configure Takedown:Escalation:{Setting})",
-                    number, step.Role, firstId, state.url, step.Role switch { RecipientRole.AUTHORITY => "Authority", RecipientRole.REGISTRAR => "Registrars", _ => "SiteOwners" });
-            });
-            return next;
+            case StepRecipient.Lookup lookup:
+                timers.State.StartEffect(output, timer.Partition, timer.Key, ct => rdap!.LookupDomainAsync(lookup.Domain, ct).AsTask(), (answer, _) =>
+                    log.LogInformation("RDAP registrar of {Domain} for escalation step {Number} of notice {FirstNoticeId}: {Outcome}", lookup.Domain, number, firstId,
+                        answer is null ? "no registry" : answer.Ok ? $"{answer.Name ?? "unnamed"} <{answer.AbuseEmail ?? "no abuse contact"}>" : answer.Failure));
+                return null;
+            case StepRecipient.Skip skip:
+                output.AfterCommit(() =>
+                {
+                    Escalations.Skipped.WithLabels(step.Role.ToString()).Inc();
+                    log.LogWarning("Escalation step {Number} ({Role}) of notice {FirstNoticeId} for {Url} skipped: {Reason}", number, step.Role, firstId, state.url, skip.Reason);
+                });
+                return next;
+            case StepRecipient.To to:
+                (recipient, approved) = (to.Recipient, to.Approved);
+                break;
+            default:
+                throw new InvalidOperationException("unknown step recipient");
         }
         var escalation = rules.WithWindowLine(Escalations.Compose(state, number, recipient, timer.Now));
         if (held.State.TryGet(timer.Partition, escalation.noticeId, out _)) return next; // re-fired after a crash: the hold decides
-        var clearance = rules.Check(escalation.recipient, contactApproved: true, timer.Now);
+        var clearance = rules.Check(escalation.recipient, contactApproved: approved, timer.Now);
         if (clearance.BlockedBy is not null)
         {
             Hold(output, timer.Partition, escalation, clearance, timer.Now);

@@ -25,6 +25,7 @@ public static class TakedownService
         host.Services.TryAddSingleton<ContactRules>();
         host.Services.TryAddSingleton<HeldNotices>();
         host.Services.TryAddSingleton<RouteState>();
+        host.Services.AddHostingLookup(); // the RDAP client: a domain's registrar for the escalation ladder
         return host.AddStage<TakedownProcessor>(Stage, s => s
             .Consumes<TakedownRequested>(Topics.TakedownRequested)
             .Consumes<ContentStatusObserved>(Topics.ContentStatus)
