@@ -130,8 +130,10 @@ public static class Escalations
     /// timer's state (the first notice or the last reminder): the same URL, hashes, hoster and deadline; its own ids
     /// derived from the first notice id and the step number; the first notice id in <c>originalNoticeId</c>, in the X-ARF
     /// document (<c>escalation_of</c>, <c>escalation_step</c>) and in the text, above the first notice's text.</summary>
-    public static TakedownNotice Compose(TakedownNotice latest, int number, NoticeRecipient recipient, DateTime issuedAt)
+    /// <param name="style">The escalation recipient's language and template; the hoster's notice below it stays as it was written.</param>
+    public static TakedownNotice Compose(TakedownNotice latest, int number, NoticeRecipient recipient, DateTime issuedAt, NoticeStyle? style = null)
     {
+        var texts = (style ?? NoticeStyle.Default).Texts;
         var firstId = ReminderSchedule.FirstNoticeId(latest);
         var firstIssuedAt = latest.timeline.noticeSentAt ?? latest.issuedAt;
         var n = number.ToString(CultureInfo.InvariantCulture);
@@ -146,16 +148,11 @@ public static class Escalations
         xarf["escalation_of"] = firstId;
         xarf["escalation_step"] = number;
         xarf["description"] = string.Create(CultureInfo.InvariantCulture,
-            $"Escalation to the {Role(recipient.role)}: notice {firstId} to the hoster ({hoster}), sent {firstIssuedAt:yyyy-MM-dd HH:mm} UTC, has not led to removal; the child sexual abuse material is still online. {NoticeComposer.RemoveBy(latest.deadline, issuedAt)}");
+            $"Escalation to the {NoticeTexts.English.Role(recipient.role)}: notice {firstId} to the hoster ({hoster}), sent {firstIssuedAt:yyyy-MM-dd HH:mm} UTC, has not led to removal; the child sexual abuse material is still online. {NoticeComposer.RemoveBy(latest.deadline, issuedAt)}");
         var text = new StringBuilder();
-        text.Append(CultureInfo.InvariantCulture, $"Escalation {number} ({noticeId}) of notice {firstId}, sent {firstIssuedAt:yyyy-MM-dd HH:mm} UTC to the hoster {hoster} <{latest.recipient.address}>.").Append('\n');
-        text.Append(CultureInfo.InvariantCulture, $"To: {recipient.name} <{recipient.address}>, as the {Role(recipient.role)}. As of {issuedAt:yyyy-MM-dd HH:mm} UTC the material is still online and the hoster has not removed it; the removal deadline was {latest.deadline:yyyy-MM-dd HH:mm} UTC.").Append('\n');
-        text.Append(recipient.role switch
-        {
-            RecipientRole.AUTHORITY => "We ask you to act on it within your competence. The notice to the hoster follows.",
-            RecipientRole.REGISTRAR => "We ask you to act on the domain name under your abuse policy. The notice to the hoster follows.",
-            _ => "We ask you to remove the material from your site. The notice to the hoster follows.",
-        }).Append('\n');
+        text.Append(texts.EscalationHeader(number, noticeId, firstId, firstIssuedAt, hoster, latest.recipient.address)).Append('\n');
+        text.Append(texts.EscalationTo(recipient.name, recipient.address, recipient.role, issuedAt, latest.deadline)).Append('\n');
+        text.Append(texts.EscalationAsk(recipient.role)).Append('\n');
         text.Append('\n');
         text.Append(latest.kind == NoticeKind.FIRST ? latest.text : NoticeComposer.FirstText(latest.text));
         var escalation = NoticeComposer.Copy(latest, firstIssuedAt, removalObservedAt: null);
@@ -171,14 +168,6 @@ public static class Escalations
         escalation.text = text.ToString();
         return escalation;
     }
-
-    private static string Role(RecipientRole role) => role switch
-    {
-        RecipientRole.AUTHORITY => "competent authority",
-        RecipientRole.REGISTRAR => "registrar of the domain",
-        RecipientRole.SITE_OWNER => "owner of the site",
-        _ => role.ToString().ToLowerInvariant(),
-    };
 }
 
 /// <summary>A step's recipient as <see cref="Escalations.Resolve"/> finds it.</summary>

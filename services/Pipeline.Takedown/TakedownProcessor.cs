@@ -91,7 +91,7 @@ public sealed class TakedownProcessor : IProcessor<TakedownRequested>, IProcesso
             return ValueTask.CompletedTask;
         }
         if (Relocations.Newer(request, route)) routes.State.Put(output, message.Partition, request.caseKey, request);
-        var notice = composer.Compose(request, now);
+        var notice = composer.Compose(request, now, style: Style(request.hosting.abuseContact.channel, request.hosting.abuseContact.address, NoticeKind.FIRST, output));
         if (!notice.policeHold)
         {
             // A hold of this notice (waiting or released) already decided it: a replayed request changes nothing.
@@ -150,7 +150,7 @@ public sealed class TakedownProcessor : IProcessor<TakedownRequested>, IProcesso
             if (!rules.Cleared(h)) return; // the directory changed back; rescheduled with its next change
             var entry = rules.Directory.Find(h.contactId);
             by = entry?.approvedBy ?? entry?.updatedBy ?? "directory";
-            if (h.request is { } request) notice = rules.WithWindowLine(composer.Compose(request, timer.Now));
+            if (h.request is { } request) notice = rules.WithWindowLine(composer.Compose(request, timer.Now, style: Style(notice.recipient.channel, notice.recipient.address, notice.kind, output)));
             var clearance = rules.Check(notice.recipient, contactApproved: true, timer.Now);
             if (clearance.BlockedBy is { } next && next != h.heldFor)
             {
@@ -160,7 +160,7 @@ public sealed class TakedownProcessor : IProcessor<TakedownRequested>, IProcesso
                 return;
             }
         }
-        else if (h.request is { } request) notice = rules.WithWindowLine(composer.Compose(request, timer.Now));
+        else if (h.request is { } request) notice = rules.WithWindowLine(composer.Compose(request, timer.Now, style: Style(notice.recipient.channel, notice.recipient.address, notice.kind, output)));
         output.Send(Topics.NoticesIssued, h.caseKey, notice);
         held.State.Put(output, timer.Partition, timer.Key, ContactRules.Released(h, timer.Now, by));
         StartReminders(output, timer.Partition, notice);
@@ -190,7 +190,7 @@ public sealed class TakedownProcessor : IProcessor<TakedownRequested>, IProcesso
         // The case's last word to the hoster: its removal is confirmed (once: a replayed observation finds the timer stopped).
         if (settings.ConfirmRemoval && latest.kind is NoticeKind.FIRST or NoticeKind.REMINDER or NoticeKind.ESCALATION && !latest.policeHold)
         {
-            var confirmation = Withdrawals.Confirmation(latest, observed, time.GetUtcNow().UtcDateTime);
+            var confirmation = Withdrawals.Confirmation(latest, observed, time.GetUtcNow().UtcDateTime, Style(latest.recipient.channel, latest.recipient.address, NoticeKind.CONFIRMATION, output));
             output.Send(Topics.NoticesIssued, confirmation.caseKey, confirmation);
             output.AfterCommit(() => Withdrawals.Confirmations.Inc());
         }
@@ -211,7 +211,7 @@ public sealed class TakedownProcessor : IProcessor<TakedownRequested>, IProcesso
                 retraction.bank, retraction.caseKey, ReminderSchedule.FirstNoticeId(latest), why));
             return ValueTask.CompletedTask;
         }
-        var withdrawal = Withdrawals.Compose(latest, retraction, time.GetUtcNow().UtcDateTime);
+        var withdrawal = Withdrawals.Compose(latest, retraction, time.GetUtcNow().UtcDateTime, Style(latest.recipient.channel, latest.recipient.address, NoticeKind.WITHDRAWAL, output));
         output.Send(Topics.NoticesIssued, withdrawal.caseKey, withdrawal);
         timers.State.Put(output, message.Partition, retraction.caseKey, withdrawal);
         output.AfterCommit(() =>
@@ -311,7 +311,7 @@ public sealed class TakedownProcessor : IProcessor<TakedownRequested>, IProcesso
             default:
                 throw new InvalidOperationException("unknown step recipient");
         }
-        var escalation = rules.WithWindowLine(Escalations.Compose(state, number, recipient, timer.Now));
+        var escalation = rules.WithWindowLine(Escalations.Compose(state, number, recipient, timer.Now, Style(recipient.channel, recipient.address, NoticeKind.ESCALATION, output)));
         if (held.State.TryGet(timer.Partition, escalation.noticeId, out _)) return next; // re-fired after a crash: the hold decides
         var clearance = rules.Check(escalation.recipient, contactApproved: approved, timer.Now);
         if (clearance.BlockedBy is not null)
@@ -329,10 +329,19 @@ public sealed class TakedownProcessor : IProcessor<TakedownRequested>, IProcesso
         return next;
     }
 
+    /// <summary>The recipient's language and template from the contact directory; what the entry names but cannot be
+    /// written (an unknown language or template) is logged and counted once the notice's outputs are handed over.</summary>
+    private NoticeStyle Style(NoticeChannel channel, string address, NoticeKind kind, IOutput output)
+    {
+        var style = rules.StyleOf(channel, address);
+        if (style.Fallbacks.Count > 0) output.AfterCommit(() => style.Report(log, kind, address));
+        return style;
+    }
+
     /// <summary>The next reminder, issued (or held); returns it as the timer's new state.</summary>
     private TakedownNotice Remind(TimerFired<TakedownNotice> timer, TakedownNotice state, IOutput output)
     {
-        var reminder = rules.WithWindowLine(NoticeComposer.Reminder(state, timer.Now));
+        var reminder = rules.WithWindowLine(NoticeComposer.Reminder(state, timer.Now, Style(state.recipient.channel, state.recipient.address, NoticeKind.REMINDER, output)));
         if (held.State.TryGet(timer.Partition, reminder.noticeId, out _)) return reminder; // re-fired after a crash: the hold decides
         var clearance = rules.Check(reminder.recipient, contactApproved: true, timer.Now);
         if (clearance.BlockedBy is not null)
