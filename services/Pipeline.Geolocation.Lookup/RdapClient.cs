@@ -22,7 +22,8 @@ public sealed record RdapRegistrar(string Registry, string Domain, string? Name,
 }
 
 /// <summary>
-/// RFC 9083 IP network lookups (<c>GET {base}ip/{address}</c>) for the network's abuse contact: the entity with the
+/// RFC 9083 IP network lookups (<c>GET {base}ip/{address}</c>) for the network's abuse contact, and domain lookups
+/// (<c>GET {base}domain/{name}</c>) for a domain's registrar (<see cref="LookupDomainAsync"/>). A network's abuse contact is the entity with the
 /// role "abuse" (searched through nested entities, as the RIRs nest it under the registrant), its vCard email.
 /// The registry comes from a configured bootstrap map (prefix → base URL). Answers are cached per network range
 /// (startAddress–endAddress), failures per address for a shorter time.
@@ -31,6 +32,9 @@ public sealed class RdapClient : IDisposable
 {
     private static readonly Counter Lookups = Metrics.CreateCounter("pipeline_geolocation_rdap_lookups_total",
         "RDAP network lookups by outcome (found, noabuse, failed) and whether the cache answered.", "outcome", "cache");
+
+    private static readonly Counter DomainLookups = Metrics.CreateCounter("pipeline_geolocation_rdap_domain_lookups_total",
+        "RDAP domain lookups for a registrar by outcome (found, noabuse, failed) and whether the cache answered.", "outcome", "cache");
 
     private readonly RdapSettings settings;
     private readonly TimeProvider time;
@@ -64,9 +68,6 @@ public sealed class RdapClient : IDisposable
     public bool Enabled => registries.Length > 0;
 
     public bool TrustContacts => settings.TrustContacts;
-
-    private static readonly Counter DomainLookups = Metrics.CreateCounter("pipeline_geolocation_rdap_domain_lookups_total",
-        "RDAP domain lookups for a registrar by outcome (found, noabuse, failed) and whether the cache answered.", "outcome", "cache");
 
     /// <summary>True for a domain suffix as Geolocation:Rdap:Domains takes it: LDH labels separated by dots.</summary>
     public static bool IsSuffix(string? suffix) =>
@@ -109,31 +110,8 @@ public sealed class RdapClient : IDisposable
             return cached;
         }
         var label = target.Registry.Authority;
-        RdapRegistrar answer;
-        try
-        {
-            using var response = await http.GetAsync(new Uri(target.Registry, "domain/" + target.Domain), ct);
-            if (!response.IsSuccessStatusCode)
-                answer = new RdapRegistrar(label, target.Domain, null, null, null, $"HTTP {(int)response.StatusCode} from {label}");
-            else
-            {
-                await using var body = await response.Content.ReadAsStreamAsync(ct);
-                using var json = await JsonDocument.ParseAsync(body, cancellationToken: ct);
-                answer = ParseDomain(label, target.Domain, json.RootElement);
-            }
-        }
-        catch (OperationCanceledException) when (!ct.IsCancellationRequested)
-        {
-            answer = new RdapRegistrar(label, target.Domain, null, null, null, $"timeout after {settings.TimeoutMs} ms from {label}");
-        }
-        catch (HttpRequestException e)
-        {
-            answer = new RdapRegistrar(label, target.Domain, null, null, null, $"{e.Message} ({label})");
-        }
-        catch (JsonException e)
-        {
-            answer = new RdapRegistrar(label, target.Domain, null, null, null, $"unreadable RDAP JSON from {label}: {e.Message}");
-        }
+        var answer = await GetAsync(new Uri(target.Registry, "domain/" + target.Domain), label, root => ParseDomain(label, target.Domain, root),
+            failure => new RdapRegistrar(label, target.Domain, null, null, null, failure), ct);
         var now = time.GetUtcNow();
         lock (gate)
         {
@@ -210,29 +188,36 @@ public sealed class RdapClient : IDisposable
         return answer;
     }
 
-    private async Task<(RdapAnswer, byte[]?, byte[]?)> FetchAsync(Uri registry, IPAddress address, CancellationToken ct)
+    private Task<(RdapAnswer, byte[]?, byte[]?)> FetchAsync(Uri registry, IPAddress address, CancellationToken ct)
     {
         var label = registry.Authority;
+        return GetAsync<(RdapAnswer, byte[]?, byte[]?)>(new Uri(registry, "ip/" + address), label, root => Parse(label, root),
+            failure => (new RdapAnswer(label, null, null, null, null, failure), null, null), ct);
+    }
+
+    /// <summary>One RDAP request: the parsed answer, or <paramref name="failed"/> with why there is none (an HTTP error
+    /// status, a timeout, a connection failure, unreadable JSON).</summary>
+    private async Task<T> GetAsync<T>(Uri url, string label, Func<JsonElement, T> parse, Func<string, T> failed, CancellationToken ct)
+    {
         try
         {
-            using var response = await http.GetAsync(new Uri(registry, "ip/" + address), ct);
-            if (!response.IsSuccessStatusCode)
-                return (new RdapAnswer(label, null, null, null, null, $"HTTP {(int)response.StatusCode} from {label}"), null, null);
+            using var response = await http.GetAsync(url, ct);
+            if (!response.IsSuccessStatusCode) return failed($"HTTP {(int)response.StatusCode} from {label}");
             await using var body = await response.Content.ReadAsStreamAsync(ct);
             using var json = await JsonDocument.ParseAsync(body, cancellationToken: ct);
-            return Parse(label, json.RootElement);
+            return parse(json.RootElement);
         }
         catch (OperationCanceledException) when (!ct.IsCancellationRequested)
         {
-            return (new RdapAnswer(label, null, null, null, null, $"timeout after {settings.TimeoutMs} ms from {label}"), null, null);
+            return failed($"timeout after {settings.TimeoutMs} ms from {label}");
         }
         catch (HttpRequestException e)
         {
-            return (new RdapAnswer(label, null, null, null, null, $"{e.Message} ({label})"), null, null);
+            return failed($"{e.Message} ({label})");
         }
         catch (JsonException e)
         {
-            return (new RdapAnswer(label, null, null, null, null, $"unreadable RDAP JSON from {label}: {e.Message}"), null, null);
+            return failed($"unreadable RDAP JSON from {label}: {e.Message}");
         }
     }
 
