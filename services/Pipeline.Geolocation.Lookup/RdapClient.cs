@@ -99,8 +99,8 @@ public sealed class RdapClient : IDisposable
     }
 
     /// <summary>RFC 9083 domain lookup (<c>GET {base}domain/{name}</c>) for the name's registrar and its abuse contact,
-    /// cached per domain: an answer for Geolocation:Rdap:CacheMinutes, a failure for FailureCacheSeconds. Null when no
-    /// configured registry covers the name.</summary>
+    /// cached per domain: an answer for Geolocation:Rdap:CacheMinutes, a failure for FailureCacheSeconds, each at least a
+    /// minute. Null when no configured registry covers the name.</summary>
     public async ValueTask<RdapRegistrar?> LookupDomainAsync(string domain, CancellationToken ct)
     {
         if (RegisteredDomain(domain) is not { } target) return null;
@@ -116,7 +116,9 @@ public sealed class RdapClient : IDisposable
         lock (gate)
         {
             foreach (var stale in domains.Where(d => d.Value.Expires <= now).Select(d => d.Key).ToList()) domains.Remove(stale);
-            domains[target.Domain] = (answer, now + (answer.Ok ? TimeSpan.FromMinutes(settings.CacheMinutes) : TimeSpan.FromSeconds(settings.FailureCacheSeconds)));
+            // At least a minute, even with the caches off: a stage timer that started this lookup reads the answer from
+            // here when it fires again, and must find it there rather than start the lookup once more.
+            domains[target.Domain] = (answer, now + TimeSpan.FromSeconds(Math.Max(60, answer.Ok ? settings.CacheMinutes * 60.0 : settings.FailureCacheSeconds)));
         }
         DomainLookups.WithLabels(Outcome(answer), "miss").Inc();
         return answer;

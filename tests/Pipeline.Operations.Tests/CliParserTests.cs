@@ -278,7 +278,7 @@ public sealed class CliParserTests
     [Fact]
     public async Task Contacts_set_refuses_a_template_no_notice_can_be_written_with_and_names_the_fix()
     {
-        var run = await RunAsync(["contacts", "set", "email:abuse@desk.example", "--template", "fancy", "--bootstrap", "127.0.0.1:9"]);
+        var run = await RunAsync(["contacts", "set", "email:abuse@desk.example", "--by", "analyst@hotline.example", "--template", "fancy", "--bootstrap", "127.0.0.1:9"]);
 
         Assert.Equal(PipelineCommandLine.UsageError, run.ExitCode);
         Assert.Equal("error: --template 'fancy' is not a notice template. Fix: one of standard, brief (or empty for standard)." + Environment.NewLine, run.Error);
