@@ -325,7 +325,7 @@ public static class PipelineCommandLine
         var aliases = Text("--aliases", "a,b", "Other addresses of the same party (\"\" clears).");
         var domains = Text("--domains", "d1,d2", "Domains it is responsible for (\"\" clears).");
         var grouping = new Option<double?>("--grouping-hours") { Description = "Batching window in hours for this contact (0: the configured one).", HelpName = "H" };
-        var template = Text("--template", "NAME", "The notice template it wants (\"\" clears).");
+        var template = Text("--template", "NAME", "The notice template it wants: standard (the full text) or brief (two lines; the X-ARF report carries the details); \"\" clears.");
         var language = Text("--language", "nl|en|…", "The language of its notices (\"\" clears).");
         var police = new Option<bool?>("--police") { Description = "true: its notices need the police's consent first.", HelpName = "true|false" };
         var approved = new Option<bool?>("--approved") { Description = "Approve (true) or withdraw the approval (false).", HelpName = "true|false" };

@@ -302,7 +302,7 @@ public static class ConsolePages
             + Text("hoster", "Hoster id", e.hosterId) + Text("aliases", "Aliases (comma-separated)", string.Join(",", e.aliases))
             + Text("domains", "Domains (comma-separated)", string.Join(",", e.domains))
             + Text("groupingHours", "Grouping window, hours (empty: the configured one)", e.groupingHours?.ToString(CultureInfo.InvariantCulture))
-            + Text("language", "Language (BCP 47, e.g. nl)", e.language) + Text("template", "Template", e.template)
+            + Text("language", "Language (BCP 47, e.g. nl; texts exist for en and nl)", e.language) + Text("template", "Template (standard or brief)", e.template)
             + $"<p><label><input type=\"checkbox\" name=\"police\" value=\"true\"{(e.police ? " checked" : "")}> needs police consent first</label></p>"
             + "<fieldset><legend>Send window (all empty: the configured one)</legend>"
             + Text("days", "Days (e.g. Mon,Tue,Wed,Thu,Fri)", w is null ? null : string.Join(",", w.days)) + Text("opens", "Opens (HH:mm)", w?.opens)
@@ -330,7 +330,8 @@ public static class ConsolePages
         else if (double.TryParse(grouping, NumberStyles.Float, CultureInfo.InvariantCulture, out var g) && g is > 0 and <= 168) e.groupingHours = g;
         else problems.Add($"Grouping window '{grouping}' must be a number of hours between 0 and 168, e.g. 1.");
         e.language = string.IsNullOrWhiteSpace(form["language"]) ? null : form["language"].ToString().Trim();
-        e.template = string.IsNullOrWhiteSpace(form["template"]) ? null : form["template"].ToString().Trim();
+        e.template = string.IsNullOrWhiteSpace(form["template"]) ? null : form["template"].ToString().Trim().ToLowerInvariant();
+        if (NoticeStyle.TemplateError(e.template, "Template") is { } template) problems.Add(template);
         e.police = form["police"] == "true";
         string[] windowFields = ["days", "opens", "closes", "timeZone", "holidays"];
         if (windowFields.All(f => string.IsNullOrWhiteSpace(form[f]))) e.sendWindow = null;

@@ -97,6 +97,13 @@ public sealed class RdapSettings
     /// "https://rdap.registry.example/" } (a list, not a map: IPv6 prefixes contain ':', the configuration key separator).
     /// The longest prefix holding the address wins. Empty: RDAP is not used.</summary>
     public List<RdapRegistry> Registries { get; set; } = [];
+    /// <summary>Bootstrap for domain names (RFC 9224's dns.json, written out): which registry answers
+    /// <c>GET {BaseUrl}domain/{name}</c> for the names under a public suffix, e.g. { "Suffix": "example", "BaseUrl":
+    /// "https://rdap.nic.example/" }. The registered name asked for is the suffix plus one label (img.shop.example →
+    /// shop.example); the longest matching suffix wins, so give a multi-label public suffix (co.uk) its own entry. The
+    /// answer's registrar (the entity with role "registrar") and its abuse contact are the escalation ladder's REGISTRAR
+    /// step. Empty: no domain lookups.</summary>
+    public List<RdapDomainRegistry> Domains { get; set; } = [];
     public int TimeoutMs { get; set; } = 3000;
     /// <summary>How long a network's answer is reused.</summary>
     public int CacheMinutes { get; set; } = 720;
@@ -109,6 +116,13 @@ public sealed class RdapSettings
 public sealed class RdapRegistry
 {
     public string Prefix { get; set; } = "";
+    public string BaseUrl { get; set; } = "";
+}
+
+public sealed class RdapDomainRegistry
+{
+    /// <summary>A public suffix without dots at either end, e.g. "example" or "co.uk".</summary>
+    public string Suffix { get; set; } = "";
     public string BaseUrl { get; set; } = "";
 }
 
@@ -173,6 +187,14 @@ internal sealed class GeolocationOptionsValidator : IValidateOptions<Geolocation
                 errors.Add($"Geolocation:Rdap:Registries:{i}:Prefix '{r.Prefix}' is not a CIDR prefix. Fix: e.g. 198.51.100.0/24 or 2001:db8::/32.");
             if (!Uri.TryCreate(r.BaseUrl, UriKind.Absolute, out var u) || (u.Scheme != Uri.UriSchemeHttp && u.Scheme != Uri.UriSchemeHttps))
                 errors.Add($"Geolocation:Rdap:Registries:{i}:BaseUrl '{r.BaseUrl}' is not an http(s) URL. Fix: the registry's RDAP base URL, e.g. https://rdap.registry.example/.");
+        }
+        for (var i = 0; i < o.Rdap.Domains.Count; i++)
+        {
+            var r = o.Rdap.Domains[i];
+            if (!RdapClient.IsSuffix(r.Suffix))
+                errors.Add($"Geolocation:Rdap:Domains:{i}:Suffix '{r.Suffix}' is not a domain suffix. Fix: a public suffix in lower-case letters, digits and hyphens, labels separated by dots, e.g. example or co.uk (no leading dot).");
+            if (!Uri.TryCreate(r.BaseUrl, UriKind.Absolute, out var u) || (u.Scheme != Uri.UriSchemeHttp && u.Scheme != Uri.UriSchemeHttps))
+                errors.Add($"Geolocation:Rdap:Domains:{i}:BaseUrl '{r.BaseUrl}' is not an http(s) URL. Fix: the registry's RDAP base URL, e.g. https://rdap.nic.example/.");
         }
         if (o.Rdap.TimeoutMs is < 10 or > 120_000) errors.Add($"Geolocation:Rdap:TimeoutMs {o.Rdap.TimeoutMs} is out of range. Fix: 10–120000, e.g. 3000.");
         if (o.Rdap.CacheMinutes < 0) errors.Add("Geolocation:Rdap:CacheMinutes must be ≥ 0. Fix: e.g. 720.");

@@ -15,6 +15,9 @@ public sealed class HostingLocator(HostingTable table, DnsResolver? dns, GeoIp? 
 
     public DnsResolver? Resolver => dns;
 
+    /// <summary>The RDAP client, if any registry is configured (the takedown stage asks it for a domain's registrar).</summary>
+    public RdapClient? Rdap => rdap;
+
     /// <param name="fresh">Bypass the DNS and RDAP caches (the answers found still refresh them): the takedown delivery's
     /// re-lookup just before a notice leaves.</param>
     public async ValueTask<HostingInfo> LocateAsync(string host, CancellationToken ct, bool fresh = false)

@@ -29,7 +29,7 @@ public static class HostingLookup
     {
         var dns = options.Dns.NameServers.Count > 0 ? new DnsResolver(options.Dns, time) : null;
         var geo = new GeoIp(options.GeoIp, time, log);
-        var rdap = options.Rdap.Registries.Count > 0 ? new RdapClient(options.Rdap, time) : null;
+        var rdap = options.Rdap.Registries.Count > 0 || options.Rdap.Domains.Count > 0 ? new RdapClient(options.Rdap, time) : null;
         return new HostingLocator(new HostingTable(options), dns, geo.Enabled ? geo : null, rdap, time);
     }
 

@@ -12,8 +12,18 @@ public sealed record RdapAnswer(string Registry, string? AbuseEmail, string? Net
     public bool Ok => Failure is null;
 }
 
+/// <summary>A domain's registrar as its registry's RDAP answer names it: the entity with the role "registrar" (its vCard
+/// fn, its IANA Registrar ID from publicIds) and that entity's abuse contact (the nested entity with the role "abuse"),
+/// as the ICANN RDAP profile requires of gTLD answers. <see cref="Failure"/> is set when the registry could not answer
+/// (404 for an unregistered name, 5xx, timeout, unreadable JSON).</summary>
+public sealed record RdapRegistrar(string Registry, string Domain, string? Name, string? IanaId, string? AbuseEmail, string? Failure, bool FromCache = false)
+{
+    public bool Ok => Failure is null;
+}
+
 /// <summary>
-/// RFC 9083 IP network lookups (<c>GET {base}ip/{address}</c>) for the network's abuse contact: the entity with the
+/// RFC 9083 IP network lookups (<c>GET {base}ip/{address}</c>) for the network's abuse contact, and domain lookups
+/// (<c>GET {base}domain/{name}</c>) for a domain's registrar (<see cref="LookupDomainAsync"/>). A network's abuse contact is the entity with the
 /// role "abuse" (searched through nested entities, as the RIRs nest it under the registrant), its vCard email.
 /// The registry comes from a configured bootstrap map (prefix → base URL). Answers are cached per network range
 /// (startAddress–endAddress), failures per address for a shorter time.
@@ -23,6 +33,9 @@ public sealed class RdapClient : IDisposable
     private static readonly Counter Lookups = Metrics.CreateCounter("pipeline_geolocation_rdap_lookups_total",
         "RDAP network lookups by outcome (found, noabuse, failed) and whether the cache answered.", "outcome", "cache");
 
+    private static readonly Counter DomainLookups = Metrics.CreateCounter("pipeline_geolocation_rdap_domain_lookups_total",
+        "RDAP domain lookups for a registrar by outcome (found, noabuse, failed) and whether the cache answered.", "outcome", "cache");
+
     private readonly RdapSettings settings;
     private readonly TimeProvider time;
     private readonly HttpClient http;
@@ -30,6 +43,8 @@ public sealed class RdapClient : IDisposable
     private readonly Lock gate = new();
     private readonly List<(byte[] Start, byte[] End, RdapAnswer Answer, DateTimeOffset Expires)> networks = [];
     private readonly Dictionary<IPAddress, (RdapAnswer Answer, DateTimeOffset Expires)> failures = [];
+    private readonly (string Suffix, Uri Base)[] domainRegistries;
+    private readonly Dictionary<string, (RdapRegistrar Answer, DateTimeOffset Expires)> domains = new(StringComparer.Ordinal);
 
     public RdapClient(RdapSettings settings, TimeProvider time, HttpMessageHandler? handler = null)
     {
@@ -38,6 +53,9 @@ public sealed class RdapClient : IDisposable
         registries = settings.Registries
             .Select(r => (IPNetwork.Parse(r.Prefix), new Uri(r.BaseUrl.EndsWith('/') ? r.BaseUrl : r.BaseUrl + "/")))
             .OrderByDescending(r => r.Item1.PrefixLength).ToArray();
+        domainRegistries = settings.Domains
+            .Select(r => (r.Suffix.Trim('.').ToLowerInvariant(), new Uri(r.BaseUrl.EndsWith('/') ? r.BaseUrl : r.BaseUrl + "/")))
+            .OrderByDescending(r => r.Item1.Length).ToArray();
         // No proxy: a lookup goes to the registry named in the configuration and nowhere else.
         http = new HttpClient(handler ?? new SocketsHttpHandler { UseProxy = false, PooledConnectionLifetime = TimeSpan.FromMinutes(5) })
         {
@@ -50,6 +68,88 @@ public sealed class RdapClient : IDisposable
     public bool Enabled => registries.Length > 0;
 
     public bool TrustContacts => settings.TrustContacts;
+
+    /// <summary>True for a domain suffix as Geolocation:Rdap:Domains takes it: LDH labels separated by dots.</summary>
+    public static bool IsSuffix(string? suffix) =>
+        !string.IsNullOrEmpty(suffix) && suffix.Split('.').All(l => l.Length is > 0 and <= 63 && l[0] != '-' && l[^1] != '-' && l.All(c => char.IsAsciiLetterLower(c) || char.IsAsciiDigit(c) || c == '-'));
+
+    /// <summary>The registered name of <paramref name="host"/> under a configured domain registry (its suffix plus one
+    /// label) and that registry's base URL; null for an IP literal, a name no registry covers, or a bare suffix.</summary>
+    public (string Domain, Uri Registry)? RegisteredDomain(string host)
+    {
+        var name = host.Trim().TrimEnd('.').ToLowerInvariant();
+        if (name.Length == 0 || IPAddress.TryParse(name.Trim('[', ']'), out _)) return null;
+        foreach (var (suffix, registry) in domainRegistries)
+        {
+            if (!name.EndsWith("." + suffix, StringComparison.Ordinal)) continue;
+            var below = name[..^(suffix.Length + 1)];
+            var label = below[(below.LastIndexOf('.') + 1)..];
+            return label.Length == 0 ? null : (label + "." + suffix, registry);
+        }
+        return null;
+    }
+
+    /// <summary>The cached registrar answer for <paramref name="domain"/> (a registered name, see
+    /// <see cref="RegisteredDomain"/>) while it is fresh, else null: a caller on a thread that must not wait (a stage's
+    /// timer) reads this and starts <see cref="LookupDomainAsync"/> elsewhere when it is null.</summary>
+    public RdapRegistrar? CachedDomain(string domain)
+    {
+        lock (gate)
+            return domains.TryGetValue(domain, out var d) && d.Expires > time.GetUtcNow() ? d.Answer with { FromCache = true } : null;
+    }
+
+    /// <summary>RFC 9083 domain lookup (<c>GET {base}domain/{name}</c>) for the name's registrar and its abuse contact,
+    /// cached per domain: an answer for Geolocation:Rdap:CacheMinutes, a failure for FailureCacheSeconds, each at least a
+    /// minute. Null when no configured registry covers the name.</summary>
+    public async ValueTask<RdapRegistrar?> LookupDomainAsync(string domain, CancellationToken ct)
+    {
+        if (RegisteredDomain(domain) is not { } target) return null;
+        if (CachedDomain(target.Domain) is { } cached)
+        {
+            DomainLookups.WithLabels(Outcome(cached), "hit").Inc();
+            return cached;
+        }
+        var label = target.Registry.Authority;
+        var answer = await GetAsync(new Uri(target.Registry, "domain/" + target.Domain), label, root => ParseDomain(label, target.Domain, root),
+            failure => new RdapRegistrar(label, target.Domain, null, null, null, failure), ct);
+        var now = time.GetUtcNow();
+        lock (gate)
+        {
+            foreach (var stale in domains.Where(d => d.Value.Expires <= now).Select(d => d.Key).ToList()) domains.Remove(stale);
+            // At least a minute, even with the caches off: a stage timer that started this lookup reads the answer from
+            // here when it fires again, and must find it there rather than start the lookup once more.
+            domains[target.Domain] = (answer, now + TimeSpan.FromSeconds(Math.Max(60, answer.Ok ? settings.CacheMinutes * 60.0 : settings.FailureCacheSeconds)));
+        }
+        DomainLookups.WithLabels(Outcome(answer), "miss").Inc();
+        return answer;
+    }
+
+    private static string Outcome(RdapRegistrar a) => !a.Ok ? "failed" : a.AbuseEmail is null ? "noabuse" : "found";
+
+    /// <summary>Reads an RFC 9083 domain object: the top-level entity with the role "registrar", its name (vCard fn),
+    /// its IANA Registrar ID (publicIds) and the email of its nested "abuse" entity.</summary>
+    public static RdapRegistrar ParseDomain(string registry, string domain, JsonElement root)
+    {
+        if (root.ValueKind != JsonValueKind.Object)
+            return new RdapRegistrar(registry, domain, null, null, null, $"RDAP answer from {registry} is not a JSON object");
+        if (!root.TryGetProperty("entities", out var entities) || entities.ValueKind != JsonValueKind.Array)
+            return new RdapRegistrar(registry, domain, null, null, null, null);
+        foreach (var entity in entities.EnumerateArray())
+        {
+            if (!HasRole(entity, "registrar")) continue;
+            string? iana = null;
+            if (entity.TryGetProperty("publicIds", out var ids) && ids.ValueKind == JsonValueKind.Array)
+                foreach (var id in ids.EnumerateArray())
+                    if (Text(id, "type") is { } type && type.Contains("IANA", StringComparison.OrdinalIgnoreCase) && Text(id, "identifier") is { } value)
+                        iana = value;
+            return new RdapRegistrar(registry, domain, VcardText(entity, "fn"), iana, AbuseEmail(entity, depth: 0), null);
+        }
+        return new RdapRegistrar(registry, domain, null, null, null, null);
+    }
+
+    private static bool HasRole(JsonElement entity, string role) =>
+        entity.ValueKind == JsonValueKind.Object && entity.TryGetProperty("roles", out var roles) && roles.ValueKind == JsonValueKind.Array
+        && roles.EnumerateArray().Any(r => r.ValueKind == JsonValueKind.String && string.Equals(r.GetString(), role, StringComparison.OrdinalIgnoreCase));
 
     /// <summary>Null when no configured registry covers the address.</summary>
     /// <param name="fresh">Ask the registry even when the cache holds an answer (the re-lookup before sending).</param>
@@ -90,29 +190,36 @@ public sealed class RdapClient : IDisposable
         return answer;
     }
 
-    private async Task<(RdapAnswer, byte[]?, byte[]?)> FetchAsync(Uri registry, IPAddress address, CancellationToken ct)
+    private Task<(RdapAnswer, byte[]?, byte[]?)> FetchAsync(Uri registry, IPAddress address, CancellationToken ct)
     {
         var label = registry.Authority;
+        return GetAsync<(RdapAnswer, byte[]?, byte[]?)>(new Uri(registry, "ip/" + address), label, root => Parse(label, root),
+            failure => (new RdapAnswer(label, null, null, null, null, failure), null, null), ct);
+    }
+
+    /// <summary>One RDAP request: the parsed answer, or <paramref name="failed"/> with why there is none (an HTTP error
+    /// status, a timeout, a connection failure, unreadable JSON).</summary>
+    private async Task<T> GetAsync<T>(Uri url, string label, Func<JsonElement, T> parse, Func<string, T> failed, CancellationToken ct)
+    {
         try
         {
-            using var response = await http.GetAsync(new Uri(registry, "ip/" + address), ct);
-            if (!response.IsSuccessStatusCode)
-                return (new RdapAnswer(label, null, null, null, null, $"HTTP {(int)response.StatusCode} from {label}"), null, null);
+            using var response = await http.GetAsync(url, ct);
+            if (!response.IsSuccessStatusCode) return failed($"HTTP {(int)response.StatusCode} from {label}");
             await using var body = await response.Content.ReadAsStreamAsync(ct);
             using var json = await JsonDocument.ParseAsync(body, cancellationToken: ct);
-            return Parse(label, json.RootElement);
+            return parse(json.RootElement);
         }
         catch (OperationCanceledException) when (!ct.IsCancellationRequested)
         {
-            return (new RdapAnswer(label, null, null, null, null, $"timeout after {settings.TimeoutMs} ms from {label}"), null, null);
+            return failed($"timeout after {settings.TimeoutMs} ms from {label}");
         }
         catch (HttpRequestException e)
         {
-            return (new RdapAnswer(label, null, null, null, null, $"{e.Message} ({label})"), null, null);
+            return failed($"{e.Message} ({label})");
         }
         catch (JsonException e)
         {
-            return (new RdapAnswer(label, null, null, null, null, $"unreadable RDAP JSON from {label}: {e.Message}"), null, null);
+            return failed($"unreadable RDAP JSON from {label}: {e.Message}");
         }
     }
 
@@ -141,9 +248,7 @@ public sealed class RdapClient : IDisposable
         if (depth > 4 || !holder.TryGetProperty("entities", out var entities) || entities.ValueKind != JsonValueKind.Array) return null;
         foreach (var entity in entities.EnumerateArray())
         {
-            if (entity.TryGetProperty("roles", out var roles) && roles.ValueKind == JsonValueKind.Array
-                && roles.EnumerateArray().Any(r => r.ValueKind == JsonValueKind.String && string.Equals(r.GetString(), "abuse", StringComparison.OrdinalIgnoreCase))
-                && VcardEmail(entity) is { } email)
+            if (HasRole(entity, "abuse") && VcardText(entity, "email") is { } email && email.Contains('@', StringComparison.Ordinal))
                 return email;
         }
         foreach (var entity in entities.EnumerateArray())
@@ -151,17 +256,17 @@ public sealed class RdapClient : IDisposable
         return null;
     }
 
-    /// <summary>jCard (RFC 7095): ["vcard", [["version", {}, "text", "4.0"], ["email", {}, "text", "abuse@…"], …]].</summary>
-    private static string? VcardEmail(JsonElement entity)
+    /// <summary>A jCard (RFC 7095) property's text: ["vcard", [["version", {}, "text", "4.0"], ["email", {}, "text", "abuse@…"], …]].</summary>
+    private static string? VcardText(JsonElement entity, string property)
     {
         if (!entity.TryGetProperty("vcardArray", out var vcard) || vcard.ValueKind != JsonValueKind.Array || vcard.GetArrayLength() < 2) return null;
         var properties = vcard[1];
         if (properties.ValueKind != JsonValueKind.Array) return null;
         foreach (var p in properties.EnumerateArray())
             if (p.ValueKind == JsonValueKind.Array && p.GetArrayLength() >= 4 && p[0].ValueKind == JsonValueKind.String
-                && string.Equals(p[0].GetString(), "email", StringComparison.OrdinalIgnoreCase) && p[3].ValueKind == JsonValueKind.String
-                && p[3].GetString() is { Length: > 0 } email && email.Contains('@', StringComparison.Ordinal))
-                return email.Trim();
+                && string.Equals(p[0].GetString(), property, StringComparison.OrdinalIgnoreCase) && p[3].ValueKind == JsonValueKind.String
+                && p[3].GetString() is { Length: > 0 } text)
+                return text.Trim();
         return null;
     }
 

@@ -3,6 +3,7 @@ using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using Pipeline.Contracts;
+using Pipeline.Geolocation;
 using Pipeline.Platform;
 using Prometheus;
 
@@ -14,8 +15,9 @@ namespace Pipeline.Takedown;
 /// (the site owner, the domain's registrar, the authority) gets one ESCALATION notice: its own id, derived from the first
 /// notice id and the step number, so that a re-issue after a crash is delivered once. The steps run on the case's
 /// reminder timer (takedown.reminders.v1): the timer's state counts the steps done in <c>escalationsIssued</c>. A
-/// confirmed removal or a withdrawal ends the ladder as it ends the reminders. A step whose recipient cannot be found is
-/// skipped (logged, counted), and the ladder goes on.
+/// confirmed removal or a withdrawal ends the ladder as it ends the reminders. The registrar comes from the domain's RDAP
+/// (looked up when the step comes due, cached per domain) unless one is configured for the domain's suffix. A step whose
+/// recipient cannot be found is skipped (logged with the reason, counted), and the ladder goes on.
 /// </summary>
 public static class Escalations
 {
@@ -24,7 +26,7 @@ public static class Escalations
         new CounterConfiguration { LabelNames = ["role"] });
 
     public static readonly Counter Skipped = Metrics.CreateCounter(
-        "pipeline_takedown_escalations_skipped_total", "Escalation steps skipped because no recipient is known for the step's role (configure Takedown:Escalation:Authority, :Registrars or :SiteOwners).",
+        "pipeline_takedown_escalations_skipped_total", "Escalation steps skipped because no recipient is known for the step's role (configure Takedown:Escalation:Authority, :Registrars or :SiteOwners; for REGISTRAR also Geolocation:Rdap:Domains; an IP-literal host has no registrar). The log says why.",
         new CounterConfiguration { LabelNames = ["role"] });
 
     private static readonly JsonSerializerOptions Indented = new() { WriteIndented = true };
@@ -58,8 +60,8 @@ public static class Escalations
 
     /// <summary>Who a step goes to for this URL, or null when nobody is known: the authority from
     /// <c>Takedown:Escalation:Authority</c>; the registrar and the site owner from <c>Registrars</c> / <c>SiteOwners</c>
-    /// by the longest domain suffix of the URL's host (the case's data carries no registrar: geolocation's RDAP looks up
-    /// the IP network, not the domain).</summary>
+    /// by the longest domain suffix of the URL's host. The configured recipients only; <see cref="Resolve"/> adds the
+    /// registrar from the domain's RDAP.</summary>
     public static NoticeRecipient? Recipient(TakedownOptions.EscalationStep step, string url, TakedownOptions.EscalationSettings settings)
     {
         var (recipient, via) = step.Role switch
@@ -78,6 +80,35 @@ public static class Escalations
             channel = recipient.Channel,
             foundVia = via,
         };
+    }
+
+    /// <summary>What a step's recipient is, as far as can be known without waiting: a configured one wins; the REGISTRAR
+    /// step otherwise takes the registrar's abuse contact from the domain's RDAP answer (<paramref name="rdap"/>'s cache),
+    /// or asks for a lookup first when the cache has no fresh answer. A step nobody can be found for is skipped, with the
+    /// reason.</summary>
+    public static StepRecipient Resolve(TakedownOptions.EscalationStep step, string url, TakedownOptions.EscalationSettings settings, RdapClient? rdap)
+    {
+        if (Recipient(step, url, settings) is { } configured) return new StepRecipient.To(configured, Approved: true);
+        var setting = step.Role switch { RecipientRole.AUTHORITY => "Authority", RecipientRole.REGISTRAR => "Registrars", _ => "SiteOwners" };
+        if (step.Role != RecipientRole.REGISTRAR) return new StepRecipient.Skip($"no recipient known for the role (configure Takedown:Escalation:{setting})");
+        var host = Uri.TryCreate(url, UriKind.Absolute, out var uri) ? uri.IdnHost : "";
+        if (uri is { HostNameType: UriHostNameType.IPv4 or UriHostNameType.IPv6 })
+            return new StepRecipient.Skip($"the host {uri.Host} is an IP address: it has no domain, so no registrar");
+        if (rdap?.RegisteredDomain(host) is not { } target)
+            return new StepRecipient.Skip($"no registrar configured for {host} and no RDAP registry covers its domain (configure Takedown:Escalation:Registrars or Geolocation:Rdap:Domains)");
+        if (rdap.CachedDomain(target.Domain) is not { } answer) return new StepRecipient.Lookup(target.Domain);
+        if (!answer.Ok)
+            return new StepRecipient.Skip($"RDAP lookup of {answer.Domain} failed ({answer.Failure}) and no registrar is configured for it (Takedown:Escalation:Registrars)");
+        if (answer.AbuseEmail is not { } email)
+            return new StepRecipient.Skip($"the RDAP answer for {answer.Domain} names no registrar abuse contact and no registrar is configured for it (Takedown:Escalation:Registrars)");
+        return new StepRecipient.To(new NoticeRecipient
+        {
+            role = RecipientRole.REGISTRAR,
+            name = answer.Name ?? email,
+            address = email,
+            channel = NoticeChannel.EMAIL,
+            foundVia = $"rdap:{answer.Registry}:domain/{answer.Domain}" + (answer.IanaId is { } iana ? $":registrar {iana}" : ""),
+        }, rdap.TrustContacts);
     }
 
     private static (TakedownOptions.EscalationRecipient?, string) BySuffix(Dictionary<string, TakedownOptions.EscalationRecipient> map, string url, string setting)
@@ -99,8 +130,10 @@ public static class Escalations
     /// timer's state (the first notice or the last reminder): the same URL, hashes, hoster and deadline; its own ids
     /// derived from the first notice id and the step number; the first notice id in <c>originalNoticeId</c>, in the X-ARF
     /// document (<c>escalation_of</c>, <c>escalation_step</c>) and in the text, above the first notice's text.</summary>
-    public static TakedownNotice Compose(TakedownNotice latest, int number, NoticeRecipient recipient, DateTime issuedAt)
+    /// <param name="style">The escalation recipient's language and template; the hoster's notice below it stays as it was written.</param>
+    public static TakedownNotice Compose(TakedownNotice latest, int number, NoticeRecipient recipient, DateTime issuedAt, NoticeStyle? style = null)
     {
+        var texts = (style ?? NoticeStyle.Default).Texts;
         var firstId = ReminderSchedule.FirstNoticeId(latest);
         var firstIssuedAt = latest.timeline.noticeSentAt ?? latest.issuedAt;
         var n = number.ToString(CultureInfo.InvariantCulture);
@@ -115,16 +148,11 @@ public static class Escalations
         xarf["escalation_of"] = firstId;
         xarf["escalation_step"] = number;
         xarf["description"] = string.Create(CultureInfo.InvariantCulture,
-            $"Escalation to the {Role(recipient.role)}: notice {firstId} to the hoster ({hoster}), sent {firstIssuedAt:yyyy-MM-dd HH:mm} UTC, has not led to removal; the child sexual abuse material is still online. {NoticeComposer.RemoveBy(latest.deadline, issuedAt)}");
+            $"Escalation to the {NoticeTexts.English.Role(recipient.role)}: notice {firstId} to the hoster ({hoster}), sent {firstIssuedAt:yyyy-MM-dd HH:mm} UTC, has not led to removal; the child sexual abuse material is still online. {NoticeComposer.RemoveBy(latest.deadline, issuedAt)}");
         var text = new StringBuilder();
-        text.Append(CultureInfo.InvariantCulture, $"Escalation {number} ({noticeId}) of notice {firstId}, sent {firstIssuedAt:yyyy-MM-dd HH:mm} UTC to the hoster {hoster} <{latest.recipient.address}>.").Append('\n');
-        text.Append(CultureInfo.InvariantCulture, $"To: {recipient.name} <{recipient.address}>, as the {Role(recipient.role)}. As of {issuedAt:yyyy-MM-dd HH:mm} UTC the material is still online and the hoster has not removed it; the removal deadline was {latest.deadline:yyyy-MM-dd HH:mm} UTC.").Append('\n');
-        text.Append(recipient.role switch
-        {
-            RecipientRole.AUTHORITY => "We ask you to act on it within your competence. The notice to the hoster follows.",
-            RecipientRole.REGISTRAR => "We ask you to act on the domain name under your abuse policy. The notice to the hoster follows.",
-            _ => "We ask you to remove the material from your site. The notice to the hoster follows.",
-        }).Append('\n');
+        text.Append(texts.EscalationHeader(number, noticeId, firstId, firstIssuedAt, hoster, latest.recipient.address)).Append('\n');
+        text.Append(texts.EscalationTo(recipient.name, recipient.address, recipient.role, issuedAt, latest.deadline)).Append('\n');
+        text.Append(texts.EscalationAsk(recipient.role)).Append('\n');
         text.Append('\n');
         text.Append(latest.kind == NoticeKind.FIRST ? latest.text : NoticeComposer.FirstText(latest.text));
         var escalation = NoticeComposer.Copy(latest, firstIssuedAt, removalObservedAt: null);
@@ -140,12 +168,17 @@ public static class Escalations
         escalation.text = text.ToString();
         return escalation;
     }
+}
 
-    private static string Role(RecipientRole role) => role switch
-    {
-        RecipientRole.AUTHORITY => "competent authority",
-        RecipientRole.REGISTRAR => "registrar of the domain",
-        RecipientRole.SITE_OWNER => "owner of the site",
-        _ => role.ToString().ToLowerInvariant(),
-    };
+/// <summary>A step's recipient as <see cref="Escalations.Resolve"/> finds it.</summary>
+public abstract record StepRecipient
+{
+    /// <summary>Send to <paramref name="Recipient"/>; <paramref name="Approved"/>: without a directory entry, it may get
+    /// notices automatically (configured recipients are; RDAP-found ones when Geolocation:Rdap:TrustContacts is on).</summary>
+    public sealed record To(NoticeRecipient Recipient, bool Approved) : StepRecipient;
+
+    public sealed record Skip(string Reason) : StepRecipient;
+
+    /// <summary>The domain's RDAP answer is not in the cache: look it up (off the stage thread), then decide.</summary>
+    public sealed record Lookup(string Domain) : StepRecipient;
 }

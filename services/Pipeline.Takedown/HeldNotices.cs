@@ -91,6 +91,9 @@ public sealed class ContactRules(ContactDirectory directory, IOptions<TakedownOp
     };
 
     /// <summary>The notice with the window line added to its text (once).</summary>
+    /// <summary>The language and template of notices to a contact, from its directory entry (or its alias's).</summary>
+    public NoticeStyle StyleOf(NoticeChannel channel, string address) => NoticeStyle.Of(directory.Find(channel, address));
+
     public TakedownNotice WithWindowLine(TakedownNotice n)
     {
         if (WindowLine(n.recipient) is not { } line || n.text.Contains(line, StringComparison.Ordinal)) return n;

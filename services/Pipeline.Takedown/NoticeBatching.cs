@@ -24,6 +24,21 @@ public sealed class BatchState(IOptions<KafkaOptions> kafka, IOptions<RetentionO
             .GroupBy(d => (RecipientKey(d), d.nextAttemptAt));
 }
 
+/// <summary>How long a recipient's notices are collected before they go out together: the contact directory entry's
+/// <c>groupingHours</c> when above 0 (set with <c>pipeline contacts set --grouping-hours</c> or the console), else
+/// Takedown:Delivery:BatchWindow. Grouping delays the mail, never the deadline: that was fixed when the notice was issued.</summary>
+public sealed class GroupingWindows(ContactDirectory directory, IOptions<DeliveryOptions> options)
+{
+    public ContactDirectory Directory => directory;
+
+    public TimeSpan For(NoticeRecipient recipient) =>
+        directory.Find(recipient.channel, recipient.address) is { groupingHours: > 0.0 } entry ? TimeSpan.FromHours(entry.groupingHours.Value) : options.Value.BatchWindow;
+
+    /// <summary>E-mail and webhook notices whose recipient has a grouping window go through the batching stage.</summary>
+    public bool Groups(NoticeRecipient recipient) =>
+        recipient.channel is NoticeChannel.EMAIL or NoticeChannel.WEBHOOK && For(recipient) > TimeSpan.Zero;
+}
+
 internal static class BatchMetrics
 {
     public static readonly Counter Batches = Metrics.CreateCounter(
@@ -36,7 +51,8 @@ internal static class BatchMetrics
 /// <summary>
 /// Collects e-mail and webhook notices per recipient: a notice joins the recipient's open batch while it is still open
 /// (stage clock before its close, never attempted) and holds fewer than Takedown:Delivery:MaxBatchSize notices, otherwise
-/// it opens one that closes Takedown:Delivery:BatchWindow later. A notice already known here (waiting or delivered) is ignored, so replays and re-deliveries of
+/// it opens one that closes the recipient's grouping window later (<see cref="GroupingWindows"/>: its directory entry's
+/// groupingHours, else Takedown:Delivery:BatchWindow). A notice already known here (waiting or delivered) is ignored, so replays and re-deliveries of
 /// notices.issued send nothing twice.
 /// <para>When a batch closes (its members' timers, due at the close), one mail or POST goes out for all members (a
 /// batch of one as the plain notice), off the stage thread (a platform effect for all members at once, so none of them
@@ -46,17 +62,19 @@ internal static class BatchMetrics
 /// POST (of all of them, or of the rest) carries the same Message-ID or Idempotency-Key. Transient failures
 /// are retried with the delivery backoff (Takedown:Delivery:*); a batch being retried takes no new members.</para>
 /// </summary>
-public sealed class BatchProcessor : IProcessor<TakedownNotice>, IStateful
+public sealed class BatchProcessor : IProcessor<TakedownNotice>, IStateful, IWarmUp, IBackgroundDependent
 {
     private readonly BatchState batches;
+    private readonly GroupingWindows windows;
     private readonly NoticeDeliverer deliverer;
     private readonly DeliveryOptions settings;
     private readonly TimeProvider time;
     private readonly ILogger log;
 
-    public BatchProcessor(BatchState batches, NoticeDeliverer deliverer, IOptions<DeliveryOptions> options, TimeProvider time, ILogger<BatchProcessor> log)
+    public BatchProcessor(BatchState batches, NoticeDeliverer deliverer, GroupingWindows windows, IOptions<DeliveryOptions> options, TimeProvider time, ILogger<BatchProcessor> log)
     {
         this.batches = batches;
+        this.windows = windows;
         this.deliverer = deliverer;
         settings = options.Value;
         this.time = time;
@@ -65,6 +83,11 @@ public sealed class BatchProcessor : IProcessor<TakedownNotice>, IStateful
     }
 
     public IEnumerable<IStateStore> Stores => [batches.State];
+
+    /// <summary>The contact directory (the recipients' grouping hours) is read before the first notice is batched.</summary>
+    public Task WarmUpAsync(CancellationToken cancellationToken) => windows.Directory.StartAsync(cancellationToken);
+
+    public IEnumerable<BackgroundWork> BackgroundWork => windows.Directory.Background is { } b ? [b] : [];
 
     public ValueTask ProcessAsync(Incoming<TakedownNotice> message, IOutput output, CancellationToken cancellationToken)
     {
@@ -79,7 +102,7 @@ public sealed class BatchProcessor : IProcessor<TakedownNotice>, IStateful
             .GroupBy(d => d.nextAttemptAt!.Value)
             .Select(g => (Closes: g.Key, Members: g.Count(), Id: g.Select(d => d.batchId).FirstOrDefault(b => b is not null))).ToList();
         var room = open.Where(b => b.Members < settings.MaxBatchSize).OrderBy(b => b.Closes).Cast<(DateTime Closes, int Members, string? Id)?>().FirstOrDefault();
-        var closes = room?.Closes ?? Later(now + settings.BatchWindow, open.Count == 0 ? null : open.Max(b => b.Closes).AddMilliseconds(1));
+        var closes = room?.Closes ?? Later(now + windows.For(n.recipient), open.Count == 0 ? null : open.Max(b => b.Closes).AddMilliseconds(1));
         var waiting = DeliveryState.Queued(n, now, closes, $"waiting for the batch to {n.recipient.address} to close at {closes:O}");
         waiting.eventId = EventIds.Derive("notice-batched", n.noticeId);
         // The batch id is fixed when the batch opens (recipient, close time, the notice that opened it) and kept in every

@@ -15,7 +15,8 @@ public sealed class NoticeComposer(TakedownOptions options)
 {
     private static readonly JsonSerializerOptions Indented = new() { WriteIndented = true };
 
-    public TakedownNotice Compose(TakedownRequested request, DateTime issuedAt, int sequence = 0)
+    /// <param name="style">The recipient's language and template (the contact directory's); null: English, standard.</param>
+    public TakedownNotice Compose(TakedownRequested request, DateTime issuedAt, int sequence = 0, NoticeStyle? style = null)
     {
         var hosting = request.hosting;
         var contact = hosting.abuseContact ?? throw new InvalidOperationException("No abuse contact");
@@ -65,7 +66,7 @@ public sealed class NoticeComposer(TakedownOptions options)
             orderReference = deadline < issuedAt + options.Deadline ? request.orderReference : null,
         };
         notice.xarf = Xarf(notice, request);
-        notice.text = Text(notice, request.assessment?.category ?? SeverityCategory.NOT_DETERMINED);
+        notice.text = Text(notice, request.assessment?.category ?? SeverityCategory.NOT_DETERMINED, style ?? NoticeStyle.Default);
         return notice;
     }
 
@@ -82,8 +83,9 @@ public sealed class NoticeComposer(TakedownOptions options)
     /// (a re-issue after a crash carries the same ids, so the delivery stage sends it once); the first notice id in
     /// <c>originalNoticeId</c>, in the X-ARF JSON (<c>reminder_of</c>) and in the text, above the first notice's text.
     /// </summary>
-    public static TakedownNotice Reminder(TakedownNotice latest, DateTime issuedAt)
+    public static TakedownNotice Reminder(TakedownNotice latest, DateTime issuedAt, NoticeStyle? style = null)
     {
+        var texts = (style ?? NoticeStyle.Default).Texts;
         if (latest.kind is not (NoticeKind.FIRST or NoticeKind.REMINDER))
             throw new ArgumentException($"A reminder follows a first notice or a reminder, not a {latest.kind}.", nameof(latest));
         var number = latest.kind == NoticeKind.FIRST ? 1 : latest.sequence + 1;
@@ -103,11 +105,8 @@ public sealed class NoticeComposer(TakedownOptions options)
         xarf["description"] = string.Create(CultureInfo.InvariantCulture,
             $"Reminder {number} of notice {firstId} (sent {firstIssuedAt:yyyy-MM-dd HH:mm} UTC): the child sexual abuse material is still online. {RemoveBy(latest.deadline, issuedAt)}");
         var text = new StringBuilder();
-        text.Append(CultureInfo.InvariantCulture, $"Reminder {number} ({noticeId}) of notice {firstId}, sent {firstIssuedAt:yyyy-MM-dd HH:mm} UTC.").Append('\n');
-        if (overdue)
-            text.Append(CultureInfo.InvariantCulture, $"As of {issuedAt:yyyy-MM-dd HH:mm} UTC the material is still online and the removal deadline ({latest.deadline:yyyy-MM-dd HH:mm} UTC) has passed: remove it now. The notice follows again.").Append('\n');
-        else
-            text.Append(CultureInfo.InvariantCulture, $"As of {issuedAt:yyyy-MM-dd HH:mm} UTC the material is still online. The notice follows again.").Append('\n');
+        text.Append(texts.ReminderHeader(number, noticeId, firstId, firstIssuedAt)).Append('\n');
+        text.Append(overdue ? texts.StillOnlineOverdue(issuedAt, latest.deadline) : texts.StillOnline(issuedAt)).Append('\n');
         text.Append('\n');
         text.Append(latest.kind == NoticeKind.FIRST ? latest.text : FirstText(latest.text));
         var reminder = Copy(latest, firstIssuedAt, removalObservedAt: null);
@@ -211,28 +210,32 @@ public sealed class NoticeComposer(TakedownOptions options)
         return doc.ToJsonString(Indented);
     }
 
-    private string Text(TakedownNotice n, SeverityCategory category)
+    /// <summary>The first notice's text in the recipient's language (<see cref="NoticeTexts"/>): the full text, or with
+    /// the brief template the header and one request sentence (the X-ARF report carries the details).</summary>
+    private string Text(TakedownNotice n, SeverityCategory category, NoticeStyle style)
     {
+        var t = style.Texts;
         var text = new StringBuilder();
-        text.AppendLine(CultureInfo.InvariantCulture, $"Notice {n.noticeId} from {options.SenderOrganisation} ({options.SenderContact})");
-        text.AppendLine(CultureInfo.InvariantCulture, $"To: {n.recipient.name} <{n.recipient.address}>");
+        text.AppendLine(t.Header(n.noticeId, options.SenderOrganisation, options.SenderContact));
+        text.AppendLine(t.To(n.recipient.name, n.recipient.address));
         text.AppendLine();
-        text.AppendLine(n.recipient.role == RecipientRole.CDN
-            ? "We ask you to remove child sexual abuse material at the following address, which your network serves as a CDN or reverse proxy, and to disclose the origin server that hosts it:"
-            : "We ask you to remove child sexual abuse material at the following address, which your network hosts:");
+        if (style.Brief)
+        {
+            text.AppendLine(t.Brief(n.url, n.deadline, n.issuedAt));
+            if (n.orderReference is { } briefOrder) text.AppendLine(t.Order(briefOrder));
+            text.AppendLine(t.NoImagery);
+            return text.ToString();
+        }
+        text.AppendLine(n.recipient.role == RecipientRole.CDN ? t.AskCdn : t.AskHoster);
         text.AppendLine(CultureInfo.InvariantCulture, $"  URL: {n.url}");
         string[] network = [.. new[] { n.asn is { } asn ? $"AS{asn}" : null, n.country }.OfType<string>()];
         text.AppendLine(CultureInfo.InvariantCulture, $"  IP:  {string.Join(", ", n.ips)}{(network.Length > 0 ? $" ({string.Join(", ", network)})" : "")}");
         if (n.hashes?.sha256 is { } sha256) text.AppendLine(CultureInfo.InvariantCulture, $"  SHA-256: {sha256}");
         var classification = category == SeverityCategory.NOT_DETERMINED ? n.classification.ToString() : $"{n.classification} ({category})";
-        text.AppendLine(CultureInfo.InvariantCulture, $"  Classification: {classification}; detected by {n.detectionMethod.Replace('_', ' ')}.");
-        if (n.deadline > n.issuedAt)
-            text.AppendLine(CultureInfo.InvariantCulture, $"Please remove it before {n.deadline:yyyy-MM-dd HH:mm} UTC. We will check the address until it is gone.");
-        else
-            text.AppendLine(CultureInfo.InvariantCulture, $"The removal deadline, {n.deadline:yyyy-MM-dd HH:mm} UTC, has passed: please remove it now. We will check the address until it is gone.");
-        if (n.orderReference is { } order)
-            text.AppendLine(CultureInfo.InvariantCulture, $"This deadline is set by the removal order {order} of the competent authority.");
-        text.AppendLine("This notice carries no imagery. Do not reply with or forward the material.");
+        text.AppendLine(t.Classification(classification, n.detectionMethod));
+        text.AppendLine(n.deadline > n.issuedAt ? t.RemoveBefore(n.deadline) : t.DeadlinePassed(n.deadline));
+        if (n.orderReference is { } order) text.AppendLine(t.Order(order));
+        text.AppendLine(t.NoImagery);
         return text.ToString();
     }
 }

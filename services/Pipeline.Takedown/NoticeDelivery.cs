@@ -179,20 +179,23 @@ internal static class DeliveryRecords
 /// exponential backoff, so a hoster whose server is down delays only its own notices. The crash window between "the
 /// server accepted it" and "the record is acknowledged" remains; for it the recipient gets the same Message-ID /
 /// Idempotency-Key again.
-/// With Takedown:Delivery:BatchWindow above zero, e-mail and webhook notices are instead forwarded, keyed by recipient,
+/// With a grouping window for the recipient (its directory entry's groupingHours, else Takedown:Delivery:BatchWindow
+/// above zero), e-mail and webhook notices are instead forwarded, keyed by recipient,
 /// to takedown.batching.v1, where <see cref="BatchProcessor"/> delivers them once, grouped.
 /// </summary>
-public sealed class DeliveryProcessor : IProcessor<TakedownNotice>, IStateful
+public sealed class DeliveryProcessor : IProcessor<TakedownNotice>, IStateful, IWarmUp
 {
     private readonly DeliveryState store;
+    private readonly GroupingWindows windows;
     private readonly NoticeDeliverer deliverer;
     private readonly DeliveryOptions settings;
     private readonly TimeProvider time;
     private readonly ILogger log;
 
-    public DeliveryProcessor(DeliveryState store, NoticeDeliverer deliverer, IOptions<DeliveryOptions> options, TimeProvider time, ILogger<DeliveryProcessor> log)
+    public DeliveryProcessor(DeliveryState store, NoticeDeliverer deliverer, GroupingWindows windows, IOptions<DeliveryOptions> options, TimeProvider time, ILogger<DeliveryProcessor> log)
     {
         this.store = store;
+        this.windows = windows;
         this.deliverer = deliverer;
         settings = options.Value;
         this.time = time;
@@ -203,6 +206,9 @@ public sealed class DeliveryProcessor : IProcessor<TakedownNotice>, IStateful
     }
 
     public IEnumerable<IStateStore> Stores => [store.State];
+
+    /// <summary>The contact directory (whose recipients group their notices) is read before the first notice.</summary>
+    public Task WarmUpAsync(CancellationToken cancellationToken) => windows.Directory.StartAsync(cancellationToken);
 
     public ValueTask ProcessAsync(Incoming<TakedownNotice> message, IOutput output, CancellationToken cancellationToken)
     {
@@ -218,7 +224,7 @@ public sealed class DeliveryProcessor : IProcessor<TakedownNotice>, IStateful
             log.LogDebug("Notice {NoticeId} already {Status} (attempt {Attempt}); not sent again", n.noticeId, known.status, known.attempt);
             return ValueTask.CompletedTask;
         }
-        if (settings.BatchWindow > TimeSpan.Zero && n.recipient.channel is NoticeChannel.EMAIL or NoticeChannel.WEBHOOK)
+        if (windows.Groups(n.recipient))
         {
             // Re-keyed by recipient for the batching stage, which delivers it (alone or with others) once.
             output.Send(Topics.TakedownBatching, NoticeBatch.RecipientKey(n.recipient.channel, n.recipient.address), n);

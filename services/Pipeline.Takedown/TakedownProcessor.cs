@@ -1,6 +1,7 @@
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Pipeline.Contracts;
+using Pipeline.Geolocation;
 using Pipeline.Platform;
 using Prometheus;
 
@@ -32,8 +33,12 @@ public sealed class TakedownProcessor : IProcessor<TakedownRequested>, IProcesso
     private readonly ContactRules rules;
     private readonly RouteState routes;
 
-    public TakedownProcessor(IOptions<TakedownOptions> options, ReminderTimers timers, HeldNotices held, ContactRules rules, RouteState routes, TimeProvider time, ILogger<TakedownProcessor> log)
+    private readonly RdapClient? rdap;
+
+    public TakedownProcessor(IOptions<TakedownOptions> options, ReminderTimers timers, HeldNotices held, ContactRules rules, RouteState routes, TimeProvider time, ILogger<TakedownProcessor> log,
+        HostingLocator? locator = null)
     {
+        rdap = locator?.Rdap;
         this.routes = routes;
         settings = options.Value;
         composer = new NoticeComposer(settings);
@@ -86,7 +91,7 @@ public sealed class TakedownProcessor : IProcessor<TakedownRequested>, IProcesso
             return ValueTask.CompletedTask;
         }
         if (Relocations.Newer(request, route)) routes.State.Put(output, message.Partition, request.caseKey, request);
-        var notice = composer.Compose(request, now);
+        var notice = composer.Compose(request, now, style: Style(request.hosting.abuseContact.channel, request.hosting.abuseContact.address, NoticeKind.FIRST, output));
         if (!notice.policeHold)
         {
             // A hold of this notice (waiting or released) already decided it: a replayed request changes nothing.
@@ -145,7 +150,7 @@ public sealed class TakedownProcessor : IProcessor<TakedownRequested>, IProcesso
             if (!rules.Cleared(h)) return; // the directory changed back; rescheduled with its next change
             var entry = rules.Directory.Find(h.contactId);
             by = entry?.approvedBy ?? entry?.updatedBy ?? "directory";
-            if (h.request is { } request) notice = rules.WithWindowLine(composer.Compose(request, timer.Now));
+            if (h.request is { } request) notice = rules.WithWindowLine(composer.Compose(request, timer.Now, style: Style(notice.recipient.channel, notice.recipient.address, notice.kind, output)));
             var clearance = rules.Check(notice.recipient, contactApproved: true, timer.Now);
             if (clearance.BlockedBy is { } next && next != h.heldFor)
             {
@@ -155,7 +160,7 @@ public sealed class TakedownProcessor : IProcessor<TakedownRequested>, IProcesso
                 return;
             }
         }
-        else if (h.request is { } request) notice = rules.WithWindowLine(composer.Compose(request, timer.Now));
+        else if (h.request is { } request) notice = rules.WithWindowLine(composer.Compose(request, timer.Now, style: Style(notice.recipient.channel, notice.recipient.address, notice.kind, output)));
         output.Send(Topics.NoticesIssued, h.caseKey, notice);
         held.State.Put(output, timer.Partition, timer.Key, ContactRules.Released(h, timer.Now, by));
         StartReminders(output, timer.Partition, notice);
@@ -185,7 +190,7 @@ public sealed class TakedownProcessor : IProcessor<TakedownRequested>, IProcesso
         // The case's last word to the hoster: its removal is confirmed (once: a replayed observation finds the timer stopped).
         if (settings.ConfirmRemoval && latest.kind is NoticeKind.FIRST or NoticeKind.REMINDER or NoticeKind.ESCALATION && !latest.policeHold)
         {
-            var confirmation = Withdrawals.Confirmation(latest, observed, time.GetUtcNow().UtcDateTime);
+            var confirmation = Withdrawals.Confirmation(latest, observed, time.GetUtcNow().UtcDateTime, Style(latest.recipient.channel, latest.recipient.address, NoticeKind.CONFIRMATION, output));
             output.Send(Topics.NoticesIssued, confirmation.caseKey, confirmation);
             output.AfterCommit(() => Withdrawals.Confirmations.Inc());
         }
@@ -206,7 +211,7 @@ public sealed class TakedownProcessor : IProcessor<TakedownRequested>, IProcesso
                 retraction.bank, retraction.caseKey, ReminderSchedule.FirstNoticeId(latest), why));
             return ValueTask.CompletedTask;
         }
-        var withdrawal = Withdrawals.Compose(latest, retraction, time.GetUtcNow().UtcDateTime);
+        var withdrawal = Withdrawals.Compose(latest, retraction, time.GetUtcNow().UtcDateTime, Style(latest.recipient.channel, latest.recipient.address, NoticeKind.WITHDRAWAL, output));
         output.Send(Topics.NoticesIssued, withdrawal.caseKey, withdrawal);
         timers.State.Put(output, message.Partition, retraction.caseKey, withdrawal);
         output.AfterCommit(() =>
@@ -261,32 +266,54 @@ public sealed class TakedownProcessor : IProcessor<TakedownRequested>, IProcesso
             return;
         }
         while (Escalations.NextDue(state, settings.Escalation) is { } step && step <= timer.Now)
-            state = Escalate(timer, state, output);
+        {
+            if (Escalate(timer, state, output) is not { } done)
+            {
+                // Waiting for the registrar's RDAP answer: the entry's timer (queued again by this write) waits for the
+                // lookup and fires once it is done, with the answer in the cache.
+                timers.State.Put(output, timer.Partition, timer.Key, state);
+                return;
+            }
+            state = done;
+        }
         if (ReminderSchedule.NextDue(state, settings.Reminders) is { } reminder && reminder <= timer.Now)
             state = Remind(timer, state, output);
         timers.State.Put(output, timer.Partition, timer.Key, state);
     }
 
-    /// <summary>The next escalation step: its ESCALATION notice issued (or held for the recipient's send window), or the
-    /// step skipped when nobody is known for its role. Returns the timer's state with the step done.</summary>
-    private TakedownNotice Escalate(TimerFired<TakedownNotice> timer, TakedownNotice state, IOutput output)
+    /// <summary>The next escalation step: its ESCALATION notice issued (or held for the recipient's send window or
+    /// approval), or the step skipped when nobody is known for its role. Returns the timer's state with the step done, or
+    /// null when the step waits for the domain's RDAP answer (a lookup started off the stage thread).</summary>
+    private TakedownNotice? Escalate(TimerFired<TakedownNotice> timer, TakedownNotice state, IOutput output)
     {
         var (number, step) = Escalations.NextStep(state, settings.Escalation)!.Value;
         var next = Escalations.Advanced(state);
         var firstId = ReminderSchedule.FirstNoticeId(state);
-        if (Escalations.Recipient(step, state.url, settings.Escalation) is not { } recipient)
+        NoticeRecipient recipient;
+        bool approved;
+        switch (Escalations.Resolve(step, state.url, settings.Escalation, rdap))
         {
-            output.AfterCommit(() =>
-            {
-                Escalations.Skipped.WithLabels(step.Role.ToString()).Inc();
-                log.LogWarning("Escalation step {Number} ({Role}) of notice {FirstNoticeId} for {Url} skipped: no recipient known for the role (configure Takedown:Escalation:{Setting})",
-                    number, step.Role, firstId, state.url, step.Role switch { RecipientRole.AUTHORITY => "Authority", RecipientRole.REGISTRAR => "Registrars", _ => "SiteOwners" });
-            });
-            return next;
+            case StepRecipient.Lookup lookup:
+                timers.State.StartEffect(output, timer.Partition, timer.Key, ct => rdap!.LookupDomainAsync(lookup.Domain, ct).AsTask(), (answer, _) =>
+                    log.LogInformation("RDAP registrar of {Domain} for escalation step {Number} of notice {FirstNoticeId}: {Outcome}", lookup.Domain, number, firstId,
+                        answer is null ? "no registry" : answer.Ok ? $"{answer.Name ?? "unnamed"} <{answer.AbuseEmail ?? "no abuse contact"}>" : answer.Failure));
+                return null;
+            case StepRecipient.Skip skip:
+                output.AfterCommit(() =>
+                {
+                    Escalations.Skipped.WithLabels(step.Role.ToString()).Inc();
+                    log.LogWarning("Escalation step {Number} ({Role}) of notice {FirstNoticeId} for {Url} skipped: {Reason}", number, step.Role, firstId, state.url, skip.Reason);
+                });
+                return next;
+            case StepRecipient.To to:
+                (recipient, approved) = (to.Recipient, to.Approved);
+                break;
+            default:
+                throw new InvalidOperationException("unknown step recipient");
         }
-        var escalation = rules.WithWindowLine(Escalations.Compose(state, number, recipient, timer.Now));
+        var escalation = rules.WithWindowLine(Escalations.Compose(state, number, recipient, timer.Now, Style(recipient.channel, recipient.address, NoticeKind.ESCALATION, output)));
         if (held.State.TryGet(timer.Partition, escalation.noticeId, out _)) return next; // re-fired after a crash: the hold decides
-        var clearance = rules.Check(escalation.recipient, contactApproved: true, timer.Now);
+        var clearance = rules.Check(escalation.recipient, contactApproved: approved, timer.Now);
         if (clearance.BlockedBy is not null)
         {
             Hold(output, timer.Partition, escalation, clearance, timer.Now);
@@ -302,10 +329,19 @@ public sealed class TakedownProcessor : IProcessor<TakedownRequested>, IProcesso
         return next;
     }
 
+    /// <summary>The recipient's language and template from the contact directory; what the entry names but cannot be
+    /// written (an unknown language or template) is logged and counted once the notice's outputs are handed over.</summary>
+    private NoticeStyle Style(NoticeChannel channel, string address, NoticeKind kind, IOutput output)
+    {
+        var style = rules.StyleOf(channel, address);
+        if (style.Fallbacks.Count > 0) output.AfterCommit(() => style.Report(log, kind, address));
+        return style;
+    }
+
     /// <summary>The next reminder, issued (or held); returns it as the timer's new state.</summary>
     private TakedownNotice Remind(TimerFired<TakedownNotice> timer, TakedownNotice state, IOutput output)
     {
-        var reminder = rules.WithWindowLine(NoticeComposer.Reminder(state, timer.Now));
+        var reminder = rules.WithWindowLine(NoticeComposer.Reminder(state, timer.Now, Style(state.recipient.channel, state.recipient.address, NoticeKind.REMINDER, output)));
         if (held.State.TryGet(timer.Partition, reminder.noticeId, out _)) return reminder; // re-fired after a crash: the hold decides
         var clearance = rules.Check(reminder.recipient, contactApproved: true, timer.Now);
         if (clearance.BlockedBy is not null)

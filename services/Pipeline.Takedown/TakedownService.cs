@@ -25,6 +25,7 @@ public static class TakedownService
         host.Services.TryAddSingleton<ContactRules>();
         host.Services.TryAddSingleton<HeldNotices>();
         host.Services.TryAddSingleton<RouteState>();
+        host.Services.AddHostingLookup(); // the RDAP client: a domain's registrar for the escalation ladder
         return host.AddStage<TakedownProcessor>(Stage, s => s
             .Consumes<TakedownRequested>(Topics.TakedownRequested)
             .Consumes<ContentStatusObserved>(Topics.ContentStatus)
@@ -64,6 +65,8 @@ public static class TakedownService
             sp.GetRequiredService<IOptions<GeolocationOptions>>(), sp.GetRequiredService<HostingLocator>()));
         host.Services.TryAddSingleton<NoticeDeliverer>();
         host.Services.TryAddSingleton<BatchState>();
+        host.Services.TryAddSingleton<ContactDirectory>();
+        host.Services.TryAddSingleton<GroupingWindows>();
         host.AddStage<BatchProcessor>(BatchingStage, s => s.Consumes<TakedownNotice>(Topics.TakedownBatching).CoPartitioned(Topics.TakedownBatches).DeadLettersTo(Topics.DeadLetter(Stage)));
         return host.AddStage<DeliveryProcessor>(DeliveryStage, s => s.Consumes<TakedownNotice>(Topics.NoticesIssued).CoPartitioned(Topics.TakedownDeliveryState).DeadLettersTo(Topics.DeadLetter(Stage)));
     }

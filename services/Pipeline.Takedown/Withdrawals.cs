@@ -22,8 +22,9 @@ public static class Withdrawals
         "pipeline_takedown_confirmations_total", "CONFIRMATION notices issued: a noticed URL was confirmed removed and its recipient told so.");
 
     /// <summary>The notice that tells the first notice's recipient its removal was confirmed (X-ARF content_removed true).</summary>
-    public static TakedownNotice Confirmation(TakedownNotice latest, ContentStatusObserved removal, DateTime issuedAt)
+    public static TakedownNotice Confirmation(TakedownNotice latest, ContentStatusObserved removal, DateTime issuedAt, NoticeStyle? style = null)
     {
+        var texts = (style ?? NoticeStyle.Default).Texts;
         var firstId = ReminderSchedule.FirstNoticeId(latest);
         var firstIssuedAt = latest.timeline.noticeSentAt ?? latest.issuedAt;
         var removedAt = removal.offlineSince ?? removal.observedAt;
@@ -36,9 +37,9 @@ public static class Withdrawals
         xarf["confirmation_of"] = firstId;
         xarf["description"] = $"Removal confirmed: the material reported in notice {firstId} was found removed at {removedAt:yyyy-MM-dd HH:mm} UTC ({how}). No further action is requested.";
         var text = new StringBuilder();
-        text.Append(CultureInfo.InvariantCulture, $"Removal confirmed ({noticeId}) for notice {firstId}, sent {firstIssuedAt:yyyy-MM-dd HH:mm} UTC.").Append('\n');
-        text.Append(CultureInfo.InvariantCulture, $"The material at {latest.url} was found removed at {removedAt:yyyy-MM-dd HH:mm} UTC ({how}), {Hours(removedAt - firstIssuedAt)} after the notice.").Append('\n');
-        text.Append("Thank you. No further action is requested; we keep watching the address for a re-upload for a while.").Append('\n');
+        text.Append(texts.ConfirmationHeader(noticeId, firstId, firstIssuedAt)).Append('\n');
+        text.Append(texts.ConfirmationFound(latest.url, removedAt, removal.method == ObservationMethod.HOSTER_CONFIRMATION, removedAt - firstIssuedAt)).Append('\n');
+        text.Append(texts.ConfirmationThanks).Append('\n');
         var confirmation = NoticeComposer.Copy(latest, firstIssuedAt, removedAt);
         confirmation.eventId = EventIds.Derive("confirmation-issued", firstId);
         confirmation.noticeId = noticeId;
@@ -50,8 +51,6 @@ public static class Withdrawals
         confirmation.text = text.ToString();
         return confirmation;
     }
-
-    private static string Hours(TimeSpan t) => t < TimeSpan.Zero ? "before" : $"{t.TotalHours.ToString("0.0", CultureInfo.InvariantCulture)} h";
 
     public static readonly Counter Issued = Metrics.CreateCounter(
         "pipeline_takedown_withdrawals_total", "WITHDRAWAL notices issued because the hash-list entry a notice rested on was retracted.");
@@ -66,8 +65,9 @@ public static class Withdrawals
         : null;
 
     /// <summary>The withdrawal of the case's first notice (the latest being that notice or one of its reminders).</summary>
-    public static TakedownNotice Compose(TakedownNotice latest, HashRetracted retraction, DateTime issuedAt)
+    public static TakedownNotice Compose(TakedownNotice latest, HashRetracted retraction, DateTime issuedAt, NoticeStyle? style = null)
     {
+        var texts = (style ?? NoticeStyle.Default).Texts;
         var firstId = ReminderSchedule.FirstNoticeId(latest);
         var firstIssuedAt = latest.timeline.noticeSentAt ?? latest.issuedAt;
         var noticeId = EventIds.Derive("withdrawal", firstId);
@@ -77,9 +77,9 @@ public static class Withdrawals
         xarf["withdrawal_of"] = firstId;
         xarf["description"] = $"Withdrawal of notice {firstId}: the hash-list entry it rested on was retracted. No action is requested.";
         var text = new StringBuilder();
-        text.Append(CultureInfo.InvariantCulture, $"Withdrawal ({noticeId}) of notice {firstId}, sent {firstIssuedAt:yyyy-MM-dd HH:mm} UTC, and of its reminders.").Append('\n');
-        text.Append(CultureInfo.InvariantCulture, $"The notice concerned {latest.url}. Its classification rested on an entry of the {retraction.bank} hash list that has since been retracted ({retraction.retractedAt:yyyy-MM-dd HH:mm} UTC).").Append('\n');
-        text.Append("No action is requested of you on the basis of that notice, and its deadline no longer applies. We apologise for the inconvenience.").Append('\n');
+        text.Append(texts.WithdrawalHeader(noticeId, firstId, firstIssuedAt)).Append('\n');
+        text.Append(texts.WithdrawalReason(latest.url, retraction.bank, retraction.retractedAt)).Append('\n');
+        text.Append(texts.WithdrawalNoAction).Append('\n');
         var withdrawal = NoticeComposer.Copy(latest, firstIssuedAt, latest.timeline.removalObservedAt);
         withdrawal.eventId = EventIds.Derive("withdrawal-issued", firstId);
         withdrawal.noticeId = noticeId;

@@ -275,6 +275,15 @@ public sealed class CliParserTests
     private static IEnumerable<string> HelpLines(string help, IEnumerable<string> options) =>
         options.Select(o => help.Split('\n').Single(l => Regex.IsMatch(l, $@"^  {Regex.Escape(o)}\b(?!-)")));
 
+    [Fact]
+    public async Task Contacts_set_refuses_a_template_no_notice_can_be_written_with_and_names_the_fix()
+    {
+        var run = await RunAsync(["contacts", "set", "email:abuse@desk.example", "--by", "analyst@hotline.example", "--template", "fancy", "--bootstrap", "127.0.0.1:9"]);
+
+        Assert.Equal(PipelineCommandLine.UsageError, run.ExitCode);
+        Assert.Equal("error: --template 'fancy' is not a notice template. Fix: one of standard, brief (or empty for standard)." + Environment.NewLine, run.Error);
+    }
+
     internal sealed record Run(int ExitCode, string Output, string Error);
 
     /// <summary>The `pipeline` command line in-process, as the executable runs it.</summary>

@@ -17,11 +17,18 @@ public sealed class TakedownFlow : IAsyncDisposable
     public static readonly TimeSpan Wait = TimeSpan.FromSeconds(40);
 
     private readonly bool withSla;
+    private readonly IDictionary<string, string?> settings;
 
-    private TakedownFlow(DeliveryHarness harness, bool withSla)
+    private TakedownFlow(DeliveryHarness harness, bool withSla, IDictionary<string, string?>? settings)
     {
         H = harness;
         this.withSla = withSla;
+        this.settings = new Dictionary<string, string?>
+        {
+            ["Takedown:Reminders:Interval"] = "1.00:00:00",
+            ["Takedown:Reminders:MaxCount"] = "3",
+        };
+        foreach (var (k, v) in settings ?? new Dictionary<string, string?>()) this.settings[k] = v;
         Watch = new TopicWatcher(harness.Runtime.BootstrapServers, harness.Runtime.SchemaRegistryUrl,
             Topics.NoticesIssued, Topics.SlaEvents, Topics.TakedownReminders, Topics.NoticeOutcomes);
     }
@@ -31,18 +38,15 @@ public sealed class TakedownFlow : IAsyncDisposable
     public TopicWatcher Watch { get; }
     public WebApplication? Host { get; private set; }
 
-    public static async Task<TakedownFlow> StartAsync(bool withSla = false)
+    /// <param name="settings">More configuration (or overrides) for the service host.</param>
+    public static async Task<TakedownFlow> StartAsync(bool withSla = false, IDictionary<string, string?>? settings = null)
     {
-        var flow = new TakedownFlow(await DeliveryHarness.StartAsync(), withSla);
+        var flow = new TakedownFlow(await DeliveryHarness.StartAsync(), withSla, settings);
         await flow.StartHostAsync();
         return flow;
     }
 
-    public async Task StartHostAsync() => Host = await H.StartHostAsync(new Dictionary<string, string?>
-    {
-        ["Takedown:Reminders:Interval"] = "1.00:00:00",
-        ["Takedown:Reminders:MaxCount"] = "3",
-    }, b => withSla ? b.AddTakedown().AddNoticeDelivery().AddSla() : b.AddTakedown().AddNoticeDelivery(), Clock);
+    public async Task StartHostAsync() => Host = await H.StartHostAsync(settings, b => withSla ? b.AddTakedown().AddNoticeDelivery().AddSla() : b.AddTakedown().AddNoticeDelivery(), Clock);
 
     public async Task StopHostAsync()
     {

@@ -114,6 +114,7 @@ public static class ContactsCommand
         var id = Id(s.Id);
         var by = By(s.By);
         if (s.GroupingHours is < 0 or > 24 * 7) throw new ArgumentException($"--grouping-hours {s.GroupingHours} must lie between 0 and 168. Fix: e.g. --grouping-hours 1.");
+        if (NoticeStyle.TemplateError(s.Template, "--template") is { } template) throw new ArgumentException(template);
         return WithDirectoryAsync(s.Kafka, async (entries, publisher) =>
         {
             var now = DateTime.UtcNow;
@@ -122,7 +123,7 @@ public static class ContactsCommand
             if (s.Aliases is not null) e.aliases = List(s.Aliases);
             if (s.Domains is not null) e.domains = List(s.Domains).Select(d => d.ToLowerInvariant()).ToList();
             if (s.GroupingHours is { } g) e.groupingHours = g == 0 ? null : g;
-            if (s.Template is not null) e.template = s.Template.Length == 0 ? null : s.Template;
+            if (s.Template is not null) e.template = s.Template.Length == 0 ? null : s.Template.Trim().ToLowerInvariant();
             if (s.Language is not null) e.language = s.Language.Length == 0 ? null : s.Language;
             if (s.Police is { } police) e.police = police;
             if (s.Approved is { } approved)

@@ -61,10 +61,12 @@ public static class DemoCommand
         // The mover's sites are in DNS (a loopback server; nothing leaves the machine), its desk on e-mail (a loopback relay).
         await using var dns = new LoopbackDnsServer();
         await using var smtp = new LoopbackSmtpServer();
+        await using var registry = await LoopbackRdapServer.StartAsync(); // the registrars of the world's domains
+        DemoWorld.AddRegistrars(registry);
         var move = new DemoMove(dns);
         var builder = PipelineHost.CreateBuilder([$"--urls=http://127.0.0.1:{s.Port}"]);
         builder.Configuration.AddInMemoryCollection(runtime.Configuration);
-        builder.Configuration.AddInMemoryCollection(DemoWorld.Configuration(dns.Address, smtp.Port));
+        builder.Configuration.AddInMemoryCollection(DemoWorld.Configuration(dns.Address, smtp.Port, registry.BaseUrl));
         builder.Configuration.AddInMemoryCollection(new Dictionary<string, string?>
         {
             ["Logging:LogLevel:Default"] = "Warning",

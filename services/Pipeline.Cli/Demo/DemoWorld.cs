@@ -76,10 +76,22 @@ public sealed class DemoWorld
         return options;
     }
 
+    /// <summary>The registrars of this world's domains (each hoster's sites are under its own domain, {id}.example), served
+    /// by the demo's loopback RDAP registry; names under unknown.example are not registered there.</summary>
+    public static void AddRegistrars(Pipeline.Geolocation.Simulation.LoopbackRdapServer registry)
+    {
+        for (var i = 0; i < Hosters.Count; i++)
+            registry.AddDomain($"{Hosters[i].Id}.example", i % 2 == 0 ? "Example Names B.V. (demo)" : "Domains of Example Ltd (demo)", i % 2 == 0 ? "9990" : "9991",
+                i % 2 == 0 ? "abuse@names-registrar.example" : "abuse@domains-registrar.example");
+    }
+
     /// <summary>Flattens options into configuration keys, so the demo configures services the way an operator would.</summary>
     /// <param name="moverDns">The demo's loopback DNS server (host:port) serving the mover's sites, with the mover's desk on
     /// e-mail through the hotline's relay <paramref name="smtpPort"/>; null (the bench): the mover is a hoster like the others.</param>
-    public static Dictionary<string, string?> Configuration(string? moverDns = null, int smtpPort = 0)
+    /// <param name="registry">The demo's loopback RDAP registry for .example (<see cref="AddRegistrars"/>): the escalation
+    /// ladder's REGISTRAR step then asks it for each domain's registrar (by e-mail, through the relay) instead of the
+    /// configured one; null (the bench): the configured registrar.</param>
+    public static Dictionary<string, string?> Configuration(string? moverDns = null, int smtpPort = 0, string? registry = null)
     {
         var config = new Dictionary<string, string?>
         {
@@ -115,6 +127,13 @@ public sealed class DemoWorld
             config["Takedown:Delivery:Smtp:Host"] = "127.0.0.1";
             config["Takedown:Delivery:Smtp:Port"] = smtpPort.ToString(System.Globalization.CultureInfo.InvariantCulture);
             config["Takedown:Delivery:Smtp:Security"] = "None";
+        }
+        if (registry is not null && moverDns is not null)
+        {
+            foreach (var key in config.Keys.Where(k => k.StartsWith("Takedown:Escalation:Registrars:", StringComparison.Ordinal)).ToList()) config.Remove(key);
+            config["Geolocation:Rdap:Domains:0:Suffix"] = "example";
+            config["Geolocation:Rdap:Domains:0:BaseUrl"] = registry;
+            config["Geolocation:Rdap:TrustContacts"] = "true"; // the demo's registrars are approved (no IP registries: hosters come from the table)
         }
         foreach (var (host, ips) in geo.Hosts)
             for (var i = 0; i < ips.Count; i++) config[$"Geolocation:Hosts:{host}:{i}"] = ips[i];
