@@ -7,7 +7,7 @@ namespace Pipeline.Platform;
 /// When a state entry's case is finished, per state topic: the owning stages expire their entries
 /// <see cref="RetentionOptions.ClosedCaseAfter"/> after it (<see cref="PartitionedState{T}.ExpiresAt"/>), and
 /// <c>pipeline retention run</c> reads the same rules. Null: not finished (an open case, a hold still waiting, a delivery
-/// still retrying), kept. <c>recheck.schedule.v2</c> deletes its own entries when the watch after removal ends (<c>Recheck:WatchFor</c>).
+/// still retrying), kept. <c>recheck.schedule.v2</c> deletes its own entries when the watch after removal ends (<c>Recheck:WatchFor</c>); only its MOVED marks expire here.
 /// </summary>
 public static class RetentionRules
 {
@@ -43,6 +43,10 @@ public static class RetentionRules
     /// <summary>A released held notice is kept only to recognise replays.</summary>
     public static DateTime? Finished(HeldNotice h) => h.releasedAt;
 
+    /// <summary>A MOVED mark of recheck (its notice recorded MOVED before recheck read it), kept to recognise the notice;
+    /// checked and watched entries are deleted by recheck itself.</summary>
+    public static DateTime? Finished(RecheckEntry e) => e.movedAt;
+
     /// <summary>The state topics whose entries expire, with the rule for their records.</summary>
     public static IReadOnlyDictionary<string, Func<ISpecificRecord, DateTime?>> StateTopics { get; } = new Dictionary<string, Func<ISpecificRecord, DateTime?>>
     {
@@ -57,5 +61,6 @@ public static class RetentionRules
         [Topics.TakedownHeld] = r => Finished((HeldNotice)r),
         [Topics.TakedownRoutes] = r => Routed((TakedownRequested)r),
         [Topics.SlaPending] = r => Finished((ContentStatusObserved)r),
+        [Topics.RecheckSchedule] = r => Finished((RecheckEntry)r),
     };
 }

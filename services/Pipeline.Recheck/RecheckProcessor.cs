@@ -70,7 +70,7 @@ public sealed class RecheckProcessor : IProcessor<TakedownNotice>, IProcessor<No
         Metrics.DefaultRegistry.AddBeforeCollectCallback(() =>
         {
             var watched = store.Watched;
-            Scheduled.Set(store.State.Count - watched);
+            Scheduled.Set(store.State.Count - watched - store.MovedMarks);
             WatchedUrls.Set(watched);
             MaxCheckAge.Set(settings.MaxCheckAge.TotalSeconds);
             OldestCheckAge.Set(store.OldestCheck is { } oldest ? Math.Max(0, (time.GetUtcNow().UtcDateTime - oldest).TotalSeconds) : 0);
@@ -99,14 +99,28 @@ public sealed class RecheckProcessor : IProcessor<TakedownNotice>, IProcessor<No
     }
 
     /// <summary>The host moved before a notice of the scheduled one left (MOVED on notices.deliveries.v1): the old notice is
-    /// no longer checked; a national re-route's new first notice schedules the URL afresh.</summary>
+    /// no longer checked; a national re-route's new first notice schedules the URL afresh. The two topics are read side by
+    /// side, so the MOVED record may come first: then a MOVED mark takes the case's place in the store, under the first
+    /// notice's id, and the notice, when it comes, is taken for a replay of it (see <see cref="RecheckSchedule.MovedMark"/>).
+    /// The mark expires Retention:ClosedCaseAfter after the move.</summary>
     public ValueTask ProcessAsync(Incoming<NoticeDelivery> message, IOutput output, CancellationToken cancellationToken)
     {
         var d = message.Value;
         if (d.status != DeliveryStatus.MOVED || d.notice is null) return ValueTask.CompletedTask;
         var firstId = d.notice.originalNoticeId ?? d.notice.noticeId;
-        if (store.State.TryGet(message.Partition, d.caseKey, out var scheduled) && scheduled.notice.noticeId == firstId)
-            store.State.Delete(output, message.Partition, d.caseKey);
+        if (!store.State.TryGet(message.Partition, d.caseKey, out var scheduled))
+            scheduled = null;
+        else if (scheduled.notice.noticeId == firstId)
+        {
+            if (!RecheckSchedule.Moved(scheduled)) store.State.Delete(output, message.Partition, d.caseKey);
+            return ValueTask.CompletedTask;
+        }
+        // A later episode or route of the case is scheduled: the MOVED record is of a notice it replaced.
+        if (scheduled is not null && (scheduled.notice.episode > d.notice.episode
+            || (scheduled.notice.episode == d.notice.episode && scheduled.notice.routeGeneration > d.notice.routeGeneration)))
+            return ValueTask.CompletedTask;
+        store.State.Put(output, message.Partition, d.caseKey, RecheckSchedule.MovedMark(d));
+        output.AfterCommit(() => log.LogInformation("MOVED record of notice {NoticeId} for {CaseKey} read before the notice: marked, the notice will not be checked", d.noticeId, d.caseKey));
         return ValueTask.CompletedTask;
     }
 
@@ -207,9 +221,12 @@ public sealed class RecheckProcessor : IProcessor<TakedownNotice>, IProcessor<No
 
 /// <summary>The recheck stage's state: per case key the <see cref="RecheckEntry"/> of its notice, in recheck.schedule.v2;
 /// and, in memory, hoster confirmations that arrived over HTTP and wait for the check they make due at once.</summary>
-public sealed class RecheckStateStore(IOptions<KafkaOptions> kafka, AvroSerdes serdes, ILogger<RecheckStateStore> log)
+public sealed class RecheckStateStore(IOptions<KafkaOptions> kafka, IOptions<RetentionOptions> retention, AvroSerdes serdes, ILogger<RecheckStateStore> log)
 {
-    public PartitionedState<RecheckEntry> State { get; } = new(Topics.RecheckSchedule, kafka.Value, serdes, log);
+    /// <summary>Checked and watched entries leave when the schedule ends them; a MOVED mark expires with the retention of
+    /// closed cases (<see cref="RetentionRules.Finished(RecheckEntry)"/>).</summary>
+    public PartitionedState<RecheckEntry> State { get; } = new PartitionedState<RecheckEntry>(Topics.RecheckSchedule, kafka.Value, serdes, log)
+        .ExpiresAt(e => retention.Value.Expiry(RetentionRules.Finished(e)));
 
     /// <summary>Notice id → a hoster's confirmation not yet taken into its entry by a check. In memory: a confirmation
     /// that arrives just before a crash is lost (the hoster was answered 202 and the URL is checked on its schedule).</summary>
@@ -220,22 +237,25 @@ public sealed class RecheckStateStore(IOptions<KafkaOptions> kafka, AvroSerdes s
     /// <summary>Checks whose request is running (past politeness, before their answer).</summary>
     public int Checking => Volatile.Read(ref probing);
 
-    public DateTime? Due(RecheckEntry entry) =>
+    public DateTime? Due(RecheckEntry entry) => RecheckSchedule.Moved(entry) ? null :
         RecheckSchedule.Due(entry, Confirmations.TryGetValue(entry.notice.noticeId, out var c) ? c : null);
 
     /// <summary>The entry of a notice, if this member holds it (applied state).</summary>
     public RecheckEntry? Find(string noticeId) =>
-        State.Entries.Select(e => e.Value).FirstOrDefault(e => e.notice.noticeId == noticeId);
+        State.Entries.Select(e => e.Value).FirstOrDefault(e => e.notice.noticeId == noticeId && !RecheckSchedule.Moved(e));
 
     /// <summary>URLs scheduled or watched here.</summary>
     public int Count => State.Count;
 
     /// <summary>The oldest last conclusive check (the notice's issue before the first) among the open, unwatched URLs.</summary>
-    public DateTime? OldestCheck => State.Entries.Where(e => !RecheckSchedule.Watching(e.Value))
+    public DateTime? OldestCheck => State.Entries.Where(e => !RecheckSchedule.Watching(e.Value) && !RecheckSchedule.Moved(e.Value))
         .Select(e => (DateTime?)(e.Value.lastCheckedAt ?? e.Value.notice.issuedAt)).Min();
 
     /// <summary>URLs watched after their removal.</summary>
     public int Watched => State.Entries.Count(e => RecheckSchedule.Watching(e.Value));
+
+    /// <summary>MOVED marks (notices not to be checked when they come).</summary>
+    public int MovedMarks => State.Entries.Count(e => RecheckSchedule.Moved(e.Value));
 
     /// <summary>The earliest due check of the held entries (stage clock).</summary>
     public DateTime? NextDue => State.Entries.Select(e => Due(e.Value)).Min();

@@ -55,6 +55,30 @@ public sealed class RecheckSchedule(RecheckOptions options)
 
     public static bool Watching(RecheckEntry entry) => entry.removedAt is not null;
 
+    /// <summary>A MOVED mark: the notice's delivery was recorded MOVED before the notice was read here. Never checked.</summary>
+    public static bool Moved(RecheckEntry entry) => entry.movedAt is not null;
+
+    /// <summary>The mark for a MOVED record read before its notice: under the first notice's id (so that notice, when it
+    /// comes, is taken for a replay by <see cref="Schedule"/>), never due.</summary>
+    public static RecheckEntry MovedMark(NoticeDelivery moved)
+    {
+        var n = moved.notice!;
+        var first = new TakedownNotice();
+        for (var i = 0; i < ((Avro.RecordSchema)first.Schema).Fields.Count; i++) first.Put(i, n.Get(i));
+        first.noticeId = n.originalNoticeId ?? n.noticeId;
+        first.kind = NoticeKind.FIRST;
+        first.sequence = 0;
+        first.originalNoticeId = null;
+        return new RecheckEntry
+        {
+            eventId = Pipeline.Platform.EventIds.Derive("recheck-moved", first.noticeId),
+            caseKey = moved.caseKey,
+            notice = first,
+            nextCheckAt = moved.at,
+            movedAt = moved.at,
+        };
+    }
+
     /// <summary>The entry for a notice, given the one the case has (if any); null when the notice is ignored: a replay of
     /// the scheduled notice, or an older episode's (a later notice of the same case replaces the entry).</summary>
     public RecheckEntry? Schedule(RecheckEntry? existing, TakedownNotice notice, DateTime now)
@@ -184,7 +208,7 @@ public sealed class RecheckSchedule(RecheckOptions options)
         eventId = e.eventId, caseKey = e.caseKey, notice = e.notice, nextCheckAt = e.nextCheckAt, checks = e.checks, misses = e.misses,
         firstMissAt = e.firstMissAt, lastOnlineAt = e.lastOnlineAt, removedAt = e.removedAt,
         confirmationReceivedAt = e.confirmationReceivedAt, confirmationClaimedRemovedAt = e.confirmationClaimedRemovedAt,
-        lastCheckedAt = e.lastCheckedAt,
+        lastCheckedAt = e.lastCheckedAt, movedAt = e.movedAt,
     };
 
     public static string HostOf(string url) =>

@@ -13,6 +13,15 @@ public sealed class NoticeDeliverer(EmailChannel email, WebhookChannel webhook, 
 {
     public const string LookupFailedNote = " (re-lookup before sending failed: sent on the routing-time hosting)";
 
+    /// <summary>Whether a notice is looked up again before it leaves.</summary>
+    public bool Relooks(TakedownNotice notice) => relookup is { Enabled: true } && RelookupGate.Checked(notice);
+
+    /// <summary>A topic-channel notice is published by its SENT record on notices.deliveries.v1, which carries the notice:
+    /// the recipient consumes that topic (its channel TOPIC and its address), so a notice whose host moved (MOVED) or that
+    /// was never attempted reaches nobody.</summary>
+    public static DeliveryResult Published() =>
+        DeliveryResult.Sent($"published on {Topics.NoticeDeliveries} with this record (the recipient consumes the topic)");
+
     public async Task<DeliveryResult> DeliverAsync(TakedownNotice notice, CancellationToken ct)
     {
         var check = relookup is { Enabled: true } ? await relookup.CheckAsync(notice, ct) : RelookupOutcome.Send;
@@ -50,6 +59,7 @@ public sealed class NoticeDeliverer(EmailChannel email, WebhookChannel webhook, 
     {
         NoticeChannel.EMAIL => email.DeliverAsync(notice, ct),
         NoticeChannel.WEBHOOK => webhook.DeliverAsync(notice, ct),
+        NoticeChannel.TOPIC => Task.FromResult(Published()),
         _ => Task.FromResult(NoChannel(notice)),
     };
 
@@ -117,7 +127,8 @@ internal static class DeliveryRecords
         detail = result.Detail,
         nextAttemptAt = nextAttemptAt,
         at = at,
-        notice = result.Status == DeliveryStatus.MOVED ? n : null, // MOVED: the notice not sent, for the stages that re-route and close it
+        // MOVED: the notice not sent, for the stages that re-route and close it; SENT on the topic channel: the publication itself
+        notice = result.Status == DeliveryStatus.MOVED || (result.Status == DeliveryStatus.SENT && n.recipient.channel == NoticeChannel.TOPIC) ? n : null,
         movedTo = result.MovedTo,
     };
 
@@ -231,10 +242,10 @@ public sealed class DeliveryProcessor : IProcessor<TakedownNotice>, IStateful, I
             return ValueTask.CompletedTask;
         }
         var now = time.GetUtcNow().UtcDateTime;
-        if (n.recipient.channel == NoticeChannel.TOPIC)
+        if (n.recipient.channel == NoticeChannel.TOPIC && !deliverer.Relooks(n))
         {
-            Record(n, 1, DeliveryResult.Sent($"published on {message.Topic} at {message.Partition}:{message.Offset} (the recipient consumes the topic)"),
-                message.Partition, output);
+            // Nothing to look up: published at once, on the stage thread (the SENT record carries the notice).
+            Record(n, 1, NoticeDeliverer.Published(), message.Partition, output);
             return ValueTask.CompletedTask;
         }
         store.State.Put(output, message.Partition, n.noticeId, DeliveryState.Queued(n, now, now, $"queued for delivery by {n.recipient.channel}"));

@@ -56,6 +56,7 @@ public abstract class NoticeTexts
     // A withdrawal.
     public abstract string WithdrawalHeader(string noticeId, string firstId, DateTime firstIssuedAt);
     public abstract string WithdrawalReason(string url, string bank, DateTime retractedAt);
+    public abstract string WithdrawalReversed(string url, DateTime assessedAt);
     public abstract string WithdrawalNoAction { get; }
 
     // A confirmation of removal.
@@ -104,6 +105,8 @@ public abstract class NoticeTexts
             $"Withdrawal ({noticeId}) of notice {firstId}, sent {T(firstIssuedAt)} UTC, and of its reminders.";
         public override string WithdrawalReason(string url, string bank, DateTime retractedAt) =>
             $"The notice concerned {url}. Its classification rested on an entry of the {bank} hash list that has since been retracted ({T(retractedAt)} UTC).";
+        public override string WithdrawalReversed(string url, DateTime assessedAt) =>
+            $"The notice concerned {url}. An analyst of the hotline reassessed the material and found it not illegal ({T(assessedAt)} UTC); the notice's basis no longer holds.";
         public override string WithdrawalNoAction => "No action is requested of you on the basis of that notice, and its deadline no longer applies. We apologise for the inconvenience.";
         public override string ConfirmationHeader(string noticeId, string firstId, DateTime firstIssuedAt) =>
             $"Removal confirmed ({noticeId}) for notice {firstId}, sent {T(firstIssuedAt)} UTC.";
@@ -154,6 +157,8 @@ public abstract class NoticeTexts
             $"Intrekking ({noticeId}) van melding {firstId}, verzonden {T(firstIssuedAt)} UTC, en van de herinneringen daaraan.";
         public override string WithdrawalReason(string url, string bank, DateTime retractedAt) =>
             $"De melding betrof {url}. De classificatie berustte op een vermelding in de hashlijst {bank} die inmiddels is ingetrokken ({T(retractedAt)} UTC).";
+        public override string WithdrawalReversed(string url, DateTime assessedAt) =>
+            $"De melding betrof {url}. Een analist van het meldpunt heeft het materiaal opnieuw beoordeeld en niet illegaal bevonden ({T(assessedAt)} UTC); de grond voor de melding is vervallen.";
         public override string WithdrawalNoAction => "Op grond van die melding wordt niets van u gevraagd en de termijn ervan vervalt. Onze excuses voor het ongemak.";
         public override string ConfirmationHeader(string noticeId, string firstId, DateTime firstIssuedAt) =>
             $"Verwijdering bevestigd ({noticeId}) voor melding {firstId}, verzonden {T(firstIssuedAt)} UTC.";

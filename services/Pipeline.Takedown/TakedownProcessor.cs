@@ -16,7 +16,7 @@ namespace Pipeline.Takedown;
 /// <remarks>Removal is learned from content.status.v1 rather than notices.outcomes.v1: it is the fact itself (recheck's
 /// consecutive misses or the hoster's confirmation), keyed and partitioned like takedown.requested, so the timer state
 /// stays co-partitioned; outcomes would add the sla stage's latency and make reminders stop only while sla runs.</remarks>
-public sealed class TakedownProcessor : IProcessor<TakedownRequested>, IProcessor<ContentStatusObserved>, IProcessor<HashRetracted>, IProcessor<NoticeDelivery>, IStateful, IWarmUp, IBackgroundDependent
+public sealed class TakedownProcessor : IProcessor<TakedownRequested>, IProcessor<ContentStatusObserved>, IProcessor<HashRetracted>, IProcessor<ReportClassified>, IProcessor<NoticeDelivery>, IStateful, IWarmUp, IBackgroundDependent
 {
     /// <summary>End to end, on event time: the report's receivedAt to the first notice's issuedAt (the stage clock).
     /// Buckets from a second to a week: a notice held for the police may wait days.</summary>
@@ -216,9 +216,55 @@ public sealed class TakedownProcessor : IProcessor<TakedownRequested>, IProcesso
         timers.State.Put(output, message.Partition, retraction.caseKey, withdrawal);
         output.AfterCommit(() =>
         {
-            Withdrawals.Issued.Inc();
+            Withdrawals.Issued.WithLabels(Withdrawals.ReasonHashRetracted).Inc();
             log.LogInformation("Notice {FirstNoticeId} withdrawn ({NoticeId}) to {Recipient}: the {Bank} entry it rested on was retracted",
                 withdrawal.originalNoticeId, withdrawal.noticeId, withdrawal.recipient.address, retraction.bank);
+        });
+        return ValueTask.CompletedTask;
+    }
+
+    /// <summary>An analyst reversed the case's assessment: classification re-sends it on reports.classified.v1 as NOT_ILLEGAL
+    /// (other verdicts are routing's business and are ignored here). Notices of the case still held (approval, police
+    /// consent, send window) are dropped, each with a review record on reports.review.v1; when a notice of the case's current
+    /// episode was issued, its recipient gets one WITHDRAWAL notice, which takes the reminder timer's place (no reminder or
+    /// escalation follows; sla closes the notice unmeasured; recheck stops checking). A replayed reversal finds the holds
+    /// released and the timer withdrawn, and does nothing more.</summary>
+    public ValueTask ProcessAsync(Incoming<ReportClassified> message, IOutput output, CancellationToken cancellationToken)
+    {
+        var reversal = message.Value;
+        if (reversal.verdict != Verdict.NOT_ILLEGAL) return ValueTask.CompletedTask;
+        var now = time.GetUtcNow().UtcDateTime;
+        foreach (var (noticeId, h) in held.State.EntriesOf(message.Partition).Where(e => e.Value.caseKey == reversal.caseKey && e.Value.releasedAt is null).ToList())
+        {
+            held.State.Put(output, message.Partition, noticeId, ContactRules.Released(h, now, "dropped: assessment reversed (not illegal)"));
+            output.Send(Topics.ReportsReview, reversal.caseKey, new ReviewRequested
+            {
+                eventId = EventIds.Derive("review", "reversed-held", noticeId),
+                caseKey = reversal.caseKey, report = reversal.report, caseInfo = reversal.caseInfo, hosting = reversal.hosting, verdict = reversal.verdict,
+                reason = $"notice {noticeId} to {h.notice.recipient.address} was held ({h.heldFor}: {h.reason}) and is dropped unsent: an analyst reassessed the case as not illegal",
+                rule = "takedown:assessment-reversed→held-notice-dropped", requestedAt = now,
+            });
+            output.AfterCommit(() =>
+            {
+                Withdrawals.HeldDropped.Inc();
+                log.LogInformation("Held notice {NoticeId} for {CaseKey} dropped unsent: the assessment was reversed", noticeId, reversal.caseKey);
+            });
+        }
+        if (!timers.State.TryGet(message.Partition, reversal.caseKey, out var latest)) return ValueTask.CompletedTask;
+        if (Withdrawals.NotWithdrawn(latest, reversal) is { } why)
+        {
+            output.AfterCommit(() => log.LogInformation("Reversed assessment of {CaseKey}: notice {NoticeId} not withdrawn ({Why})",
+                reversal.caseKey, ReminderSchedule.FirstNoticeId(latest), why));
+            return ValueTask.CompletedTask;
+        }
+        var withdrawal = Withdrawals.Compose(latest, reversal, now, Style(latest.recipient.channel, latest.recipient.address, NoticeKind.WITHDRAWAL, output));
+        output.Send(Topics.NoticesIssued, withdrawal.caseKey, withdrawal);
+        timers.State.Put(output, message.Partition, reversal.caseKey, withdrawal);
+        output.AfterCommit(() =>
+        {
+            Withdrawals.Issued.WithLabels(Withdrawals.ReasonAssessmentReversed).Inc();
+            log.LogInformation("Notice {FirstNoticeId} withdrawn ({NoticeId}) to {Recipient}: the assessment was reversed (not illegal)",
+                withdrawal.originalNoticeId, withdrawal.noticeId, withdrawal.recipient.address);
         });
         return ValueTask.CompletedTask;
     }

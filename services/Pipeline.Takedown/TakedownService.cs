@@ -30,6 +30,7 @@ public static class TakedownService
             .Consumes<TakedownRequested>(Topics.TakedownRequested)
             .Consumes<ContentStatusObserved>(Topics.ContentStatus)
             .Consumes<HashRetracted>(Topics.HashesRetractions)
+            .Consumes<ReportClassified>(Topics.ReportsClassified) // NOT_ILLEGAL only: a reversed assessment withdraws the notice
             .Consumes<NoticeDelivery>(Topics.NoticeDeliveries)
             .CoPartitioned(Topics.TakedownReminders, Topics.TakedownHeld, Topics.TakedownRoutes));
     }

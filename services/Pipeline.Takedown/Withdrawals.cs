@@ -10,7 +10,8 @@ namespace Pipeline.Takedown;
 
 /// <summary>
 /// Withdrawal of a notice whose basis is gone (issue 12): classification reports on hashes.retractions.v1 that a bank
-/// entry a case was classified on has been retracted. When no bank entry supports the case any more
+/// entry a case was classified on has been retracted, or re-sends the case on reports.classified.v1 as NOT_ILLEGAL
+/// because an analyst reversed the assessment (then the notice is withdrawn whatever it rested on). When no bank entry supports the case any more
 /// (<c>remainingMatches</c> 0) and the notice rested on the hash match alone (<c>detectionMethod</c> hash_match, no
 /// analyst's assessment), the recipient of the first notice gets one WITHDRAWAL notice: its own id (derived from the
 /// first notice id), delivered once like any notice. It replaces the case's reminder timer, so no reminder follows; the
@@ -53,7 +54,14 @@ public static class Withdrawals
     }
 
     public static readonly Counter Issued = Metrics.CreateCounter(
-        "pipeline_takedown_withdrawals_total", "WITHDRAWAL notices issued because the hash-list entry a notice rested on was retracted.");
+        "pipeline_takedown_withdrawals_total", "WITHDRAWAL notices issued, by reason: hash_retracted (the hash-list entry a notice rested on was retracted) or assessment_reversed (an analyst reassessed the case as not illegal).",
+        new CounterConfiguration { LabelNames = ["reason"] });
+
+    public const string ReasonHashRetracted = "hash_retracted";
+    public const string ReasonAssessmentReversed = "assessment_reversed";
+
+    public static readonly Counter HeldDropped = Metrics.CreateCounter(
+        "pipeline_takedown_held_notices_dropped_total", "Held notices (not yet issued) dropped because an analyst reassessed the case as not illegal; each also goes to reports.review.v1.");
 
     private static readonly JsonSerializerOptions Indented = new() { WriteIndented = true };
 
@@ -64,8 +72,27 @@ public static class Withdrawals
         : latest.detectionMethod != "hash_match" ? $"the notice rests on {latest.detectionMethod}, not on the hash match alone"
         : null;
 
+    /// <summary>Why a reversed assessment (a NOT_ILLEGAL reclassification) does not withdraw the case's notice, or null when it does.</summary>
+    public static string? NotWithdrawn(TakedownNotice latest, ReportClassified reversal) =>
+        reversal.verdict != Verdict.NOT_ILLEGAL ? $"the verdict is {reversal.verdict}"
+        : latest.kind == NoticeKind.WITHDRAWAL ? "withdrawn already"
+        : reversal.caseInfo.episode != latest.episode ? $"the reassessment is of episode {reversal.caseInfo.episode}, the notice of episode {latest.episode}"
+        : latest.policeHold ? "the notice was held for the police and never sent"
+        : null;
+
+    /// <summary>The withdrawal of the case's first notice after an analyst reassessed the case as not illegal.</summary>
+    public static TakedownNotice Compose(TakedownNotice latest, ReportClassified reversal, DateTime issuedAt, NoticeStyle? style = null)
+    {
+        var when = reversal.assessment?.assessedAt ?? reversal.classifiedAt;
+        return Compose(latest, issuedAt, "the assessment it rested on was reversed", t => t.WithdrawalReversed(latest.url, when), style);
+    }
+
     /// <summary>The withdrawal of the case's first notice (the latest being that notice or one of its reminders).</summary>
-    public static TakedownNotice Compose(TakedownNotice latest, HashRetracted retraction, DateTime issuedAt, NoticeStyle? style = null)
+    public static TakedownNotice Compose(TakedownNotice latest, HashRetracted retraction, DateTime issuedAt, NoticeStyle? style = null) =>
+        Compose(latest, issuedAt, "the hash-list entry it rested on was retracted",
+            t => t.WithdrawalReason(latest.url, retraction.bank, retraction.retractedAt), style);
+
+    private static TakedownNotice Compose(TakedownNotice latest, DateTime issuedAt, string why, Func<NoticeTexts, string> reason, NoticeStyle? style)
     {
         var texts = (style ?? NoticeStyle.Default).Texts;
         var firstId = ReminderSchedule.FirstNoticeId(latest);
@@ -75,10 +102,10 @@ public static class Withdrawals
         xarf["report_id"] = noticeId;
         xarf["timestamp"] = issuedAt.ToString("yyyy-MM-ddTHH:mm:ss.fffZ", CultureInfo.InvariantCulture);
         xarf["withdrawal_of"] = firstId;
-        xarf["description"] = $"Withdrawal of notice {firstId}: the hash-list entry it rested on was retracted. No action is requested.";
+        xarf["description"] = $"Withdrawal of notice {firstId}: {why}. No action is requested.";
         var text = new StringBuilder();
         text.Append(texts.WithdrawalHeader(noticeId, firstId, firstIssuedAt)).Append('\n');
-        text.Append(texts.WithdrawalReason(latest.url, retraction.bank, retraction.retractedAt)).Append('\n');
+        text.Append(reason(texts)).Append('\n');
         text.Append(texts.WithdrawalNoAction).Append('\n');
         var withdrawal = NoticeComposer.Copy(latest, firstIssuedAt, latest.timeline.removalObservedAt);
         withdrawal.eventId = EventIds.Derive("withdrawal-issued", firstId);

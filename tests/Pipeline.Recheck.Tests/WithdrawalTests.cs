@@ -62,4 +62,69 @@ public class WithdrawalTests
         Assert.Contains(other, breaches);
         Assert.Null(h.Schedule.Find(first)); // no longer checked
     }
+
+    /// <summary>The case as classification re-sends it when an analyst reverses the assessment to NOT_ILLEGAL.</summary>
+    private static ReportClassified Reversed(TakedownRequested r, DateTime at) => new()
+    {
+        eventId = EventIds.Derive("classified", r.eventId, "reassessed"), caseKey = r.caseKey, report = r.report, caseInfo = r.caseInfo, hosting = r.hosting,
+        verdict = Verdict.NOT_ILLEGAL, matches = r.matches,
+        assessment = new Assessment
+        {
+            classification = Classification.NOT_ILLEGAL, ageGroup = AgeGroup.NOT_DETERMINED, gender = Gender.NOT_DETERMINED,
+            isVirtual = false, userGenerated = false, analyst = "analyst-2", assessedAt = at,
+        },
+        classifiedAt = at,
+    };
+
+    [Fact]
+    public async Task A_reversed_assessment_withdraws_the_sent_notice_once_and_drops_a_held_one_with_a_review_record()
+    {
+        await using var h = await StartAsync();
+        var sent = new Hosters.Hoster("rv-host", "www.rv-host.example", "198.51.100.75", 64505, NoticeChannel.EMAIL, "abuse@rv-host.example");
+        var held = new Hosters.Hoster("rv-held", "www.rv-held.example", "198.51.100.76", 64506, NoticeChannel.EMAIL, "abuse@rv-held.example");
+        var url = sent.Url("r/1.jpg");
+        var heldUrl = held.Url("r/2.jpg");
+        await h.StartStagesAsync([sent.Host, held.Host], new Dictionary<string, string?> { ["Takedown:Delivery:BatchWindow"] = "00:00:00" });
+        using var reviews = new Pipeline.TestSupport.TopicWatcher(h.Runtime.BootstrapServers, h.Runtime.SchemaRegistryUrl, Topics.ReportsReview);
+        await reviews.Assigned.WaitAsync(TimeSpan.FromSeconds(30));
+        var request = Hosters.Request(sent, url, T0 - 10 * M, T0);
+        var heldRequest = Hosters.Request(held, heldUrl, T0 - 10 * M, T0);
+        heldRequest.hosting.abuseContact.approved = false; // found by RDAP, not approved: the notice waits for a person
+        heldRequest.hosting.abuseContact.foundVia = "rdap:test";
+        await h.Clients.Publisher.PublishAsync(Topics.TakedownRequested, url, request);
+        await h.Clients.Publisher.PublishAsync(Topics.TakedownRequested, heldUrl, heldRequest);
+        var first = NoticeComposer.NoticeId(url, 0, 0);
+        var heldId = NoticeComposer.NoticeId(heldUrl, 0, 0);
+        await Until(() => h.Smtp.Messages.Count == 1 && h.Schedule.Find(first) is not null && h.IsHeld(heldId), TimeSpan.FromSeconds(30),
+            () => "the first notice sent and scheduled, the other held for approval");
+        await h.RunUntilAsync(T0 + 2 * H, [], () => Task.CompletedTask);
+
+        // At 2 h an analyst reverses both cases to NOT_ILLEGAL; the reversal is replayed.
+        await h.Clients.Publisher.PublishAsync(Topics.ReportsClassified, url, Reversed(request, h.Now));
+        await h.Clients.Publisher.PublishAsync(Topics.ReportsClassified, heldUrl, Reversed(heldRequest, h.Now));
+        var withdrawalId = EventIds.Derive("withdrawal", first);
+        await Until(() => h.Smtp.Messages.Count == 2 && !h.IsHeld(heldId) && h.Watcher.Events<TakedownNotice>(Topics.NoticesIssued, n => n.kind == NoticeKind.WITHDRAWAL).Count > 0, TimeSpan.FromSeconds(30),
+            () => $"the withdrawal sent and the held notice dropped; mails {h.Smtp.Messages.Count}");
+        await h.Clients.Publisher.PublishAsync(Topics.ReportsClassified, url, Reversed(request, h.Now));
+        await h.Clients.Publisher.PublishAsync(Topics.ReportsClassified, heldUrl, Reversed(heldRequest, h.Now));
+        await h.SettleAsync();
+
+        // Three days on: one withdrawal, no reminder, no breach, no more checks; the held notice never left.
+        await h.RunUntilAsync(T0 + 3 * 24 * H, [], () => Task.CompletedTask);
+        var notices = h.Watcher.Events<TakedownNotice>(Topics.NoticesIssued).DistinctBy(n => n.eventId).ToList();
+        var withdrawal = Assert.Single(notices, n => n.kind == NoticeKind.WITHDRAWAL);
+        Assert.Equal((withdrawalId, first, sent.Address), (withdrawal.noticeId, withdrawal.originalNoticeId, withdrawal.recipient.address));
+        Assert.Contains("assessment it rested on was reversed", withdrawal.xarf, StringComparison.Ordinal);
+        Assert.Contains("found it not illegal", withdrawal.text, StringComparison.Ordinal);
+        Assert.DoesNotContain(notices, n => n.kind == NoticeKind.REMINDER);
+        Assert.DoesNotContain(notices, n => n.caseKey == heldUrl);
+        Assert.Single(h.Smtp.Messages, m => m.Message.TextBody?.Contains(withdrawalId, StringComparison.Ordinal) == true);
+        Assert.DoesNotContain(h.Smtp.Messages, m => m.To.Single() == held.Address);
+        await Until(() => reviews.Events<ReviewRequested>(Topics.ReportsReview, r => r.caseKey == heldUrl).Count > 0, TimeSpan.FromSeconds(30), () => "the review record of the dropped notice");
+        var review = Assert.Single(reviews.Events<ReviewRequested>(Topics.ReportsReview, r => r.caseKey == heldUrl).DistinctBy(r => r.eventId));
+        Assert.Equal("takedown:assessment-reversed→held-notice-dropped", review.rule);
+        Assert.Contains(heldId, review.reason, StringComparison.Ordinal);
+        Assert.DoesNotContain(h.Watcher.Events<SlaEvent>(Topics.SlaEvents, e => e.kind == SlaEventKind.DEADLINE_BREACHED), e => e.caseKey == url);
+        Assert.Null(h.Schedule.Find(first));
+    }
 }

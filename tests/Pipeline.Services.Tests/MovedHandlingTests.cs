@@ -69,7 +69,7 @@ public class MovedHandlingTests
         var options = new RecheckOptions { HomeHotline = "nl-hotline" };
         var schedule = new RecheckSchedule(options);
         var notice = Fixtures.Notice(Issued);
-        var store = new RecheckStateStore(Kafka, null!, NullLogger<RecheckStateStore>.Instance);
+        var store = new RecheckStateStore(Kafka, Microsoft.Extensions.Options.Options.Create(new RetentionOptions()), null!, NullLogger<RecheckStateStore>.Instance);
         store.State.Apply(1, notice.caseKey, schedule.Schedule(null, notice, Issued)!);
         var time = new FakeTimeProvider(new DateTimeOffset(Issued.AddMinutes(5)));
         IContentProbe probe = new NeverProbe();

@@ -23,7 +23,7 @@ public class RecheckAfterRemovalTests
     /// <summary>A store holding <paramref name="entry"/> as applied state (no broker: entries put as a restore would).</summary>
     private static RecheckStateStore Store(RecheckEntry entry)
     {
-        var store = new RecheckStateStore(Microsoft.Extensions.Options.Options.Create(new KafkaOptions()), null!, Microsoft.Extensions.Logging.Abstractions.NullLogger<RecheckStateStore>.Instance);
+        var store = new RecheckStateStore(Microsoft.Extensions.Options.Options.Create(new KafkaOptions()), Microsoft.Extensions.Options.Options.Create(new RetentionOptions()), null!, Microsoft.Extensions.Logging.Abstractions.NullLogger<RecheckStateStore>.Instance);
         store.State.Apply(1, entry.caseKey, entry);
         return store;
     }

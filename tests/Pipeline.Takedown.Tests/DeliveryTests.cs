@@ -72,7 +72,8 @@ public class DeliveryTests
         var onTopic = Assert.Single(h.DeliveriesOf(topic.noticeId));
         Assert.Equal(DeliveryStatus.SENT, onTopic.status);
         Assert.Equal(NoticeChannel.TOPIC, onTopic.channel);
-        Assert.Contains(Topics.NoticesIssued, onTopic.detail, StringComparison.Ordinal);
+        Assert.Contains(Topics.NoticeDeliveries, onTopic.detail, StringComparison.Ordinal);
+        Assert.Equal(topic.noticeId, onTopic.notice?.noticeId); // the recipient reads the notice from its SENT record
         Assert.Empty(h.Smtp.Messages);
     }
 

@@ -224,6 +224,29 @@ public sealed class RelocationTests : IAsyncDisposable
     }
 
     [Fact]
+    public async Task A_topic_channel_notice_whose_host_moved_is_not_published_and_the_case_is_routed_to_the_new_hoster()
+    {
+        _ = await StartAsync();
+        await watch.Assigned;
+        var c = Classified("move-topic", AddressB);
+        c.hosting.abuseContact = new AbuseContact { address = "abuse.hoster-a.v1", channel = NoticeChannel.TOPIC, foundVia = "networks:table", approved = true };
+        await h.Publisher.PublishAsync(Topics.ReportsClassified, c.caseKey, c);
+
+        await Until(() => MailsTo("abuse@hoster-b.example").Count == 1 && Moved(c.caseKey).Count == 1 && Notices(c.caseKey).Count == 2
+                && watch.Events<ReportClassified>(Topics.ReportsRelocated, r => r.caseKey == c.caseKey).Count == 1,
+            () => $"{Moved(c.caseKey).Count} MOVED, {MailsTo("abuse@hoster-b.example").Count} mails to hoster B, {Notices(c.caseKey).Count} notices");
+        var old = Assert.Single(Notices(c.caseKey), n => n.routeGeneration == 0);
+        Assert.Equal(NoticeChannel.TOPIC, old.recipient.channel);
+        var moved = Assert.Single(h.DeliveriesOf(old.noticeId)); // MOVED, and no SENT record: the topic recipient never sees it
+        Assert.Equal(DeliveryStatus.MOVED, moved.status);
+        Assert.Equal("hoster-b", moved.movedTo?.hosterId);
+        var relocated = Assert.Single(watch.Events<ReportClassified>(Topics.ReportsRelocated, r => r.caseKey == c.caseKey));
+        Assert.Equal(1, relocated.routeGeneration);
+        var fresh = Assert.Single(Notices(c.caseKey), n => n.routeGeneration == 1);
+        Assert.Equal("abuse@hoster-b.example", fresh.recipient.address);
+    }
+
+    [Fact]
     public async Task A_failed_relookup_sends_on_the_routing_time_hosting_and_says_so()
     {
         _ = await StartAsync();

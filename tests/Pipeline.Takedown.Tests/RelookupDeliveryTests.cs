@@ -56,6 +56,39 @@ public class RelookupDeliveryTests
     }
 
     [Fact]
+    public async Task A_topic_channel_notice_is_looked_up_again_and_published_only_when_its_host_stayed()
+    {
+        await using var h = await DeliveryHarness.StartAsync();
+        var moved = DeliveryHarness.Notice("topicmover", 0, NoticeChannel.TOPIC, "abuse.topicmover.v1");
+        var stays = DeliveryHarness.Notice("topicstayer", 1, NoticeChannel.TOPIC, "abuse.topicstayer.v1");
+        var asked = new System.Collections.Concurrent.ConcurrentBag<string>();
+        var relookup = new ScriptedRelookup(host =>
+        {
+            asked.Add(host);
+            return host.Contains("topicmover", StringComparison.Ordinal) ? Hosting("abroadhost", "DE") : Hosting("topicstayer", "NL");
+        });
+        await h.StartHostAsync(stages: b =>
+        {
+            b.Services.AddSingleton(new RelookupGate(relookup));
+            return b.AddNoticeDelivery();
+        });
+        await h.PublishAsync([moved, stays]);
+
+        await DeliveryHarness.Eventually(() => h.Final().Count == 2, Wait, () => $"{h.Final().Count} of 2 final deliveries");
+        Assert.Contains(asked, host => host.Contains("topicmover", StringComparison.Ordinal));
+        Assert.Contains(asked, host => host.Contains("topicstayer", StringComparison.Ordinal));
+        var m = Assert.Single(h.DeliveriesOf(moved.noticeId));
+        Assert.Equal(DeliveryStatus.MOVED, m.status);
+        Assert.Equal(NoticeChannel.TOPIC, m.channel);
+        Assert.Equal("DE", m.movedTo?.country);
+        var published = Assert.Single(h.DeliveriesOf(stays.noticeId));
+        Assert.Equal(DeliveryStatus.SENT, published.status);
+        Assert.Equal(stays.xarf, published.notice?.xarf); // the SENT record is the publication the recipient reads
+        Assert.Contains(Topics.NoticeDeliveries, published.detail, StringComparison.Ordinal);
+        Assert.Empty(h.Smtp.Messages);
+    }
+
+    [Fact]
     public async Task Each_member_of_a_batch_is_looked_up_again_and_a_moved_one_is_left_out_of_the_mail()
     {
         await using var h = await DeliveryHarness.StartAsync();

@@ -72,8 +72,8 @@ public sealed class SimulatedWeb(TimeProvider time, int seed) : IContentProbe, I
         removeAt.TryAdd(url, at);
     }
 
-    /// <summary>Starts the hosters' abuse desks: a consumer group on the notice topic (the desks whose channel is the topic
-    /// read their notices there) and on the delivery topic (a desk on e-mail gets a notice when its delivery is SENT; a
+    /// <summary>Starts the hosters' abuse desks: a consumer group on the delivery topic (a desk on the topic channel reads
+    /// its notice from the SENT record, which carries it; a desk on e-mail gets a notice when its delivery is SENT; a
     /// notice recorded MOVED never reached anyone).</summary>
     public void StartDesks(KafkaOptions kafka, AvroSerdes serdes)
     {
@@ -84,21 +84,15 @@ public sealed class SimulatedWeb(TimeProvider time, int seed) : IContentProbe, I
                 GroupId = "demo-hoster-desks", AutoOffsetReset = AutoOffsetReset.Earliest, SessionTimeoutMs = 3000, HeartbeatIntervalMs = 750,
                 PartitionAssignmentStrategy = PartitionAssignmentStrategy.CooperativeSticky,
             }).Build();
-            consumer.Subscribe([Topics.NoticesIssued, Topics.NoticeDeliveries]);
+            consumer.Subscribe(Topics.NoticeDeliveries);
             while (!stop.IsCancellationRequested)
             {
                 var r = KafkaClients.Poll(consumer, TimeSpan.FromMilliseconds(100));
                 if (r?.Message?.Value is null) continue;
-                if (r.Topic == Topics.NoticesIssued)
-                {
-                    var notice = serdes.Deserialize<TakedownNotice>(r.Message.Value, r.Topic);
-                    if (notice.recipient.channel == NoticeChannel.TOPIC) Receive(notice);
-                }
-                else
-                {
-                    var delivery = serdes.Deserialize<NoticeDelivery>(r.Message.Value, r.Topic);
-                    if (delivery is { status: DeliveryStatus.SENT, channel: not NoticeChannel.TOPIC }) Receive(delivery.hosterId, delivery.caseKey, delivery.at);
-                }
+                var delivery = serdes.Deserialize<NoticeDelivery>(r.Message.Value, r.Topic);
+                if (delivery.status != DeliveryStatus.SENT) continue;
+                if (delivery is { channel: NoticeChannel.TOPIC, notice: { } notice }) Receive(notice);
+                else Receive(delivery.hosterId, delivery.caseKey, delivery.at);
             }
             consumer.Close();
         }) { IsBackground = true, Name = "demo-hoster-desks" };
