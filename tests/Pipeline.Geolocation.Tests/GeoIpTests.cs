@@ -98,7 +98,7 @@ public sealed class GeoIpTests : IDisposable
             Origins = new() { ["cdn.example"] = "not-an-ip" },
             Dns = new DnsSettings { NameServers = ["resolver.example:53"], Attempts = 0 },
             GeoIp = new GeoIpSettings { AsnDatabase = Path.Combine(dir, "missing.mmdb") },
-            Rdap = new RdapSettings { Registries = [new() { Prefix = "192.0.2.0/24", BaseUrl = "ftp://rdap.example/" }] },
+            Rdap = new RdapSettings { Registries = [new() { Prefix = "192.0.2.0/24", BaseUrl = "ftp://rdap.example/" }], Domains = [new() { Suffix = ".example", BaseUrl = "rdap.nic.example" }] },
         };
         var e = Assert.Throws<OptionsValidationException>(() => GeolocationService.Validate(options));
         var all = string.Join("\n", e.Failures);
@@ -107,6 +107,8 @@ public sealed class GeoIpTests : IDisposable
         Assert.Contains("Geolocation:Origins:cdn.example is 'not-an-ip'", all, StringComparison.Ordinal);
         Assert.Contains("Geolocation:Dns:NameServers:0 'resolver.example:53' is not address:port. Fix:", all, StringComparison.Ordinal);
         Assert.Contains("Geolocation:Dns:Attempts 0 is out of range. Fix:", all, StringComparison.Ordinal);
+        Assert.Contains("Geolocation:Rdap:Domains:0:Suffix '.example' is not a domain suffix. Fix:", all, StringComparison.Ordinal);
+        Assert.Contains("Geolocation:Rdap:Domains:0:BaseUrl 'rdap.nic.example' is not an http(s) URL. Fix:", all, StringComparison.Ordinal);
         Assert.Contains("Geolocation:GeoIp:AsnDatabase", all, StringComparison.Ordinal);
         Assert.Contains("Geolocation:Rdap:Registries:0:BaseUrl 'ftp://rdap.example/' is not an http(s) URL. Fix:", all, StringComparison.Ordinal);
     }
