@@ -199,13 +199,14 @@ public static class PipelineCommandLine
         var speed = Value("--speed", 3600.0, "How much faster the stage clock runs than real time.");
         var rawBench = Value("--raw-bench", 100_000, "Messages for the embedded cluster's raw produce/consume measurement (at least 1000).");
         var seed = Value("--seed", 1, "Seed of the synthetic reports and web.");
+        var partitions = Value("--partitions", 0, "Partitions of every topic; 0 keeps the topic catalog's (infra/kafka/topics.json, mostly 6).");
         var command = new Command("pipeline", "Every stage in one process on the embedded runtime: end-to-end reports/s (closed loop, or --rate N reports/s), raw "
             + "cluster rates in the same run, hops per report, hop efficiency, submitted → first notice in real milliseconds.")
         {
-            rate, duration, warmup, drain, inFlight, maxOpen, speed, rawBench, seed,
+            rate, duration, warmup, drain, inFlight, maxOpen, speed, rawBench, seed, partitions,
         };
         Run(command, (r, ct) => BenchPipelineCommand.RunAsync(new BenchPipelineCommand.Settings(r.GetValue(rate), r.GetValue(duration), r.GetValue(warmup), r.GetValue(drain),
-            r.GetValue(inFlight), r.GetValue(maxOpen), r.GetValue(speed), r.GetValue(rawBench), r.GetValue(seed)), ct));
+            r.GetValue(inFlight), r.GetValue(maxOpen), r.GetValue(speed), r.GetValue(rawBench), r.GetValue(seed), r.GetValue(partitions)), ct));
         return command;
     }
 
