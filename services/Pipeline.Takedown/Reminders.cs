@@ -60,7 +60,8 @@ public static class ReminderSchedule
 /// <summary>
 /// The reminder timers: per case key the latest notice (first or last reminder) in the compacted topic
 /// takedown.reminders.v1, co-partitioned with takedown.requested and content.status; a confirmed removal closes the
-/// timer by setting <c>timeline.removalObservedAt</c> (kept, so that a replayed request does not start it again).
+/// timer by setting <c>timeline.removalObservedAt</c> (kept, so that a replayed request does not start it again); an
+/// ONLINE observation puts its time into the entry's X-ARF document as <c>verified_at</c> (<see cref="ReminderSchedule.SeenOnline"/>).
 /// The takedown stage owns the store: its timers fire on the stage's thread (<see cref="TakedownProcessor"/>).
 /// </summary>
 public sealed class ReminderTimers(IOptions<KafkaOptions> kafka, IOptions<RetentionOptions> retention, AvroSerdes serdes, ILogger<ReminderTimers> log)

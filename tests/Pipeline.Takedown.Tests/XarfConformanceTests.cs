@@ -269,6 +269,25 @@ public partial class XarfConformanceTests
         }
     }
 
+    /// <summary>A re-upload's first notice (recheck found the URL online again after its removal; no analyst, no hash
+    /// match of its own) is verified by that check: automated_crawler, when it saw it.</summary>
+    [Fact]
+    public void A_reupload_notice_is_verified_by_the_check_that_saw_it_online_again()
+    {
+        var request = Request(HostKind.Dns, null, SeverityCategory.NOT_DETERMINED, Contact.Directory, ContentType.OTHER);
+        request.matches = [];
+        request.caseInfo.reupload = true;
+        request.caseInfo.episode = 1;
+        request.report.reporterType = ReporterType.CRAWLER;
+        request.report.receivedAt = T0.AddMinutes(-5);
+        var notice = new NoticeComposer(Options).Compose(request, T0);
+        Conforms(notice.xarf, "re-upload");
+        Assert.Equal(("2026-02-02T09:55:00.000Z", "automated_crawler"), Verification(notice.xarf));
+        // A crawler's report that is no re-upload verified nothing at the URL by itself: no verification.
+        request.caseInfo.reupload = false;
+        Assert.Equal((null, null), Verification(new NoticeComposer(Options).Compose(request, T0).xarf));
+    }
+
     /// <summary>A reminder of a notice written before these fixes (from state) is brought into shape.</summary>
     [Fact]
     public void A_reminder_of_a_notice_written_before_the_fixes_conforms()
