@@ -203,12 +203,25 @@ public sealed class NoticeComposer(TakedownOptions options)
         if (n.hashes?.sha256 is { } sha256) hashes["sha256"] = sha256;
         if (hashes.Count > 0) doc["hash_values"] = hashes;
         doc["content_removed"] = false;
+        if (Verification(request) is { } verified) XarfShape.Verified(doc, verified.At, verified.Method);
         if (n.classification == Classification.NATIONAL) doc["tags"] = new JsonArray(XarfShape.NationalLawTag);
         doc["description"] = (n.classification == Classification.NATIONAL
             ? $"Child sexual abuse material, illegal under national law ({n.country ?? "the hosting country"}), reported to {options.SenderOrganisation}. "
             : $"Child sexual abuse material reported to {options.SenderOrganisation}. ") + RemoveBy(n.deadline, n.issuedAt);
         return doc.ToJsonString(Indented);
     }
+
+    /// <summary>
+    /// What verified the material a first notice is about (X-ARF <c>verified_at</c>, <c>verification_method</c>): the
+    /// analyst's assessment (<c>manual</c>, at its assessedAt); for a re-upload, our recheck that found the URL online
+    /// again (<c>automated_crawler</c>, when it saw it). A known-hash match alone verified nothing at the URL: null, and
+    /// the notice carries neither field. Reminders and escalations carry the latest verification of the case's timer
+    /// (recheck's last ONLINE observation, <see cref="ReminderSchedule.SeenOnline"/>).
+    /// </summary>
+    public static (DateTime At, string Method)? Verification(TakedownRequested request) =>
+        request.assessment is { } assessment ? (assessment.assessedAt, XarfShape.VerifiedManually)
+        : request.caseInfo.reupload && request.report.reporterType == ReporterType.CRAWLER ? (request.report.receivedAt, XarfShape.VerifiedByCrawler)
+        : null;
 
     /// <summary>The first notice's text in the recipient's language (<see cref="NoticeTexts"/>): the full text, or with
     /// the brief template the header and one request sentence (the X-ARF report carries the details).</summary>

@@ -116,62 +116,68 @@ public abstract class NoticeTexts
         public override string ConfirmationThanks => "Thank you. No further action is requested; we keep watching the address for a re-upload for a while.";
     }
 
+    /// <summary>Dutch in the formal register (<c>u</c>, requests as "Wij verzoeken u ... te ..."), with one word for each
+    /// thing: <c>melding</c> (our notice), <c>herinnering</c>, <c>escalatie</c>, <c>intrekking</c>, <c>hostingprovider</c>,
+    /// <c>verwijderen</c>/<c>verwijdertermijn</c>. Numbers take the Dutch decimal comma; times stay ISO and UTC as in
+    /// every language.</summary>
     private sealed class DutchTexts : NoticeTexts
     {
         public override string Code => "nl";
         public override string Header(string noticeId, string organisation, string contact) => $"Melding {noticeId} van {organisation} ({contact})";
         public override string To(string name, string address) => $"Aan: {name} <{address}>";
-        public override string AskHoster => "Wij verzoeken u materiaal van seksueel misbruik van kinderen te verwijderen op het volgende adres, dat door uw netwerk wordt gehost:";
-        public override string AskCdn => "Wij verzoeken u materiaal van seksueel misbruik van kinderen te verwijderen op het volgende adres, dat uw netwerk als CDN of reverse proxy doorgeeft, en de oorspronkelijke server die het host bekend te maken:";
-        public override string Classification(string classification, string detectionMethod) => $"  Classificatie: {classification}; vastgesteld door {Method(detectionMethod)}.";
-        public override string RemoveBefore(DateTime deadline) => $"Verwijder het vóór {T(deadline)} UTC. Wij controleren het adres tot het verdwenen is.";
-        public override string DeadlinePassed(DateTime deadline) => $"De verwijdertermijn, {T(deadline)} UTC, is verstreken: verwijder het nu. Wij controleren het adres tot het verdwenen is.";
+        public override string AskHoster => "Wij verzoeken u het materiaal van seksueel misbruik van kinderen op het volgende adres, dat op uw netwerk wordt gehost, te verwijderen:";
+        public override string AskCdn => "Wij verzoeken u het materiaal van seksueel misbruik van kinderen op het volgende adres, dat via uw netwerk als CDN of reverse proxy wordt aangeboden, te verwijderen en ons mee te delen op welke achterliggende server (origin server) het wordt gehost:";
+        public override string Classification(string classification, string detectionMethod) => $"  Classificatie: {classification}; vastgesteld via {Method(detectionMethod)}.";
+        public override string RemoveBefore(DateTime deadline) => $"Wij verzoeken u het materiaal vóór {T(deadline)} UTC te verwijderen. Wij blijven het adres controleren totdat het materiaal verwijderd is.";
+        public override string DeadlinePassed(DateTime deadline) => $"De verwijdertermijn ({T(deadline)} UTC) is verstreken. Wij verzoeken u het materiaal onmiddellijk te verwijderen. Wij blijven het adres controleren totdat het materiaal verwijderd is.";
         public override string Order(string order) => $"Deze termijn volgt uit het verwijderingsbevel {order} van de bevoegde autoriteit.";
-        public override string NoImagery => "Deze melding bevat geen beeldmateriaal. Stuur het materiaal niet terug en stuur het niet door.";
+        public override string NoImagery => "Deze melding bevat geen beeldmateriaal. Stuur het materiaal niet mee in een antwoord en stuur het ook niet door.";
         public override string Brief(string url, DateTime deadline, DateTime issuedAt) => deadline > issuedAt
-            ? $"Verwijder het materiaal van seksueel misbruik van kinderen op {url} vóór {T(deadline)} UTC. De details staan in het X-ARF-rapport bij deze melding."
-            : $"Verwijder het materiaal van seksueel misbruik van kinderen op {url} nu: de verwijdertermijn, {T(deadline)} UTC, is verstreken. De details staan in het X-ARF-rapport bij deze melding.";
+            ? $"Wij verzoeken u het materiaal van seksueel misbruik van kinderen op {url} vóór {T(deadline)} UTC te verwijderen. De details staan in het X-ARF-rapport bij deze melding."
+            : $"Wij verzoeken u het materiaal van seksueel misbruik van kinderen op {url} onmiddellijk te verwijderen: de verwijdertermijn ({T(deadline)} UTC) is verstreken. De details staan in het X-ARF-rapport bij deze melding.";
         public override string ReminderHeader(int number, string noticeId, string firstId, DateTime firstIssuedAt) =>
-            $"Herinnering {number} ({noticeId}) aan melding {firstId}, verzonden {T(firstIssuedAt)} UTC.";
-        public override string StillOnline(DateTime at) => $"Op {T(at)} UTC staat het materiaal nog online. De melding volgt hieronder opnieuw.";
+            $"Herinnering {number} ({noticeId}) aan melding {firstId}, verzonden op {T(firstIssuedAt)} UTC.";
+        public override string StillOnline(DateTime at) => $"Op {T(at)} UTC staat het materiaal nog steeds online. Hieronder volgt de melding opnieuw.";
         public override string StillOnlineOverdue(DateTime at, DateTime deadline) =>
-            $"Op {T(at)} UTC staat het materiaal nog online en de verwijdertermijn ({T(deadline)} UTC) is verstreken: verwijder het nu. De melding volgt hieronder opnieuw.";
+            $"Op {T(at)} UTC staat het materiaal nog steeds online en is de verwijdertermijn ({T(deadline)} UTC) verstreken. Wij verzoeken u het materiaal onmiddellijk te verwijderen. Hieronder volgt de melding opnieuw.";
         public override string EscalationHeader(int number, string noticeId, string firstId, DateTime firstIssuedAt, string hoster, string hosterAddress) =>
-            $"Escalatie {number} ({noticeId}) van melding {firstId}, verzonden {T(firstIssuedAt)} UTC aan de hoster {hoster} <{hosterAddress}>.";
+            $"Escalatie {number} ({noticeId}) van melding {firstId}, op {T(firstIssuedAt)} UTC verzonden aan de hostingprovider {hoster} <{hosterAddress}>.";
         public override string EscalationTo(string name, string address, RecipientRole role, DateTime at, DateTime deadline) =>
-            $"Aan: {name} <{address}>, als {Role(role)}. Op {T(at)} UTC staat het materiaal nog online en heeft de hoster het niet verwijderd; de verwijdertermijn was {T(deadline)} UTC.";
+            $"Aan: {name} <{address}>, als {Role(role)}. Op {T(at)} UTC staat het materiaal nog steeds online: de hostingprovider heeft het niet verwijderd. De verwijdertermijn liep af op {T(deadline)} UTC.";
         public override string EscalationAsk(RecipientRole role) => role switch
         {
-            RecipientRole.AUTHORITY => "Wij vragen u binnen uw bevoegdheid op te treden. De melding aan de hoster volgt hieronder.",
-            RecipientRole.REGISTRAR => "Wij vragen u op grond van uw misbruikbeleid op te treden tegen de domeinnaam. De melding aan de hoster volgt hieronder.",
-            _ => "Wij vragen u het materiaal van uw site te verwijderen. De melding aan de hoster volgt hieronder.",
+            RecipientRole.AUTHORITY => "Wij verzoeken u binnen uw bevoegdheden op te treden. Hieronder volgt de melding aan de hostingprovider.",
+            RecipientRole.REGISTRAR => "Wij verzoeken u op grond van uw abusebeleid maatregelen te nemen tegen de domeinnaam. Hieronder volgt de melding aan de hostingprovider.",
+            _ => "Wij verzoeken u het materiaal van uw website te verwijderen. Hieronder volgt de melding aan de hostingprovider.",
         };
         public override string Role(RecipientRole role) => role switch
         {
             RecipientRole.AUTHORITY => "bevoegde autoriteit",
             RecipientRole.REGISTRAR => "registrar van het domein",
-            RecipientRole.SITE_OWNER => "eigenaar van de site",
+            RecipientRole.SITE_OWNER => "eigenaar van de website",
+            RecipientRole.HOSTER => "hostingprovider",
+            RecipientRole.CDN => "CDN-aanbieder",
             _ => role.ToString().ToLowerInvariant(),
         };
         public override string WithdrawalHeader(string noticeId, string firstId, DateTime firstIssuedAt) =>
-            $"Intrekking ({noticeId}) van melding {firstId}, verzonden {T(firstIssuedAt)} UTC, en van de herinneringen daaraan.";
+            $"Intrekking ({noticeId}) van melding {firstId}, verzonden op {T(firstIssuedAt)} UTC, en van de herinneringen daaraan.";
         public override string WithdrawalReason(string url, string bank, DateTime retractedAt) =>
-            $"De melding betrof {url}. De classificatie berustte op een vermelding in de hashlijst {bank} die inmiddels is ingetrokken ({T(retractedAt)} UTC).";
+            $"De melding betrof {url}. De classificatie was gebaseerd op een vermelding in de hashlijst {bank}; die vermelding is op {T(retractedAt)} UTC ingetrokken.";
         public override string WithdrawalReversed(string url, DateTime assessedAt) =>
-            $"De melding betrof {url}. Een analist van het meldpunt heeft het materiaal opnieuw beoordeeld en niet illegaal bevonden ({T(assessedAt)} UTC); de grond voor de melding is vervallen.";
-        public override string WithdrawalNoAction => "Op grond van die melding wordt niets van u gevraagd en de termijn ervan vervalt. Onze excuses voor het ongemak.";
+            $"De melding betrof {url}. Een analist van het meldpunt heeft het materiaal op {T(assessedAt)} UTC opnieuw beoordeeld en niet strafbaar bevonden; daarmee is de grondslag voor de melding vervallen.";
+        public override string WithdrawalNoAction => "Op grond van die melding wordt niets meer van u gevraagd en de bijbehorende termijn vervalt. Wij bieden u onze excuses aan voor het ongemak.";
         public override string ConfirmationHeader(string noticeId, string firstId, DateTime firstIssuedAt) =>
-            $"Verwijdering bevestigd ({noticeId}) voor melding {firstId}, verzonden {T(firstIssuedAt)} UTC.";
+            $"Bevestiging van verwijdering ({noticeId}) bij melding {firstId}, verzonden op {T(firstIssuedAt)} UTC.";
         public override string ConfirmationFound(string url, DateTime removedAt, bool byHoster, TimeSpan afterNotice) =>
-            $"Het materiaal op {url} bleek op {T(removedAt)} UTC verwijderd ({(byHoster ? "uw bevestiging, nagegaan met onze controle" : "onze controles")}), "
-            + (afterNotice < TimeSpan.Zero ? "vóór de melding." : $"{afterNotice.TotalHours.ToString("0.0", CultureInfo.InvariantCulture)} uur na de melding.");
-        public override string ConfirmationThanks => "Dank u. Er is geen verdere actie nodig; wij houden het adres nog enige tijd in de gaten voor een nieuwe upload.";
+            $"Het materiaal op {url} bleek op {T(removedAt)} UTC verwijderd te zijn ({(byHoster ? "volgens uw bevestiging, nagegaan met onze controle" : "vastgesteld met onze controles")}), "
+            + (afterNotice < TimeSpan.Zero ? "al vóór de melding." : $"{afterNotice.TotalHours.ToString("0.0", CultureInfo.InvariantCulture).Replace('.', ',')} uur na de melding.");
+        public override string ConfirmationThanks => "Hartelijk dank. Er is geen verdere actie van u nodig; wij blijven het adres nog enige tijd controleren op een nieuwe upload.";
 
         private static string Method(string method) => method switch
         {
-            "hash_match" => "hash-overeenkomst",
+            "hash_match" => "een hashmatch met bekend materiaal",
             "manual_review" => "beoordeling door een analist",
-            "user_report" => "een melding",
+            "user_report" => "een melding van een gebruiker",
             "automated_scan" => "een automatische scan",
             "ai_detection" => "AI-detectie",
             _ => method.Replace('_', ' '),

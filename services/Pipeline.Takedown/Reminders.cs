@@ -27,6 +27,32 @@ public static class ReminderSchedule
     public static TakedownNotice Stopped(TakedownNotice latest, DateTime removedAt) =>
         NoticeComposer.Copy(latest, latest.timeline.noticeSentAt, removedAt);
 
+    /// <summary>
+    /// The timer's state after recheck found the URL online (<paramref name="observed"/>: ONLINE, by our own check, of
+    /// this episode's notice): a copy whose X-ARF document carries <c>verified_at</c> = the observation's time and
+    /// <c>verification_method</c> <c>automated_crawler</c>, so that the reminders and escalations composed from it
+    /// later say when the material was last seen at the URL. Null when the observation changes nothing: another
+    /// status, a re-appearance (the next episode's business), an observation of another notice or older than the
+    /// verification the state has, a timer stopped or withdrawn, or nothing left to come from it.
+    /// </summary>
+    /// <remarks>The observation is kept in the state's document rather than in a field of its own: the document is
+    /// what reminders and escalations copy, and so the schema stays as it is. The state's document then differs from
+    /// the one sent under the same notice id only in these two fields; notices.issued.v1 keeps what was sent.</remarks>
+    public static TakedownNotice? SeenOnline(TakedownNotice latest, ContentStatusObserved observed, TakedownOptions settings)
+    {
+        if (observed.status != ContentStatus.ONLINE || observed.reappeared || observed.method != ObservationMethod.RECHECK) return null;
+        if (latest.timeline.removalObservedAt is not null || latest.kind is not (NoticeKind.FIRST or NoticeKind.REMINDER)) return null;
+        if (observed.noticeId is { } id && id != FirstNoticeId(latest) && id != latest.noticeId) return null;
+        if (NextDue(latest, settings.Reminders) is null && Escalations.NextDue(latest, settings.Escalation) is null) return null;
+        var doc = System.Text.Json.Nodes.JsonNode.Parse(latest.xarf)!.AsObject();
+        if (XarfShape.VerifiedAt(doc) is { } verified && verified >= observed.observedAt) return null;
+        var seen = NoticeComposer.Copy(latest, latest.timeline.noticeSentAt, latest.timeline.removalObservedAt);
+        seen.xarf = XarfShape.Verified(doc, observed.observedAt, XarfShape.VerifiedByCrawler).ToJsonString(Indented);
+        return seen;
+    }
+
+    private static readonly System.Text.Json.JsonSerializerOptions Indented = new() { WriteIndented = true };
+
     /// <summary>The id of the first notice of the timer's episode.</summary>
     public static string FirstNoticeId(TakedownNotice latest) => latest.originalNoticeId ?? latest.noticeId;
 }
@@ -34,7 +60,8 @@ public static class ReminderSchedule
 /// <summary>
 /// The reminder timers: per case key the latest notice (first or last reminder) in the compacted topic
 /// takedown.reminders.v1, co-partitioned with takedown.requested and content.status; a confirmed removal closes the
-/// timer by setting <c>timeline.removalObservedAt</c> (kept, so that a replayed request does not start it again).
+/// timer by setting <c>timeline.removalObservedAt</c> (kept, so that a replayed request does not start it again); an
+/// ONLINE observation puts its time into the entry's X-ARF document as <c>verified_at</c> (<see cref="ReminderSchedule.SeenOnline"/>).
 /// The takedown stage owns the store: its timers fire on the stage's thread (<see cref="TakedownProcessor"/>).
 /// </summary>
 public sealed class ReminderTimers(IOptions<KafkaOptions> kafka, IOptions<RetentionOptions> retention, AvroSerdes serdes, ILogger<ReminderTimers> log)

@@ -179,7 +179,13 @@ public sealed class TakedownProcessor : IProcessor<TakedownRequested>, IProcesso
     public ValueTask ProcessAsync(Incoming<ContentStatusObserved> message, IOutput output, CancellationToken cancellationToken)
     {
         var observed = message.Value;
-        if (!observed.removalConfirmed) return ValueTask.CompletedTask;
+        if (!observed.removalConfirmed)
+        {
+            // Recheck found the URL online: the reminders and escalations still to come say so (X-ARF verified_at).
+            if (timers.State.TryGet(message.Partition, observed.caseKey, out var running) && ReminderSchedule.SeenOnline(running, observed, settings) is { } seen)
+                timers.State.Put(output, message.Partition, observed.caseKey, seen);
+            return ValueTask.CompletedTask;
+        }
         if (!timers.State.TryGet(message.Partition, observed.caseKey, out var latest) || latest.timeline.removalObservedAt is not null)
             return ValueTask.CompletedTask;
         // An observation names the notice it was made for (recheck: the first notice); one for an earlier episode of the

@@ -36,6 +36,9 @@ public static class Withdrawals
         xarf["timestamp"] = issuedAt.ToString("yyyy-MM-ddTHH:mm:ss.fffZ", CultureInfo.InvariantCulture);
         xarf["content_removed"] = true;
         xarf["confirmation_of"] = firstId;
+        // What the confirmation states, the removal, was verified by our check that found the URL gone (on a hoster's
+        // confirmation too: it counts only once a check agrees), not by the analyst or a check that saw it online.
+        XarfShape.Verified(xarf, removal.observedAt, XarfShape.VerifiedByCrawler);
         xarf["description"] = $"Removal confirmed: the material reported in notice {firstId} was found removed at {removedAt:yyyy-MM-dd HH:mm} UTC ({how}). No further action is requested.";
         var text = new StringBuilder();
         text.Append(texts.ConfirmationHeader(noticeId, firstId, firstIssuedAt)).Append('\n');
@@ -102,6 +105,7 @@ public static class Withdrawals
         xarf["report_id"] = noticeId;
         xarf["timestamp"] = issuedAt.ToString("yyyy-MM-ddTHH:mm:ss.fffZ", CultureInfo.InvariantCulture);
         xarf["withdrawal_of"] = firstId;
+        XarfShape.Unverified(xarf); // the notice's basis is gone: no verification of it is claimed any more
         xarf["description"] = $"Withdrawal of notice {firstId}: {why}. No action is requested.";
         var text = new StringBuilder();
         text.Append(texts.WithdrawalHeader(noticeId, firstId, firstIssuedAt)).Append('\n');

@@ -95,6 +95,39 @@ public static partial class XarfShape
         _ => null,
     };
 
+    /// <summary>content-base.json <c>verification_method</c> of a notice whose material an analyst assessed.</summary>
+    public const string VerifiedManually = "manual";
+
+    /// <summary>content-base.json <c>verification_method</c> of a notice whose URL our recheck found serving (ONLINE).</summary>
+    public const string VerifiedByCrawler = "automated_crawler";
+
+    /// <summary>
+    /// content-base.json <c>verified_at</c> (format date-time) and <c>verification_method</c>: when and how the reported
+    /// material was last confirmed at the URL. Written only for a real verification (an analyst's assessment, a check of
+    /// ours that found the URL online, or the check that found it removed on a confirmation); a notice resting on a
+    /// known-hash match alone carries neither.
+    /// </summary>
+    public static JsonObject Verified(JsonObject doc, DateTime at, string method)
+    {
+        doc["verified_at"] = Timestamp(at);
+        doc["verification_method"] = method;
+        return doc;
+    }
+
+    /// <summary>The document without <c>verified_at</c> and <c>verification_method</c> (a withdrawal claims no verification).</summary>
+    public static JsonObject Unverified(JsonObject doc)
+    {
+        doc.Remove("verified_at");
+        doc.Remove("verification_method");
+        return doc;
+    }
+
+    /// <summary>The document's <c>verified_at</c> as a UTC time, or null when it has none (or none that parses).</summary>
+    public static DateTime? VerifiedAt(JsonObject doc) =>
+        doc["verified_at"] is JsonValue v && v.TryGetValue<string>(out var s)
+            && DateTime.TryParse(s, CultureInfo.InvariantCulture, DateTimeStyles.AdjustToUniversal | DateTimeStyles.AssumeUniversal, out var at)
+            ? at : null;
+
     private static readonly HashSet<string> Classifications = ["baseline", "A1", "A2", "B1", "B2"];
 
     /// <summary>

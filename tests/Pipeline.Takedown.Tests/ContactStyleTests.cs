@@ -94,9 +94,9 @@ public class ContactStyleTests
 
         var nl = f.Mails(f.First(dutch).noticeId).Single().TextBody!;
         Assert.StartsWith($"Melding {f.First(dutch).noticeId} van Example Hotline (test)", nl, StringComparison.Ordinal);
-        Assert.Contains("Wij verzoeken u materiaal van seksueel misbruik van kinderen te verwijderen", nl, StringComparison.Ordinal);
-        Assert.Contains($"Verwijder het vóór {T0.AddHours(24):yyyy-MM-dd HH:mm} UTC.", nl, StringComparison.Ordinal);
-        Assert.Contains("vastgesteld door hash-overeenkomst", nl, StringComparison.Ordinal);
+        Assert.Contains("Wij verzoeken u het materiaal van seksueel misbruik van kinderen op het volgende adres, dat op uw netwerk wordt gehost, te verwijderen:", nl, StringComparison.Ordinal);
+        Assert.Contains($"Wij verzoeken u het materiaal vóór {T0.AddHours(24):yyyy-MM-dd HH:mm} UTC te verwijderen.", nl, StringComparison.Ordinal);
+        Assert.Contains("vastgesteld via een hashmatch met bekend materiaal", nl, StringComparison.Ordinal);
         Assert.DoesNotContain("We ask you", nl, StringComparison.Ordinal);
         // The X-ARF document stays as it is: the same fields and English description as the English notice's.
         var en = f.First(plain);
@@ -139,11 +139,13 @@ public class ContactStyleTests
         Assert.Equal(english.xarf, first.xarf);
         Assert.NotEqual(english.text, first.text);
         var reminder = NoticeComposer.Reminder(first, T0.AddHours(30), nl);
-        Assert.Contains("de verwijdertermijn", reminder.text, StringComparison.Ordinal);
+        Assert.Contains($"en is de verwijdertermijn ({T0.AddHours(24):yyyy-MM-dd HH:mm} UTC) verstreken", reminder.text, StringComparison.Ordinal);
         Assert.Equal(first.text, NoticeComposer.FirstText(reminder.text)); // the three header lines, then the notice
         var registrar = new NoticeRecipient { role = RecipientRole.REGISTRAR, name = "Registrar", address = "abuse@registrar.example", channel = NoticeChannel.EMAIL, foundVia = "test" };
         var escalation = Escalations.Compose(reminder, 1, registrar, T0.AddDays(4), nl);
         Assert.Contains("als registrar van het domein", escalation.text, StringComparison.Ordinal);
+        Assert.Contains("Hieronder volgt de melding aan de hostingprovider.", escalation.text, StringComparison.Ordinal);
+        Assert.DoesNotContain("hoster ", escalation.text.Split("\n\n")[0], StringComparison.Ordinal); // one word for it: hostingprovider
         Assert.Equal(Escalations.Compose(reminder, 1, registrar, T0.AddDays(4)).xarf, escalation.xarf);
         var withdrawal = Withdrawals.Compose(reminder, new HashRetracted
         {
@@ -156,8 +158,8 @@ public class ContactStyleTests
             eventId = "s", caseKey = request.caseKey, noticeId = first.noticeId, url = request.caseKey, status = ContentStatus.REMOVED, httpStatus = 404,
             method = ObservationMethod.RECHECK, consecutiveMisses = 3, observedAt = T0.AddDays(2), offlineSince = T0.AddDays(2), removalConfirmed = true,
         }, T0.AddDays(2), nl);
-        Assert.StartsWith("Verwijdering bevestigd (", confirmation.text, StringComparison.Ordinal);
-        Assert.Contains("48.0 uur na de melding", confirmation.text, StringComparison.Ordinal);
+        Assert.StartsWith("Bevestiging van verwijdering (", confirmation.text, StringComparison.Ordinal);
+        Assert.Contains("48,0 uur na de melding", confirmation.text, StringComparison.Ordinal); // the Dutch decimal comma
 
         var fallback = NoticeStyle.Of(Entry("abuse@desk.example", language: "fr", template: "fancy"));
         Assert.Same(NoticeTexts.English, fallback.Texts);

@@ -131,6 +131,42 @@ public partial class XarfConformanceTests
         }
         Assert.Contains("has passed", (string)JsonNode.Parse(reminderAfterDeadline.xarf)!["description"]!, StringComparison.Ordinal);
         Assert.Contains("has passed", (string)JsonNode.Parse(afterOrderDeadline.xarf)!["description"]!, StringComparison.Ordinal);
+
+        // Verification: the analyst's assessment on the first notice and the reminders copied from it; a hash match alone
+        // gives none. A withdrawal claims none; a confirmation carries the check that found the URL gone.
+        var assessed = classification is null ? null : "2026-02-02T09:50:00.000Z";
+        foreach (var notice in new[] { first, reminderBeforeDeadline, reminderAfterDeadline, laterSequence, afterOrderDeadline })
+            Assert.Equal((assessed, assessed is null ? null : "manual"), Verification(notice.xarf));
+        Assert.Equal((null, null), Verification(withdrawal.xarf));
+        Assert.Equal(("2026-02-04T00:00:00.000Z", "automated_crawler"), Verification(confirmation.xarf));
+
+        // Recheck found the URL online (kept in the timer's state): the reminders and escalations composed from that state
+        // carry that observation, whatever verified the first notice; they still conform.
+        foreach (var state in new[] { first, reminderBeforeDeadline })
+        {
+            var seenAt = state.issuedAt.AddHours(6);
+            var seen = ReminderSchedule.SeenOnline(state, Online(request.caseKey, first.noticeId, seenAt), Options);
+            Assert.NotNull(seen);
+            Assert.Equal(state.noticeId, seen.noticeId); // the timer's notice, only its verification changed
+            var verified = (XarfShape.Timestamp(seenAt), "automated_crawler");
+            var reminder = NoticeComposer.Reminder(seen, seenAt.AddHours(6));
+            Conforms(reminder.xarf, $"REMINDER {reminder.sequence} after a recheck saw it online ({host}, {Classes[classIndex].Name}, {contact}, {contentType})");
+            Assert.Equal(verified, Verification(reminder.xarf));
+            var step = 1;
+            foreach (var role in roles)
+            {
+                var recipient = new NoticeRecipient { role = role, name = "Escalation desk", address = "desk@escalation.example", channel = NoticeChannel.EMAIL, foundVia = "config" };
+                var escalation = Escalations.Compose(seen, step, recipient, seenAt.AddDays(step++));
+                Conforms(escalation.xarf, $"ESCALATION {role} after a recheck saw it online ({host}, {Classes[classIndex].Name}, {contact}, {contentType})");
+                Assert.Equal(verified, Verification(escalation.xarf));
+            }
+            // An older observation (a replay) does not move the verification back; a removal-confirmed timer takes none.
+            Assert.Null(ReminderSchedule.SeenOnline(seen, Online(request.caseKey, first.noticeId, seenAt.AddHours(-1)), Options));
+            Assert.Null(ReminderSchedule.SeenOnline(ReminderSchedule.Stopped(state, seenAt), Online(request.caseKey, first.noticeId, seenAt.AddHours(1)), Options));
+            Assert.Null(ReminderSchedule.SeenOnline(state, Online(request.caseKey, "another-episode-notice", seenAt), Options));
+            // A withdrawal from a state seen online claims no verification.
+            Assert.Equal((null, null), Verification(Withdrawals.Compose(seen, new ReportClassified(), seenAt).xarf));
+        }
         Assert.Contains("has passed", afterOrderDeadline.text, StringComparison.Ordinal);
     }
 
@@ -231,6 +267,25 @@ public partial class XarfConformanceTests
             await part.Content!.DecodeToAsync(body);
             Conforms(Encoding.UTF8.GetString(body.ToArray()), part.FileName ?? "attachment");
         }
+    }
+
+    /// <summary>A re-upload's first notice (recheck found the URL online again after its removal; no analyst, no hash
+    /// match of its own) is verified by that check: automated_crawler, when it saw it.</summary>
+    [Fact]
+    public void A_reupload_notice_is_verified_by_the_check_that_saw_it_online_again()
+    {
+        var request = Request(HostKind.Dns, null, SeverityCategory.NOT_DETERMINED, Contact.Directory, ContentType.OTHER);
+        request.matches = [];
+        request.caseInfo.reupload = true;
+        request.caseInfo.episode = 1;
+        request.report.reporterType = ReporterType.CRAWLER;
+        request.report.receivedAt = T0.AddMinutes(-5);
+        var notice = new NoticeComposer(Options).Compose(request, T0);
+        Conforms(notice.xarf, "re-upload");
+        Assert.Equal(("2026-02-02T09:55:00.000Z", "automated_crawler"), Verification(notice.xarf));
+        // A crawler's report that is no re-upload verified nothing at the URL by itself: no verification.
+        request.caseInfo.reupload = false;
+        Assert.Equal((null, null), Verification(new NoticeComposer(Options).Compose(request, T0).xarf));
     }
 
     /// <summary>A reminder of a notice written before these fixes (from state) is brought into shape.</summary>
@@ -372,6 +427,18 @@ public partial class XarfConformanceTests
     }
 
     // ---- helpers ----
+
+    private static (string? At, string? Method) Verification(string xarf)
+    {
+        var doc = JsonNode.Parse(xarf)!.AsObject();
+        return ((string?)doc["verified_at"], (string?)doc["verification_method"]);
+    }
+
+    private static ContentStatusObserved Online(string caseKey, string noticeId, DateTime at) => new()
+    {
+        eventId = $"online-{at:O}", caseKey = caseKey, noticeId = noticeId, url = caseKey, status = ContentStatus.ONLINE, httpStatus = 200,
+        method = ObservationMethod.RECHECK, consecutiveMisses = 0, observedAt = at, offlineSince = null, removalConfirmed = false,
+    };
 
     private static void Conforms(string xarf, string what)
     {
