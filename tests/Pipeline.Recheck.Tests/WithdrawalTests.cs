@@ -220,6 +220,41 @@ public class WithdrawalTests
         Assert.DoesNotContain(h.Watcher.Events<NoticeDelivery>(Topics.NoticeDeliveries), d => d.status == DeliveryStatus.CANCELLED);
     }
 
+    [Fact]
+    public async Task A_reminder_waiting_in_a_batch_when_its_notice_is_withdrawn_is_cancelled_and_the_withdrawal_goes_alone()
+    {
+        await using var h = await StartAsync();
+        var hoster = new Hosters.Hoster("rm-host", "www.rm-host.example", "198.51.100.79", 64509, NoticeChannel.EMAIL, "abuse@rm-host.example");
+        var url = hoster.Url("m/1.jpg");
+        await h.StartStagesAsync([hoster.Host], new Dictionary<string, string?> { ["Takedown:Delivery:BatchWindow"] = "00:10:00" });
+        var request = Hosters.Request(hoster, url, T0 - 10 * M, T0);
+        await h.Clients.Publisher.PublishAsync(Topics.TakedownRequested, url, request);
+        var first = NoticeComposer.NoticeId(url, 0, 0);
+        await Until(() => h.Delivering(first), TimeSpan.FromSeconds(30), () => "the first notice waiting in its batch");
+        // The first notice leaves at 10 min; the first reminder is issued at 24 h and waits in a batch until 24 h 10 min.
+        await h.RunUntilAsync(T0 + 24 * H + 2 * M, [], () => Task.CompletedTask);
+        List<TakedownNotice> Reminders() => h.Watcher.Events<TakedownNotice>(Topics.NoticesIssued, n => n.kind == NoticeKind.REMINDER).DistinctBy(n => n.eventId).ToList();
+        await Until(() => Reminders().Count > 0, TimeSpan.FromSeconds(30), () => "the first reminder issued");
+        var reminder = Assert.Single(Reminders());
+        Assert.True(h.Delivering(reminder.noticeId));
+        Assert.True(Mentions(Assert.Single(h.Smtp.Messages), first));
+
+        await h.Clients.Publisher.PublishAsync(Topics.ReportsClassified, url, Reversed(request, h.Now));
+        var withdrawalId = EventIds.Derive("withdrawal", first);
+        List<NoticeDelivery> Final(string noticeId) =>
+            h.Watcher.Events<NoticeDelivery>(Topics.NoticeDeliveries, d => d.noticeId == noticeId && d.status != DeliveryStatus.RETRYING).DistinctBy(d => d.eventId).ToList();
+        await Until(() => Final(reminder.noticeId).Count > 0 && h.Delivering(withdrawalId), TimeSpan.FromSeconds(30), () => "the reminder cancelled, the withdrawal batched");
+        await h.RunUntilAsync(T0 + 26 * H, [], () => Task.CompletedTask);
+        await Until(() => Final(withdrawalId).Count > 0, TimeSpan.FromSeconds(30), () => "the withdrawal's record");
+
+        Assert.Equal(DeliveryStatus.CANCELLED, Assert.Single(Final(reminder.noticeId)).status);
+        Assert.Equal(DeliveryStatus.SENT, Assert.Single(Final(withdrawalId)).status);
+        Assert.Equal(2, h.Smtp.Messages.Count); // the first notice, then the withdrawal alone
+        Assert.DoesNotContain(h.Smtp.Messages, m => Mentions(m, reminder.noticeId));
+        Assert.Single(h.Smtp.Messages, m => Mentions(m, withdrawalId));
+        Assert.DoesNotContain(h.Watcher.Events<SlaEvent>(Topics.SlaEvents), e => e.kind == SlaEventKind.REMINDER_SENT && e.caseKey == url);
+    }
+
     /// <summary>Whether a mail names a notice id or URL: in its text, its Message-ID or its headers (a batch's X-Notice-Ids).</summary>
     private static bool Mentions(LoopbackSmtpServer.Received m, string s) =>
         m.Message.TextBody?.Contains(s, StringComparison.Ordinal) == true || m.Message.MessageId?.Contains(s, StringComparison.Ordinal) == true
