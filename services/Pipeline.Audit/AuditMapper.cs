@@ -57,7 +57,12 @@ public sealed class AuditMapper(CaseTokens tokens)
                 Stage(stage, "takedown"), null, e.notice is null ? [] : [.. e.notice.reportIds], e.noticeId,
                 Put(d, "status", Name(e.status)).Put("channel", Name(e.channel)).Put("hosterId", e.hosterId)
                     .Put("movedToHosterId", e.movedTo?.hosterId).Put("movedToCountry", e.movedTo?.country).Put("movedToAsn", e.movedTo?.asn?.ToString(CultureInfo.InvariantCulture))),
-            NoticeDelivery e => Record(e.eventId, topic, stage, e.caseKey, e.status == DeliveryStatus.SENT ? "notice.delivered" : "notice.failed", e.at,
+            NoticeDelivery e => Record(e.eventId, topic, stage, e.caseKey, e.status switch
+                {
+                    DeliveryStatus.SENT => "notice.delivered",
+                    DeliveryStatus.CANCELLED => "notice.cancelled", // not sent, by decision (withdrawn before it left): not a failure
+                    _ => "notice.failed",
+                }, e.at,
                 Stage(stage, "takedown"), null, e.notice is null ? [] : [.. e.notice.reportIds], e.noticeId,
                 Put(d, "status", Name(e.status)).Put("channel", Name(e.channel)).Put("attempt", Count(e.attempt)).Put("hosterId", e.hosterId).Put("batchId", e.batchId)),
             ContentStatusObserved { removalConfirmed: false, reappeared: false } => null, // a routine check: only its conclusions are decisions

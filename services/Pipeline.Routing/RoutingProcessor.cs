@@ -9,12 +9,15 @@ namespace Pipeline.Routing;
 /// <summary>
 /// Sends each classified report where the policy says: takedown, police (and, police first, a held takedown),
 /// partner hotlines, or the review queue. Held takedowns live in routing.held.v1 (co-partitioned with the input)
-/// until a PoliceRelease arrives or the release timeout passes (the entry's timer, <see cref="ReleaseUnanswered"/>).
+/// until a PoliceRelease arrives or the release timeout passes (the entry's timer, <see cref="ReleaseUnanswered"/>), or
+/// an analyst reverses the case's assessment to not illegal while it waits (<see cref="DropReversed"/>): then it never goes.
 /// </summary>
 public sealed class RoutingProcessor : IProcessor<ReportClassified>, IProcessor<PoliceRelease>, IStateful
 {
     private static readonly Gauge Held = Metrics.CreateGauge("pipeline_routing_held_takedowns", "Takedowns held for the police (police first).");
     private static readonly Counter TimedOut = Metrics.CreateCounter("pipeline_routing_hold_timeouts_total", "Held takedowns released because the police did not answer in time.");
+    public static readonly Counter Dropped = Metrics.CreateCounter("pipeline_routing_holds_dropped_total",
+        "Held takedowns (police first) dropped unsent because an analyst reassessed the case as not illegal while it was held; each also goes to reports.review.v1.");
     private readonly RoutingPolicy policy;
     private readonly RoutingOptions settings;
     private readonly RoutingState state;
@@ -37,6 +40,7 @@ public sealed class RoutingProcessor : IProcessor<ReportClassified>, IProcessor<
         var r = message.Value;
         var now = time.GetUtcNow().UtcDateTime;
         var relocated = message.Topic == Topics.ReportsRelocated;
+        if (!relocated) DropReversed(r, message.Partition, output, now);
         foreach (var decided in policy.Decide(r))
         {
             var route = relocated ? Rerouted(decided, r) : decided;
@@ -69,6 +73,34 @@ public sealed class RoutingProcessor : IProcessor<ReportClassified>, IProcessor<
         return ValueTask.CompletedTask;
     }
 
+    /// <summary>An analyst reversed the assessment of a case whose takedown is held for the police (classification re-sends
+    /// it NOT_ILLEGAL): the held takedown is marked done without being sent, like a release that sends nothing, so the
+    /// timer is gone and a later PoliceRelease is recognised and does nothing; a review record tells a person (who also
+    /// tells the police, who have the referral). Only a reversal can meet a waiting hold: a hold exists only for a report
+    /// classified NEW, intake sends a case downstream once per episode, and an episode ends only after a notice was issued
+    /// (a confirmed removal), which the hold has not allowed yet; a NOT_ILLEGAL of another episode leaves the hold alone.
+    /// A replayed reversal finds the hold done.</summary>
+    private void DropReversed(ReportClassified r, int partition, IOutput output, DateTime now)
+    {
+        if (r.verdict != Verdict.NOT_ILLEGAL || !state.Held.TryGet(partition, r.caseKey, out var held) || !held.policeHold) return;
+        if (held.caseInfo.episode != r.caseInfo.episode) return;
+        state.Held.Put(output, partition, r.caseKey, Release(held, ReversedWhileHeld, now));
+        var referral = ReferralId(held.caseKey, held.report.reportId);
+        var assessedBy = r.assessment is { } a ? $" (analyst {a.analyst}, {a.assessedAt:u})" : "";
+        output.Send(Topics.ReportsReview, r.caseKey, new ReviewRequested
+        {
+            eventId = EventIds.Derive("review", "reversed-police-hold", held.eventId),
+            caseKey = r.caseKey, report = ReporterIdentity.WithoutReporter(r.report), caseInfo = r.caseInfo, hosting = r.hosting, verdict = r.verdict,
+            reason = $"the takedown of this case was held for the police (police first, referral {referral}) and is dropped unsent: an analyst reassessed "
+                     + $"the case as not illegal{assessedBy}; no notice goes to the hoster. The police have the referral: tell them through their own channel",
+            rule = "routing:assessment-reversed→police-hold-dropped", requestedAt = now,
+        });
+        output.AfterCommit(() => Dropped.Inc());
+    }
+
+    /// <summary>What a dropped hold's rule ends with (after <c>; </c>).</summary>
+    public const string ReversedWhileHeld = "police-first: dropped unsent, assessment reversed (not illegal)";
+
     /// <summary>A case routed again because its host moved before a notice left (reports.relocated.v1, from the takedown
     /// stage): the policy decides on the new hosting as for any classified report, each rule marked as a re-route. The
     /// police were told when the case was first routed (and a hold, if any, was released before its notice could be
@@ -87,13 +119,14 @@ public sealed class RoutingProcessor : IProcessor<ReportClassified>, IProcessor<
         };
     }
 
-    /// <summary>The police released a case: its held takedown goes out now.</summary>
+    /// <summary>The police released a case: its held takedown goes out now. A hold already released (by an earlier release
+    /// or the timeout) or dropped (the assessment was reversed) is known and sends nothing.</summary>
     public ValueTask ProcessAsync(Incoming<PoliceRelease> message, IOutput output, CancellationToken cancellationToken)
     {
         var release = message.Value;
         if (!state.Held.TryGet(message.Partition, release.caseKey, out var held))
             throw new InvalidOperationException($"No takedown is held for case {release.caseKey} (referral {release.referralId}): the release matches no police-first referral of this hotline.");
-        if (!held.policeHold) return ValueTask.CompletedTask; // released already (by an earlier release or the timeout)
+        if (!held.policeHold) return ValueTask.CompletedTask; // released already (by an earlier release or the timeout) or dropped
         var released = Release(held, "police-first: released by the police", release.releasedAt);
         output.Send(Topics.TakedownRequested, released.caseKey, released);
         state.Held.Put(output, message.Partition, released.caseKey, released); // kept, marked released, so late releases are recognised

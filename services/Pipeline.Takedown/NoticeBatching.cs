@@ -46,6 +46,9 @@ internal static class BatchMetrics
         new CounterConfiguration { LabelNames = ["channel", "status"] });
     public static readonly Histogram Size = Metrics.CreateHistogram(
         "pipeline_takedown_batch_size_notices", "Notices per delivered batch.", new HistogramConfiguration { Buckets = [1, 2, 5, 10, 20, 50, 100] });
+    public static readonly Counter Cancelled = Metrics.CreateCounter(
+        "pipeline_takedown_notices_cancelled_total", "Notices recorded CANCELLED, never sent, by kind: FIRST and REMINDER taken out of an open batch because the withdrawal of their first notice arrived before it closed; WITHDRAWAL not needed because the notice it withdraws never left.",
+        new CounterConfiguration { LabelNames = ["kind"] });
 }
 
 /// <summary>
@@ -61,6 +64,8 @@ internal static class BatchMetrics
 /// sent; a crash after sending and before recording every outcome leaves those members waiting, and the re-sent mail or
 /// POST (of all of them, or of the rest) carries the same Message-ID or Idempotency-Key. Transient failures
 /// are retried with the delivery backoff (Takedown:Delivery:*); a batch being retried takes no new members.</para>
+/// <para>A WITHDRAWAL whose first notice still waits in an open batch (not closed, never attempted) cancels it: the first
+/// notice leaves its batch unsent and the withdrawal is not sent either (<see cref="Cancel"/>).</para>
 /// </summary>
 public sealed class BatchProcessor : IProcessor<TakedownNotice>, IStateful, IWarmUp, IBackgroundDependent
 {
@@ -94,6 +99,7 @@ public sealed class BatchProcessor : IProcessor<TakedownNotice>, IStateful, IWar
         var n = message.Value;
         if (batches.State.TryGet(message.Partition, n.noticeId, out _)) return ValueTask.CompletedTask;
         var now = time.GetUtcNow().UtcDateTime;
+        if (n.kind == NoticeKind.WITHDRAWAL && Cancel(n, message.Partition, now, output)) return ValueTask.CompletedTask;
         var recipient = NoticeBatch.RecipientKey(n.recipient.channel, n.recipient.address);
         // The recipient's open batches (by their close time) and how full each is: join the earliest with room, or open
         // a new one, closing after the window and after every open one (a distinct close time is a distinct batch).
@@ -110,6 +116,50 @@ public sealed class BatchProcessor : IProcessor<TakedownNotice>, IStateful, IWar
         waiting.batchId = room is { } joined ? joined.Id : EventIds.Derive("notice-batch", recipient, closes.Ticks.ToString(CultureInfo.InvariantCulture), n.noticeId);
         batches.State.Put(output, message.Partition, n.noticeId, waiting);
         return ValueTask.CompletedTask;
+    }
+
+    /// <summary>A withdrawal reached the batching stage. The notices it makes pointless that still wait in an open batch
+    /// (stage clock before its close, never attempted: nothing of the batch has left) are taken out of it unsent: its
+    /// first notice, and reminders of that notice. They are recorded CANCELLED on notices.deliveries.v1 and in the state
+    /// (without a batch id, so that the batch's other members go out as they would have without them, a lone one as the
+    /// plain notice). When the first notice itself was taken out, the recipient never heard of it: the withdrawal is not
+    /// needed and is recorded CANCELLED too (true). Otherwise (the first notice left earlier, or its batch closed already)
+    /// the withdrawal is batched and sent like any notice (false). The sla and recheck stages close the withdrawn notice on
+    /// the withdrawal on notices.issued.v1, delivered or not, so neither waits for the removal of a notice that never left.</summary>
+    private bool Cancel(TakedownNotice withdrawal, int partition, DateTime now, IOutput output)
+    {
+        if (withdrawal.originalNoticeId is not { } firstId) return false;
+        var waiting = batches.State.EntriesOf(partition).Select(e => e.Value)
+            .Where(d => d.status == DeliveryStatus.RETRYING && d.attempt == 0 && d.nextAttemptAt > now && d.notice is { } w
+                        && (w.noticeId == firstId || (w.kind == NoticeKind.REMINDER && w.originalNoticeId == firstId)))
+            .ToList();
+        if (waiting.Count == 0) return false;
+        var unsent = waiting.Any(d => d.noticeId == firstId);
+        var records = waiting.Select(d => (d.notice!, Cancelled(d.notice!, now,
+            $"not sent: {d.notice!.kind} taken out of batch {d.batchId ?? "(unnamed)"} to {d.address} (closing {d.nextAttemptAt:O}) before it left, "
+            + $"because notice {firstId} is withdrawn ({withdrawal.noticeId})"
+            + (unsent ? "; the recipient never received it, and the withdrawal is not sent either" : "")))).ToList();
+        if (unsent)
+            records.Add((withdrawal, Cancelled(withdrawal, now,
+                $"not sent, not needed: the notice it withdraws ({firstId}) was taken out of its batch before it left; the recipient never received it")));
+        foreach (var (n, delivery) in records) DeliveryRecords.Record(output, batches.State, partition, n, delivery);
+        output.AfterCommit(() =>
+        {
+            foreach (var (n, delivery) in records)
+            {
+                BatchMetrics.Cancelled.WithLabels(n.kind.ToString()).Inc();
+                log.LogInformation("Notice {NoticeId} ({Kind}) to {Recipient} cancelled: {Detail}", n.noticeId, n.kind, n.recipient.address, delivery.detail);
+            }
+        });
+        return unsent;
+    }
+
+    /// <summary>The final record of a notice that is not sent and never will be (no attempt was made: attempt 0).</summary>
+    private static NoticeDelivery Cancelled(TakedownNotice n, DateTime at, string detail)
+    {
+        var record = DeliveryRecords.Event(n, 0, new DeliveryResult(DeliveryStatus.CANCELLED, detail), at, nextAttemptAt: null);
+        record.eventId = EventIds.Derive("notice-cancelled", n.noticeId);
+        return record;
     }
 
     private static DateTime Later(DateTime a, DateTime? b) => b is { } x && x > a ? x : a;

@@ -85,6 +85,7 @@ public sealed class AuditMapperTests
         Assert.Equal("5", failed.details["attempt"]);
         AssertAnonymous(failed, Url, "abuse@hoster-a.example", "550"); // the receiver's answer can quote addresses: left out
         Assert.Equal("notice.delivered", Mapper.Map(Delivery(DeliveryStatus.SENT, 2), Topics.NoticeDeliveries, "takedown")!.action);
+        Assert.Equal("notice.cancelled", Mapper.Map(Delivery(DeliveryStatus.CANCELLED, 0), Topics.NoticeDeliveries, "takedown-batching")!.action); // withdrawn before it left: no failure
         var movedDelivery = Delivery(DeliveryStatus.MOVED, 1);
         movedDelivery.detail = "not sent: the re-lookup before sending found the host moved (hoster: now hoster-de, DE)";
         movedDelivery.movedTo = new HostingInfo
