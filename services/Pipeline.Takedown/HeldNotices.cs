@@ -63,8 +63,11 @@ public sealed class ContactRules(ContactDirectory directory, IOptions<TakedownOp
         entry?.sendWindow is { } own && ParsedWindow.Parse(own, $"contacts.directory.v1 {entry.contactId} sendWindow") is { Window: { } parsed } ? parsed : defaultWindow;
 
     /// <summary>The window line of the notice text, or null when no window applies.</summary>
-    public string? WindowLine(NoticeRecipient recipient) =>
-        WindowOf(directory.Find(recipient.channel, recipient.address))?.Describe() is { } d ? $"This desk sends notices {d}." : null;
+    public string? WindowLine(NoticeRecipient recipient)
+    {
+        var entry = directory.Find(recipient.channel, recipient.address);
+        return WindowOf(entry)?.Line(NoticeStyle.Of(entry).Texts);
+    }
 
     /// <summary>True when a held notice waiting for approval or consent may go on (the directory cleared its contact).</summary>
     public bool Cleared(HeldNotice h) => h.heldFor switch

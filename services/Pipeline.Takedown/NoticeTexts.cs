@@ -64,6 +64,10 @@ public abstract class NoticeTexts
     public abstract string ConfirmationFound(string url, DateTime removedAt, bool byHoster, TimeSpan afterNotice);
     public abstract string ConfirmationThanks { get; }
 
+    // The send-window line of any notice to a recipient with a window (see ContactRules.WindowLine).
+    public abstract string SendWindow(string days, string opens, string closes, string zone, int holidays);
+    public abstract string Day(DayOfWeek day);
+
     private sealed class EnglishTexts : NoticeTexts
     {
         public override string Code => "en";
@@ -114,6 +118,9 @@ public abstract class NoticeTexts
             $"The material at {url} was found removed at {T(removedAt)} UTC ({(byHoster ? "your confirmation, verified by our check" : "our checks")}), "
             + (afterNotice < TimeSpan.Zero ? "before the notice." : $"{afterNotice.TotalHours.ToString("0.0", CultureInfo.InvariantCulture)} h after the notice.");
         public override string ConfirmationThanks => "Thank you. No further action is requested; we keep watching the address for a re-upload for a while.";
+        public override string SendWindow(string days, string opens, string closes, string zone, int holidays) =>
+            $"This desk sends notices {days} {opens}–{closes} {zone}{(holidays == 0 ? "" : $", except {holidays} holiday(s)")}.";
+        public override string Day(DayOfWeek day) => day.ToString()[..3];
     }
 
     /// <summary>Dutch in the formal register (<c>u</c>, requests as "Wij verzoeken u ... te ..."), with one word for each
@@ -172,6 +179,13 @@ public abstract class NoticeTexts
             $"Het materiaal op {url} bleek op {T(removedAt)} UTC verwijderd te zijn ({(byHoster ? "volgens uw bevestiging, nagegaan met onze controle" : "vastgesteld met onze controles")}), "
             + (afterNotice < TimeSpan.Zero ? "al vóór de melding." : $"{afterNotice.TotalHours.ToString("0.0", CultureInfo.InvariantCulture).Replace('.', ',')} uur na de melding.");
         public override string ConfirmationThanks => "Hartelijk dank. Er is geen verdere actie van u nodig; wij blijven het adres nog enige tijd controleren op een nieuwe upload.";
+        public override string SendWindow(string days, string opens, string closes, string zone, int holidays) =>
+            $"Dit meldpunt verzendt meldingen op {days} van {opens} tot {closes} ({zone}){(holidays == 0 ? "" : $", behalve op {holidays} feestdag(en)")}.";
+        public override string Day(DayOfWeek day) => day switch
+        {
+            DayOfWeek.Monday => "ma", DayOfWeek.Tuesday => "di", DayOfWeek.Wednesday => "wo", DayOfWeek.Thursday => "do",
+            DayOfWeek.Friday => "vr", DayOfWeek.Saturday => "za", _ => "zo",
+        };
 
         private static string Method(string method) => method switch
         {

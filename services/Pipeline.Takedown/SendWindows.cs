@@ -109,16 +109,18 @@ public sealed record ParsedWindow(IReadOnlySet<DayOfWeek> Days, TimeOnly Opens, 
         return TimeZoneInfo.ConvertTimeToUtc(local, Zone);
     }
 
-    /// <summary>For the notice text: "Mon–Fri 09:00–17:00 Europe/Amsterdam".</summary>
-    public string Describe()
+    /// <summary>For hold reasons, logs and the console, in English: "Mon–Fri 09:00–17:00 Europe/Amsterdam".</summary>
+    public string Describe() =>
+        $"{DayRange(NoticeTexts.English)} {Opens:HH\\:mm}–{Closes:HH\\:mm} {Zone.Id}{(Holidays.Count == 0 ? "" : $", except {Holidays.Count} holiday(s)")}";
+
+    /// <summary>The window as the sentence a notice carries, in the recipient's language.</summary>
+    public string Line(NoticeTexts texts) => texts.SendWindow(DayRange(texts), $"{Opens:HH\\:mm}", $"{Closes:HH\\:mm}", Zone.Id, Holidays.Count);
+
+    private string DayRange(NoticeTexts texts)
     {
         var order = new[] { DayOfWeek.Monday, DayOfWeek.Tuesday, DayOfWeek.Wednesday, DayOfWeek.Thursday, DayOfWeek.Friday, DayOfWeek.Saturday, DayOfWeek.Sunday };
         var on = order.Where(Days.Contains).ToList();
         var contiguous = on.Count > 1 && Array.IndexOf(order, on[^1]) - Array.IndexOf(order, on[0]) == on.Count - 1;
-        var days = contiguous ? $"{Short(on[0])}–{Short(on[^1])}" : string.Join(", ", on.Select(Short));
-        var holidays = Holidays.Count == 0 ? "" : $", except {Holidays.Count} holiday(s)";
-        return $"{days} {Opens:HH\\:mm}–{Closes:HH\\:mm} {Zone.Id}{holidays}";
+        return contiguous ? $"{texts.Day(on[0])}–{texts.Day(on[^1])}" : string.Join(", ", on.Select(texts.Day));
     }
-
-    private static string Short(DayOfWeek d) => d.ToString()[..3];
 }

@@ -170,4 +170,15 @@ public class ContactStyleTests
         Assert.Null(NoticeStyle.TemplateError("Brief", "--template"));
         Assert.Contains("Fix: one of standard, brief", NoticeStyle.TemplateError("fancy", "--template"), StringComparison.Ordinal);
     }
+
+    [Fact]
+    public void The_send_window_line_is_written_in_the_recipients_language()
+    {
+        var window = ParsedWindow.Parse(new SendWindowSettings { Enabled = true, Holidays = ["2026-12-25", "2026-12-26"] }.ToRecord(), "test").Window!;
+        Assert.Equal("This desk sends notices Mon–Fri 09:00–17:00 Europe/Amsterdam, except 2 holiday(s).", window.Line(NoticeTexts.English));
+        Assert.Equal("Dit meldpunt verzendt meldingen op ma–vr van 09:00 tot 17:00 (Europe/Amsterdam), behalve op 2 feestdag(en).", window.Line(NoticeTexts.Dutch));
+        Assert.Equal("Mon–Fri 09:00–17:00 Europe/Amsterdam, except 2 holiday(s)", window.Describe()); // hold reasons and logs stay English
+        var weekend = ParsedWindow.Parse(new SendWindowSettings { Enabled = true, Days = ["Sat", "Mon"] }.ToRecord(), "test").Window!;
+        Assert.Equal("Dit meldpunt verzendt meldingen op ma, za van 09:00 tot 17:00 (Europe/Amsterdam).", weekend.Line(NoticeTexts.Dutch));
+    }
 }
