@@ -38,16 +38,27 @@ public static class ReminderSchedule
     /// <remarks>The observation is kept in the state's document rather than in a field of its own: the document is
     /// what reminders and escalations copy, and so the schema stays as it is. The state's document then differs from
     /// the one sent under the same notice id only in these two fields; notices.issued.v1 keeps what was sent.</remarks>
-    public static TakedownNotice? SeenOnline(TakedownNotice latest, ContentStatusObserved observed, TakedownOptions settings)
+    public static TakedownNotice? SeenOnline(TakedownNotice latest, ContentStatusObserved observed, TakedownOptions settings) =>
+        Verifies(latest, observed, settings) ? WithVerified(latest, observed.observedAt) : null;
+
+    /// <summary>The cheap half of <see cref="SeenOnline"/> (no JSON): whether the observation is an ONLINE check of ours of
+    /// this timer's notice, with the timer still running and something left to come from it.</summary>
+    public static bool Verifies(TakedownNotice latest, ContentStatusObserved observed, TakedownOptions settings)
     {
-        if (observed.status != ContentStatus.ONLINE || observed.reappeared || observed.method != ObservationMethod.RECHECK) return null;
-        if (latest.timeline.removalObservedAt is not null || latest.kind is not (NoticeKind.FIRST or NoticeKind.REMINDER)) return null;
-        if (observed.noticeId is { } id && id != FirstNoticeId(latest) && id != latest.noticeId) return null;
-        if (NextDue(latest, settings.Reminders) is null && Escalations.NextDue(latest, settings.Escalation) is null) return null;
+        if (observed.status != ContentStatus.ONLINE || observed.reappeared || observed.method != ObservationMethod.RECHECK) return false;
+        if (latest.timeline.removalObservedAt is not null || latest.kind is not (NoticeKind.FIRST or NoticeKind.REMINDER)) return false;
+        if (observed.noticeId is { } id && id != FirstNoticeId(latest) && id != latest.noticeId) return false;
+        return NextDue(latest, settings.Reminders) is not null || Escalations.NextDue(latest, settings.Escalation) is not null;
+    }
+
+    /// <summary>The timer's state with <c>verified_at</c> = <paramref name="seenAt"/> (<c>automated_crawler</c>) in its X-ARF
+    /// document; null when the document's verification is as new already.</summary>
+    public static TakedownNotice? WithVerified(TakedownNotice latest, DateTime seenAt)
+    {
         var doc = System.Text.Json.Nodes.JsonNode.Parse(latest.xarf)!.AsObject();
-        if (XarfShape.VerifiedAt(doc) is { } verified && verified >= observed.observedAt) return null;
+        if (XarfShape.VerifiedAt(doc) is { } verified && verified >= seenAt) return null;
         var seen = NoticeComposer.Copy(latest, latest.timeline.noticeSentAt, latest.timeline.removalObservedAt);
-        seen.xarf = XarfShape.Verified(doc, observed.observedAt, XarfShape.VerifiedByCrawler).ToJsonString(Indented);
+        seen.xarf = XarfShape.Verified(doc, seenAt, XarfShape.VerifiedByCrawler).ToJsonString(Indented);
         return seen;
     }
 

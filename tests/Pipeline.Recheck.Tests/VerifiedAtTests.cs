@@ -1,4 +1,6 @@
+using System.Globalization;
 using System.Text.Json.Nodes;
+using Microsoft.Extensions.DependencyInjection;
 using Pipeline.Contracts;
 using Pipeline.Platform;
 using Pipeline.Takedown;
@@ -49,8 +51,9 @@ public class VerifiedAtTests
         await Until(() => h.Smtp.Messages.Count == 2 && firsts.All(id => h.Schedule.Find(id) is not null),
             TimeSpan.FromSeconds(30), () => $"both first notices sent and scheduled; mails {h.Smtp.Messages.Count}");
 
-        // After every step the takedown stage has taken recheck's last ONLINE observation into the case's timer before the
-        // clock moves on (in real life it has hours to do so before the next reminder).
+        // After every step the takedown stage has taken recheck's last ONLINE observation (kept in memory until a reminder
+        // or escalation is composed, then in the case's timer) before the clock moves on (in real life it has hours to do
+        // so before the next reminder).
         await h.RunUntilAsync(T0 + 2 * D + H, [], () => Until(() => firsts.All(TimerSawLastCheck), TimeSpan.FromSeconds(30),
             () => $"the reminder timers have not taken recheck's last ONLINE observation: {string.Join("; ", h.Timers!.State.Entries.Select(e => $"{e.Key} {Verification(e.Value.xarf)}"))}"));
 
@@ -85,8 +88,10 @@ public class VerifiedAtTests
         bool TimerSawLastCheck(string firstId)
         {
             if (h.Schedule.Find(firstId) is not { lastOnlineAt: { } lastOnline }) return true; // not checked online yet
-            var timer = h.Timers!.State.Entries.Select(e => e.Value).FirstOrDefault(n => ReminderSchedule.FirstNoticeId(n) == firstId);
-            return timer is null || (Verification(timer.xarf).At is { } at && at == XarfShape.Timestamp(lastOnline));
+            var timer = h.Timers!.State.Entries.FirstOrDefault(e => ReminderSchedule.FirstNoticeId(e.Value) == firstId);
+            if (timer.Value is null) return true;
+            var sighting = h.App!.Services.GetRequiredService<TakedownProcessor>().SightingOf(timer.Key);
+            return (sighting ?? (Verification(timer.Value.xarf).At is { } at ? DateTime.Parse(at, CultureInfo.InvariantCulture, DateTimeStyles.AdjustToUniversal) : null)) == lastOnline;
         }
     }
 
