@@ -115,6 +115,7 @@ public static class BenchPipelineCommand
             }
         }, ct, TaskCreationOptions.LongRunning, TaskScheduler.Default);
         var windowEnd = (At: run.Elapsed.TotalSeconds, Done: observer.Done, Consumed: StageConsumed());
+        var lagAtEnd = LagByGroup();
         producer.Flush(TimeSpan.FromSeconds(30));
         var offeredSeconds = run.Elapsed.TotalSeconds;
 
@@ -162,11 +163,21 @@ public static class BenchPipelineCommand
             var h = ProcessorMetrics.ProcessingSeconds.WithLabels(stage);
             if (h.Count > 0) Console.WriteLine(string.Create(c, $"    {stage,-22} {h.Count,8:N0} {1000 * h.Sum / h.Count,8:0.000} ms"));
         }
+        // Where the queue is: a closed loop bounds the reports without an outcome, not the work behind an outcome (a takedown
+        // request is an outcome; its notice is the takedown stage's), so the slowest stage after the outcome shows here.
+        Console.WriteLine("  consumer lag at the end of the window (messages not yet consumed, from librdkafka statistics every Kafka:StatisticsIntervalMs):");
+        Console.WriteLine("    " + (lagAtEnd.Count == 0 ? "(no statistics yet)" : string.Join(", ", lagAtEnd.Select(l => string.Create(c, $"{l.Key} {l.Value:N0}")))));
         Console.WriteLine(string.Create(c, $"hop efficiency = {reportsPerSecond:N1} reports/s × {hops:0.00} hops ÷ {raw.ConsumeRate:N0} raw consume msg/s = {efficiency:0.0000}"));
         web.Dispose();
         await app.StopAsync(CancellationToken.None);
         return produceErrors == 0 ? 0 : 1;
     }
+
+    /// <summary>Each consumer group's lag summed over its partitions (pipeline_consumer_lag_messages), largest first.</summary>
+    private static List<KeyValuePair<string, double>> LagByGroup() =>
+        [.. ProcessorMetrics.ConsumerLag.GetAllLabelValues().GroupBy(l => l[0])
+            .Select(g => new KeyValuePair<string, double>(g.Key, g.Sum(l => ProcessorMetrics.ConsumerLag.WithLabels(l).Value)))
+            .OrderByDescending(l => l.Value)];
 
     /// <summary>Messages every stage consumed and finished so far (processed or dead-lettered).</summary>
     private static double StageConsumed() =>
