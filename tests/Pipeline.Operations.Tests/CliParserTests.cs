@@ -21,7 +21,7 @@ public sealed class CliParserTests
         { "bench http-load", ["--url", "--requests", "--clients", "--urls"] },
         { "bench intake", ["--reports", "--urls", "--http-requests", "--clients"] },
         { "bench recheck", ["--urls", "--hosts", "--concurrency", "--per-host-concurrency", "--per-host-spacing-ms"] },
-        { "bench pipeline", ["--rate", "--duration", "--warmup", "--drain", "--in-flight", "--max-open", "--speed", "--raw-bench", "--seed"] },
+        { "bench pipeline", ["--rate", "--duration", "--warmup", "--drain", "--in-flight", "--max-open", "--speed", "--raw-bench", "--seed", "--partitions"] },
         { "bench takedown", ["--notices"] },
         { "bench match", ["--entries", "--queries", "--brute", "--radius", "--load-entries", "--shape"] },
         { "hashes import", ["--bank", "--file", "--added-by", "--bootstrap", "--registry"] },
@@ -180,6 +180,7 @@ public sealed class CliParserTests
     [InlineData("bench pipeline", "--speed", "3600")]
     [InlineData("bench pipeline", "--raw-bench", "100000")]
     [InlineData("bench pipeline", "--seed", "1")]
+    [InlineData("bench pipeline", "--partitions", "0")]
     [InlineData("bench takedown", "--notices", "2000")]
     [InlineData("bench match", "--entries", "10000000")]
     [InlineData("bench match", "--queries", "20000")]
