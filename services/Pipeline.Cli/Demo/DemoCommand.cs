@@ -152,7 +152,7 @@ public static class DemoCommand
         Progress(observer, clock, feedClock.Elapsed);
         Summary(observer, submitted, produceErrors, feedSeconds, allDone, raw, clock);
         OutageSummary(observer, web);
-        MoveSummary(observer, move);
+        await MoveSummaryAsync(observer, move, ct);
         var reported = await WriteReportAsync(kafka, serdes, clock, s.Report ?? DefaultReportPath, ct);
         web.Dispose();
         await app.StopAsync(CancellationToken.None);
@@ -341,16 +341,21 @@ public static class DemoCommand
         || (o.Moved > 0 ? o.Moved == o.Rerouted && o.ReroutedForwards + o.ReroutedNotices >= o.Rerouted
             : clock.GetUtcNow().UtcDateTime > at + TimeSpan.FromDays(2));
 
-    /// <summary>How the pipeline took the hoster that moved abroad: notices not sent (MOVED) and cases routed again.</summary>
-    private static void MoveSummary(DemoObserver o, DemoMove move)
+    /// <summary>How the pipeline took the hoster that moved abroad: notices not sent (MOVED) and cases routed again. A
+    /// MOVED record can still arrive after the run was found settled (a reminder of a notice sent before the move meets it
+    /// at any time): its re-route is waited for, up to 30 s, and the line is printed from one reading of the counts.</summary>
+    private static async Task MoveSummaryAsync(DemoObserver o, DemoMove move, CancellationToken ct)
     {
+        var waited = System.Diagnostics.Stopwatch.StartNew();
+        while ((o.Moved != o.Rerouted || o.ReroutedForwards + o.ReroutedNotices < o.Rerouted) && waited.Elapsed < TimeSpan.FromSeconds(30))
+            await Task.Delay(100, ct);
+        var (moved, rerouted, forwards, noticed, movedNotices) = (o.Moved, o.Rerouted, o.ReroutedForwards, o.ReroutedNotices, o.MovedNotices);
         var mover = DemoWorld.Mover;
         var to = DemoWorld.MovesTo;
         var when = move.MovedAt is { } at ? $"at {at:MM-dd HH:mm} (sim clock)" : "(not yet: the run ended first)";
-        // A case whose MOVED record came in the last moment may not have been re-routed yet when the summary is printed.
-        var handled = o.Moved == o.Rerouted ? "handled" : $"{o.Moved - o.Rerouted:N0} re-routes still under way";
-        Console.WriteLine($"hoster moved abroad      {mover.Id} → {to.Id} ({to.Country}) {when}: {o.MovedNotices:N0} notices not sent (MOVED) for {o.Moved:N0} cases, "
-            + $"{o.Rerouted:N0} cases re-routed ({o.ReroutedForwards:N0} forwarded to {DemoWorld.Partners[to.Country]}, {o.ReroutedNotices:N0} noticed at home); {handled}");
+        var handled = moved == rerouted ? "handled" : $"{moved - rerouted:N0} re-routes still under way";
+        Console.WriteLine($"hoster moved abroad      {mover.Id} → {to.Id} ({to.Country}) {when}: {movedNotices:N0} notices not sent (MOVED) for {moved:N0} cases, "
+            + $"{rerouted:N0} cases re-routed ({forwards:N0} forwarded to {DemoWorld.Partners[to.Country]}, {noticed:N0} noticed at home); {handled}");
     }
 
     /// <summary>How the recheck took the own-network outage: every check during it could not look, and none counted.</summary>
