@@ -216,7 +216,7 @@ public sealed class NoticeComposer(TakedownOptions options)
     /// analyst's assessment (<c>manual</c>, at its assessedAt); for a re-upload, our recheck that found the URL online
     /// again (<c>automated_crawler</c>, when it saw it). A known-hash match alone verified nothing at the URL: null, and
     /// the notice carries neither field. Reminders and escalations carry the latest verification of the case's timer
-    /// (recheck's last ONLINE observation, <see cref="ReminderSchedule.SeenOnline"/>).
+    /// (recheck's last ONLINE observation, kept by <c>TakedownProcessor</c> and written by <see cref="ReminderSchedule.WithVerified"/>).
     /// </summary>
     public static (DateTime At, string Method)? Verification(TakedownRequested request) =>
         request.assessment is { } assessment ? (assessment.assessedAt, XarfShape.VerifiedManually)

@@ -27,21 +27,7 @@ public static class ReminderSchedule
     public static TakedownNotice Stopped(TakedownNotice latest, DateTime removedAt) =>
         NoticeComposer.Copy(latest, latest.timeline.noticeSentAt, removedAt);
 
-    /// <summary>
-    /// The timer's state after recheck found the URL online (<paramref name="observed"/>: ONLINE, by our own check, of
-    /// this episode's notice): a copy whose X-ARF document carries <c>verified_at</c> = the observation's time and
-    /// <c>verification_method</c> <c>automated_crawler</c>, so that the reminders and escalations composed from it
-    /// later say when the material was last seen at the URL. Null when the observation changes nothing: another
-    /// status, a re-appearance (the next episode's business), an observation of another notice or older than the
-    /// verification the state has, a timer stopped or withdrawn, or nothing left to come from it.
-    /// </summary>
-    /// <remarks>The observation is kept in the state's document rather than in a field of its own: the document is
-    /// what reminders and escalations copy, and so the schema stays as it is. The state's document then differs from
-    /// the one sent under the same notice id only in these two fields; notices.issued.v1 keeps what was sent.</remarks>
-    public static TakedownNotice? SeenOnline(TakedownNotice latest, ContentStatusObserved observed, TakedownOptions settings) =>
-        Verifies(latest, observed, settings) ? WithVerified(latest, observed.observedAt) : null;
-
-    /// <summary>The cheap half of <see cref="SeenOnline"/> (no JSON): whether the observation is an ONLINE check of ours of
+    /// <summary>Whether the observation is an ONLINE check of ours of
     /// this timer's notice, with the timer still running and something left to come from it.</summary>
     public static bool Verifies(TakedownNotice latest, ContentStatusObserved observed, TakedownOptions settings)
     {
@@ -72,7 +58,7 @@ public static class ReminderSchedule
 /// The reminder timers: per case key the latest notice (first or last reminder) in the compacted topic
 /// takedown.reminders.v1, co-partitioned with takedown.requested and content.status; a confirmed removal closes the
 /// timer by setting <c>timeline.removalObservedAt</c> (kept, so that a replayed request does not start it again); an
-/// ONLINE observation puts its time into the entry's X-ARF document as <c>verified_at</c> (<see cref="ReminderSchedule.SeenOnline"/>).
+/// ONLINE observation puts its time into the entry's X-ARF document as <c>verified_at</c> (<see cref="ReminderSchedule.Verifies"/>, <see cref="ReminderSchedule.WithVerified"/>).
 /// The takedown stage owns the store: its timers fire on the stage's thread (<see cref="TakedownProcessor"/>).
 /// </summary>
 public sealed class ReminderTimers(IOptions<KafkaOptions> kafka, IOptions<RetentionOptions> retention, AvroSerdes serdes, ILogger<ReminderTimers> log)

@@ -145,7 +145,7 @@ public partial class XarfConformanceTests
         foreach (var state in new[] { first, reminderBeforeDeadline })
         {
             var seenAt = state.issuedAt.AddHours(6);
-            var seen = ReminderSchedule.SeenOnline(state, Online(request.caseKey, first.noticeId, seenAt), Options);
+            var seen = SeenOnline(state, Online(request.caseKey, first.noticeId, seenAt), Options);
             Assert.NotNull(seen);
             Assert.Equal(state.noticeId, seen.noticeId); // the timer's notice, only its verification changed
             var verified = (XarfShape.Timestamp(seenAt), "automated_crawler");
@@ -161,9 +161,9 @@ public partial class XarfConformanceTests
                 Assert.Equal(verified, Verification(escalation.xarf));
             }
             // An older observation (a replay) does not move the verification back; a removal-confirmed timer takes none.
-            Assert.Null(ReminderSchedule.SeenOnline(seen, Online(request.caseKey, first.noticeId, seenAt.AddHours(-1)), Options));
-            Assert.Null(ReminderSchedule.SeenOnline(ReminderSchedule.Stopped(state, seenAt), Online(request.caseKey, first.noticeId, seenAt.AddHours(1)), Options));
-            Assert.Null(ReminderSchedule.SeenOnline(state, Online(request.caseKey, "another-episode-notice", seenAt), Options));
+            Assert.Null(SeenOnline(seen, Online(request.caseKey, first.noticeId, seenAt.AddHours(-1)), Options));
+            Assert.Null(SeenOnline(ReminderSchedule.Stopped(state, seenAt), Online(request.caseKey, first.noticeId, seenAt.AddHours(1)), Options));
+            Assert.Null(SeenOnline(state, Online(request.caseKey, "another-episode-notice", seenAt), Options));
             // A withdrawal from a state seen online claims no verification.
             Assert.Equal((null, null), Verification(Withdrawals.Compose(seen, new ReportClassified(), seenAt).xarf));
         }
@@ -517,4 +517,8 @@ public partial class XarfConformanceTests
             requestedAt = T0.AddMinutes(-1),
         };
     }
+
+    /// <summary>The timer's state after recheck found the URL online, as the stage makes it when a notice is composed.</summary>
+    private static TakedownNotice? SeenOnline(TakedownNotice latest, ContentStatusObserved observed, TakedownOptions settings) =>
+        ReminderSchedule.Verifies(latest, observed, settings) ? ReminderSchedule.WithVerified(latest, observed.observedAt) : null;
 }
