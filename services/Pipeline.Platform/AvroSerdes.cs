@@ -27,6 +27,7 @@ public sealed class AvroSerdes(ISchemaRegistryClient registry, bool autoRegister
     private readonly AvroDecodeLimits limits = limits ?? AvroDecodeLimits.Default;
 
     [ThreadStatic] private static MemoryStream? buffer;
+    [ThreadStatic] private static AvroOutput? plan;
 
     public ISchemaRegistryClient Registry => registry;
 
@@ -103,7 +104,7 @@ public sealed class AvroSerdes(ISchemaRegistryClient registry, bool autoRegister
             ProcessorMetrics.SchemaRegistryFailures.WithLabels("serialize").Inc();
             throw;
         }
-        var writer = new Writer<T>(id, new SpecificDatumWriter<T>(schema));
+        var writer = new Writer<T>(id, schema);
         writers[(typeof(T), topic)] = writer;
         return writer;
     }
@@ -143,9 +144,40 @@ public sealed class AvroSerdes(ISchemaRegistryClient registry, bool autoRegister
         return Avro.Schema.Parse(registered.SchemaString);
     }
 
-    private sealed class Writer<T>(int schemaId, SpecificDatumWriter<T> writer)
+    /// <summary>Writes with the plan <see cref="CompiledAvroWriter"/> compiles for the schema, into a buffer reused per
+    /// thread; with Apache.Avro's writer only if the schema has something the plan does not cover.</summary>
+    private sealed class Writer<T>(int schemaId, Avro.Schema schema)
     {
+        private readonly CompiledAvroWriter.WriteItem? compiled = Compile(schema);
+        private SpecificDatumWriter<T>? fallback;
+
+        private static CompiledAvroWriter.WriteItem? Compile(Avro.Schema schema)
+        {
+            try { return CompiledAvroWriter.Compile(schema); }
+            catch (NotSupportedException) { return null; }
+        }
+
         public byte[] Write(T value)
+        {
+            if (compiled is null) return WriteWithFallback(value);
+            var output = plan ??= new AvroOutput();
+            output.Reset();
+            output.Byte(0);
+            output.Int32BigEndian(schemaId);
+            try
+            {
+                compiled(value, output);
+            }
+            catch (Exception e) when (e is not OutOfMemoryException)
+            {
+                throw new UnserialisableOutputException($"{typeof(T).Name} cannot be written as Avro: {e.GetType().Name}: {e.Message}", e);
+            }
+            var bytes = output.ToArray();
+            if (output.Capacity > 1 << 20) plan = null; // don't keep a huge buffer per thread
+            return bytes;
+        }
+
+        private byte[] WriteWithFallback(T value)
         {
             var stream = buffer ??= new MemoryStream(1024);
             stream.SetLength(0);
@@ -155,7 +187,7 @@ public sealed class AvroSerdes(ISchemaRegistryClient registry, bool autoRegister
             stream.Write(id);
             try
             {
-                writer.Write(value, new BinaryEncoder(stream));
+                (fallback ??= new SpecificDatumWriter<T>(schema)).Write(value, new BinaryEncoder(stream));
             }
             catch (Exception e) when (e is not OutOfMemoryException)
             {

@@ -12,6 +12,10 @@ internal sealed class OffsetTracker
 {
     private readonly ConcurrentDictionary<TopicPartition, LinkedList<Entry>> partitions = new();
     private int inFlight;
+    // Partitions where an entry completed since the last scan: the consume loop scans only these, not every partition
+    // of every input at every turn (audit reads 18 topics: 108 partition locks per message, issue 11).
+    private readonly ConcurrentQueue<TopicPartition> progressed = new();
+    private static readonly List<TopicPartitionOffset> None = [];
 
     public int InFlight => Volatile.Read(ref inFlight);
 
@@ -29,7 +33,9 @@ internal sealed class OffsetTracker
 
         public void Release()
         {
-            if (Interlocked.Decrement(ref pending) == 0) Interlocked.Decrement(ref owner.inFlight);
+            if (Interlocked.Decrement(ref pending) != 0) return;
+            Interlocked.Decrement(ref owner.inFlight);
+            if (Offset >= 0) owner.progressed.Enqueue(Partition);
         }
     }
 
@@ -64,11 +70,23 @@ internal sealed class OffsetTracker
         }
     }
 
-    /// <summary>Offsets (next to consume) that may be stored, for partitions that made progress.</summary>
+    /// <summary>Offsets (next to consume) that may be stored, for partitions that made progress. Without
+    /// <paramref name="only"/>: the partitions where an entry completed since the last call (an empty list, not to be
+    /// changed, when there are none).</summary>
     public List<TopicPartitionOffset> Completed(IEnumerable<TopicPartition>? only = null)
     {
+        if (only is not null) return Completed(partitions.Where(p => only.Contains(p.Key)));
+        if (progressed.IsEmpty) return None;
+        var scan = new List<KeyValuePair<TopicPartition, LinkedList<Entry>>>();
+        while (progressed.TryDequeue(out var tp))
+            if (!scan.Exists(p => p.Key.Equals(tp)) && partitions.TryGetValue(tp, out var list)) scan.Add(new(tp, list));
+        return Completed(scan);
+    }
+
+    private static List<TopicPartitionOffset> Completed(IEnumerable<KeyValuePair<TopicPartition, LinkedList<Entry>>> scan)
+    {
         var result = new List<TopicPartitionOffset>();
-        foreach (var (tp, list) in only is null ? partitions : partitions.Where(p => only.Contains(p.Key)))
+        foreach (var (tp, list) in scan)
         {
             long? last = null;
             lock (list)
