@@ -82,6 +82,7 @@ public static class BenchPipelineCommand
         var capped = false;
         var run = Stopwatch.StartNew();
         (double At, long Done, double Consumed)? windowStart = null;
+        ProcessCost? costStart = null;
         // The feed runs on a thread of its own (never a thread-pool thread it would block) and encodes with its own
         // cached writer, so neither the thread pool nor the serdes under test can slow the offered load.
         await Task.Factory.StartNew(() =>
@@ -93,6 +94,7 @@ public static class BenchPipelineCommand
                 if (windowStart is null && now >= warmup)
                 {
                     windowStart = (now, observer.Done, StageConsumed());
+                    costStart = ProcessCost.Now();
                     observer.MeasureFrom(Stopwatch.GetTimestamp());
                 }
                 var open = submitted - observer.Done;
@@ -115,6 +117,7 @@ public static class BenchPipelineCommand
             }
         }, ct, TaskCreationOptions.LongRunning, TaskScheduler.Default);
         var windowEnd = (At: run.Elapsed.TotalSeconds, Done: observer.Done, Consumed: StageConsumed());
+        var cost = ProcessCost.Now() - (costStart ?? ProcessCost.Now());
         var lagAtEnd = LagByGroup();
         producer.Flush(TimeSpan.FromSeconds(30));
         var offeredSeconds = run.Elapsed.TotalSeconds;
@@ -144,6 +147,10 @@ public static class BenchPipelineCommand
         Console.WriteLine(string.Create(c, $"embedded cluster raw       produce {raw.ProduceRate:N0} msg/s, consume {raw.ConsumeRate:N0} msg/s (same run)"));
         Console.WriteLine(string.Create(c, $"stage messages consumed    {we.Consumed - ws.Consumed:N0} in the window = {(we.Consumed - ws.Consumed) / seconds:N0} msg/s ({(we.Consumed - ws.Consumed) / seconds / raw.ConsumeRate:P2} of raw consume)"));
         Console.WriteLine(string.Create(c, $"hops per report            {hops:0.00}"));
+        // Steadier than rates on a shared machine: what each report and each stage message cost the process, whatever else ran.
+        var stageMessages = Math.Max(1, we.Consumed - ws.Consumed);
+        Console.WriteLine(string.Create(c, $"process cost in the window {cost.CpuSeconds:0.0} CPU s in {seconds:0.0} s ({cost.CpuSeconds / seconds:0.00} cores): {1000 * cost.CpuSeconds / Math.Max(1, reports):0.00} ms per report, {1e6 * cost.CpuSeconds / stageMessages:0} µs per stage message"));
+        Console.WriteLine(string.Create(c, $"garbage collector          {cost.AllocatedBytes / 1e6 / seconds:N0} MB/s allocated ({cost.AllocatedBytes / stageMessages / 1024.0:0.0} KiB per stage message); {cost.Gen0} gen-0, {cost.Gen1} gen-1, {cost.Gen2} gen-2 collections; paused {cost.PauseSeconds:0.00} s ({cost.PauseSeconds / seconds:P1} of the window)"));
         Console.WriteLine(string.Create(c, $"submitted → first notice   {latencies.Count:N0} reports (real time): p50 {Percentile(latencies, 0.5):N0} ms, p90 {Percentile(latencies, 0.9):N0} ms, p99 {Percentile(latencies, 0.99):N0} ms, max {(latencies.Count == 0 ? 0 : latencies[^1]):N0} ms"));
         var histogram = new StringBuilder("  histogram (ms ≤):");
         var previous = 0;
@@ -343,5 +350,15 @@ public static class BenchPipelineCommand
             if (thread.IsAlive) thread.Join(TimeSpan.FromSeconds(10));
             stop.Dispose();
         }
+    }
+
+    /// <summary>The process's CPU time, allocation and garbage collections so far; subtracted over the measured window.</summary>
+    private readonly record struct ProcessCost(double CpuSeconds, long AllocatedBytes, int Gen0, int Gen1, int Gen2, double PauseSeconds)
+    {
+        public static ProcessCost Now() => new(Process.GetCurrentProcess().TotalProcessorTime.TotalSeconds, GC.GetTotalAllocatedBytes(),
+            GC.CollectionCount(0), GC.CollectionCount(1), GC.CollectionCount(2), GC.GetTotalPauseDuration().TotalSeconds);
+
+        public static ProcessCost operator -(ProcessCost a, ProcessCost b) =>
+            new(a.CpuSeconds - b.CpuSeconds, a.AllocatedBytes - b.AllocatedBytes, a.Gen0 - b.Gen0, a.Gen1 - b.Gen1, a.Gen2 - b.Gen2, a.PauseSeconds - b.PauseSeconds);
     }
 }
