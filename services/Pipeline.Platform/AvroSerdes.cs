@@ -55,7 +55,7 @@ public sealed class AvroSerdes(ISchemaRegistryClient registry, bool autoRegister
     {
         var id = SchemaId<T>(data, topic);
         var reader = readers.TryGetValue((id, typeof(T)), out var cached)
-            ? (ResolvedSpecificReader<T>)cached
+            ? (Reader<T>)cached
             : LookUpReaderAsync<T>(id, topic).GetAwaiter().GetResult();
         return Read(reader, data!, topic);
     }
@@ -63,7 +63,7 @@ public sealed class AvroSerdes(ISchemaRegistryClient registry, bool autoRegister
     public async Task<T> DeserializeAsync<T>(byte[]? data, string topic) where T : class, ISpecificRecord
     {
         var id = SchemaId<T>(data, topic);
-        var reader = readers.TryGetValue((id, typeof(T)), out var cached) ? (ResolvedSpecificReader<T>)cached : await LookUpReaderAsync<T>(id, topic);
+        var reader = readers.TryGetValue((id, typeof(T)), out var cached) ? (Reader<T>)cached : await LookUpReaderAsync<T>(id, topic);
         return Read(reader, data!, topic);
     }
 
@@ -75,11 +75,11 @@ public sealed class AvroSerdes(ISchemaRegistryClient registry, bool autoRegister
         return BinaryPrimitives.ReadInt32BigEndian(data.AsSpan(1, 4));
     }
 
-    private T Read<T>(ResolvedSpecificReader<T> reader, byte[] data, string topic) where T : class, ISpecificRecord
+    private T Read<T>(Reader<T> reader, byte[] data, string topic) where T : class, ISpecificRecord
     {
         try
         {
-            return reader.Read(null!, new BoundedAvroDecoder(data.AsMemory(5), limits));
+            return reader.Read(new BoundedAvroDecoder(data.AsMemory(5), limits));
         }
         catch (Exception e)
         {
@@ -109,7 +109,7 @@ public sealed class AvroSerdes(ISchemaRegistryClient registry, bool autoRegister
         return writer;
     }
 
-    private async Task<ResolvedSpecificReader<T>> LookUpReaderAsync<T>(int id, string topic) where T : class, ISpecificRecord
+    private async Task<Reader<T>> LookUpReaderAsync<T>(int id, string topic) where T : class, ISpecificRecord
     {
         Avro.Schema writerSchema;
         try
@@ -124,10 +124,10 @@ public sealed class AvroSerdes(ISchemaRegistryClient registry, bool autoRegister
             ProcessorMetrics.SchemaRegistryFailures.WithLabels("deserialize").Inc();
             throw new UndeserialisableException($"The Schema Registry could not be reached to read a {typeof(T).Name} on {topic}: {e.Message}", e);
         }
-        ResolvedSpecificReader<T> reader;
+        Reader<T> reader;
         try
         {
-            reader = new ResolvedSpecificReader<T>(writerSchema, Schemas.Of<T>());
+            reader = new Reader<T>(writerSchema, Schemas.Of<T>());
         }
         catch (Exception e)
         {
@@ -142,6 +142,26 @@ public sealed class AvroSerdes(ISchemaRegistryClient registry, bool autoRegister
         var registered = await registry.GetSchemaBySubjectAndIdAsync(topic + "-value", id).ConfigureAwait(false);
         if (registered.SchemaType != SchemaType.Avro) throw new InvalidDataException($"Schema id {id} is a {registered.SchemaType} schema, not Avro.");
         return Avro.Schema.Parse(registered.SchemaString);
+    }
+
+    /// <summary>Reads with the plan <see cref="CompiledAvroReader"/> compiles when the record was written with the class's
+    /// own schema; through schema resolution otherwise.</summary>
+    private sealed class Reader<T> where T : class, ISpecificRecord
+    {
+        private readonly CompiledAvroReader.ReadItem? compiled;
+        private readonly ResolvedSpecificReader<T>? resolving;
+
+        public Reader(Avro.Schema writerSchema, Avro.Schema readerSchema)
+        {
+            if (writerSchema.ToString() == readerSchema.ToString())
+            {
+                try { compiled = CompiledAvroReader.Compile(readerSchema); }
+                catch (NotSupportedException) { }
+            }
+            if (compiled is null) resolving = new ResolvedSpecificReader<T>(writerSchema, readerSchema);
+        }
+
+        public T Read(Decoder decoder) => compiled is not null ? (T)compiled(decoder)! : resolving!.Read(null!, decoder);
     }
 
     /// <summary>Writes with the plan <see cref="CompiledAvroWriter"/> compiles for the schema, into a buffer reused per

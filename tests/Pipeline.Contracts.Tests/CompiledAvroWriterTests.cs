@@ -40,7 +40,7 @@ public class CompiledAvroWriterTests
         Assert.Throws<AvroTypeException>(() => CompiledAvroWriter.Compile(schema)(rejected, new AvroOutput()));
     }
 
-    private static ISpecificRecord Populated(Type type, Schema schema) =>
+    internal static ISpecificRecord Populated(Type type, Schema schema) =>
         (ISpecificRecord)AvroTestData.ReadSpecific(type, schema, schema, AvroTestData.WriteGeneric(schema, AvroTestData.Populate(schema)));
 
     private static void AssertSameBytes(Type type, CompiledAvroWriter.WriteItem write, ISpecificRecord record)
@@ -52,7 +52,7 @@ public class CompiledAvroWriterTests
     }
 
     /// <summary>Every string becomes <paramref name="text"/>; with <paramref name="local"/> every timestamp a local time.</summary>
-    private static void Vary(ISpecificRecord record, Schema schema, string text, bool local)
+    internal static void Vary(ISpecificRecord record, Schema schema, string text, bool local)
     {
         foreach (var field in ((RecordSchema)schema).Fields)
         {
@@ -77,7 +77,7 @@ public class CompiledAvroWriterTests
     }
 
     /// <summary>Every optional value null, every array and map empty, all the way down.</summary>
-    private static void Empty(ISpecificRecord record, Schema schema)
+    internal static void Empty(ISpecificRecord record, Schema schema)
     {
         foreach (var field in ((RecordSchema)schema).Fields)
         {

@@ -1,0 +1,127 @@
+using System.Collections;
+using System.Linq.Expressions;
+using Avro;
+using Avro.IO;
+using Avro.Specific;
+
+namespace Pipeline.Platform;
+
+/// <summary>
+/// Reads Avro binary into a generated class (<see cref="ISpecificRecord"/>) when the record was written with the very
+/// schema the class has, from a plan compiled once per schema: the common case, a stage reading what the same release
+/// wrote. A record written with another schema goes through schema resolution (<see cref="ResolvedSpecificReader{T}"/>).
+/// <para>Written here rather than taken from Apache.Avro because its preresolving reader goes through a delegate, a
+/// closure and an access object per field and per collection element (issue 11's profile of
+/// <c>pipeline bench pipeline</c>). Every value is read through the given <see cref="Decoder"/>, so
+/// <see cref="BoundedAvroDecoder"/>'s limits hold as before. Test: <c>CompiledAvroReaderTests</c> reads every contract
+/// back to what Apache.Avro reads.</para>
+/// </summary>
+internal static class CompiledAvroReader
+{
+    public delegate object? ReadItem(Decoder decoder);
+
+    public static ReadItem Compile(Schema schema) => Build(schema, new Dictionary<string, Func<ReadItem>>(StringComparer.Ordinal));
+
+    private static ReadItem Build(Schema schema, Dictionary<string, Func<ReadItem>> named) => schema switch
+    {
+        LogicalSchema logical => Logical(logical, named),
+        RecordSchema record => Record(record, named),
+        EnumSchema enumSchema => Enum(enumSchema),
+        ArraySchema array => Array(array, named),
+        MapSchema map => Map(map, named),
+        UnionSchema union => Union(union, named),
+        _ => schema.Tag switch
+        {
+            Schema.Type.Null => d => { d.ReadNull(); return null; },
+            Schema.Type.Boolean => d => d.ReadBoolean(),
+            Schema.Type.Int => d => d.ReadInt(),
+            Schema.Type.Long => d => d.ReadLong(),
+            Schema.Type.Float => d => d.ReadFloat(),
+            Schema.Type.Double => d => d.ReadDouble(),
+            Schema.Type.String => d => d.ReadString(),
+            Schema.Type.Bytes => d => d.ReadBytes(),
+            _ => throw new NotSupportedException($"Avro type {schema.Tag} is not compiled."),
+        },
+    };
+
+    private static ReadItem Logical(LogicalSchema schema, Dictionary<string, Func<ReadItem>> named)
+    {
+        var baseReader = Build(schema.BaseSchema, named);
+        var logicalType = schema.LogicalType;
+        return d => logicalType.ConvertToLogicalValue(baseReader(d)!, schema);
+    }
+
+    private static ReadItem Record(RecordSchema schema, Dictionary<string, Func<ReadItem>> named)
+    {
+        if (named.TryGetValue(schema.Fullname, out var known)) return d => known()(d);
+        var create = Constructor(ObjectCreator.Instance.GetType(schema));
+        var fields = new (int Position, ReadItem Read)[schema.Fields.Count];
+        ReadItem read = d =>
+        {
+            var record = (ISpecificRecord)create();
+            foreach (var (position, readField) in fields) record.Put(position, readField(d));
+            return record;
+        };
+        named[schema.Fullname] = () => read; // before the fields: a record may contain itself
+        for (var i = 0; i < fields.Length; i++) fields[i] = (schema.Fields[i].Pos, Build(schema.Fields[i].Schema, named));
+        return read;
+    }
+
+    private static ReadItem Enum(EnumSchema schema)
+    {
+        var type = ObjectCreator.Instance.GetType(schema);
+        var values = schema.Symbols.Select(symbol => System.Enum.Parse(type, symbol)).ToArray();
+        return d =>
+        {
+            var ordinal = d.ReadEnum();
+            return (uint)ordinal < (uint)values.Length ? values[ordinal]
+                : throw new AvroException($"Enum {schema.Name} has no symbol number {ordinal}.");
+        };
+    }
+
+    private static ReadItem Array(ArraySchema schema, Dictionary<string, Func<ReadItem>> named)
+    {
+        var create = Constructor(ObjectCreator.Instance.GetType(schema));
+        var item = Build(schema.ItemSchema, named);
+        return d =>
+        {
+            var list = (IList)create();
+            for (var n = d.ReadArrayStart(); n != 0; n = d.ReadArrayNext())
+                for (var i = 0L; i < n; i++) list.Add(item(d));
+            return list;
+        };
+    }
+
+    private static ReadItem Map(MapSchema schema, Dictionary<string, Func<ReadItem>> named)
+    {
+        var create = Constructor(ObjectCreator.Instance.GetType(schema));
+        var value = Build(schema.ValueSchema, named);
+        return d =>
+        {
+            var map = (IDictionary)create();
+            for (var n = d.ReadMapStart(); n != 0; n = d.ReadMapNext())
+            {
+                for (var i = 0L; i < n; i++)
+                {
+                    var key = d.ReadString();
+                    map[key] = value(d);
+                }
+            }
+            return map;
+        };
+    }
+
+    private static ReadItem Union(UnionSchema schema, Dictionary<string, Func<ReadItem>> named)
+    {
+        var branches = schema.Schemas.Select(branch => Build(branch, named)).ToArray();
+        return d =>
+        {
+            var index = d.ReadUnionIndex();
+            return (uint)index < (uint)branches.Length ? branches[index](d)
+                : throw new AvroException($"Union {schema} has no branch {index}.");
+        };
+    }
+
+    private static Func<object> Constructor(Type type) =>
+        Expression.Lambda<Func<object>>(Expression.Convert(Expression.New(type), typeof(object))).Compile();
+}
