@@ -63,8 +63,7 @@ public sealed class RecheckSchedule(RecheckOptions options)
     public static RecheckEntry MovedMark(NoticeDelivery moved)
     {
         var n = moved.notice!;
-        var first = new TakedownNotice();
-        for (var i = 0; i < ((Avro.RecordSchema)first.Schema).Fields.Count; i++) first.Put(i, n.Get(i));
+        var first = n.WithoutBodies();
         first.noticeId = n.originalNoticeId ?? n.noticeId;
         first.kind = NoticeKind.FIRST;
         first.sequence = 0;
@@ -89,7 +88,7 @@ public sealed class RecheckSchedule(RecheckOptions options)
         {
             eventId = Pipeline.Platform.EventIds.Derive("recheck-entry", notice.noticeId, "0"),
             caseKey = notice.caseKey,
-            notice = notice,
+            notice = notice.WithoutBodies(), // checks need the URL and the times, never the notice's X-ARF or text
             nextCheckAt = first < now ? now : first,
         };
     }

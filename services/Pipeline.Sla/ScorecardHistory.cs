@@ -32,7 +32,8 @@ public sealed class ScorecardHistory
 
     public void Add(TakedownNotice notice)
     {
-        lock (gate) notices.TryAdd(notice.noticeId, notice);
+        lock (gate)
+            if (!notices.ContainsKey(notice.noticeId)) notices[notice.noticeId] = notice.WithoutBodies(); // every notice ever: only what scorecards read
     }
 
     /// <summary>A MOVED delivery: its route's first notice is not measured for the old hoster.</summary>

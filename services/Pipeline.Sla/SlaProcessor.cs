@@ -117,7 +117,7 @@ public sealed class SlaProcessor : IProcessor<TakedownNotice>, IProcessor<Conten
             state.Pending.Delete(output, message.Partition, notice.caseKey);
             return ValueTask.CompletedTask;
         }
-        state.Open.Put(output, message.Partition, notice.caseKey, notice);
+        state.Open.Put(output, message.Partition, notice.caseKey, notice.WithoutBodies()); // measured, never re-sent: no X-ARF, no text
         return ValueTask.CompletedTask;
     }
 
@@ -143,8 +143,7 @@ public sealed class SlaProcessor : IProcessor<TakedownNotice>, IProcessor<Conten
         if (open is not null && open.episode > d.notice.episode) return ValueTask.CompletedTask; // an older episode's notice
         // The MOVED record was read before its notice (the two topics are read side by side): the notice is closed ahead,
         // as a decided entry under its id, so that the notice, when it comes, is taken for a replay and never measured.
-        var closed = new TakedownNotice();
-        for (var i = 0; i < ((Avro.RecordSchema)closed.Schema).Fields.Count; i++) closed.Put(i, d.notice.Get(i));
+        var closed = d.notice.WithoutBodies();
         closed.timeline = new Timeline
         {
             receivedAt = d.notice.timeline.receivedAt, referredToPoliceAt = d.notice.timeline.referredToPoliceAt,
@@ -184,7 +183,7 @@ public sealed class SlaProcessor : IProcessor<TakedownNotice>, IProcessor<Conten
         output.Send(Topics.NoticeOutcomes, outcome.caseKey, outcome);
         output.Send(Topics.SlaEvents, outcome.caseKey, SlaClock.RemovalEvent(outcome));
         notice.timeline.removalObservedAt = outcome.removedAt; // closed: kept so that replays are recognised
-        state.Open.Put(output, partition, notice.caseKey, notice);
+        state.Open.Put(output, partition, notice.caseKey, notice.WithoutBodies());
         Removals.WithLabels(outcome.withinNorm ? "true" : "false").Inc();
         TimeToRemoval.Observe(outcome.timeToRemovalFromNoticeMs / 1000.0);
     }

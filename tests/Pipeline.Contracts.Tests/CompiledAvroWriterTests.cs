@@ -89,3 +89,24 @@ public class CompiledAvroWriterTests
         }
     }
 }
+
+/// <summary>State that measures or schedules notices keeps them without their bodies (issue 11).</summary>
+public class TakedownNoticeBodiesTests
+{
+    [Fact]
+    public void A_notice_without_bodies_keeps_every_other_field_and_leaves_the_original_whole()
+    {
+        var schema = Schemas.Of<TakedownNotice>();
+        var notice = (TakedownNotice)CompiledAvroWriterTests.Populated(typeof(TakedownNotice), schema);
+        var (xarf, text) = (notice.xarf, notice.text);
+
+        var slim = notice.WithoutBodies();
+
+        Assert.Equal(("", ""), (slim.xarf, slim.text));
+        Assert.Equal((xarf, text), (notice.xarf, notice.text));
+        foreach (var field in ((RecordSchema)schema).Fields.Where(f => f.Name is not "xarf" and not "text"))
+            Assert.Equal(notice.Get(field.Pos), slim.Get(field.Pos));
+        slim.noticeId = "changed";
+        Assert.NotEqual("changed", notice.noticeId);
+    }
+}
