@@ -16,7 +16,7 @@ namespace Pipeline.Platform;
 /// <see cref="BoundedAvroDecoder"/>'s limits hold as before. Test: <c>CompiledAvroReaderTests</c> reads every contract
 /// back to what Apache.Avro reads.</para>
 /// </summary>
-internal static class CompiledAvroReader
+public static class CompiledAvroReader
 {
     public delegate object? ReadItem(Decoder decoder);
 
