@@ -156,7 +156,7 @@ public sealed class AvroSerdes(ISchemaRegistryClient registry, bool autoRegister
             if (writerSchema.ToString() == readerSchema.ToString())
             {
                 try { compiled = CompiledAvroReader.Compile(readerSchema); }
-                catch (NotSupportedException) { }
+                catch (Exception) { } // not compiled (e.g. a fixed): schema resolution reads it, or reports what is wrong
             }
             if (compiled is null) resolving = new ResolvedSpecificReader<T>(writerSchema, readerSchema);
         }
@@ -174,7 +174,7 @@ public sealed class AvroSerdes(ISchemaRegistryClient registry, bool autoRegister
         private static CompiledAvroWriter.WriteItem? Compile(Avro.Schema schema)
         {
             try { return CompiledAvroWriter.Compile(schema); }
-            catch (NotSupportedException) { return null; }
+            catch (Exception) { return null; } // not compiled (e.g. a union of two records): Apache.Avro's writer
         }
 
         public byte[] Write(T value)

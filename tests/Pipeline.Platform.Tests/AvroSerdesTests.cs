@@ -44,6 +44,35 @@ public class AvroSerdesTests
         Assert.Equal(Sample().submittedAt, back.submittedAt);
     }
 
+    /// <summary>A record written with another schema (here an older one without the optional caseKey) is read through
+    /// schema resolution, not the compiled reader (which serves records written with the class's own schema).</summary>
+    [Fact]
+    public async Task A_record_written_with_another_schema_is_read_through_schema_resolution()
+    {
+        await using var runtime = await EmbeddedRuntime.StartAsync();
+        using var clients = PipelineClients.For(runtime);
+        var current = System.Text.Json.Nodes.JsonNode.Parse(Schemas.Of<ReportSubmitted>().ToString())!;
+        var fields = current["fields"]!.AsArray();
+        fields.Remove(fields.First(f => (string?)f!["name"] == "caseKey"));
+        var older = (Avro.RecordSchema)Avro.Schema.Parse(current.ToJsonString());
+        var id = await clients.Registry.RegisterSchemaAsync(Topics.ReportsSubmitted + "-value", new Confluent.SchemaRegistry.Schema(older.ToString(), Confluent.SchemaRegistry.SchemaType.Avro));
+
+        var ours = clients.Serdes.Serialize(Sample(), Topics.ReportsSubmitted);
+        var generic = new GenericDatumReader<GenericRecord>(Schemas.Of<ReportSubmitted>(), older).Read(null!, new Avro.IO.BinaryDecoder(new MemoryStream(ours, 5, ours.Length - 5)));
+        using var body = new MemoryStream();
+        body.WriteByte(0);
+        var framedId = new byte[4];
+        BinaryPrimitives.WriteInt32BigEndian(framedId, id);
+        body.Write(framedId);
+        new GenericDatumWriter<GenericRecord>(older).Write(generic, new Avro.IO.BinaryEncoder(body));
+
+        Assert.NotEqual(BinaryPrimitives.ReadInt32BigEndian(ours.AsSpan(1, 4)), id);
+        var read = clients.Serdes.Deserialize<ReportSubmitted>(body.ToArray(), Topics.ReportsSubmitted);
+        Assert.Null(read.caseKey);
+        Assert.Equal(["x", "y"], read.report.hops);
+        Assert.Equal(Sample().submittedAt, read.submittedAt);
+    }
+
     [Fact]
     public async Task An_unknown_schema_id_or_broken_framing_is_undeserialisable_with_a_reason()
     {
