@@ -12,8 +12,9 @@ namespace Pipeline.Platform;
 /// big-endian schema id, Avro binary; subject &lt;topic&gt;-value), keys are plain UTF-8 strings.
 /// <para>
 /// The registry is asked once per (type, topic) for the id to write with and once per schema id for the schema to
-/// read; after that both directions are synchronous calls on the caller's thread with a cached preresolving
-/// writer/reader. Confluent's AvroSerializer/AvroDeserializer hopped to the thread pool on every message (their async
+/// read; after that both directions are synchronous calls on the caller's thread with a cached compiled
+/// writer/reader (<see cref="CompiledAvroWriter"/>, <see cref="CompiledAvroReader"/>; schema resolution for other writer
+/// schemas). Confluent's AvroSerializer/AvroDeserializer hopped to the thread pool on every message (their async
 /// path ends in ContinueWith) and hashed the schema per call, while the stage thread blocked on them: 4–10 ms per
 /// message (issue 11). Reading goes through <see cref="BoundedAvroDecoder"/>, so a crafted payload cannot make a
 /// stage allocate more than its bytes justify (issue 15).
