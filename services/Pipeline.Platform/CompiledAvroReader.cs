@@ -1,5 +1,4 @@
 using System.Collections;
-using System.Linq.Expressions;
 using Avro;
 using Avro.IO;
 using Avro.Specific;
@@ -54,7 +53,7 @@ public static class CompiledAvroReader
     private static ReadItem Record(RecordSchema schema, Dictionary<string, Func<ReadItem>> named)
     {
         if (named.TryGetValue(schema.Fullname, out var known)) return d => known()(d);
-        var create = Constructor(ObjectCreator.Instance.GetType(schema));
+        var create = SpecificConstructors.Of(schema);
         var fields = new (int Position, ReadItem Read)[schema.Fields.Count];
         ReadItem read = d =>
         {
@@ -81,7 +80,7 @@ public static class CompiledAvroReader
 
     private static ReadItem Array(ArraySchema schema, Dictionary<string, Func<ReadItem>> named)
     {
-        var create = Constructor(ObjectCreator.Instance.GetType(schema));
+        var create = SpecificConstructors.Of(schema);
         var item = Build(schema.ItemSchema, named);
         return d =>
         {
@@ -94,7 +93,7 @@ public static class CompiledAvroReader
 
     private static ReadItem Map(MapSchema schema, Dictionary<string, Func<ReadItem>> named)
     {
-        var create = Constructor(ObjectCreator.Instance.GetType(schema));
+        var create = SpecificConstructors.Of(schema);
         var value = Build(schema.ValueSchema, named);
         return d =>
         {
@@ -121,7 +120,4 @@ public static class CompiledAvroReader
                 : throw new AvroException($"Union {schema} has no branch {index}.");
         };
     }
-
-    private static Func<object> Constructor(Type type) =>
-        Expression.Lambda<Func<object>>(Expression.Convert(Expression.New(type), typeof(object))).Compile();
 }

@@ -79,8 +79,15 @@ internal sealed class OffsetTracker
         if (progressed.IsEmpty) return None;
         var scan = new List<KeyValuePair<TopicPartition, LinkedList<Entry>>>();
         while (progressed.TryDequeue(out var tp))
-            if (!scan.Exists(p => p.Key.Equals(tp)) && partitions.TryGetValue(tp, out var list)) scan.Add(new(tp, list));
+            if (!Listed(scan, tp) && partitions.TryGetValue(tp, out var list)) scan.Add(new(tp, list));
         return Completed(scan);
+    }
+
+    private static bool Listed(List<KeyValuePair<TopicPartition, LinkedList<Entry>>> scan, TopicPartition tp)
+    {
+        foreach (var (listed, _) in scan)
+            if (listed.Equals(tp)) return true;
+        return false;
     }
 
     private static List<TopicPartitionOffset> Completed(IEnumerable<KeyValuePair<TopicPartition, LinkedList<Entry>>> scan)

@@ -1,6 +1,4 @@
 using System.Collections;
-using System.Collections.Concurrent;
-using System.Linq.Expressions;
 using Avro;
 using Avro.IO;
 using Avro.Specific;
@@ -15,21 +13,15 @@ namespace Pipeline.Platform;
 /// </summary>
 internal sealed class ResolvedSpecificReader<T>(Schema writerSchema, Schema readerSchema) : SpecificDatumReader<T>(writerSchema, readerSchema)
 {
-    // Filled by the base constructor (which calls the Get…Access overrides before this class's fields exist), so static.
-    private static readonly ConcurrentDictionary<(string Name, Schema.Type Tag), Func<object>> Constructors = new();
-
-    private static Func<object> ConstructorOf(Schema schema, Schema.Type tag, Func<Type> type) =>
-        Constructors.GetOrAdd((schema.ToString(), tag), _ => Expression.Lambda<Func<object>>(Expression.Convert(Expression.New(type()), typeof(object))).Compile());
-
     protected override RecordAccess GetRecordAccess(RecordSchema readerSchema) =>
         readerSchema.Name is null ? base.GetRecordAccess(readerSchema)
-            : new Records(ConstructorOf(readerSchema, Schema.Type.Record, () => ObjectCreator.Instance.GetType(readerSchema)));
+            : new Records(SpecificConstructors.Of(readerSchema));
 
     protected override ArrayAccess GetArrayAccess(ArraySchema readerSchema) =>
-        new Arrays(ConstructorOf(readerSchema, Schema.Type.Array, () => ObjectCreator.Instance.GetType(readerSchema)));
+        new Arrays(SpecificConstructors.Of(readerSchema));
 
     protected override MapAccess GetMapAccess(MapSchema readerSchema) =>
-        new Maps(ConstructorOf(readerSchema, Schema.Type.Map, () => ObjectCreator.Instance.GetType(readerSchema)));
+        new Maps(SpecificConstructors.Of(readerSchema));
 
     private sealed class Records(Func<object> create) : RecordAccess
     {
