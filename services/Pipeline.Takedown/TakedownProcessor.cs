@@ -16,7 +16,7 @@ namespace Pipeline.Takedown;
 /// <remarks>Removal is learned from content.status.v1 rather than notices.outcomes.v1: it is the fact itself (recheck's
 /// consecutive misses or the hoster's confirmation), keyed and partitioned like takedown.requested, so the timer state
 /// stays co-partitioned; outcomes would add the sla stage's latency and make reminders stop only while sla runs.</remarks>
-public sealed class TakedownProcessor : IProcessor<TakedownRequested>, IProcessor<ContentStatusObserved>, IProcessor<HashRetracted>, IProcessor<ReportClassified>, IProcessor<NoticeDelivery>, IStateful, IWarmUp, IBackgroundDependent
+public sealed class TakedownProcessor : IProcessor<TakedownRequested>, IProcessor<ContentStatusObserved>, IProcessor<HashRetracted>, IProcessor<ReportClassified>, IProcessor<NoticeDelivery>, IStateful, IWarmUp, IBackgroundDependent, IPartitionAware
 {
     /// <summary>End to end, on event time: the report's receivedAt to the first notice's issuedAt (the stage clock).
     /// Buckets from a second to a week: a notice held for the police may wait days.</summary>
@@ -183,7 +183,7 @@ public sealed class TakedownProcessor : IProcessor<TakedownRequested>, IProcesso
         {
             // Recheck found the URL online: the reminders and escalations still to come say so (X-ARF verified_at).
             if (timers.State.TryGet(message.Partition, observed.caseKey, out var running) && ReminderSchedule.Verifies(running, observed, settings))
-                SeenOnline(observed.caseKey, observed.observedAt);
+                SeenOnline(message.Partition, observed.caseKey, observed.observedAt);
             return ValueTask.CompletedTask;
         }
         sightings.TryRemove(observed.caseKey, out _);
@@ -313,21 +313,39 @@ public sealed class TakedownProcessor : IProcessor<TakedownRequested>, IProcesso
     /// (a JSON rewrite and a changelog record of the whole notice) took the takedown stage from about 40,000 to 24,000–28,000
     /// messages in 20 s runs of `pipeline bench pipeline` and put notices seconds behind. The price of keeping it in memory:
     /// after a restart or a rebalance the sightings since are gone until recheck's next check of the URL (at least every
-    /// Recheck:MaxCheckAge), and a notice composed before that names the previous verification, older but true.</summary>
-    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, DateTime> sightings = new(StringComparer.Ordinal);
+    /// Recheck:MaxCheckAge), and a notice composed before that names the previous verification, older but true. Kept with
+    /// the partition of the case, so that a revoked partition's sightings go with its timers (<see cref="OnRevoked"/>).</summary>
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, (int Partition, DateTime SeenAt)> sightings = new(StringComparer.Ordinal);
 
-    private void SeenOnline(string caseKey, DateTime seenAt)
+    private void SeenOnline(int partition, string caseKey, DateTime seenAt)
     {
-        if (!sightings.TryGetValue(caseKey, out var seen) || seenAt > seen) sightings[caseKey] = seenAt;
+        if (!sightings.TryGetValue(caseKey, out var seen) || seenAt > seen.SeenAt) sightings[caseKey] = (partition, seenAt);
     }
 
     /// <summary>Recheck's latest ONLINE check of the case not yet in its timer's state (for tests and diagnostics; the
     /// stage thread writes it).</summary>
-    public DateTime? SightingOf(string caseKey) => sightings.TryGetValue(caseKey, out var seen) ? seen : null;
+    public DateTime? SightingOf(string caseKey) => sightings.TryGetValue(caseKey, out var seen) ? seen.SeenAt : null;
+
+    /// <summary>Sightings held now (for tests and diagnostics).</summary>
+    public int SightingCount => sightings.Count;
 
     /// <summary>The timer's state with the latest sighting in it (see <see cref="sightings"/>), before a notice is composed.</summary>
     private TakedownNotice WithLatestSighting(string caseKey, TakedownNotice state) =>
-        sightings.TryRemove(caseKey, out var seen) ? ReminderSchedule.WithVerified(state, seen) ?? state : state;
+        sightings.TryRemove(caseKey, out var seen) ? ReminderSchedule.WithVerified(state, seen.SeenAt) ?? state : state;
+
+    public void OnAssigned(IReadOnlyCollection<Confluent.Kafka.TopicPartition> partitions)
+    {
+    }
+
+    /// <summary>The sightings of a revoked partition's cases go with its timers: the new owner restores the timers, and
+    /// its own sightings come with recheck's next checks. (The stage's inputs are co-partitioned, so a partition number
+    /// names the same cases on every input.)</summary>
+    public void OnRevoked(IReadOnlyCollection<Confluent.Kafka.TopicPartition> partitions)
+    {
+        var gone = partitions.Select(p => p.Partition.Value).ToHashSet();
+        foreach (var (caseKey, seen) in sightings)
+            if (gone.Contains(seen.Partition)) sightings.TryRemove(caseKey, out _);
+    }
 
     /// <summary>An entry's timer fired: escalation steps and/or its next reminder are due, or, stopped, it may be
     /// forgotten. The steps that have come due go first, in order (after a stop of the service, each still goes to its own

@@ -8,6 +8,7 @@ using Confluent.Kafka;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Pipeline.Audit;
 using Pipeline.Classification;
@@ -35,7 +36,7 @@ public static class BenchPipelineCommand
 {
     private static readonly double[] LatencyBucketsMs = [5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000];
 
-    public sealed record Settings(double Rate, double Duration, double Warmup, double Drain, int InFlight, int MaxOpen, double Speed, int RawBenchMessages, int Seed, int Partitions = 0);
+    public sealed record Settings(double Rate, double Duration, double Warmup, double Drain, int InFlight, int MaxOpen, double Speed, int RawBenchMessages, int Seed, int Partitions = 0, bool KeepConsumed = false);
 
     public static async Task<int> RunAsync(Settings settings, CancellationToken ct)
     {
@@ -58,6 +59,7 @@ public static class BenchPipelineCommand
         builder.Services.Replace(ServiceDescriptor.Singleton<TimeProvider>(clock));
         builder.Services.AddSingleton<IContentProbe>(web);
         builder.AddIntake().AddGeolocation().AddClassification().AddRouting().AddTakedown().AddRecheck().AddSla().AddAudit();
+        var readers = TrimmedTopics(builder.Stages);
         await using var app = builder.Build();
         var kafka = app.Services.GetRequiredService<IOptions<KafkaOptions>>().Value;
         var serdes = app.Services.GetRequiredService<AvroSerdes>();
@@ -73,6 +75,10 @@ public static class BenchPipelineCommand
         await observer.Assigned.WaitAsync(TimeSpan.FromSeconds(60), ct);
         web.StartDesks(kafka, serdes);
         Console.WriteLine($"all stages consuming after {startup.Elapsed.TotalSeconds:0.0} s");
+        using var trimmer = settings.KeepConsumed ? null
+            : new ConsumedRecordTrimmer(runtime.Cluster, readers, TimeSpan.FromSeconds(1), TrimKeep, app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("trimmer"));
+        trimmer?.Start();
+        var resetsAtStart = KafkaClients.OffsetResets.Value;
 
         var feed = new SyntheticFeed(seed, known, clock);
         var encoder = await FeedEncoder.CreateAsync(serdes.Registry);
@@ -147,6 +153,9 @@ public static class BenchPipelineCommand
         Console.WriteLine(string.Create(c, $"embedded cluster raw       produce {raw.ProduceRate:N0} msg/s, consume {raw.ConsumeRate:N0} msg/s (same run)"));
         Console.WriteLine(string.Create(c, $"stage messages consumed    {we.Consumed - ws.Consumed:N0} in the window = {(we.Consumed - ws.Consumed) / seconds:N0} msg/s ({(we.Consumed - ws.Consumed) / seconds / raw.ConsumeRate:P2} of raw consume)"));
         Console.WriteLine(string.Create(c, $"hops per report            {hops:0.00}"));
+        Console.WriteLine(trimmer is null
+            ? "embedded log               every record kept (--keep-consumed): the mock broker walks a partition's kept batches for each fetch"
+            : string.Create(c, $"embedded log               {trimmer.Records:N0} consumed records deleted in {trimmer.Deletions:N0} calls (committed by every group ≥ {TrimKeep.TotalSeconds:0} s before); offset resets {KafkaClients.OffsetResets.Value - resetsAtStart:0}"));
         // Steadier than rates on a shared machine: what each report and each stage message cost the process, whatever else ran.
         var stageMessages = Math.Max(1, we.Consumed - ws.Consumed);
         Console.WriteLine(string.Create(c, $"process cost in the window {cost.CpuSeconds:0.0} CPU s in {seconds:0.0} s ({cost.CpuSeconds / seconds:0.00} cores): {1000 * cost.CpuSeconds / Math.Max(1, reports):0.00} ms per report, {1e6 * cost.CpuSeconds / stageMessages:0} µs per stage message"));
@@ -178,6 +187,21 @@ public static class BenchPipelineCommand
         web.Dispose();
         await app.StopAsync(CancellationToken.None);
         return produceErrors == 0 ? 0 : 1;
+    }
+
+    /// <summary>How old every group's commit must be before the records under it are deleted (<see cref="ConsumedRecordTrimmer"/>):
+    /// readers without a group that tail a topic (the sla stage's scorecard history) follow its end well within this.</summary>
+    private static readonly TimeSpan TrimKeep = TimeSpan.FromSeconds(3);
+
+    /// <summary>The topics the trimmer may delete consumed records from, by the consumer groups that read them: the stages'
+    /// inputs and the observer's, less compacted topics and any topic a stage restores state from.</summary>
+    private static Dictionary<string, IReadOnlyList<string>> TrimmedTopics(IReadOnlyList<StageDefinition> stages)
+    {
+        var state = stages.SelectMany(s => s.CoPartitionedTopics.Except(s.InputTopics)).ToHashSet(StringComparer.Ordinal);
+        bool Trimmable(string topic) => TopicCatalog.Get(topic).CleanupPolicy == "delete" && !state.Contains(topic);
+        var groups = stages.ToDictionary(s => s.Name, s => (IReadOnlyList<string>)[.. s.InputTopics.Where(Trimmable)], StringComparer.Ordinal);
+        groups[Observer.Group] = [.. Observer.Watched.Where(Trimmable)];
+        return groups;
     }
 
     /// <summary>Each consumer group's lag summed over its partitions (pipeline_consumer_lag_messages), largest first.</summary>
@@ -221,7 +245,9 @@ public static class BenchPipelineCommand
     /// </summary>
     private sealed class Observer : IDisposable
     {
-        private static readonly string[] Watched =
+        public const string Group = "bench-observer";
+
+        public static readonly string[] Watched =
         [
             Topics.ReportsGrouped, Topics.ReportsRejected, Topics.ReportsClassified, Topics.ReportsReview, Topics.PoliceReferrals,
             Topics.ExchangeOutbound, Topics.TakedownRequested, Topics.NoticesIssued, Topics.DeadLetter("intake"),
@@ -273,8 +299,9 @@ public static class BenchPipelineCommand
         {
             using var consumer = new ConsumerBuilder<byte[]?, byte[]?>(new ConsumerConfig(KafkaClients.Config(kafka))
             {
-                GroupId = "bench-observer", AutoOffsetReset = AutoOffsetReset.Earliest, SessionTimeoutMs = 3000, HeartbeatIntervalMs = 750,
-                EnableAutoCommit = false, FetchWaitMaxMs = 10,
+                GroupId = Group, AutoOffsetReset = AutoOffsetReset.Earliest, SessionTimeoutMs = 3000, HeartbeatIntervalMs = 750,
+                // Commits only so that the embedded log trimmer knows what the observer has read.
+                EnableAutoCommit = true, AutoCommitIntervalMs = 1000, FetchWaitMaxMs = 10,
             }).SetPartitionsAssignedHandler((_, _) => assigned.TrySetResult()).Build();
             consumer.Subscribe(Watched);
             while (!stop.IsCancellationRequested)

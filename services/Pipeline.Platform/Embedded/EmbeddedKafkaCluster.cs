@@ -15,7 +15,7 @@ public sealed class EmbeddedKafkaCluster : IDisposable
     private readonly Lock gate = new();
     private IntPtr rk;
     private IntPtr mcluster;
-    private readonly HashSet<string> topics = [];
+    private readonly Dictionary<string, int> topics = new(StringComparer.Ordinal);
 
     private EmbeddedKafkaCluster(IntPtr rk, IntPtr mcluster, int brokers)
     {
@@ -33,7 +33,14 @@ public sealed class EmbeddedKafkaCluster : IDisposable
 
     public IReadOnlyCollection<string> Topics
     {
-        get { lock (gate) return topics.ToArray(); }
+        get { lock (gate) return topics.Keys.ToArray(); }
+    }
+
+    /// <summary>The partition count a topic was created with.</summary>
+    public int PartitionCount(string topic)
+    {
+        lock (gate)
+            return topics.TryGetValue(topic, out var n) ? n : throw new ArgumentException($"The embedded cluster has no topic {topic}.", nameof(topic));
     }
 
     /// <summary>Starts a cluster of <paramref name="brokers"/> brokers. The group initial-rebalance delay is removed
@@ -69,7 +76,7 @@ public sealed class EmbeddedKafkaCluster : IDisposable
         lock (gate)
         {
             ThrowIfDisposed();
-            if (!topics.Add(name)) return;
+            if (!topics.TryAdd(name, partitions)) return;
             Check(LibRdKafka.rd_kafka_mock_topic_create(mcluster, name, partitions, replication), $"create topic {name}");
         }
     }
@@ -90,6 +97,11 @@ public sealed class EmbeddedKafkaCluster : IDisposable
 
     public void SetPartitionLeader(string topic, int partition, int brokerId) =>
         Do(m => LibRdKafka.rd_kafka_mock_partition_set_leader(m, topic, partition, brokerId), $"leader of {topic}[{partition}]");
+
+    /// <summary>Deletes a partition's records before <paramref name="beforeOffset"/> (Kafka's DeleteRecords, through the mock
+    /// cluster's C API: its admin handler is not implemented). The partition's start offset moves there.</summary>
+    public void DeleteRecords(string topic, int partition, long beforeOffset) =>
+        Do(m => LibRdKafka.rd_kafka_mock_partition_delete_records(m, topic, partition, beforeOffset), $"delete records of {topic}[{partition}] before {beforeOffset}");
 
     /// <summary>Makes the next requests of one API (e.g. 0 = Produce, 1 = Fetch) fail with the given errors, in order.</summary>
     public void PushRequestErrors(short apiKey, params ErrorCode[] errors)
