@@ -200,14 +200,15 @@ public static class PipelineCommandLine
         var rawBench = Value("--raw-bench", 100_000, "Messages for the embedded cluster's raw produce/consume measurement (at least 1000).");
         var seed = Value("--seed", 1, "Seed of the synthetic reports and web.");
         var partitions = Value("--partitions", 0, "Partitions of every topic; 0 keeps the topic catalog's (infra/kafka/topics.json, mostly 6).");
+        var brokers = Value("--brokers", 3, "Brokers of the embedded cluster (every topic's replication is capped at it).");
         var keepConsumed = Flag("--keep-consumed", "Keep every record: do not delete what every consumer group has committed (the mock broker then walks all of a partition's kept batches for each fetch, which real Kafka does not).");
         var command = new Command("pipeline", "Every stage in one process on the embedded runtime: end-to-end reports/s (closed loop, or --rate N reports/s), raw "
             + "cluster rates in the same run, hops per report, hop efficiency, submitted → first notice in real milliseconds.")
         {
-            rate, duration, warmup, drain, inFlight, maxOpen, speed, rawBench, seed, partitions, keepConsumed,
+            rate, duration, warmup, drain, inFlight, maxOpen, speed, rawBench, seed, partitions, brokers, keepConsumed,
         };
         Run(command, (r, ct) => BenchPipelineCommand.RunAsync(new BenchPipelineCommand.Settings(r.GetValue(rate), r.GetValue(duration), r.GetValue(warmup), r.GetValue(drain),
-            r.GetValue(inFlight), r.GetValue(maxOpen), r.GetValue(speed), r.GetValue(rawBench), r.GetValue(seed), r.GetValue(partitions), r.GetValue(keepConsumed)), ct));
+            r.GetValue(inFlight), r.GetValue(maxOpen), r.GetValue(speed), r.GetValue(rawBench), r.GetValue(seed), r.GetValue(partitions), r.GetValue(keepConsumed), r.GetValue(brokers)), ct));
         return command;
     }
 

@@ -36,19 +36,19 @@ public static class BenchPipelineCommand
 {
     private static readonly double[] LatencyBucketsMs = [5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000];
 
-    public sealed record Settings(double Rate, double Duration, double Warmup, double Drain, int InFlight, int MaxOpen, double Speed, int RawBenchMessages, int Seed, int Partitions = 0, bool KeepConsumed = false);
+    public sealed record Settings(double Rate, double Duration, double Warmup, double Drain, int InFlight, int MaxOpen, double Speed, int RawBenchMessages, int Seed, int Partitions = 0, bool KeepConsumed = false, int Brokers = 3);
 
     public static async Task<int> RunAsync(Settings settings, CancellationToken ct)
     {
         var (rate, duration, warmup, drain) = (settings.Rate, settings.Duration, settings.Warmup, settings.Drain);
         var (inFlight, maxOpen, speed, rawMessages, seed) = (settings.InFlight, settings.MaxOpen, settings.Speed, settings.RawBenchMessages, settings.Seed);
-        if (rate < 0 || duration <= 0 || warmup < 0 || warmup >= duration || inFlight < 1 || maxOpen < 1 || speed <= 0 || rawMessages < 1000 || settings.Partitions < 0)
-            throw new ArgumentException("Fix: --rate ≥ 0 (0 = closed loop), --duration > --warmup ≥ 0, --in-flight ≥ 1, --max-open ≥ 1, --speed > 0, --raw-bench ≥ 1000, --partitions ≥ 0 (0 = the topic catalog's).");
+        if (rate < 0 || duration <= 0 || warmup < 0 || warmup >= duration || inFlight < 1 || maxOpen < 1 || speed <= 0 || rawMessages < 1000 || settings.Partitions < 0 || settings.Brokers < 1)
+            throw new ArgumentException("Fix: --rate ≥ 0 (0 = closed loop), --duration > --warmup ≥ 0, --in-flight ≥ 1, --max-open ≥ 1, --speed > 0, --raw-bench ≥ 1000, --partitions ≥ 0 (0 = the topic catalog's), --brokers ≥ 1.");
 
         var c = CultureInfo.InvariantCulture;
         var mode = rate <= 0 ? $"closed loop, at most {inFlight} reports without an outcome" : string.Create(c, $"fixed rate {rate:0} reports/s (at most {maxOpen} open)");
-        Console.WriteLine(string.Create(c, $"pipeline bench pipeline: {mode}; {duration:0} s ({warmup:0} s warm-up not measured), stage clock ×{speed:0}, up to {drain:0} s drain, {(settings.Partitions > 0 ? $"{settings.Partitions} partitions per topic" : "the topic catalog's partitions")}. Synthetic data only."));
-        await using var runtime = await EmbeddedRuntime.StartAsync(3, TimeSpan.FromSeconds(5), settings.Partitions > 0 ? settings.Partitions : null, ct);
+        Console.WriteLine(string.Create(c, $"pipeline bench pipeline: {mode}; {duration:0} s ({warmup:0} s warm-up not measured), stage clock ×{speed:0}, up to {drain:0} s drain, {settings.Brokers} broker{(settings.Brokers == 1 ? "" : "s")}, {(settings.Partitions > 0 ? $"{settings.Partitions} partitions per topic" : "the topic catalog's partitions")}. Synthetic data only."));
+        await using var runtime = await EmbeddedRuntime.StartAsync(settings.Brokers, TimeSpan.FromSeconds(5), settings.Partitions > 0 ? settings.Partitions : null, ct);
 
         var raw = RawKafkaBench.Run(runtime.Cluster, rawMessages);
         Console.WriteLine($"embedded cluster raw ({raw.Messages:N0} × 300 B, same run): produce {raw.ProduceRate:N0} msg/s, consume {raw.ConsumeRate:N0} msg/s");
