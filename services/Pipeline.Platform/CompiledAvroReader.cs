@@ -32,8 +32,8 @@ public static class CompiledAvroReader
         _ => schema.Tag switch
         {
             Schema.Type.Null => d => { d.ReadNull(); return null; },
-            Schema.Type.Boolean => d => d.ReadBoolean(),
-            Schema.Type.Int => d => d.ReadInt(),
+            Schema.Type.Boolean => d => d.ReadBoolean() ? True : False,
+            Schema.Type.Int => d => d.ReadInt() is var i && (uint)(i + 1) < (uint)SmallInts.Length ? SmallInts[i + 1] : i,
             Schema.Type.Long => d => d.ReadLong(),
             Schema.Type.Float => d => d.ReadFloat(),
             Schema.Type.Double => d => d.ReadDouble(),
@@ -43,8 +43,17 @@ public static class CompiledAvroReader
         },
     };
 
+    // Boxed once: a boolean or a small int (attempts, counts, -1 for "none") read into a record is not boxed again per value.
+    private static readonly object True = true;
+    private static readonly object False = false;
+    private static readonly object[] SmallInts = [.. Enumerable.Range(-1, 258).Select(i => (object)i)];
+
     private static ReadItem Logical(LogicalSchema schema, Dictionary<string, Func<ReadItem>> named)
     {
+        // timestamp-millis, the contracts' only logical type in use, without boxing the long first: Apache.Avro's
+        // conversion (TimestampMillisecond.ConvertToLogicalValue), written out.
+        if (schema.LogicalType is Avro.Util.TimestampMillisecond && schema.BaseSchema.Tag == Schema.Type.Long)
+            return d => DateTime.UnixEpoch.AddMilliseconds(d.ReadLong());
         var baseReader = Build(schema.BaseSchema, named);
         var logicalType = schema.LogicalType;
         return d => logicalType.ConvertToLogicalValue(baseReader(d)!, schema);

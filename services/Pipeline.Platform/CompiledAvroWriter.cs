@@ -51,6 +51,10 @@ internal static class CompiledAvroWriter
     {
         var baseWriter = Build(schema.BaseSchema, named);
         var logicalType = schema.LogicalType;
+        // timestamp-millis, the contracts' only logical type in use, without boxing the long: Apache.Avro's conversion
+        // (TimestampMillisecond.ConvertToBaseValue), written out.
+        if (logicalType is Avro.Util.TimestampMillisecond && schema.BaseSchema.Tag == Schema.Type.Long)
+            return (v, o) => o.Long(v is DateTime t ? (long)(t.ToUniversalTime() - DateTime.UnixEpoch).TotalMilliseconds : throw Mismatch(schema, v));
         return (v, o) => baseWriter(v is null ? throw Mismatch(schema, v) : logicalType.ConvertToBaseValue(v, schema), o);
     }
 
@@ -70,13 +74,14 @@ internal static class CompiledAvroWriter
 
     private static WriteItem Enum(EnumSchema schema)
     {
-        Dictionary<long, int>? ordinals = null; // C# value → symbol ordinal, built at the first value (its type)
+        // C# value (boxed enum) → symbol ordinal, built at the first value (its type); looked up without converting the
+        // value to a number, which boxed it again at every write.
+        Dictionary<object, int>? ordinals = null;
         return (v, o) =>
         {
             if (v is not System.Enum value) throw Mismatch(schema, v);
-            var map = ordinals ??= System.Enum.GetNames(value.GetType())
-                .ToDictionary(name => Convert.ToInt64(System.Enum.Parse(value.GetType(), name)), schema.Ordinal);
-            o.Long(map[Convert.ToInt64(value)]);
+            var map = ordinals ??= System.Enum.GetNames(value.GetType()).ToDictionary(name => System.Enum.Parse(value.GetType(), name), schema.Ordinal);
+            o.Long(map.TryGetValue(value, out var ordinal) ? ordinal : throw Mismatch(schema, v));
         };
     }
 
