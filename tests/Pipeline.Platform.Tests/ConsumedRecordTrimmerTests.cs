@@ -13,16 +13,7 @@ public sealed class ConsumedRecordTrimmerTests
     [Fact]
     public async Task Deletes_only_what_every_group_reading_the_topic_has_committed()
     {
-        using var cluster = EmbeddedKafkaCluster.Start(brokers: 1);
-        cluster.CreateTopic(Topic, partitions: 3);
-        var config = new ClientConfig { BootstrapServers = cluster.BootstrapServers };
-        using (var producer = new ProducerBuilder<Null, string>(new ProducerConfig(config)).Build())
-        {
-            for (var i = 0; i < 100; i++)
-                for (var p = 0; p < 3; p++)
-                    producer.Produce(new TopicPartition(Topic, p), new Message<Null, string> { Value = $"v{i}" });
-            Assert.Equal(0, producer.Flush(TimeSpan.FromSeconds(30)));
-        }
+        using var cluster = Seeded(partitions: 3, records: 100, out var config);
         // Group a has read 60 records of partition 0 and 80 of partition 1; group b 40 of partition 0 and 90 of partition 1.
         // Neither has committed anything on partition 2.
         Commit(config, "a", (0, 60), (1, 80));
@@ -52,19 +43,26 @@ public sealed class ConsumedRecordTrimmerTests
     [Fact]
     public async Task Waits_until_a_commit_is_as_old_as_the_keep_window()
     {
-        using var cluster = EmbeddedKafkaCluster.Start(brokers: 1);
-        cluster.CreateTopic(Topic, partitions: 1);
-        var config = new ClientConfig { BootstrapServers = cluster.BootstrapServers };
-        using (var producer = new ProducerBuilder<Null, string>(new ProducerConfig(config)).Build())
-        {
-            for (var i = 0; i < 10; i++) producer.Produce(new TopicPartition(Topic, 0), new Message<Null, string> { Value = $"v{i}" });
-            Assert.Equal(0, producer.Flush(TimeSpan.FromSeconds(30)));
-        }
+        using var cluster = Seeded(partitions: 1, records: 10, out var config);
         Commit(config, "a", (0, 10));
         using var trimmer = new ConsumedRecordTrimmer(cluster, new Dictionary<string, IReadOnlyList<string>> { ["a"] = [Topic] },
             TimeSpan.FromSeconds(1), TimeSpan.FromHours(1), NullLogger.Instance);
         await trimmer.TrimOnceAsync(CancellationToken.None);
         Assert.Equal(0, trimmer.Records); // committed, but not an hour ago
+    }
+
+    /// <summary>A one-broker cluster with <paramref name="records"/> records v0, v1, … in every partition of the topic.</summary>
+    private static EmbeddedKafkaCluster Seeded(int partitions, int records, out ClientConfig config)
+    {
+        var cluster = EmbeddedKafkaCluster.Start(brokers: 1);
+        cluster.CreateTopic(Topic, partitions);
+        config = new ClientConfig { BootstrapServers = cluster.BootstrapServers };
+        using var producer = new ProducerBuilder<Null, string>(new ProducerConfig(config)).Build();
+        for (var i = 0; i < records; i++)
+            for (var p = 0; p < partitions; p++)
+                producer.Produce(new TopicPartition(Topic, p), new Message<Null, string> { Value = $"v{i}" });
+        Assert.Equal(0, producer.Flush(TimeSpan.FromSeconds(30)));
+        return cluster;
     }
 
     private static void Commit(ClientConfig config, string group, params (int Partition, long Offset)[] offsets)
