@@ -21,7 +21,7 @@ public sealed class CliParserTests
         { "bench http-load", ["--url", "--requests", "--clients", "--urls"] },
         { "bench intake", ["--reports", "--urls", "--http-requests", "--clients"] },
         { "bench recheck", ["--urls", "--hosts", "--concurrency", "--per-host-concurrency", "--per-host-spacing-ms"] },
-        { "bench pipeline", ["--rate", "--duration", "--warmup", "--drain", "--in-flight", "--max-open", "--speed", "--raw-bench", "--seed", "--partitions"] },
+        { "bench pipeline", ["--rate", "--duration", "--warmup", "--drain", "--in-flight", "--max-open", "--speed", "--raw-bench", "--seed", "--partitions", "--brokers", "--keep-consumed"] },
         { "bench takedown", ["--notices"] },
         { "bench match", ["--entries", "--queries", "--brute", "--radius", "--load-entries", "--shape"] },
         { "hashes import", ["--bank", "--file", "--added-by", "--bootstrap", "--registry"] },
