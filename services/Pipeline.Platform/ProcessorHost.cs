@@ -271,7 +271,16 @@ internal sealed class ProcessorHost(
         {
             log.LogWarning("{Stage}: final commit failed ({Reason}); the uncommitted tail will be re-read", stage.Name, e.Error.Reason);
         }
-        consumer.Close();
+        try
+        {
+            consumer.Close();
+        }
+        catch (KafkaException e)
+        {
+            // Leaving the group failed (the client was being torn down, or the coordinator was away): the group drops
+            // this member at session.timeout.ms and the uncommitted tail is re-read, so the stop itself still succeeds.
+            log.LogWarning("{Stage}: leaving the consumer group failed ({Reason}); the group will time this member out", stage.Name, e.Error.Reason);
+        }
         health.Report(stage.Name, running: false, joined: false);
         ProcessorMetrics.Up.WithLabels(stage.Name).Set(0);
         log.LogInformation("{Stage}: stopped gracefully", stage.Name);

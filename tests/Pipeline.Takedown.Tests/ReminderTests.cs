@@ -79,6 +79,8 @@ public class ReminderTests
         Assert.Equal([0, 1, 2, 3], f.Notices(silent.caseKey).Select(n => n.sequence));
         Assert.Equal([T0.AddHours(72), T0.AddHours(96), T0.AddHours(120)], f.Notices(late.caseKey).Select(n => n.issuedAt));
         Assert.Equal(firstC.noticeId, f.Notices(late.caseKey)[2].originalNoticeId);
+        // The notices are on the topic; their mails may still be on the way (batching, then SMTP).
+        await f.Until(() => f.H.Smtp.Messages.Count >= 2 + 1 + 4 + 3, () => $"{f.H.Smtp.Messages.Count} of 10 mails");
         Assert.Equal(2 + 1 + 4 + 3, f.H.Smtp.Messages.Count);
         Assert.Equal(f.H.Smtp.Messages.Count, f.H.Smtp.Messages.Select(m => m.Message.MessageId).Distinct().Count());
         await f.Until(() => f.Watch.Events<SlaEvent>(Topics.SlaEvents, e => e.kind == SlaEventKind.REMINDER_SENT).Count == 1 + 3 + 2, () => "REMINDER_SENT per reminder");
