@@ -18,6 +18,7 @@ public static class AuditService
         host.Services.TryAddSingleton<CaseTokens>();
         host.Services.TryAddSingleton<AuditMapper>();
         return host.AddStage<AuditProcessor>(Stage, s => s
+            .Skipping(AuditMapper.Unread)
             .Consumes<ReportSubmitted>(Topics.ReportsSubmitted)
             .Consumes<ReportRejected>(Topics.ReportsRejected)
             .Consumes<ReportAccepted>(Topics.ReportsAccepted)

@@ -24,7 +24,7 @@ public sealed class AvroSerdes(ISchemaRegistryClient registry, bool autoRegister
 {
     private readonly ConcurrentDictionary<(Type Type, string Topic), object> writers = new();
     private readonly ConcurrentDictionary<int, Task<Avro.Schema>> writerSchemas = new();
-    private readonly ConcurrentDictionary<(int SchemaId, Type Type), object> readers = new();
+    private readonly ConcurrentDictionary<(int SchemaId, Type Type, AvroProjection? Projection), object> readers = new();
     private readonly AvroDecodeLimits limits = limits ?? AvroDecodeLimits.Default;
 
     [ThreadStatic] private static MemoryStream? buffer;
@@ -52,19 +52,20 @@ public sealed class AvroSerdes(ISchemaRegistryClient registry, bool autoRegister
     }
 
     /// <summary>Deserialises on the caller's thread; only the first message of a schema id waits for the registry.</summary>
-    public T Deserialize<T>(byte[]? data, string topic) where T : class, ISpecificRecord
+    /// <param name="projection">Fields the caller never reads, left out of the decode (see <see cref="AvroProjection"/>).</param>
+    public T Deserialize<T>(byte[]? data, string topic, AvroProjection? projection = null) where T : class, ISpecificRecord
     {
         var id = SchemaId<T>(data, topic);
-        var reader = readers.TryGetValue((id, typeof(T)), out var cached)
+        var reader = readers.TryGetValue((id, typeof(T), projection), out var cached)
             ? (Reader<T>)cached
-            : LookUpReaderAsync<T>(id, topic).GetAwaiter().GetResult();
+            : LookUpReaderAsync<T>(id, topic, projection).GetAwaiter().GetResult();
         return Read(reader, data!, topic);
     }
 
     public async Task<T> DeserializeAsync<T>(byte[]? data, string topic) where T : class, ISpecificRecord
     {
         var id = SchemaId<T>(data, topic);
-        var reader = readers.TryGetValue((id, typeof(T)), out var cached) ? (Reader<T>)cached : await LookUpReaderAsync<T>(id, topic);
+        var reader = readers.TryGetValue((id, typeof(T), null), out var cached) ? (Reader<T>)cached : await LookUpReaderAsync<T>(id, topic, null);
         return Read(reader, data!, topic);
     }
 
@@ -110,7 +111,7 @@ public sealed class AvroSerdes(ISchemaRegistryClient registry, bool autoRegister
         return writer;
     }
 
-    private async Task<Reader<T>> LookUpReaderAsync<T>(int id, string topic) where T : class, ISpecificRecord
+    private async Task<Reader<T>> LookUpReaderAsync<T>(int id, string topic, AvroProjection? projection) where T : class, ISpecificRecord
     {
         Avro.Schema writerSchema;
         try
@@ -128,13 +129,13 @@ public sealed class AvroSerdes(ISchemaRegistryClient registry, bool autoRegister
         Reader<T> reader;
         try
         {
-            reader = new Reader<T>(writerSchema, Schemas.Of<T>());
+            reader = new Reader<T>(writerSchema, Schemas.Of<T>(), projection);
         }
         catch (Exception e)
         {
             throw new UndeserialisableException($"The message on {topic} could not be read as {typeof(T).Name}: {e.Message}", e);
         }
-        readers[(id, typeof(T))] = reader;
+        readers[(id, typeof(T), projection)] = reader;
         return reader;
     }
 
@@ -146,17 +147,17 @@ public sealed class AvroSerdes(ISchemaRegistryClient registry, bool autoRegister
     }
 
     /// <summary>Reads with the plan <see cref="CompiledAvroReader"/> compiles when the record was written with the class's
-    /// own schema; through schema resolution otherwise.</summary>
+    /// own schema (skipping what the projection names); through schema resolution otherwise, whole.</summary>
     private sealed class Reader<T> where T : class, ISpecificRecord
     {
         private readonly CompiledAvroReader.ReadItem? compiled;
         private readonly ResolvedSpecificReader<T>? resolving;
 
-        public Reader(Avro.Schema writerSchema, Avro.Schema readerSchema)
+        public Reader(Avro.Schema writerSchema, Avro.Schema readerSchema, AvroProjection? projection)
         {
             if (writerSchema.ToString() == readerSchema.ToString())
             {
-                try { compiled = CompiledAvroReader.Compile(readerSchema); }
+                try { compiled = CompiledAvroReader.Compile(readerSchema, projection); }
                 catch (Exception) { } // not compiled (e.g. a fixed): schema resolution reads it, or reports what is wrong
             }
             if (compiled is null) resolving = new ResolvedSpecificReader<T>(writerSchema, readerSchema);

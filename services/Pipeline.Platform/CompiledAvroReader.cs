@@ -19,16 +19,18 @@ public static class CompiledAvroReader
 {
     public delegate object? ReadItem(Decoder decoder);
 
-    public static ReadItem Compile(Schema schema) => Build(schema, new Dictionary<string, Func<ReadItem>>(StringComparer.Ordinal));
+    /// <param name="projection">Fields to step over rather than read (<see cref="AvroProjection"/>); null reads all.</param>
+    public static ReadItem Compile(Schema schema, AvroProjection? projection = null) =>
+        Build(schema, new Dictionary<string, Func<ReadItem>>(StringComparer.Ordinal), projection);
 
-    private static ReadItem Build(Schema schema, Dictionary<string, Func<ReadItem>> named) => schema switch
+    private static ReadItem Build(Schema schema, Dictionary<string, Func<ReadItem>> named, AvroProjection? projection) => schema switch
     {
-        LogicalSchema logical => Logical(logical, named),
-        RecordSchema record => Record(record, named),
+        LogicalSchema logical => Logical(logical, named, projection),
+        RecordSchema record => Record(record, named, projection),
         EnumSchema enumSchema => Enum(enumSchema),
-        ArraySchema array => Array(array, named),
-        MapSchema map => Map(map, named),
-        UnionSchema union => Union(union, named),
+        ArraySchema array => Array(array, named, projection),
+        MapSchema map => Map(map, named, projection),
+        UnionSchema union => Union(union, named, projection),
         _ => schema.Tag switch
         {
             Schema.Type.Null => d => { d.ReadNull(); return null; },
@@ -48,30 +50,41 @@ public static class CompiledAvroReader
     private static readonly object False = false;
     private static readonly object[] SmallInts = [.. Enumerable.Range(-1, 258).Select(i => (object)i)];
 
-    private static ReadItem Logical(LogicalSchema schema, Dictionary<string, Func<ReadItem>> named)
+    private static ReadItem Logical(LogicalSchema schema, Dictionary<string, Func<ReadItem>> named, AvroProjection? projection)
     {
         // timestamp-millis, the contracts' only logical type in use, without boxing the long first: Apache.Avro's
         // conversion (TimestampMillisecond.ConvertToLogicalValue), written out.
         if (schema.LogicalType is Avro.Util.TimestampMillisecond && schema.BaseSchema.Tag == Schema.Type.Long)
             return d => DateTime.UnixEpoch.AddMilliseconds(d.ReadLong());
-        var baseReader = Build(schema.BaseSchema, named);
+        var baseReader = Build(schema.BaseSchema, named, projection);
         var logicalType = schema.LogicalType;
         return d => logicalType.ConvertToLogicalValue(baseReader(d)!, schema);
     }
 
-    private static ReadItem Record(RecordSchema schema, Dictionary<string, Func<ReadItem>> named)
+    private static ReadItem Record(RecordSchema schema, Dictionary<string, Func<ReadItem>> named, AvroProjection? projection)
     {
         if (named.TryGetValue(schema.Fullname, out var known)) return d => known()(d);
         var create = SpecificConstructors.Of(schema);
+        // A skipped field has position -1: its reader steps over the bytes and returns null, which is not stored.
         var fields = new (int Position, ReadItem Read)[schema.Fields.Count];
         ReadItem read = d =>
         {
             var record = (ISpecificRecord)create();
-            foreach (var (position, readField) in fields) record.Put(position, readField(d));
+            foreach (var (position, readField) in fields)
+            {
+                var value = readField(d);
+                if (position >= 0) record.Put(position, value);
+            }
             return record;
         };
         named[schema.Fullname] = () => read; // before the fields: a record may contain itself
-        for (var i = 0; i < fields.Length; i++) fields[i] = (schema.Fields[i].Pos, Build(schema.Fields[i].Schema, named));
+        for (var i = 0; i < fields.Length; i++)
+        {
+            var field = schema.Fields[i];
+            fields[i] = projection?.Skips(schema.Name, field.Name) == true
+                ? (-1, AvroSkipper.Compile(field.Schema))
+                : (field.Pos, Build(field.Schema, named, projection));
+        }
         return read;
     }
 
@@ -87,10 +100,10 @@ public static class CompiledAvroReader
         };
     }
 
-    private static ReadItem Array(ArraySchema schema, Dictionary<string, Func<ReadItem>> named)
+    private static ReadItem Array(ArraySchema schema, Dictionary<string, Func<ReadItem>> named, AvroProjection? projection)
     {
         var create = SpecificConstructors.Of(schema);
-        var item = Build(schema.ItemSchema, named);
+        var item = Build(schema.ItemSchema, named, projection);
         return d =>
         {
             var list = (IList)create();
@@ -100,10 +113,10 @@ public static class CompiledAvroReader
         };
     }
 
-    private static ReadItem Map(MapSchema schema, Dictionary<string, Func<ReadItem>> named)
+    private static ReadItem Map(MapSchema schema, Dictionary<string, Func<ReadItem>> named, AvroProjection? projection)
     {
         var create = SpecificConstructors.Of(schema);
-        var value = Build(schema.ValueSchema, named);
+        var value = Build(schema.ValueSchema, named, projection);
         return d =>
         {
             var map = (IDictionary)create();
@@ -119,9 +132,9 @@ public static class CompiledAvroReader
         };
     }
 
-    private static ReadItem Union(UnionSchema schema, Dictionary<string, Func<ReadItem>> named)
+    private static ReadItem Union(UnionSchema schema, Dictionary<string, Func<ReadItem>> named, AvroProjection? projection)
     {
-        var branches = schema.Schemas.Select(branch => Build(branch, named)).ToArray();
+        var branches = schema.Schemas.Select(branch => Build(branch, named, projection)).ToArray();
         return d =>
         {
             var index = d.ReadUnionIndex();

@@ -104,11 +104,18 @@ public static class KafkaClients
     /// configured (Kafka:FetchWaitMaxMs, set by the embedded runtime only).</summary>
     public static ConsumerConfig ConsumerConfig(KafkaOptions kafka) => new(Config(kafka)) { FetchWaitMaxMs = kafka.FetchWaitMaxMs };
 
+    /// <summary>What a delivery report of the pipeline's producers carries besides the error, partition and offset: the
+    /// persistence status only. By default Confluent.Kafka copies every header of every produced message back out of
+    /// librdkafka into new objects for its report (a name string, a value array and a header object each), which no
+    /// caller reads.</summary>
+    public const string DeliveryReportFields = "status";
+
     /// <summary>An idempotent acks=all producer of raw bytes. It partitions with murmur2 like Java clients, so keys
     /// co-partition across every producer of the pipeline.</summary>
     public static IProducer<byte[]?, byte[]?> Producer(KafkaOptions kafka, string clientId) =>
         new ProducerBuilder<byte[]?, byte[]?>(new ProducerConfig(Config(kafka))
         {
             ClientId = clientId, Acks = Acks.All, EnableIdempotence = true, LingerMs = kafka.LingerMs, Partitioner = Partitioner.Murmur2Random,
+            DeliveryReportFields = DeliveryReportFields,
         }).Build();
 }

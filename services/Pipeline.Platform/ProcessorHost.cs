@@ -915,6 +915,7 @@ internal sealed class ProcessorHost(
             LingerMs = kafka.LingerMs,
             MessageTimeoutMs = 120_000,
             Partitioner = Confluent.Kafka.Partitioner.Murmur2Random,
+            DeliveryReportFields = KafkaClients.DeliveryReportFields,
         };
         if (!kafka.Transactions)
         {

@@ -32,6 +32,9 @@ public sealed class StageDefinition
 
     internal List<string>? CoPartitionedStateTopics { get; set; }
 
+    /// <summary>Fields of the inputs this stage never reads, left out of their decode (<see cref="StageInputs{TProcessor}.Skipping"/>).</summary>
+    public AvroProjection? Projection { get; internal set; }
+
     /// <summary>Topics whose partition p must all be handled by the member that owns input partition p: the inputs and
     /// the state topics of a stage that keeps per-partition state (state partition p is written while processing input
     /// partition p). Empty for a stage without such state. Checked at start (<see cref="CoPartitioning"/>).</summary>
@@ -72,6 +75,14 @@ public sealed class StageInputs<TProcessor> where TProcessor : class
         return this;
     }
 
+    /// <summary>Decodes this stage's inputs without the fields <paramref name="projection"/> names: fields its
+    /// processor never reads (see <see cref="AvroProjection"/>).</summary>
+    public StageInputs<TProcessor> Skipping(AvroProjection projection)
+    {
+        Definition.Projection = projection;
+        return this;
+    }
+
     public StageInputs<TProcessor> Consumes<TIn>(string topic) where TIn : class, ISpecificRecord
     {
         if (!typeof(IProcessor<TIn>).IsAssignableFrom(typeof(TProcessor)))
@@ -79,7 +90,7 @@ public sealed class StageInputs<TProcessor> where TProcessor : class
         // Synchronous up to the processor: deserialising never leaves the stage thread.
         Definition.Inputs.Add(new InputBinding(topic, typeof(TIn), (processor, serdes, m, output, ct) =>
         {
-            var value = serdes.Deserialize<TIn>(m.Message.Value, m.Topic);
+            var value = serdes.Deserialize<TIn>(m.Message.Value, m.Topic, Definition.Projection);
             var key = m.Message.Key is null ? null : System.Text.Encoding.UTF8.GetString(m.Message.Key);
             var incoming = new Incoming<TIn>(key, value, m.Topic, m.Partition.Value, m.Offset.Value, m.Message.Timestamp.UtcDateTime, m.Message.Value) { Headers = m.Message.Headers };
             var processed = ((IProcessor<TIn>)processor).ProcessAsync(incoming, output, ct);
