@@ -17,6 +17,10 @@ public sealed class AvroProjection
 
     private AvroProjection(HashSet<(string Record, string Field)> skipped) => this.skipped = skipped;
 
+    /// <summary>A notice's X-ARF document and text: for stages that measure or schedule notices and keep them
+    /// <c>WithoutBodies()</c> (sla, recheck). Only the delivery stages and takedown's own timers read them.</summary>
+    public static AvroProjection NoticeBodies { get; } = Skip("TakedownNotice", "xarf", "text");
+
     public static AvroProjection Skip(string record, params string[] fields) => new AvroProjection([]).And(record, fields);
 
     /// <summary>This projection and <paramref name="fields"/> of <paramref name="record"/> (its name without namespace).</summary>

@@ -27,6 +27,8 @@ public static class RecheckService
         host.Services.TryAddSingleton(sp => new HostPoliteness(sp.GetRequiredService<IOptions<RecheckOptions>>().Value, TimeProvider.System));
         host.Services.TryAddSingleton<HosterConfirmations>();
         host.Services.TryAddSingleton(sp => new NetworkControls(sp.GetRequiredService<IContentProbe>(), sp.GetRequiredService<IOptions<RecheckOptions>>(), TimeProvider.System));
-        return host.AddStage<RecheckProcessor>(Stage, s => s.Consumes<TakedownNotice>(Topics.NoticesIssued).Consumes<NoticeDelivery>(Topics.NoticeDeliveries).CoPartitioned(Topics.RecheckSchedule));
+        return host.AddStage<RecheckProcessor>(Stage, s => s
+            .Skipping(AvroProjection.NoticeBodies) // checks keep notices WithoutBodies()
+            .Consumes<TakedownNotice>(Topics.NoticesIssued).Consumes<NoticeDelivery>(Topics.NoticeDeliveries).CoPartitioned(Topics.RecheckSchedule));
     }
 }

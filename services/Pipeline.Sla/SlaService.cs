@@ -17,6 +17,7 @@ public static class SlaService
         host.Services.TryAddSingleton<SlaState>();
         host.Services.TryAddSingleton<ScorecardHistory>();
         return host.AddStage<SlaProcessor>(Stage, s => s
+            .Skipping(AvroProjection.NoticeBodies) // notices are measured WithoutBodies()
             .Consumes<TakedownNotice>(Topics.NoticesIssued)
             .Consumes<ContentStatusObserved>(Topics.ContentStatus)
             .Consumes<NoticeDelivery>(Topics.NoticeDeliveries)
