@@ -80,10 +80,15 @@ internal static class CompiledAvroWriter
         return (v, o) =>
         {
             if (v is not System.Enum value) throw Mismatch(schema, v);
-            var map = ordinals ??= System.Enum.GetNames(value.GetType()).ToDictionary(name => System.Enum.Parse(value.GetType(), name), schema.Ordinal);
+            var map = ordinals ??= Ordinals(value.GetType(), schema);
             o.Long(map.TryGetValue(value, out var ordinal) ? ordinal : throw Mismatch(schema, v));
         };
     }
+
+    // Not inline in the writer above: a lambda there capturing the value made the compiler allocate a closure for it at
+    // every write, not only the first.
+    private static Dictionary<object, int> Ordinals(Type type, EnumSchema schema) =>
+        System.Enum.GetNames(type).ToDictionary(name => System.Enum.Parse(type, name), schema.Ordinal);
 
     private static WriteItem Array(ArraySchema schema, Dictionary<string, WriteItem> named)
     {

@@ -50,6 +50,7 @@ internal sealed class ProcessorHost(
     private readonly Dictionary<string, (string Timer, string Effect)> stateSpans = ((processor as IStateful)?.Stores ?? [])
         .ToDictionary(s => s.Topic, s => ($"{stage.Name} timer {s.Topic}", $"{stage.Name} effect {s.Topic}"));
     private HashSet<string>? stateTopics;
+    private Action<PendingEffect>? startEffect; // StartEffect as a delegate, made once rather than for every output buffer
 
     /// <summary>State records waiting for the other outputs of their call to be acknowledged, in call order (stage
     /// thread only). See <see cref="ProduceOutputs"/>.</summary>
@@ -329,11 +330,11 @@ internal sealed class ProcessorHost(
         if (activity is not null) PipelineTracing.TagConsumed(activity, stage.Name, message);
         for (var attempt = 1; ; attempt++)
         {
-            var output = new OutputBuffer(StartEffect) { Trace = trace };
+            var output = new OutputBuffer(startEffect ??= StartEffect) { Trace = trace };
             try
             {
                 binding.Dispatch(processor, serdes, message, output, ct).GetAwaiter().GetResult();
-                ProduceOutputs(producer, SerialiseWithInfrastructureRetry(output, ct), () => OriginHeaders(message, trace), entry);
+                ProduceOutputs(producer, SerialiseWithInfrastructureRetry(output, ct), Origin(message), trace, entry);
                 output.CommitState();
                 if (attempt > 1) health.Report(stage.Name, running: true, joined: true);
                 break;
@@ -404,7 +405,7 @@ internal sealed class ProcessorHost(
         {
             while (budget > 0 && source.TryTakeDue(now, out var timer))
             {
-                var output = new OutputBuffer(StartEffect);
+                var output = new OutputBuffer(startEffect ??= StartEffect);
                 Activity? activity = null;
                 try
                 {
@@ -499,7 +500,7 @@ internal sealed class ProcessorHost(
             if (error is OperationCanceledException && effectsStop.IsCancellationRequested) continue; // cut short by a stop: redone after the restart
             // The continuation's span continues the trace of the call that started the work.
             using var activity = PipelineTracing.Start(stateSpans[effect.Store.Topic].Effect, ActivityKind.Internal, effect.Trace, out var trace);
-            var output = new OutputBuffer(StartEffect) { Trace = trace };
+            var output = new OutputBuffer(startEffect ??= StartEffect) { Trace = trace };
             try
             {
                 if (error is not null) throw new InvalidOperationException($"the work failed: {error.Message}", error);
@@ -530,17 +531,7 @@ internal sealed class ProcessorHost(
     private void Emit(IProducer<byte[]?, byte[]?> producer, OutputBuffer output, string store, int partition, string origin, CancellationToken ct)
     {
         var entry = tracker.Untracked(new TopicPartition(store, partition));
-        Headers Headers()
-        {
-            var headers = new Headers
-            {
-                { "pipeline.stage", stageHeader },
-                { "pipeline.origin", Encoding.UTF8.GetBytes(origin) },
-            };
-            output.Trace?.AddTo(headers);
-            return headers;
-        }
-        ProduceOutputs(producer, SerialiseWithInfrastructureRetry(output, ct), Headers, entry);
+        ProduceOutputs(producer, SerialiseWithInfrastructureRetry(output, ct), Encoding.UTF8.GetBytes(origin), output.Trace, entry);
         output.CommitState();
         entry.Release();
     }
@@ -555,26 +546,39 @@ internal sealed class ProcessorHost(
     /// change at worst, and the replay redoes both under the same event ids. The input offset waits for all of it.
     /// With Kafka transactions the outputs and state of a call commit together anyway: nothing is held.
     /// </summary>
-    private void ProduceOutputs(IProducer<byte[]?, byte[]?> producer, List<(OutputBuffer.Pending Pending, byte[]? Value)> serialised, Func<Headers> headers, OffsetTracker.Entry entry)
+    /// <param name="origin">The <c>pipeline.origin</c> header's value, shared by every output (the client copies it).</param>
+    private void ProduceOutputs(IProducer<byte[]?, byte[]?> producer, List<(OutputBuffer.Pending Pending, byte[]? Value)> serialised, byte[] origin, TraceHeaders? trace,
+        OffsetTracker.Entry entry)
     {
         stateTopics ??= stores.Select(s => s.Topic).ToHashSet(StringComparer.Ordinal);
-        var state = kafka.Transactions ? 0 : serialised.Count(o => stateTopics.Contains(o.Pending.Topic));
+        var state = 0;
+        if (!kafka.Transactions)
+            foreach (var (pending, _) in serialised) if (stateTopics.Contains(pending.Topic)) state++;
         if (state == 0 || (state == serialised.Count && heldStateWrites.Count == 0))
         {
             foreach (var (pending, value) in serialised)
             {
-                var sequence = stateTopics.Contains(pending.Topic) ? QueueStateWrite() : (long?)null;
-                Produce(producer, pending.Topic, pending.Partition, Encoding.UTF8.GetBytes(pending.Key), value, headers(), entry,
-                    sequence is { } n ? () => StateWriteAcknowledged(n) : null);
+                var acknowledged = stateTopics.Contains(pending.Topic) ? StateWriteAcknowledgement(QueueStateWrite()) : null;
+                Produce(producer, pending.Topic, pending.Partition, Encoding.UTF8.GetBytes(pending.Key), value, OutputHeaders(origin, trace), entry, acknowledged);
             }
             return;
         }
+        HoldStateWrites(producer, serialised, state, origin, trace, entry);
+    }
+
+    private Action StateWriteAcknowledgement(long sequence) => () => StateWriteAcknowledged(sequence);
+
+    /// <summary>The state records of a call wait until its other outputs are acknowledged (see above). A method of its
+    /// own: its closures would otherwise be allocated for every call, held or not.</summary>
+    private void HoldStateWrites(IProducer<byte[]?, byte[]?> producer, List<(OutputBuffer.Pending Pending, byte[]? Value)> serialised, int state, byte[] origin,
+        TraceHeaders? trace, OffsetTracker.Entry entry)
+    {
         var held = new HeldStateWrites(entry, serialised.Count - state);
-        foreach (var (pending, value) in serialised.Where(o => stateTopics.Contains(o.Pending.Topic))) held.Records.Add((pending, value, headers(), QueueStateWrite()));
+        foreach (var (pending, value) in serialised.Where(o => stateTopics!.Contains(o.Pending.Topic))) held.Records.Add((pending, value, OutputHeaders(origin, trace), QueueStateWrite()));
         entry.AddPending(); // released once the held records are produced: the input offset waits for them too
         heldStateWrites.Enqueue(held);
-        foreach (var (pending, value) in serialised.Where(o => !stateTopics.Contains(o.Pending.Topic)))
-            Produce(producer, pending.Topic, pending.Partition, Encoding.UTF8.GetBytes(pending.Key), value, headers(), entry,
+        foreach (var (pending, value) in serialised.Where(o => !stateTopics!.Contains(o.Pending.Topic)))
+            Produce(producer, pending.Topic, pending.Partition, Encoding.UTF8.GetBytes(pending.Key), value, OutputHeaders(origin, trace), entry,
                 () => Interlocked.Decrement(ref held.Unacknowledged));
         ReleaseStateWrites(producer);
     }
@@ -753,14 +757,19 @@ internal sealed class ProcessorHost(
         Produce(producer, stage.DeadLetterTopic, null, key?.Bytes, serialised, headers, entry);
     }
 
-    private Headers OriginHeaders(ConsumeResult<byte[]?, byte[]?> message, TraceHeaders trace)
+    private Headers OriginHeaders(ConsumeResult<byte[]?, byte[]?> message, TraceHeaders trace) => OutputHeaders(Origin(message), trace);
+
+    private static byte[] Origin(ConsumeResult<byte[]?, byte[]?> message) =>
+        Encoding.UTF8.GetBytes($"{message.Topic}:{message.Partition.Value}:{message.Offset.Value}");
+
+    private Headers OutputHeaders(byte[] origin, TraceHeaders? trace)
     {
         var headers = new Headers
         {
             { "pipeline.stage", stageHeader },
-            { "pipeline.origin", Encoding.UTF8.GetBytes($"{message.Topic}:{message.Partition.Value}:{message.Offset.Value}") },
+            { "pipeline.origin", origin },
         };
-        trace.AddTo(headers);
+        trace?.AddTo(headers);
         return headers;
     }
 
@@ -821,7 +830,7 @@ internal sealed class ProcessorHost(
                 OutputSettled();
                 return; // never released: the input offset is not stored
             }
-            producedMetric.GetOrAdd(topic, t => ProcessorMetrics.Produced.WithLabels(stage.Name, t)).Inc();
+            producedMetric.GetOrAdd(topic, static (t, stageName) => ProcessorMetrics.Produced.WithLabels(stageName, t), stage.Name).Inc();
             acknowledged?.Invoke();
             entry.Release();
             OutputSettled();
