@@ -30,8 +30,12 @@ public static class TakedownService
             .Consumes<TakedownRequested>(Topics.TakedownRequested)
             .Consumes<ContentStatusObserved>(Topics.ContentStatus)
             .Consumes<HashRetracted>(Topics.HashesRetractions)
-            .Consumes<ReportClassified>(Topics.ReportsClassified) // NOT_ILLEGAL only: a reversed assessment withdraws the notice
-            .Consumes<NoticeDelivery>(Topics.NoticeDeliveries)
+            // Only a reversed assessment (NOT_ILLEGAL: the notice is withdrawn) and a MOVED delivery (the case is routed
+            // again) are acted on; the rest of those topics is passed over after reading the verdict or the status.
+            .Consumes<ReportClassified>(Topics.ReportsClassified, c => c.verdict == Verdict.NOT_ILLEGAL,
+                AvroProjection.Skip("ReportClassified", "report", "caseInfo", "hosting", "matches", "assessment"))
+            .Consumes<NoticeDelivery>(Topics.NoticeDeliveries, d => d.status == DeliveryStatus.MOVED,
+                AvroProjection.Skip("NoticeDelivery", "address", "detail", "notice", "movedTo"))
             .CoPartitioned(Topics.TakedownReminders, Topics.TakedownHeld, Topics.TakedownRoutes));
     }
 
