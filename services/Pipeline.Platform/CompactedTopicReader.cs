@@ -34,6 +34,16 @@ public sealed class CompactedTopicReader<T> : IDisposable where T : class, ISpec
 
     private readonly Func<ConsumeResult<byte[]?, byte[]?>, bool>? admit;
 
+    /// <summary>Fields the reader's callback never reads, left out of the decode (see <see cref="AvroProjection"/>).</summary>
+    public AvroProjection? Projection { get; init; }
+
+    /// <summary>How long a fetch at the end of the topic may wait for new records (librdkafka's fetch.wait.max.ms); by
+    /// default the pipeline's consumer setting. A real broker answers as soon as a record arrives, so this costs nothing
+    /// there; the embedded cluster holds an empty fetch for the whole wait, so a short wait (Kafka:FetchWaitMaxMs, 10 ms)
+    /// makes an idle reader ask each broker a hundred times a second. A reader whose records may arrive late (a
+    /// scorecard's history) sets it longer.</summary>
+    public int? TailFetchWaitMs { get; init; }
+
     /// <param name="admit">Decides, before decoding, whether a record is applied (false: passed over; a state store's
     /// fencing, see <see cref="PartitionedState{T}"/>).</param>
     public CompactedTopicReader(KafkaOptions kafka, AvroSerdes serdes, string topic, Action<string, T?, int> apply, ILogger log, Func<int, bool>? partitionFilter = null,
@@ -117,7 +127,7 @@ public sealed class CompactedTopicReader<T> : IDisposable where T : class, ISpec
                     var key = r.Message.Key is null ? "" : Encoding.UTF8.GetString(r.Message.Key);
                     try
                     {
-                        var value = r.Message.Value is null ? null : WithRetries($"decoding {r.TopicPartitionOffset}", () => serdes.Deserialize<T>(r.Message.Value, topic));
+                        var value = r.Message.Value is null ? null : WithRetries($"decoding {r.TopicPartitionOffset}", () => serdes.Deserialize<T>(r.Message.Value, topic, Projection));
                         if (r.Message.Value is not null && value is null) break; // disposed while retrying
                         apply(key, value, r.Partition.Value);
                         Applied++;
@@ -160,6 +170,7 @@ public sealed class CompactedTopicReader<T> : IDisposable where T : class, ISpec
         EnableAutoCommit = false,
         AutoOffsetReset = AutoOffsetReset.Earliest,
         EnablePartitionEof = true,
+        FetchWaitMaxMs = TailFetchWaitMs ?? kafka.FetchWaitMaxMs,
     }).SetLogHandler((_, m) =>
       {
           if (KafkaClients.OffsetReset(m, "reader:" + topic) is { } reset) log.LogWarning("{Reset}", reset);

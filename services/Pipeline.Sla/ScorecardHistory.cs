@@ -88,13 +88,25 @@ public sealed class ScorecardHistory
     }
 
     /// <summary>Readers that follow the five topics (notices.deliveries.v1 for MOVED only) from their beginning (no consumer group, nothing committed) into
-    /// <paramref name="history"/>. Start them, await <see cref="HistoryReaders.CaughtUp"/>, dispose to stop.</summary>
+    /// <paramref name="history"/>. Start them, await <see cref="HistoryReaders.CaughtUp"/>, dispose to stop.
+    /// <para>The notices are decoded without their X-ARF and text (kept <c>WithoutBodies()</c> anyway), the deliveries
+    /// without their address, detail, new hosting and notice bodies (only a MOVED one's notice id is kept). The readers
+    /// of what only scorecards read wait up to <see cref="ScorecardTailWaitMs"/> for new records at the end of a topic;
+    /// sla.events.v1 keeps the stage's wait, since <see cref="Has"/> keeps a breach or escalation from being published
+    /// twice.</para></summary>
     public static HistoryReaders Follow(ScorecardHistory history, KafkaOptions kafka, AvroSerdes serdes, ILogger log) => new HistoryReaders()
-        .With(new CompactedTopicReader<TakedownNotice>(kafka, serdes, Topics.NoticesIssued, (_, v, _) => { if (v is not null) history.Add(v); }, log))
-        .With(new CompactedTopicReader<TakedownNotice>(kafka, serdes, Topics.SlaOpen, (_, v, _) => { if (v is not null) history.Add(v); }, log))
-        .With(new CompactedTopicReader<NoticeOutcome>(kafka, serdes, Topics.NoticeOutcomes, (_, v, _) => { if (v is not null) history.Add(v); }, log))
+        .With(new CompactedTopicReader<TakedownNotice>(kafka, serdes, Topics.NoticesIssued, (_, v, _) => { if (v is not null) history.Add(v); }, log)
+            { Projection = AvroProjection.NoticeBodies, TailFetchWaitMs = ScorecardTailWaitMs })
+        .With(new CompactedTopicReader<TakedownNotice>(kafka, serdes, Topics.SlaOpen, (_, v, _) => { if (v is not null) history.Add(v); }, log)
+            { Projection = AvroProjection.NoticeBodies, TailFetchWaitMs = ScorecardTailWaitMs })
+        .With(new CompactedTopicReader<NoticeOutcome>(kafka, serdes, Topics.NoticeOutcomes, (_, v, _) => { if (v is not null) history.Add(v); }, log)
+            { TailFetchWaitMs = ScorecardTailWaitMs })
         .With(new CompactedTopicReader<SlaEvent>(kafka, serdes, Topics.SlaEvents, (_, v, _) => { if (v is not null) history.Add(v); }, log))
-        .With(new CompactedTopicReader<NoticeDelivery>(kafka, serdes, Topics.NoticeDeliveries, (_, v, _) => { if (v is not null) history.Add(v); }, log));
+        .With(new CompactedTopicReader<NoticeDelivery>(kafka, serdes, Topics.NoticeDeliveries, (_, v, _) => { if (v is not null) history.Add(v); }, log)
+            { Projection = AvroProjection.NoticeBodies.And("NoticeDelivery", "address", "detail", "movedTo"), TailFetchWaitMs = ScorecardTailWaitMs });
+
+    /// <summary>librdkafka's default fetch wait: scorecards are a view of the past, half a second late at most.</summary>
+    public const int ScorecardTailWaitMs = 500;
 }
 
 public sealed class HistoryReaders : IDisposable
