@@ -36,12 +36,10 @@ public class AuditProjectionTests
         var type = Catalog.TypeNamed(typeName);
         var schema = Schemas.Of(type);
         var projected = CompiledAvroReader.Compile(schema, AuditMapper.Unread);
-        var record = CompiledAvroWriterTests.Populated(type, schema);
-        if (record is NoticeDelivery delivery) delivery.status = DeliveryStatus.MOVED; // a decision, with the new hosting and the notice
         var checkedRecords = 0;
-        foreach (var vary in new Action[] { () => { }, () => CompiledAvroWriterTests.Vary(record, schema, "Tékst € x", local: false), () => CompiledAvroWriterTests.Empty(record, schema) })
+        foreach (var record in CompiledAvroWriterTests.Variants(type, schema, local: false))
         {
-            vary();
+            if (record is NoticeDelivery delivery) delivery.status = DeliveryStatus.MOVED; // a decision, with the new hosting and the notice
             var bytes = (byte[])typeof(AvroTestData).GetMethod(nameof(AvroTestData.WriteSpecific))!.MakeGenericMethod(type).Invoke(null, [record])!;
             var whole = Mapper.Map(record, "topic.v1", "stage");
             var fromProjection = Mapper.Map((ISpecificRecord)projected(new BoundedAvroDecoder(bytes))!, "topic.v1", "stage");

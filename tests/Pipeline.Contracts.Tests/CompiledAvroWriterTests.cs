@@ -40,6 +40,19 @@ public class CompiledAvroWriterTests
         Assert.Throws<AvroTypeException>(() => CompiledAvroWriter.Compile(schema)(rejected, new AvroOutput()));
     }
 
+    /// <summary>One record of the type in the three states the Avro tests read and write, in turn: populated, then with
+    /// non-ASCII text (and local timestamps if <paramref name="local"/>), then with every optional value null and every
+    /// collection empty. The same instance each time, changed in place.</summary>
+    internal static IEnumerable<ISpecificRecord> Variants(Type type, Schema schema, bool local)
+    {
+        var record = Populated(type, schema);
+        yield return record;
+        Vary(record, schema, text: "Tékst € 😀 x", local);
+        yield return record;
+        Empty(record, schema);
+        yield return record;
+    }
+
     internal static ISpecificRecord Populated(Type type, Schema schema) =>
         (ISpecificRecord)AvroTestData.ReadSpecific(type, schema, schema, AvroTestData.WriteGeneric(schema, AvroTestData.Populate(schema)));
 
