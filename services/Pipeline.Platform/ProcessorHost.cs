@@ -178,6 +178,7 @@ internal sealed class ProcessorHost(
         ProcessorMetrics.Up.WithLabels(stage.Name).Set(1);
         log.LogInformation("{Stage}: consuming {Topics} as group {Group}", stage.Name, string.Join(", ", stage.InputTopics), stage.Name);
         var graceful = true;
+        var nextStore = 0L;
         try
         {
             while (!ct.IsCancellationRequested)
@@ -187,7 +188,14 @@ internal sealed class ProcessorHost(
                 health.Polled(stage.Name);
                 RejoinIfStuck(consumer);
                 ReleaseStateWrites(producer);
-                StoreCompleted(consumer);
+                if (Environment.TickCount64 >= nextStore)
+                {
+                    // Every 20 ms, not every turn: one StoreOffset per partition then covers all that completed meanwhile
+                    // (Confluent.Kafka stores one partition per call, with a few objects each). The offsets are committed
+                    // every auto.commit.interval.ms anyway; a revocation or a stop stores and commits what is left.
+                    StoreCompleted(consumer);
+                    nextStore = Environment.TickCount64 + 20;
+                }
                 if (message is not null && !message.IsPartitionEOF)
                 {
                     if (kafka.Transactions && !transactionOpen) BeginTransaction(producer);
