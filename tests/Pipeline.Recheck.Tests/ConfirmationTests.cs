@@ -29,8 +29,10 @@ public class ConfirmationTests
 
         // Checks at 0:15, 1:15 (online), 2:15, 2:20, 2:25 (gone): removal confirmed at 2:25, removed since 2:15.
         await h.RunUntilAsync(T0 + 3 * 24 * H, [], () => Task.CompletedTask);
-        await Until(() => h.Watcher.Events<TakedownNotice>(Topics.NoticesIssued, n => n.kind == NoticeKind.CONFIRMATION).Count > 0 && h.Smtp.Messages.Count == 2,
-            TimeSpan.FromSeconds(30), () => $"the confirmation issued and sent; mails {h.Smtp.Messages.Count}");
+        // The confirmation (takedown) and the outcome (sla) are written by two stages from the same check: wait for both.
+        await Until(() => h.Watcher.Events<TakedownNotice>(Topics.NoticesIssued, n => n.kind == NoticeKind.CONFIRMATION).Count > 0 && h.Smtp.Messages.Count == 2
+                && h.Watcher.Events<NoticeOutcome>(Topics.NoticeOutcomes).Count > 0,
+            TimeSpan.FromSeconds(30), () => $"the confirmation issued and sent, and the outcome; mails {h.Smtp.Messages.Count}");
         var notices = h.Watcher.Events<TakedownNotice>(Topics.NoticesIssued).DistinctBy(n => n.eventId).ToList();
         var confirmation = Assert.Single(notices, n => n.kind == NoticeKind.CONFIRMATION);
         Assert.Equal((EventIds.Derive("confirmation", first), first, T0 + 145 * M), (confirmation.noticeId, confirmation.originalNoticeId, confirmation.issuedAt));
