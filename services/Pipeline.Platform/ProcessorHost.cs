@@ -50,7 +50,7 @@ internal sealed class ProcessorHost(
     private readonly Dictionary<string, (string Timer, string Effect)> stateSpans = ((processor as IStateful)?.Stores ?? [])
         .ToDictionary(s => s.Topic, s => ($"{stage.Name} timer {s.Topic}", $"{stage.Name} effect {s.Topic}"));
     private HashSet<string>? stateTopics;
-    private Action<PendingEffect>? startEffect; // StartEffect as a delegate, made once rather than for every output buffer
+    private Action<PendingEffect>? startEffect; // StartEffect as a delegate, made once rather than for every output buffer (NewOutput)
 
     /// <summary>State records waiting for the other outputs of their call to be acknowledged, in call order (stage
     /// thread only). See <see cref="ProduceOutputs"/>.</summary>
@@ -338,7 +338,7 @@ internal sealed class ProcessorHost(
         if (activity is not null) PipelineTracing.TagConsumed(activity, stage.Name, message);
         for (var attempt = 1; ; attempt++)
         {
-            var output = new OutputBuffer(startEffect ??= StartEffect) { Trace = trace };
+            var output = NewOutput(trace);
             try
             {
                 binding.Dispatch(processor, serdes, message, output, ct).GetAwaiter().GetResult();
@@ -413,7 +413,7 @@ internal sealed class ProcessorHost(
         {
             while (budget > 0 && source.TryTakeDue(now, out var timer))
             {
-                var output = new OutputBuffer(startEffect ??= StartEffect);
+                var output = NewOutput(null);
                 Activity? activity = null;
                 try
                 {
@@ -508,7 +508,7 @@ internal sealed class ProcessorHost(
             if (error is OperationCanceledException && effectsStop.IsCancellationRequested) continue; // cut short by a stop: redone after the restart
             // The continuation's span continues the trace of the call that started the work.
             using var activity = PipelineTracing.Start(stateSpans[effect.Store.Topic].Effect, ActivityKind.Internal, effect.Trace, out var trace);
-            var output = new OutputBuffer(startEffect ??= StartEffect) { Trace = trace };
+            var output = NewOutput(trace);
             try
             {
                 if (error is not null) throw new InvalidOperationException($"the work failed: {error.Message}", error);
@@ -764,6 +764,8 @@ internal sealed class ProcessorHost(
         headers.Add("dlq.origin.offset", Encoding.UTF8.GetBytes(message.Offset.Value.ToString()));
         Produce(producer, stage.DeadLetterTopic, null, key?.Bytes, serialised, headers, entry);
     }
+
+    private OutputBuffer NewOutput(TraceHeaders? trace) => new(startEffect ??= StartEffect) { Trace = trace };
 
     private Headers OriginHeaders(ConsumeResult<byte[]?, byte[]?> message, TraceHeaders trace) => OutputHeaders(Origin(message), trace);
 
