@@ -14,7 +14,25 @@ public sealed record Incoming<T>(string? Key, T Value, string Topic, int Partiti
 
     /// <summary>The stage that wrote the record (its <c>pipeline.stage</c> header); null for records from outside the
     /// stages (an analyst's verdict, a police release, a test).</summary>
-    public string? WrittenBy => Headers?.TryGetLastBytes("pipeline.stage", out var stage) == true ? System.Text.Encoding.UTF8.GetString(stage) : null;
+    public string? WrittenBy => Headers?.TryGetLastBytes("pipeline.stage", out var stage) == true ? StageNames.Of(stage) : null;
+}
+
+/// <summary>The <c>pipeline.stage</c> header's few values, decoded once each (the audit stage reads it for every record).</summary>
+internal static class StageNames
+{
+    private const int Kept = 64;
+    private static (byte[] Bytes, string Name)[] known = [];
+
+    public static string Of(byte[] bytes)
+    {
+        var current = Volatile.Read(ref known);
+        foreach (var (b, name) in current)
+            if (b.AsSpan().SequenceEqual(bytes)) return name;
+        var decoded = System.Text.Encoding.UTF8.GetString(bytes);
+        // A lost race only loses a cache entry; past Kept distinct values (not a stage name any more) nothing is kept.
+        if (current.Length < Kept) Volatile.Write(ref known, [.. current, ((byte[])bytes.Clone(), decoded)]);
+        return decoded;
+    }
 }
 
 /// <summary>

@@ -56,10 +56,21 @@ internal sealed class ProcessorHost(
     /// thread only). See <see cref="ProduceOutputs"/>.</summary>
     private readonly Queue<HeldStateWrites> heldStateWrites = new();
 
-    private sealed class HeldStateWrites(OffsetTracker.Entry entry, int unacknowledged)
+    private sealed class HeldStateWrites
     {
-        public int Unacknowledged = unacknowledged;
-        public OffsetTracker.Entry Entry { get; } = entry;
+        public HeldStateWrites(OffsetTracker.Entry entry, int unacknowledged)
+        {
+            Entry = entry;
+            Unacknowledged = unacknowledged;
+            Acknowledged = () => Interlocked.Decrement(ref Unacknowledged);
+        }
+
+        public int Unacknowledged;
+
+        /// <summary>Called once per acknowledged output of the call that is not a state record (one delegate for all of them).</summary>
+        public Action Acknowledged { get; }
+
+        public OffsetTracker.Entry Entry { get; }
         public List<(OutputBuffer.Pending Pending, byte[]? Value, Headers Headers, long Sequence)> Records { get; } = [];
     }
     /// <summary>Sequence numbers of state records queued (held or produced) and not yet acknowledged; an effect starts only
@@ -425,7 +436,7 @@ internal sealed class ProcessorHost(
                         })) continue; // stale: the entry changed, went, or moved away
                     budget--;
                     Emit(producer, output, source.Topic, timer.Partition, $"timer:{source.Topic}:{timer.Partition}:{timer.Key}", ct);
-                    ProcessorMetrics.TimersFired.WithLabels(stage.Name, source.Topic).Inc();
+                    TimerMetrics(source).Fired.Inc();
                 }
                 catch (OperationCanceledException) when (ct.IsCancellationRequested)
                 {
@@ -449,8 +460,18 @@ internal sealed class ProcessorHost(
                     activity?.Dispose();
                 }
             }
-            ProcessorMetrics.TimersScheduled.WithLabels(stage.Name, source.Topic).Set(source.Scheduled);
+            TimerMetrics(source).Scheduled.Set(source.Scheduled);
         }
+    }
+
+    private readonly Dictionary<ITimerSource, (Prometheus.Counter.Child Fired, Prometheus.Gauge.Child Scheduled)> timerMetrics = [];
+
+    /// <summary>A store's timer metrics, looked up once (every turn of the loop sets them, and a label lookup allocates).</summary>
+    private (Prometheus.Counter.Child Fired, Prometheus.Gauge.Child Scheduled) TimerMetrics(ITimerSource source)
+    {
+        if (!timerMetrics.TryGetValue(source, out var children))
+            timerMetrics[source] = children = (ProcessorMetrics.TimersFired.WithLabels(stage.Name, source.Topic), ProcessorMetrics.TimersScheduled.WithLabels(stage.Name, source.Topic));
+        return children;
     }
 
     /// <summary>Starts an effect (<see cref="PendingEffect"/>) off the stage thread, within its store's concurrency; its
@@ -582,12 +603,13 @@ internal sealed class ProcessorHost(
         TraceHeaders? trace, OffsetTracker.Entry entry)
     {
         var held = new HeldStateWrites(entry, serialised.Count - state);
-        foreach (var (pending, value) in serialised.Where(o => stateTopics!.Contains(o.Pending.Topic))) held.Records.Add((pending, value, OutputHeaders(origin, trace), QueueStateWrite()));
+        foreach (var (pending, value) in serialised)
+            if (stateTopics!.Contains(pending.Topic)) held.Records.Add((pending, value, OutputHeaders(origin, trace), QueueStateWrite()));
         entry.AddPending(); // released once the held records are produced: the input offset waits for them too
         heldStateWrites.Enqueue(held);
-        foreach (var (pending, value) in serialised.Where(o => !stateTopics!.Contains(o.Pending.Topic)))
-            Produce(producer, pending.Topic, pending.Partition, Encoding.UTF8.GetBytes(pending.Key), value, OutputHeaders(origin, trace), entry,
-                () => Interlocked.Decrement(ref held.Unacknowledged));
+        foreach (var (pending, value) in serialised)
+            if (!stateTopics!.Contains(pending.Topic))
+                Produce(producer, pending.Topic, pending.Partition, Encoding.UTF8.GetBytes(pending.Key), value, OutputHeaders(origin, trace), entry, held.Acknowledged);
         ReleaseStateWrites(producer);
     }
 
@@ -769,8 +791,14 @@ internal sealed class ProcessorHost(
 
     private Headers OriginHeaders(ConsumeResult<byte[]?, byte[]?> message, TraceHeaders trace) => OutputHeaders(Origin(message), trace);
 
-    private static byte[] Origin(ConsumeResult<byte[]?, byte[]?> message) =>
-        Encoding.UTF8.GetBytes($"{message.Topic}:{message.Partition.Value}:{message.Offset.Value}");
+    /// <summary>"topic:partition:offset" in UTF-8, written straight into the array (one per consumed message).</summary>
+    private static byte[] Origin(ConsumeResult<byte[]?, byte[]?> message)
+    {
+        Span<byte> buffer = stackalloc byte[512];
+        return System.Text.Unicode.Utf8.TryWrite(buffer, System.Globalization.CultureInfo.InvariantCulture, $"{message.Topic}:{message.Partition.Value}:{message.Offset.Value}", out var written)
+            ? buffer[..written].ToArray()
+            : Encoding.UTF8.GetBytes($"{message.Topic}:{message.Partition.Value}:{message.Offset.Value}");
+    }
 
     private Headers OutputHeaders(byte[] origin, TraceHeaders? trace)
     {
