@@ -997,6 +997,7 @@ internal sealed class ProcessorHost(
             StatisticsIntervalMs = kafka.StatisticsIntervalMs,
             IsolationLevel = IsolationLevel.ReadCommitted,
         };
+        var fetchTotals = new ProcessorMetrics.FetchTotals(); // this handle's statistics count from its creation
         return new ConsumerBuilder<byte[]?, byte[]?>(config)
             .SetErrorHandler((_, e) =>
             {
@@ -1008,7 +1009,7 @@ internal sealed class ProcessorHost(
                 if (KafkaClients.OffsetReset(m, stage.Name) is { } reset) log.LogWarning("{Reset}", reset);
                 else if (m.Level <= SyslogLevel.Warning) log.LogDebug("{Stage} consumer librdkafka: {Message}", stage.Name, m.Message);
             })
-            .SetStatisticsHandler((_, json) => ProcessorMetrics.RecordLag(stage.Name, json))
+            .SetStatisticsHandler((_, json) => ProcessorMetrics.RecordStatistics(stage.Name, json, fetchTotals))
             .SetPartitionsAssignedHandler((c, partitions) =>
             {
                 ProcessorMetrics.AssignedPartitions.WithLabels(stage.Name).Set(c.Assignment.Count + partitions.Count);

@@ -115,11 +115,53 @@ public static class ProcessorMetrics
         ConsumerErrors.WithLabels(stage);
     }
 
+    public static readonly Counter FetchRequests = Metrics.CreateCounter(
+        "pipeline_consumer_fetch_requests_total",
+        "Fetch requests a stage's consumer sent to all brokers (librdkafka statistics, every Kafka:StatisticsIntervalMs). Divided into pipeline_consumer_fetched_messages_total it gives the records per fetch: few means small producer batches, or a consumer that asks faster than records arrive.",
+        new CounterConfiguration { LabelNames = ["stage"] });
+
+    public static readonly Counter FetchedMessages = Metrics.CreateCounter(
+        "pipeline_consumer_fetched_messages_total",
+        "Records a stage's consumer received from the brokers (librdkafka statistics, every Kafka:StatisticsIntervalMs).",
+        new CounterConfiguration { LabelNames = ["stage"] });
+
+    /// <summary>What one consumer handle's statistics said last: librdkafka counts from the handle's creation, and a
+    /// process may hold several handles of one stage (a replaced consumer, several members in a test).</summary>
+    public sealed class FetchTotals
+    {
+        public long Requests { get; set; }
+        public long Messages { get; set; }
+    }
+
+    /// <summary>Reads consumer lag, fetch requests and records received out of a librdkafka statistics JSON document.
+    /// A count that went down (a broker's entry gone from the document) is not counted back.</summary>
+    public static void RecordStatistics(string group, string statisticsJson, FetchTotals seen)
+    {
+        using var doc = JsonDocument.Parse(statisticsJson);
+        var root = doc.RootElement;
+        RecordLag(group, root);
+        long requests = 0;
+        if (root.TryGetProperty("brokers", out var brokers))
+            foreach (var broker in brokers.EnumerateObject())
+                if (broker.Value.TryGetProperty("req", out var req) && req.TryGetProperty("Fetch", out var fetch))
+                    requests += fetch.GetInt64();
+        var messages = root.TryGetProperty("rxmsgs", out var rx) ? rx.GetInt64() : 0;
+        if (requests > seen.Requests) FetchRequests.WithLabels(group).Inc(requests - seen.Requests);
+        if (messages > seen.Messages) FetchedMessages.WithLabels(group).Inc(messages - seen.Messages);
+        seen.Requests = Math.Max(seen.Requests, requests);
+        seen.Messages = Math.Max(seen.Messages, messages);
+    }
+
     /// <summary>Reads consumer lag out of a librdkafka statistics JSON document.</summary>
     public static void RecordLag(string group, string statisticsJson)
     {
         using var doc = JsonDocument.Parse(statisticsJson);
-        if (!doc.RootElement.TryGetProperty("topics", out var topics)) return;
+        RecordLag(group, doc.RootElement);
+    }
+
+    private static void RecordLag(string group, JsonElement root)
+    {
+        if (!root.TryGetProperty("topics", out var topics)) return;
         foreach (var topic in topics.EnumerateObject())
         {
             if (!topic.Value.TryGetProperty("partitions", out var partitions)) continue;

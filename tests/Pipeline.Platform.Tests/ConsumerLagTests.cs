@@ -19,6 +19,34 @@ public sealed class ConsumerLagTests
         Assert.Equal(3, ProcessorMetrics.ConsumerLag.WithLabels(group, "reports.submitted.v1", "0").Value);
     }
 
+    [Fact]
+    public void Fetch_requests_and_records_are_counted_from_each_handles_cumulative_statistics()
+    {
+        var group = "fetch-" + Guid.NewGuid().ToString("N")[..8];
+        var first = new ProcessorMetrics.FetchTotals();
+        ProcessorMetrics.RecordStatistics(group, Fetches(rxmsgs: 120, ("b1", 10), ("b2", 5)), first);
+        ProcessorMetrics.RecordStatistics(group, Fetches(rxmsgs: 300, ("b1", 25), ("b2", 9)), first);
+        Assert.Equal(34, ProcessorMetrics.FetchRequests.WithLabels(group).Value);
+        Assert.Equal(300, ProcessorMetrics.FetchedMessages.WithLabels(group).Value);
+
+        // A broker's entry gone from the document: the sum goes down, nothing is taken back, and only what passes the
+        // highest count seen is counted again.
+        ProcessorMetrics.RecordStatistics(group, Fetches(rxmsgs: 310, ("b1", 30)), first);
+        Assert.Equal(34, ProcessorMetrics.FetchRequests.WithLabels(group).Value);
+        Assert.Equal(310, ProcessorMetrics.FetchedMessages.WithLabels(group).Value);
+
+        // A second handle of the same stage (a replaced consumer) counts from its own creation.
+        var second = new ProcessorMetrics.FetchTotals();
+        ProcessorMetrics.RecordStatistics(group, Fetches(rxmsgs: 7, ("b1", 2)), second);
+        Assert.Equal(36, ProcessorMetrics.FetchRequests.WithLabels(group).Value);
+        Assert.Equal(317, ProcessorMetrics.FetchedMessages.WithLabels(group).Value);
+    }
+
+    private static string Fetches(long rxmsgs, params (string Broker, long Fetch)[] brokers) =>
+        "{\"name\":\"c#consumer-1\",\"rxmsgs\":" + rxmsgs + ",\"brokers\":{" +
+        string.Join(",", brokers.Select(b => $"\"{b.Broker}\":{{\"name\":\"{b.Broker}\",\"req\":{{\"Produce\":0,\"Fetch\":{b.Fetch},\"Heartbeat\":3}}}}")) +
+        "},\"topics\":{}}";
+
     private static string Statistics(params (string Partition, long LagStored, long Lag)[] partitions) =>
         "{\"name\":\"c#consumer-1\",\"topics\":{\"reports.submitted.v1\":{\"topic\":\"reports.submitted.v1\",\"partitions\":{" +
         string.Join(",", partitions.Select(p => $"\"{p.Partition}\":{{\"partition\":{p.Partition},\"consumer_lag_stored\":{p.LagStored},\"consumer_lag\":{p.Lag}}}")) +

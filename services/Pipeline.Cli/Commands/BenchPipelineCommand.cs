@@ -181,11 +181,11 @@ public static class BenchPipelineCommand
         Console.WriteLine(histogram.ToString());
         var held = observer.HeldLatencies.Order().ToList();
         Console.WriteLine(string.Create(c, $"  not counted above: {held.Count:N0} reports referred to the police first, whose notice waits for the release or its timeout by design (p50 {Percentile(held, 0.5):N0} ms)"));
-        Console.WriteLine("  per stage (whole run): messages handled, mean ms on the stage thread per message (deserialise + process + serialise + hand to the producer); timers fired and effects completed (a check, a delivery)");
+        Console.WriteLine("  per stage (whole run): messages handled, mean ms on the stage thread per message (deserialise + process + serialise + hand to the producer); timers fired and effects completed (a check, a delivery); records per fetch request of its consumer (librdkafka statistics)");
         foreach (var stage in ProcessorMetrics.ProcessingSeconds.GetAllLabelValues().Select(l => l[0]).Order(StringComparer.Ordinal))
         {
             var h = ProcessorMetrics.ProcessingSeconds.WithLabels(stage);
-            if (h.Count > 0) Console.WriteLine(string.Create(c, $"    {stage,-22} {h.Count,8:N0} {1000 * h.Sum / h.Count,8:0.000} ms  timers {SumFor(ProcessorMetrics.TimersFired, stage),8:N0}  effects {SumFor(ProcessorMetrics.EffectsCompleted, stage),8:N0}"));
+            if (h.Count > 0) Console.WriteLine(string.Create(c, $"    {stage,-22} {h.Count,8:N0} {1000 * h.Sum / h.Count,8:0.000} ms  timers {SumFor(ProcessorMetrics.TimersFired, stage),8:N0}  effects {SumFor(ProcessorMetrics.EffectsCompleted, stage),8:N0}  {PerFetch(stage)}"));
         }
         // Where the queue is: a closed loop bounds the reports without an outcome, not the work behind an outcome (a takedown
         // request is an outcome; its notice is the takedown stage's), so the slowest stage after the outcome shows here.
@@ -242,6 +242,14 @@ public static class BenchPipelineCommand
         [.. ProcessorMetrics.ConsumerLag.GetAllLabelValues().GroupBy(l => l[0])
             .Select(g => new KeyValuePair<string, double>(g.Key, g.Sum(l => ProcessorMetrics.ConsumerLag.WithLabels(l).Value)))
             .OrderByDescending(l => l.Value)];
+
+    /// <summary>Records per fetch request of a stage's consumer so far. The embedded broker answers a fetch with at most
+    /// one record batch per partition, so this is about the producers' batch size times the partitions that had one.</summary>
+    private static string PerFetch(string stage)
+    {
+        var requests = SumFor(ProcessorMetrics.FetchRequests, stage);
+        return requests == 0 ? "" : string.Create(CultureInfo.InvariantCulture, $"fetches {requests,7:N0}  {SumFor(ProcessorMetrics.FetchedMessages, stage) / requests,5:0.0} records/fetch");
+    }
 
     /// <summary>A counter's value summed over its children of one stage (the first label).</summary>
     private static double SumFor(Prometheus.Counter counter, string stage) =>
