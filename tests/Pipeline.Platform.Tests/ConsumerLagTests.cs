@@ -42,6 +42,22 @@ public sealed class ConsumerLagTests
         Assert.Equal(317, ProcessorMetrics.FetchedMessages.WithLabels(group).Value);
     }
 
+    [Fact]
+    public void The_writing_stage_is_read_from_its_header_and_decoded_once_per_name()
+    {
+        Incoming<Contracts.HashRetracted> With(string? stage) => new("k", new Contracts.HashRetracted(), "t", 0, 0, DateTime.UnixEpoch, null)
+        {
+            Headers = stage is null ? [] : new Confluent.Kafka.Headers { { "pipeline.stage", System.Text.Encoding.UTF8.GetBytes(stage) } },
+        };
+        var name = "stage-" + Guid.NewGuid().ToString("N")[..8];
+        var first = With(name).WrittenBy;
+        Assert.Equal(name, first);
+        Assert.Same(first, With(name).WrittenBy);
+        Assert.Equal("other-" + name, With("other-" + name).WrittenBy);
+        Assert.Null(With(null).WrittenBy);
+        Assert.Equal("übergabe", With("übergabe").WrittenBy);
+    }
+
     private static string Fetches(long rxmsgs, params (string Broker, long Fetch)[] brokers) =>
         "{\"name\":\"c#consumer-1\",\"rxmsgs\":" + rxmsgs + ",\"brokers\":{" +
         string.Join(",", brokers.Select(b => $"\"{b.Broker}\":{{\"name\":\"{b.Broker}\",\"req\":{{\"Produce\":0,\"Fetch\":{b.Fetch},\"Heartbeat\":3}}}}")) +
