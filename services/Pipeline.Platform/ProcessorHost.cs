@@ -43,6 +43,9 @@ internal sealed class ProcessorHost(
     // The per-message metrics, looked up once: WithLabels allocates its label array and hashes the labels at every call.
     private readonly Dictionary<string, Counter.Child> consumedMetric = stage.Inputs.ToDictionary(i => i.Topic, i => ProcessorMetrics.Consumed.WithLabels(stage.Name, i.Topic));
     private readonly ConcurrentDictionary<string, Counter.Child> producedMetric = new();
+    // Every turn of the loop sets a store's timer metrics.
+    private readonly Dictionary<ITimerSource, (Counter.Child Fired, Gauge.Child Scheduled)> timerMetrics = ((processor as IStateful)?.Stores.OfType<ITimerSource>() ?? [])
+        .ToDictionary(s => s, s => (ProcessorMetrics.TimersFired.WithLabels(stage.Name, s.Topic), ProcessorMetrics.TimersScheduled.WithLabels(stage.Name, s.Topic)));
     private readonly Gauge.Child inFlightMetric = ProcessorMetrics.InFlight.WithLabels(stage.Name);
     private readonly Histogram.Child processingMetric = ProcessorMetrics.ProcessingSeconds.WithLabels(stage.Name);
     private readonly byte[] stageHeader = Encoding.UTF8.GetBytes(stage.Name);
@@ -436,7 +439,7 @@ internal sealed class ProcessorHost(
                         })) continue; // stale: the entry changed, went, or moved away
                     budget--;
                     Emit(producer, output, source.Topic, timer.Partition, $"timer:{source.Topic}:{timer.Partition}:{timer.Key}", ct);
-                    TimerMetrics(source).Fired.Inc();
+                    timerMetrics[source].Fired.Inc();
                 }
                 catch (OperationCanceledException) when (ct.IsCancellationRequested)
                 {
@@ -460,19 +463,10 @@ internal sealed class ProcessorHost(
                     activity?.Dispose();
                 }
             }
-            TimerMetrics(source).Scheduled.Set(source.Scheduled);
+            timerMetrics[source].Scheduled.Set(source.Scheduled);
         }
     }
 
-    private readonly Dictionary<ITimerSource, (Prometheus.Counter.Child Fired, Prometheus.Gauge.Child Scheduled)> timerMetrics = [];
-
-    /// <summary>A store's timer metrics, looked up once (every turn of the loop sets them, and a label lookup allocates).</summary>
-    private (Prometheus.Counter.Child Fired, Prometheus.Gauge.Child Scheduled) TimerMetrics(ITimerSource source)
-    {
-        if (!timerMetrics.TryGetValue(source, out var children))
-            timerMetrics[source] = children = (ProcessorMetrics.TimersFired.WithLabels(stage.Name, source.Topic), ProcessorMetrics.TimersScheduled.WithLabels(stage.Name, source.Topic));
-        return children;
-    }
 
     /// <summary>Starts an effect (<see cref="PendingEffect"/>) off the stage thread, within its store's concurrency; its
     /// continuation waits in <see cref="completions"/> for the stage thread.
@@ -791,13 +785,14 @@ internal sealed class ProcessorHost(
 
     private Headers OriginHeaders(ConsumeResult<byte[]?, byte[]?> message, TraceHeaders trace) => OutputHeaders(Origin(message), trace);
 
-    /// <summary>"topic:partition:offset" in UTF-8, written straight into the array (one per consumed message).</summary>
+    /// <summary>"topic:partition:offset" in UTF-8, written straight into the array (one per consumed message). A Kafka
+    /// topic name is at most 249 ASCII characters, so with the two numbers it always fits the buffer.</summary>
     private static byte[] Origin(ConsumeResult<byte[]?, byte[]?> message)
     {
-        Span<byte> buffer = stackalloc byte[512];
-        return System.Text.Unicode.Utf8.TryWrite(buffer, System.Globalization.CultureInfo.InvariantCulture, $"{message.Topic}:{message.Partition.Value}:{message.Offset.Value}", out var written)
-            ? buffer[..written].ToArray()
-            : Encoding.UTF8.GetBytes($"{message.Topic}:{message.Partition.Value}:{message.Offset.Value}");
+        Span<byte> buffer = stackalloc byte[300];
+        if (!System.Text.Unicode.Utf8.TryWrite(buffer, System.Globalization.CultureInfo.InvariantCulture, $"{message.Topic}:{message.Partition.Value}:{message.Offset.Value}", out var written))
+            throw new InvalidOperationException($"The topic name {message.Topic} is longer than Kafka allows.");
+        return buffer[..written].ToArray();
     }
 
     private Headers OutputHeaders(byte[] origin, TraceHeaders? trace)

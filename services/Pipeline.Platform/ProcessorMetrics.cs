@@ -152,13 +152,7 @@ public static class ProcessorMetrics
         seen.Messages = Math.Max(seen.Messages, messages);
     }
 
-    /// <summary>Reads consumer lag out of a librdkafka statistics JSON document.</summary>
-    public static void RecordLag(string group, string statisticsJson)
-    {
-        using var doc = JsonDocument.Parse(statisticsJson);
-        RecordLag(group, doc.RootElement);
-    }
-
+    /// <summary>Reads consumer lag out of a librdkafka statistics document.</summary>
     private static void RecordLag(string group, JsonElement root)
     {
         if (!root.TryGetProperty("topics", out var topics)) return;

@@ -7,13 +7,13 @@ public sealed class ConsumerLagTests
     public void Lag_is_exported_per_assigned_partition_and_dropped_when_the_partition_is_no_longer_consumed_here()
     {
         var group = "lag-" + Guid.NewGuid().ToString("N")[..8];
-        ProcessorMetrics.RecordLag(group, Statistics(("0", 120, 125), ("1", -1, 40), ("-1", -1, -1)));
+        ProcessorMetrics.RecordStatistics(group, Statistics(("0", 120, 125), ("1", -1, 40), ("-1", -1, -1)), new ProcessorMetrics.FetchTotals());
         Assert.Equal(120, ProcessorMetrics.ConsumerLag.WithLabels(group, "reports.submitted.v1", "0").Value); // stored offset wins
         Assert.Equal(40, ProcessorMetrics.ConsumerLag.WithLabels(group, "reports.submitted.v1", "1").Value);
         Assert.DoesNotContain("-1", ProcessorMetrics.ConsumerLag.GetAllLabelValues().Where(l => l[0] == group).Select(l => l[2]));
 
         // Partition 1 was revoked in a rebalance: librdkafka reports -1 for it from now on, and its old value must go.
-        ProcessorMetrics.RecordLag(group, Statistics(("0", 3, 3), ("1", -1, -1)));
+        ProcessorMetrics.RecordStatistics(group, Statistics(("0", 3, 3), ("1", -1, -1)), new ProcessorMetrics.FetchTotals());
         var partitions = ProcessorMetrics.ConsumerLag.GetAllLabelValues().Where(l => l[0] == group).Select(l => l[2]).ToList();
         Assert.Equal("0", Assert.Single(partitions));
         Assert.Equal(3, ProcessorMetrics.ConsumerLag.WithLabels(group, "reports.submitted.v1", "0").Value);
