@@ -56,8 +56,11 @@ public static class BenchPipelineCommand
         // unlucky measurement on a shared machine does not move it.
         var cold = RawKafkaBench.Run(runtime.Cluster, rawMessages);
         var raws = Enumerable.Range(0, RawRuns).Select(_ => RawKafkaBench.Run(runtime.Cluster, rawMessages)).ToList();
-        var raw = new RawKafkaBench.Result(rawMessages, Median(raws.Select(r => r.ProduceRate)), Median(raws.Select(r => r.ConsumeRate)));
-        Console.WriteLine(string.Create(c, $"embedded cluster raw ({raw.Messages:N0} × 300 B, same run, median of {RawRuns} after one left out): produce {raw.ProduceRate:N0} msg/s, consume {raw.ConsumeRate:N0} msg/s (consume {string.Join(", ", raws.Select(r => r.ConsumeRate.ToString("N0", c)))}; the first, left out: {cold.ConsumeRate:N0})"));
+        var raw = new RawKafkaBench.Result(rawMessages, Median(raws.Select(r => r.ProduceRate)), Median(raws.Select(r => r.ConsumeRate)),
+            Median(raws.Select(r => r.JoinMilliseconds)), Median(raws.Select(r => r.ConsumeRateWithJoin)));
+        Console.WriteLine(string.Create(c, $"embedded cluster raw ({raw.Messages:N0} × 300 B, same run, median of {RawRuns} after one left out, steady state): produce {raw.ProduceRate:N0} msg/s, consume {raw.ConsumeRate:N0} msg/s (consume {string.Join(", ", raws.Select(r => r.ConsumeRate.ToString("N0", c)))}; the first, left out: {cold.ConsumeRate:N0})"));
+        // Before stop 31 the consumer was timed from its subscription, and the group join was most of that time.
+        Console.WriteLine(string.Create(c, $"  the consumer's group join and first fetch, not counted above: {raw.JoinMilliseconds:0} ms (median); timed from the subscription, as before stop 31, consume was {raw.ConsumeRateWithJoin:N0} msg/s"));
 
         var clock = new AcceleratedTimeProvider(new DateTimeOffset(2026, 11, 2, 8, 0, 0, TimeSpan.Zero), speed);
         var web = new SimulatedWeb(clock, seed);
@@ -190,10 +193,15 @@ public static class BenchPipelineCommand
             var h = ProcessorMetrics.ProcessingSeconds.WithLabels(stage);
             if (h.Count > 0) Console.WriteLine(string.Create(c, $"    {stage,-22} {h.Count,8:N0} {1000 * h.Sum / h.Count,8:0.000} ms  timers {SumFor(ProcessorMetrics.TimersFired, stage),8:N0}  effects {SumFor(ProcessorMetrics.EffectsCompleted, stage),8:N0}  {PerFetch(stage)}"));
         }
+        // What the stages wrote, by topic: every record costs the producer, the broker and a delivery report, whether or
+        // not a stage reads it (audit.log.v1 and the state changelogs are read by no stage, so they are not hops).
+        Console.WriteLine(string.Create(c, $"  records the stages wrote (whole run), by topic; {ProducedPerConsumed():0.00} per stage message consumed:"));
+        Console.WriteLine("    " + string.Join(", ", ProducedByTopic().Take(12).Select(t => string.Create(c, $"{t.Topic} {t.Records:N0}"))));
         // Where the queue is: a closed loop bounds the reports without an outcome, not the work behind an outcome (a takedown
         // request is an outcome; its notice is the takedown stage's), so the slowest stage after the outcome shows here.
         Console.WriteLine("  consumer lag at the end of the window (messages not yet consumed, from librdkafka statistics every Kafka:StatisticsIntervalMs):");
         Console.WriteLine("    " + (lagAtEnd.Count == 0 ? "(no statistics yet)" : string.Join(", ", lagAtEnd.Select(l => string.Create(c, $"{l.Key} {l.Value:N0}")))));
+        Console.WriteLine(string.Create(c, $"  (against the raw consume rate timed with the group join, as before stop 31: {reportsPerSecond * hops / Math.Max(1, raw.ConsumeRateWithJoin):0.0000})"));
         Console.WriteLine(string.Create(c, $"hop efficiency = {reportsPerSecond:N1} reports/s × {hops:0.00} hops ÷ {raw.ConsumeRate:N0} raw consume msg/s = {efficiency:0.0000}"));
         web.Dispose();
         await app.StopAsync(CancellationToken.None);
@@ -257,6 +265,14 @@ public static class BenchPipelineCommand
     /// <summary>A counter's value summed over its children of one stage (the first label).</summary>
     private static double SumFor(Prometheus.Counter counter, string stage) =>
         counter.GetAllLabelValues().Where(l => l[0] == stage).Sum(l => counter.WithLabels(l).Value);
+
+    /// <summary>Records the stages produced and Kafka acknowledged, by topic, most first.</summary>
+    private static IEnumerable<(string Topic, double Records)> ProducedByTopic() =>
+        ProcessorMetrics.Produced.GetAllLabelValues().GroupBy(l => l[1], StringComparer.Ordinal)
+            .Select(g => (Topic: g.Key, Records: g.Sum(l => ProcessorMetrics.Produced.WithLabels(l).Value)))
+            .OrderByDescending(t => t.Records);
+
+    private static double ProducedPerConsumed() => ProducedByTopic().Sum(t => t.Records) / Math.Max(1, StageConsumed());
 
     /// <summary>Messages every stage consumed and finished so far (processed or dead-lettered).</summary>
     private static double StageConsumed() =>

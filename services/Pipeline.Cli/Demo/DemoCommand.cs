@@ -53,7 +53,7 @@ public static class DemoCommand
         if (s.RawBenchMessages > 0)
         {
             raw = RawKafkaBench.Run(runtime.Cluster, s.RawBenchMessages);
-            Console.WriteLine($"embedded cluster raw speed ({raw.Messages:N0} × 300 B): produce {raw.ProduceRate:N0} msg/s, consume {raw.ConsumeRate:N0} msg/s");
+            Console.WriteLine($"embedded cluster raw speed ({raw.Messages:N0} × 300 B, steady state): produce {raw.ProduceRate:N0} msg/s, consume {raw.ConsumeRate:N0} msg/s (the consumer's group join before its first record: {raw.JoinMilliseconds:0} ms)");
         }
 
         var clock = new AcceleratedTimeProvider(ClockStart, s.Speed);
@@ -329,7 +329,7 @@ public static class DemoCommand
             foreach (var (id, last) in o.WithoutOutcome.Take(10)) Console.WriteLine($"  {id,-24} last seen on {last}");
         }
         if (raw is not null)
-            Console.WriteLine($"embedded cluster raw: produce {raw.ProduceRate:N0} msg/s, consume {raw.ConsumeRate:N0} msg/s (same run)");
+            Console.WriteLine($"embedded cluster raw: produce {raw.ProduceRate:N0} msg/s, consume {raw.ConsumeRate:N0} msg/s (same run, steady state)");
         Console.WriteLine($"simulated clock at the end: {clock.GetUtcNow():yyyy-MM-dd HH:mm} UTC");
     }
 
