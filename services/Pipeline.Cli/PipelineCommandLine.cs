@@ -197,7 +197,7 @@ public static class PipelineCommandLine
         var inFlight = Value("--in-flight", 500, "Closed loop: reports without an outcome at most.");
         var maxOpen = Value("--max-open", 15_000, "Fixed rate: the feed is held at this many open reports.");
         var speed = Value("--speed", 3600.0, "How much faster the stage clock runs than real time.");
-        var rawBench = Value("--raw-bench", 100_000, "Messages for each of the embedded cluster's raw produce/consume measurements (at least 1000): four are made, the first left out as a warm-up, the median of the others is the hop efficiency's denominator.");
+        var rawBench = Value("--raw-bench", 100_000, "Messages for each of the embedded cluster's raw produce/consume measurements (1000–150000): four are made, the first left out as a warm-up, the median of the others is the hop efficiency's denominator.");
         var seed = Value("--seed", 1, "Seed of the synthetic reports and web.");
         var partitions = Value("--partitions", 0, "Partitions of every topic; 0 keeps the topic catalog's (infra/kafka/topics.json, mostly 6).");
         var brokers = Value("--brokers", 3, "Brokers of the embedded cluster (every topic's replication is capped at it).");

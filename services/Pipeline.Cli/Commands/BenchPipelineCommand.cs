@@ -42,8 +42,8 @@ public static class BenchPipelineCommand
     {
         var (rate, duration, warmup, drain) = (settings.Rate, settings.Duration, settings.Warmup, settings.Drain);
         var (inFlight, maxOpen, speed, rawMessages, seed) = (settings.InFlight, settings.MaxOpen, settings.Speed, settings.RawBenchMessages, settings.Seed);
-        if (rate < 0 || duration <= 0 || warmup < 0 || warmup >= duration || inFlight < 1 || maxOpen < 1 || speed <= 0 || rawMessages < 1000 || settings.Partitions < 0 || settings.Brokers < 1)
-            throw new ArgumentException("Fix: --rate ≥ 0 (0 = closed loop), --duration > --warmup ≥ 0, --in-flight ≥ 1, --max-open ≥ 1, --speed > 0, --raw-bench ≥ 1000, --partitions ≥ 0 (0 = the topic catalog's), --brokers ≥ 1.");
+        if (rate < 0 || duration <= 0 || warmup < 0 || warmup >= duration || inFlight < 1 || maxOpen < 1 || speed <= 0 || rawMessages is < 1000 or > RawKafkaBench.MaxMessages || settings.Partitions < 0 || settings.Brokers < 1)
+            throw new ArgumentException("Fix: --rate ≥ 0 (0 = closed loop), --duration > --warmup ≥ 0, --in-flight ≥ 1, --max-open ≥ 1, --speed > 0, --raw-bench 1000–150000 (the embedded cluster keeps about 5 MiB per partition), --partitions ≥ 0 (0 = the topic catalog's), --brokers ≥ 1.");
 
         var c = CultureInfo.InvariantCulture;
         var mode = rate <= 0 ? $"closed loop, at most {inFlight} reports without an outcome" : string.Create(c, $"fixed rate {rate:0} reports/s (at most {maxOpen} open)");
@@ -57,10 +57,12 @@ public static class BenchPipelineCommand
         var cold = RawKafkaBench.Run(runtime.Cluster, rawMessages);
         var raws = Enumerable.Range(0, RawRuns).Select(_ => RawKafkaBench.Run(runtime.Cluster, rawMessages)).ToList();
         var raw = new RawKafkaBench.Result(rawMessages, Median(raws.Select(r => r.ProduceRate)), Median(raws.Select(r => r.ConsumeRate)),
-            Median(raws.Select(r => r.JoinMilliseconds)), Median(raws.Select(r => r.ConsumeRateWithJoin)));
+            Median(raws.Select(r => r.JoinMilliseconds)), Median(raws.Select(r => r.ConsumeRateWithJoin)),
+            Median(raws.Select(r => r.ProduceCpuMicros)), Median(raws.Select(r => r.ConsumeCpuMicros)));
         Console.WriteLine(string.Create(c, $"embedded cluster raw ({raw.Messages:N0} × 300 B, same run, median of {RawRuns} after one left out, steady state): produce {raw.ProduceRate:N0} msg/s, consume {raw.ConsumeRate:N0} msg/s (consume {string.Join(", ", raws.Select(r => r.ConsumeRate.ToString("N0", c)))}; the first, left out: {cold.ConsumeRate:N0})"));
         // Before stop 31 the consumer was timed from its subscription, and the group join was most of that time.
         Console.WriteLine(string.Create(c, $"  the consumer's group join and first fetch, not counted above: {raw.JoinMilliseconds:0} ms (median); timed from the subscription, as before stop 31, consume was {raw.ConsumeRateWithJoin:N0} msg/s"));
+        Console.WriteLine(string.Create(c, $"  CPU of the process per raw record (client threads, delivery reports, embedded broker): produce {raw.ProduceCpuMicros:0.00} µs, consume {raw.ConsumeCpuMicros:0.00} µs"));
 
         var clock = new AcceleratedTimeProvider(new DateTimeOffset(2026, 11, 2, 8, 0, 0, TimeSpan.Zero), speed);
         var web = new SimulatedWeb(clock, seed);
@@ -171,7 +173,7 @@ public static class BenchPipelineCommand
             : string.Create(c, $"embedded log               {trimmer.Records:N0} consumed records deleted in {trimmer.Deletions:N0} calls (committed by every group ≥ {TrimKeep.TotalSeconds:0} s before); offset resets {KafkaClients.OffsetResets.Value - resetsAtStart:0}"));
         // Steadier than rates on a shared machine: what each report and each stage message cost the process, whatever else ran.
         var stageMessages = Math.Max(1, we.Consumed - ws.Consumed);
-        Console.WriteLine(string.Create(c, $"process cost in the window {cost.CpuSeconds:0.0} CPU s in {seconds:0.0} s ({cost.CpuSeconds / seconds:0.00} cores): {1000 * cost.CpuSeconds / Math.Max(1, reports):0.00} ms per report, {1e6 * cost.CpuSeconds / stageMessages:0} µs per stage message"));
+        Console.WriteLine(string.Create(c, $"process cost in the window {cost.CpuSeconds:0.0} CPU s in {seconds:0.0} s ({cost.CpuSeconds / seconds:0.00} cores): {1000 * cost.CpuSeconds / Math.Max(1, reports):0.00} ms per report, {1e6 * cost.CpuSeconds / stageMessages:0} µs per stage message (raw: {raw.ConsumeCpuMicros:0.00} µs per consumed and {raw.ProduceCpuMicros:0.00} µs per produced record)"));
         PrintThreadCpu(threadCpu, cost.CpuSeconds, stageMessages);
         Console.WriteLine(string.Create(c, $"garbage collector          {cost.AllocatedBytes / 1e6 / seconds:N0} MB/s allocated ({cost.AllocatedBytes / stageMessages / 1024.0:0.0} KiB per stage message); {cost.Gen0} gen-0, {cost.Gen1} gen-1, {cost.Gen2} gen-2 collections; paused {cost.PauseSeconds:0.00} s ({cost.PauseSeconds / seconds:P1} of the window)"));
         Console.WriteLine(string.Create(c, $"submitted → first notice   {latencies.Count:N0} reports (real time): p50 {Percentile(latencies, 0.5):N0} ms, p90 {Percentile(latencies, 0.9):N0} ms, p99 {Percentile(latencies, 0.99):N0} ms, max {(latencies.Count == 0 ? 0 : latencies[^1]):N0} ms"));

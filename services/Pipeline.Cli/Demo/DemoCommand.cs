@@ -44,6 +44,8 @@ public static class DemoCommand
     public static async Task<int> RunAsync(Settings s, CancellationToken ct)
     {
         var c = CultureInfo.InvariantCulture;
+        if (s.RawBenchMessages is < 0 or > RawKafkaBench.MaxMessages)
+            throw new ArgumentException($"--raw-bench {s.RawBenchMessages} is outside 0–{RawKafkaBench.MaxMessages}. Fix: 0 skips the raw measurement; the embedded cluster keeps about 5 MiB per partition, so more would lose records before they are read.");
         Console.WriteLine($"pipeline demo: {s.Rate.ToString(c)} reports/s for {s.Duration.ToString(c)} s, clock ×{s.Speed.ToString(c)} " +
                           $"(1 s = {SyntheticFeed.Describe(TimeSpan.FromSeconds(s.Speed))}), then {s.Drain.ToString(c)} s to drain. Synthetic data only.");
         await using var runtime = await EmbeddedRuntime.StartAsync(3, ct);

@@ -15,7 +15,15 @@ public static class RawKafkaBench
     /// <param name="ConsumeRate">Records per second from the first record received to the last.</param>
     /// <param name="JoinMilliseconds">From the subscription to the first record: the group join, the assignment and the first fetch.</param>
     /// <param name="ConsumeRateWithJoin">Records per second from the subscription (the rate this bench printed before stop 31).</param>
-    public sealed record Result(int Messages, double ProduceRate, double ConsumeRate, double JoinMilliseconds = 0, double ConsumeRateWithJoin = 0);
+    /// <param name="ProduceCpuMicros">The process's CPU per produced record while the producer was timed (the client's
+    /// threads, the delivery reports and the embedded broker; nothing else runs then).</param>
+    /// <param name="ConsumeCpuMicros">The same per consumed record, from the first record to the last.</param>
+    public sealed record Result(int Messages, double ProduceRate, double ConsumeRate, double JoinMilliseconds = 0, double ConsumeRateWithJoin = 0,
+        double ProduceCpuMicros = 0, double ConsumeCpuMicros = 0);
+
+    /// <summary>The most records a measurement may use: with the warm-up, 12 partitions of them stay below the embedded
+    /// cluster's ~5 MiB per partition, so none is lost before the consumer reads it.</summary>
+    public const int MaxMessages = 150_000;
 
     /// <summary>Records produced and flushed before the produce clock starts.</summary>
     private const int WarmUp = 1_000;
@@ -27,34 +35,47 @@ public static class RawKafkaBench
         var payload = new byte[size];
         Random.Shared.NextBytes(payload);
         Stopwatch produce;
+        TimeSpan produceCpu;
         using (var producer = new ProducerBuilder<byte[]?, byte[]>(new ProducerConfig
                { BootstrapServers = cluster.BootstrapServers, Acks = Acks.All, EnableIdempotence = true, LingerMs = 5 }).Build())
         {
             ProduceAll(producer, topic, payload, 0, WarmUp);
             producer.Flush(TimeSpan.FromSeconds(60));
             produce = Stopwatch.StartNew();
+            produceCpu = Cpu();
             ProduceAll(producer, topic, payload, WarmUp, messages);
             producer.Flush(TimeSpan.FromSeconds(60));
             produce.Stop();
+            produceCpu = Cpu() - produceCpu;
         }
         var total = WarmUp + messages;
         var seen = 0;
         var clock = Stopwatch.StartNew();
         var first = TimeSpan.Zero;
+        var consumeCpu = TimeSpan.Zero;
         using (var consumer = new ConsumerBuilder<byte[]?, byte[]>(new ConsumerConfig
                { BootstrapServers = cluster.BootstrapServers, GroupId = topic, AutoOffsetReset = AutoOffsetReset.Earliest, SessionTimeoutMs = 3000, HeartbeatIntervalMs = 750 }).Build())
         {
             consumer.Subscribe(topic);
             while (seen < total && clock.Elapsed < TimeSpan.FromSeconds(60))
                 if (consumer.Consume(TimeSpan.FromMilliseconds(100)) is { IsPartitionEOF: false } && seen++ == 0)
+                {
                     first = clock.Elapsed;
+                    consumeCpu = Cpu();
+                }
             clock.Stop();
+            consumeCpu = Cpu() - consumeCpu;
             consumer.Close();
         }
+        if (seen < total)
+            throw new InvalidOperationException($"The raw consumer read {seen:N0} of the {total:N0} records on {topic} within 60 s; the embedded cluster keeps about 5 MiB per partition, so a larger --raw-bench loses its oldest records. Fix: use at most {MaxMessages:N0}.");
         var steady = clock.Elapsed - first;
         return new Result(messages, messages / produce.Elapsed.TotalSeconds, steady > TimeSpan.Zero ? (seen - 1) / steady.TotalSeconds : 0,
-            first.TotalMilliseconds, seen / clock.Elapsed.TotalSeconds);
+            first.TotalMilliseconds, seen / clock.Elapsed.TotalSeconds,
+            produceCpu.TotalMicroseconds / messages, seen > 1 ? consumeCpu.TotalMicroseconds / (seen - 1) : 0);
     }
+
+    private static TimeSpan Cpu() => Process.GetCurrentProcess().TotalProcessorTime;
 
     private static void ProduceAll(IProducer<byte[]?, byte[]> producer, string topic, byte[] payload, int from, int count)
     {

@@ -1,0 +1,32 @@
+using Pipeline.Cli.Demo;
+using Pipeline.Platform.Embedded;
+
+namespace Pipeline.Operations.Tests;
+
+/// <summary>The embedded cluster's raw rates, the denominator of `bench pipeline`'s hop efficiency, are steady-state
+/// rates: the consumer's group join is reported, not counted in its rate.</summary>
+public sealed class RawKafkaBenchTests
+{
+    [Fact]
+    public void The_raw_rates_leave_out_the_group_join_and_every_record_is_read()
+    {
+        using var cluster = EmbeddedKafkaCluster.Start(brokers: 3);
+        var result = RawKafkaBench.Run(cluster, messages: 20_000);
+
+        Assert.Equal(20_000, result.Messages);
+        Assert.True(result.ProduceRate > 0 && result.ConsumeRate > 0, $"rates {result.ProduceRate} / {result.ConsumeRate}");
+        // The join (subscription → first record) takes a group rebalance on the embedded cluster: tens of milliseconds at least.
+        Assert.True(result.JoinMilliseconds > 0, $"join {result.JoinMilliseconds} ms");
+        // Timed from the first record, the rate can only be higher than timed from the subscription.
+        Assert.True(result.ConsumeRate > result.ConsumeRateWithJoin, $"steady {result.ConsumeRate:N0} against {result.ConsumeRateWithJoin:N0} with the join");
+        Assert.True(result.ProduceCpuMicros > 0 && result.ConsumeCpuMicros > 0, $"CPU per record {result.ProduceCpuMicros} / {result.ConsumeCpuMicros} µs");
+    }
+
+    [Fact]
+    public async Task A_measurement_larger_than_the_embedded_cluster_keeps_is_refused_by_the_bench()
+    {
+        var settings = new Pipeline.Cli.Commands.BenchPipelineCommand.Settings(0, 20, 5, 10, 500, 15_000, 3600, RawKafkaBench.MaxMessages + 1, 1);
+        var e = await Assert.ThrowsAsync<ArgumentException>(() => Pipeline.Cli.Commands.BenchPipelineCommand.RunAsync(settings, CancellationToken.None));
+        Assert.Contains("--raw-bench 1000–150000", e.Message);
+    }
+}
