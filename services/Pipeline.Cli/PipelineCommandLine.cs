@@ -56,7 +56,7 @@ public static class PipelineCommandLine
             Group("topics", "The topics of infra/kafka/topics.json.", TopicsList(), TopicsApply()),
             Group("schemas", "The value schemas of the topics in the Schema Registry.", SchemasRegister()),
             Group("bench", "Benchmarks: print figures, never fail on timing. Synthetic data only.",
-                BenchGeolocation(), BenchHttpLoad(), BenchIntake(), BenchRecheck(), BenchPipeline(), BenchTakedown(), BenchMatch()),
+                BenchGeolocation(), BenchHttpLoad(), BenchHop(), BenchIntake(), BenchRecheck(), BenchPipeline(), BenchTakedown(), BenchMatch()),
             Group("hashes", "Hash banks on hashes.known.v1.", HashesImport(), HashesRetract(), HashesGenerate()),
             Group("sla", "SLA scorecards from the event history.", SlaHosters()),
             Group("contacts", "The abuse contact directory on contacts.directory.v1: approval, police flag, send windows, aliases.",
@@ -209,6 +209,19 @@ public static class PipelineCommandLine
         };
         Run(command, (r, ct) => BenchPipelineCommand.RunAsync(new BenchPipelineCommand.Settings(r.GetValue(rate), r.GetValue(duration), r.GetValue(warmup), r.GetValue(drain),
             r.GetValue(inFlight), r.GetValue(maxOpen), r.GetValue(speed), r.GetValue(rawBench), r.GetValue(seed), r.GetValue(partitions), r.GetValue(keepConsumed), r.GetValue(brokers)), ct));
+        return command;
+    }
+
+    private static Command BenchHop()
+    {
+        var records = Value("--records", 200_000, $"Records through the pass-through stage (1000–{BenchHopCommand.MaxRecords}).");
+        var brokers = Value("--brokers", 3, "Brokers of the embedded cluster.");
+        var rawBench = Value("--raw-bench", 100_000, "Messages for each of the embedded cluster's raw produce/consume measurements (1000–150000): four are made, the first left out, the median of the others printed beside the stage's rate.");
+        var command = new Command("hop", "One topic hop through the platform without a stage's work: a pass-through stage's records/s and CPU per record beside the embedded cluster's raw rates in the same run.")
+        {
+            records, brokers, rawBench,
+        };
+        Run(command, (r, ct) => BenchHopCommand.RunAsync(new BenchHopCommand.Settings(r.GetValue(records), r.GetValue(brokers), r.GetValue(rawBench)), ct));
         return command;
     }
 

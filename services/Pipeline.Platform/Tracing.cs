@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Diagnostics;
 using System.Text;
 using Confluent.Kafka;
@@ -104,16 +105,12 @@ public readonly record struct TraceHeaders(byte[] Parent, byte[]? State)
         return IsHex(v.Slice(3, 32), nonZero: true) && IsHex(v.Slice(36, 16), nonZero: true) && IsHex(v.Slice(53, 2), nonZero: false);
     }
 
-    private static bool IsHex(ReadOnlySpan<byte> s, bool nonZero)
-    {
-        var any = false;
-        foreach (var c in s)
-        {
-            if (c is not ((>= (byte)'0' and <= (byte)'9') or (>= (byte)'a' and <= (byte)'f'))) return false;
-            any |= c != '0';
-        }
-        return any || !nonZero;
-    }
+    private static readonly SearchValues<byte> LowerHex = SearchValues.Create("0123456789abcdef"u8);
+
+    /// <summary>Lower-case hex only, and (if <paramref name="nonZero"/>) not all zeros; both checks vectorised: every
+    /// consumed record's traceparent passes here (a byte-by-byte loop was 4% of a pass-through stage's thread).</summary>
+    private static bool IsHex(ReadOnlySpan<byte> s, bool nonZero) =>
+        !s.ContainsAnyExcept(LowerHex) && (!nonZero || s.ContainsAnyExcept((byte)'0'));
 }
 
 /// <summary>

@@ -19,6 +19,7 @@ public sealed class CliParserTests
         { "schemas register", ["--registry", "--dry-run", "--partners"] },
         { "bench geolocation", ["--hosts", "--reports", "--lookups"] },
         { "bench http-load", ["--url", "--requests", "--clients", "--urls"] },
+        { "bench hop", ["--records", "--brokers", "--raw-bench"] },
         { "bench intake", ["--reports", "--urls", "--http-requests", "--clients"] },
         { "bench recheck", ["--urls", "--hosts", "--concurrency", "--per-host-concurrency", "--per-host-spacing-ms"] },
         { "bench pipeline", ["--rate", "--duration", "--warmup", "--drain", "--in-flight", "--max-open", "--speed", "--raw-bench", "--seed", "--partitions", "--brokers", "--keep-consumed"] },
@@ -162,6 +163,9 @@ public sealed class CliParserTests
     [InlineData("bench http-load", "--requests", "20000")]
     [InlineData("bench http-load", "--clients", "32")]
     [InlineData("bench http-load", "--urls", "10000")]
+    [InlineData("bench hop", "--records", "200000")]
+    [InlineData("bench hop", "--brokers", "3")]
+    [InlineData("bench hop", "--raw-bench", "100000")]
     [InlineData("bench intake", "--reports", "50000")]
     [InlineData("bench intake", "--urls", "10000")]
     [InlineData("bench intake", "--http-requests", "20000")]

@@ -30,3 +30,28 @@ public sealed class RawKafkaBenchTests
         Assert.Contains("--raw-bench 1000–150000", e.Message);
     }
 }
+
+/// <summary>`bench hop`: a pass-through stage through the whole platform path, every record written on.</summary>
+public sealed class BenchHopTests
+{
+    [Fact]
+    public async Task Every_record_passes_through_the_stage_and_is_acknowledged()
+    {
+        var exit = await Pipeline.Cli.Commands.BenchHopCommand.RunAsync(new(Records: 2_000, Brokers: 1, RawBenchMessages: 1_000), CancellationToken.None);
+
+        Assert.Equal(0, exit);
+        Assert.Equal(2_000, Pipeline.Platform.ProcessorMetrics.Produced.WithLabels("bench-hop", Pipeline.Cli.Commands.BenchHopCommand.Output).Value);
+        Assert.Equal(2_000, Pipeline.Platform.ProcessorMetrics.Consumed.WithLabels("bench-hop", Pipeline.Cli.Commands.BenchHopCommand.Input).Value);
+    }
+
+    [Theory]
+    [InlineData(999, 1, 100_000)]
+    [InlineData(240_001, 1, 100_000)]
+    [InlineData(2_000, 0, 100_000)]
+    [InlineData(2_000, 1, 150_001)]
+    public async Task Settings_outside_their_range_are_refused_with_the_fix(int records, int brokers, int raw)
+    {
+        var e = await Assert.ThrowsAsync<ArgumentException>(() => Pipeline.Cli.Commands.BenchHopCommand.RunAsync(new(records, brokers, raw), CancellationToken.None));
+        Assert.StartsWith("Fix: --records 1000–240000", e.Message);
+    }
+}

@@ -50,19 +50,7 @@ public static class BenchPipelineCommand
         Console.WriteLine(string.Create(c, $"pipeline bench pipeline: {mode}; {duration:0} s ({warmup:0} s warm-up not measured), stage clock ×{speed:0}, up to {drain:0} s drain, {settings.Brokers} broker{(settings.Brokers == 1 ? "" : "s")}, {(settings.Partitions > 0 ? $"{settings.Partitions} partitions per topic" : "the topic catalog's partitions")}. Synthetic data only."));
         await using var runtime = await EmbeddedRuntime.StartAsync(settings.Brokers, TimeSpan.FromSeconds(5), settings.Partitions > 0 ? settings.Partitions : null, ct);
 
-        // The pipeline is measured warm (after --warmup), so the raw rates are too: the first raw measurement in a process
-        // was below the next ones in 44 of 46 runs, by 17% at the median (JIT, the first clients and connections), and it
-        // used to be the only one. It is left out; the median of the next three is the denominator of the hop efficiency, so one lucky or
-        // unlucky measurement on a shared machine does not move it.
-        var cold = RawKafkaBench.Run(runtime.Cluster, rawMessages);
-        var raws = Enumerable.Range(0, RawRuns).Select(_ => RawKafkaBench.Run(runtime.Cluster, rawMessages)).ToList();
-        var raw = new RawKafkaBench.Result(rawMessages, Median(raws.Select(r => r.ProduceRate)), Median(raws.Select(r => r.ConsumeRate)),
-            Median(raws.Select(r => r.JoinMilliseconds)), Median(raws.Select(r => r.ConsumeRateWithJoin)),
-            Median(raws.Select(r => r.ProduceCpuMicros)), Median(raws.Select(r => r.ConsumeCpuMicros)));
-        Console.WriteLine(string.Create(c, $"embedded cluster raw ({raw.Messages:N0} × 300 B, same run, median of {RawRuns} after one left out, steady state): produce {raw.ProduceRate:N0} msg/s, consume {raw.ConsumeRate:N0} msg/s (consume {string.Join(", ", raws.Select(r => r.ConsumeRate.ToString("N0", c)))}; the first, left out: {cold.ConsumeRate:N0})"));
-        // Before stop 31 the consumer was timed from its subscription, and the group join was most of that time.
-        Console.WriteLine(string.Create(c, $"  the consumer's group join and first fetch, not counted above: {raw.JoinMilliseconds:0} ms (median); timed from the subscription, as before stop 31, consume was {raw.ConsumeRateWithJoin:N0} msg/s"));
-        Console.WriteLine(string.Create(c, $"  CPU of the process per raw record (client threads, delivery reports, embedded broker): produce {raw.ProduceCpuMicros:0.00} µs, consume {raw.ConsumeCpuMicros:0.00} µs"));
+        var raw = RawKafkaBench.MeasureWarm(runtime.Cluster, rawMessages);
 
         var clock = new AcceleratedTimeProvider(new DateTimeOffset(2026, 11, 2, 8, 0, 0, TimeSpan.Zero), speed);
         var web = new SimulatedWeb(clock, seed);
@@ -225,17 +213,9 @@ public static class BenchPipelineCommand
         return groups;
     }
 
-    private const int RawRuns = 3;
-
-    private static double Median(IEnumerable<double> values)
-    {
-        var sorted = values.Order().ToList();
-        return sorted.Count % 2 == 1 ? sorted[sorted.Count / 2] : (sorted[sorted.Count / 2 - 1] + sorted[sorted.Count / 2]) / 2;
-    }
-
     /// <summary>Where the process's CPU went in the window, by kind of thread (<see cref="ThreadCpu"/>): the stage threads
     /// summed (and each), then librdkafka's client threads, the embedded broker, the collector and the rest.</summary>
-    private static void PrintThreadCpu(List<(string Group, double Seconds)> groups, double processSeconds, double stageMessages)
+    internal static void PrintThreadCpu(List<(string Group, double Seconds)> groups, double processSeconds, double stageMessages)
     {
         if (groups.Count == 0 || processSeconds <= 0) return;
         var c = CultureInfo.InvariantCulture;
@@ -449,13 +429,4 @@ public static class BenchPipelineCommand
         }
     }
 
-    /// <summary>The process's CPU time, allocation and garbage collections so far; subtracted over the measured window.</summary>
-    private readonly record struct ProcessCost(double CpuSeconds, long AllocatedBytes, int Gen0, int Gen1, int Gen2, double PauseSeconds)
-    {
-        public static ProcessCost Now() => new(Process.GetCurrentProcess().TotalProcessorTime.TotalSeconds, GC.GetTotalAllocatedBytes(),
-            GC.CollectionCount(0), GC.CollectionCount(1), GC.CollectionCount(2), GC.GetTotalPauseDuration().TotalSeconds);
-
-        public static ProcessCost operator -(ProcessCost a, ProcessCost b) =>
-            new(a.CpuSeconds - b.CpuSeconds, a.AllocatedBytes - b.AllocatedBytes, a.Gen0 - b.Gen0, a.Gen1 - b.Gen1, a.Gen2 - b.Gen2, a.PauseSeconds - b.PauseSeconds);
-    }
 }
