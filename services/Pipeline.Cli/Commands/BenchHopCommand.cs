@@ -1,6 +1,5 @@
 using System.Diagnostics;
 using System.Globalization;
-using System.Security.Cryptography;
 using Confluent.Kafka;
 using Microsoft.Extensions.Options;
 using Pipeline.Cli.Demo;
@@ -97,26 +96,7 @@ public static class BenchHopCommand
         return 0;
     }
 
-    /// <summary>A report as intake receives it: synthetic (an .example host, a random hash).</summary>
-    private static ReportSubmitted Record(int i)
-    {
-        var id = $"hop-{i}";
-        return new ReportSubmitted
-        {
-            eventId = EventIds.Derive("submitted", id),
-            caseKey = null,
-            submittedAt = new DateTime(2026, 1, 5, 9, 0, 0, DateTimeKind.Utc),
-            report = new Report
-            {
-                reportId = id, sourceHotline = "bench-hotline", sourceReference = "ref-" + id, externalIds = new Dictionary<string, string>(),
-                receivedAt = new DateTime(2026, 1, 5, 9, 0, 0, DateTimeKind.Utc), reportedAt = null,
-                url = $"https://site{i % 97}.example/gallery/{i}.jpg", parentUrl = null, isSourceUrl = true,
-                contentType = ContentType.IMAGE, siteType = SiteType.WEBSITE, commercial = false,
-                hashes = new ContentHashes { sha256 = Convert.ToHexStringLower(SHA256.HashData(BitConverter.GetBytes(i))) },
-                reporterType = ReporterType.CRAWLER, reporterContact = null, assessment = null, hops = [],
-            },
-        };
-    }
+    private static ReportSubmitted Record(int i) => BenchReports.Submitted($"hop-{i}", $"https://site{i % 97}.example/gallery/{i}.jpg", i);
 
     /// <summary>Writes every record it reads, unchanged, to <see cref="Output"/> under the same key.</summary>
     internal sealed class PassThrough : IProcessor<ReportSubmitted>

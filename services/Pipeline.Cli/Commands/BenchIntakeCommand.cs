@@ -142,23 +142,8 @@ public static class BenchIntakeCommand
         return (int)response.StatusCode;
     }
 
-    private static ReportSubmitted Submitted(int i, int urls)
-    {
-        var id = $"bench-{i}";
-        return new ReportSubmitted
-        {
-            eventId = EventIds.Derive("submitted", id),
-            caseKey = null,
-            submittedAt = new DateTime(2026, 1, 5, 9, 0, 0, DateTimeKind.Utc),
-            report = new Report
-            {
-                reportId = id, sourceHotline = "bench-hotline", sourceReference = "ref-" + id, externalIds = new Dictionary<string, string>(),
-                receivedAt = new DateTime(2026, 1, 5, 9, 0, 0, DateTimeKind.Utc), reportedAt = null,
-                url = $"HTTP://Site{i % urls % 97}.EXAMPLE:80/gallery/./{i % urls}.jpg#f{i}", parentUrl = null, isSourceUrl = true,
-                contentType = ContentType.IMAGE, siteType = SiteType.WEBSITE, commercial = false,
-                hashes = new ContentHashes { sha256 = Convert.ToHexStringLower(SHA256.HashData(BitConverter.GetBytes(i))) },
-                reporterType = ReporterType.CRAWLER, reporterContact = null, assessment = null, hops = [],
-            },
-        };
-    }
+    /// <summary>The URLs are written unnormalised (upper case, a default port, a dot segment, a fragment), as a hotline
+    /// may receive them, so intake's normalisation is measured too.</summary>
+    private static ReportSubmitted Submitted(int i, int urls) =>
+        BenchReports.Submitted($"bench-{i}", $"HTTP://Site{i % urls % 97}.EXAMPLE:80/gallery/./{i % urls}.jpg#f{i}", i);
 }
