@@ -39,14 +39,23 @@ internal sealed class OffsetTracker
         }
     }
 
-    public Entry Track(TopicPartitionOffset tpo)
+    public Entry Track(TopicPartitionOffset tpo) => Track(tpo.Topic, tpo.Partition.Value, tpo.Offset.Value);
+
+    /// <summary>Tracks a consumed message. Its partition is one <see cref="TopicPartition"/> per partition, looked up
+    /// without allocating: Confluent.Kafka makes a new one each time a result's partition is asked for.</summary>
+    public Entry Track(string topic, int partition, long offset)
     {
-        var entry = new Entry(this, tpo.TopicPartition, tpo.Offset.Value);
+        if (!canonical.TryGetValue((topic, partition), out var tp))
+            canonical[(topic, partition)] = tp = new TopicPartition(topic, partition);
+        var entry = new Entry(this, tp, offset);
         Interlocked.Increment(ref inFlight);
-        var list = partitions.GetOrAdd(tpo.TopicPartition, _ => new LinkedList<Entry>());
+        if (!partitions.TryGetValue(tp, out var list)) list = partitions.GetOrAdd(tp, _ => new LinkedList<Entry>());
         lock (list) list.AddLast(entry);
         return entry;
     }
+
+    /// <summary>Only the consume loop tracks, so this needs no lock.</summary>
+    private readonly Dictionary<(string Topic, int Partition), TopicPartition> canonical = new();
 
     /// <summary>An entry for outputs that no input offset waits for (a timer's): counted in flight until acknowledged.</summary>
     public Entry Untracked(TopicPartition origin)

@@ -5,7 +5,17 @@ namespace Pipeline.Platform;
 /// <summary>The outputs of one processing call, serialised only after the call returned.</summary>
 internal sealed class OutputBuffer(Action<PendingEffect>? startEffect = null) : IOutput
 {
-    internal sealed record Pending(string Topic, int? Partition, string Key, Func<AvroSerdes, byte[]>? Serialize);
+    /// <summary>An output: its value is serialised after the call, by a writer made once per type (no closure per output).</summary>
+    internal sealed record Pending(string Topic, int? Partition, string Key, ISpecificRecord? Value, Func<AvroSerdes, ISpecificRecord, string, byte[]>? Writer)
+    {
+        /// <summary>The Confluent-framed Avro bytes, or null for a tombstone.</summary>
+        public byte[]? Serialize(AvroSerdes serdes) => Value is null ? null : Writer!(serdes, Value, Topic);
+    }
+
+    private static class Writers<T> where T : class, ISpecificRecord
+    {
+        public static readonly Func<AvroSerdes, ISpecificRecord, string, byte[]> Write = static (serdes, value, topic) => serdes.Serialize((T)value, topic);
+    }
 
     public List<Pending> Items { get; } = [];
 
@@ -46,13 +56,13 @@ internal sealed class OutputBuffer(Action<PendingEffect>? startEffect = null) : 
         Add(topic, partition, key, value);
 
     public void Tombstone(string topic, string key, int? partition = null) =>
-        Items.Add(new Pending(topic, partition, key, null));
+        Items.Add(new Pending(topic, partition, key, null, null));
 
     private void Add<T>(string topic, int? partition, string key, T value) where T : class, ISpecificRecord
     {
         ArgumentException.ThrowIfNullOrEmpty(topic);
         ArgumentNullException.ThrowIfNull(key);
         ArgumentNullException.ThrowIfNull(value);
-        Items.Add(new Pending(topic, partition, key, serdes => serdes.Serialize(value, topic)));
+        Items.Add(new Pending(topic, partition, key, value, Writers<T>.Write));
     }
 }

@@ -313,11 +313,15 @@ internal sealed class ProcessorHost(
     /// group coordinator is away) is the client telling us something it retries by itself: it must not stop the stage.
     /// A fatal one still does.</summary>
     private ConsumeResult<byte[]?, byte[]?>? Poll(IConsumer<byte[]?, byte[]?> consumer) =>
-        KafkaClients.Poll(consumer, TimeSpan.FromMilliseconds(Volatile.Read(ref effectsInFlight) > 0 ? 5 : 100), stage.AssignmentStrategy == PartitionAssignmentStrategy.CooperativeSticky, e =>
-        {
-            ProcessorMetrics.ConsumerErrors.WithLabels(stage.Name).Inc();
-            log.LogWarning("{Stage}: consumer error, polling on: {Reason}", stage.Name, e.Reason);
-        });
+        KafkaClients.Poll(consumer, TimeSpan.FromMilliseconds(Volatile.Read(ref effectsInFlight) > 0 ? 5 : 100), stage.AssignmentStrategy == PartitionAssignmentStrategy.CooperativeSticky,
+            onConsumerError ??= e =>
+            {
+                ProcessorMetrics.ConsumerErrors.WithLabels(stage.Name).Inc();
+                log.LogWarning("{Stage}: consumer error, polling on: {Reason}", stage.Name, e.Reason);
+            });
+
+    /// <summary>Made once: a lambda that captures the host is a new delegate at every poll.</summary>
+    private Action<Error>? onConsumerError;
 
     /// <summary>Leaves the group and joins again when the stage has been without an assignment for
     /// <see cref="ProcessingOptions.RejoinAfterSeconds"/> (see there).</summary>
@@ -344,7 +348,7 @@ internal sealed class ProcessorHost(
     private bool Handle(ConsumeResult<byte[]?, byte[]?> message, IProducer<byte[]?, byte[]?> producer, IConsumer<byte[]?, byte[]?> consumer, CancellationToken ct)
     {
         var started = Stopwatch.GetTimestamp();
-        var entry = tracker.Track(message.TopicPartitionOffset);
+        var entry = tracker.Track(message.Topic, message.Partition.Value, message.Offset.Value);
         var binding = bindings[message.Topic];
         // The span of this record (a child of the context in its headers), current while the processor runs, so that
         // its own outgoing calls join the trace; its context goes on every output.
@@ -723,7 +727,7 @@ internal sealed class ProcessorHost(
             {
                 var result = new List<(OutputBuffer.Pending, byte[]?)>(output.Items.Count);
                 foreach (var item in output.Items)
-                    result.Add((item, item.Serialize is null ? null : item.Serialize(serdes)));
+                    result.Add((item, item.Serialize(serdes)));
                 if (attempt > 1) health.Report(stage.Name, running: true, joined: true);
                 return result;
             }
