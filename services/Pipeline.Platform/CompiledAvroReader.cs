@@ -90,7 +90,7 @@ public static class CompiledAvroReader
 
     private static ReadItem Enum(EnumSchema schema)
     {
-        var type = ObjectCreator.Instance.GetType(schema);
+        var type = SpecificTypes.Of(schema);
         var values = schema.Symbols.Select(symbol => System.Enum.Parse(type, symbol)).ToArray();
         return d =>
         {
