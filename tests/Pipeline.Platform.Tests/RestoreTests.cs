@@ -1,3 +1,4 @@
+using Pipeline.TestSupport;
 using System.Diagnostics;
 using Confluent.Kafka;
 using Microsoft.Extensions.Logging;
@@ -22,11 +23,14 @@ public sealed class RestoreTests(ITestOutputHelper output)
         Assert.True(partitions.Count > 1);
 
         var brokers = down == "all brokers" ? Enumerable.Range(1, h.Runtime.Cluster.BrokerCount).ToList() : [Leader(h, Topics.ReportsSubmitted, partitions[0])];
-        var state = new PartitionedState<ReportSubmitted>(Topics.ReportsSubmitted, h.Kafka, h.Serdes, new OutputLogger(output));
+        var log = new OutputLogger(output);
+        var state = new PartitionedState<ReportSubmitted>(Topics.ReportsSubmitted, h.Kafka, h.Serdes, log);
         foreach (var b in brokers) h.Runtime.Cluster.SetBrokerDown(b);
         var sw = Stopwatch.StartNew();
         var restore = Task.Run(() => state.Restore(partitions.Select(p => new TopicPartition(Topics.ReportsSubmitted, p))));
-        await Task.Delay(TimeSpan.FromSeconds(5)); // the outage: a fixed length is the point here, not a wait for a condition
+        // The outage lasts until the restore has run into it (a failed read it retries) and for 5 s at least.
+        await Polling.Until(() => log.Warnings > 0 && sw.Elapsed >= TimeSpan.FromSeconds(5), TimeSpan.FromSeconds(60),
+            () => $"the restore logged {log.Warnings} retried failures in {sw.Elapsed.TotalSeconds:0} s with {down} down");
         foreach (var b in brokers) h.Runtime.Cluster.SetBrokerUp(b);
         await restore.WaitAsync(TimeSpan.FromSeconds(120));
         output.WriteLine($"{down} down for 5 s: restored {state.Count} entries in {sw.Elapsed.TotalSeconds:0.0} s");
@@ -48,6 +52,10 @@ public sealed class RestoreTests(ITestOutputHelper output)
 internal sealed class OutputLogger(ITestOutputHelper output) : ILogger
 {
     private readonly Stopwatch clock = Stopwatch.StartNew();
+    private int warnings;
+
+    /// <summary>Warnings and errors logged so far (a reader's failed read that it retries is one).</summary>
+    public int Warnings => Volatile.Read(ref warnings);
 
     public IDisposable? BeginScope<TState>(TState state) where TState : notnull => null;
 
@@ -55,6 +63,7 @@ internal sealed class OutputLogger(ITestOutputHelper output) : ILogger
 
     public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
     {
+        if (logLevel >= LogLevel.Warning) Interlocked.Increment(ref warnings);
         try { output.WriteLine($"{clock.Elapsed.TotalSeconds,6:0.0} s {logLevel}: {formatter(state, exception)}"); }
         catch (InvalidOperationException) { } // the test has ended
     }
