@@ -39,8 +39,6 @@ internal sealed class OffsetTracker
         }
     }
 
-    public Entry Track(TopicPartitionOffset tpo) => Track(tpo.Topic, tpo.Partition.Value, tpo.Offset.Value);
-
     /// <summary>Tracks a consumed message. Its partition is one <see cref="TopicPartition"/> per partition, looked up
     /// without allocating: Confluent.Kafka makes a new one each time a result's partition is asked for.</summary>
     public Entry Track(string topic, int partition, long offset)
