@@ -23,8 +23,9 @@ public static class KafkaClients
     /// <summary>
     /// A consumer's position that the broker no longer holds is reset by <c>auto.offset.reset</c> (earliest): forwards
     /// when retention deleted it (the embedded cluster evicts past about 5 MiB per partition), and the records in between
-    /// are skipped unread; backwards to the beginning when the broker's log no longer matches it (log truncation; on the
-    /// embedded cluster after a partition leader moved: "No epoch found"), and everything still kept is read again.
+    /// are skipped unread; backwards to the beginning when the broker's log no longer matches it (a log truncation after
+    /// an unclean leader election), and everything still kept is read again. (The embedded cluster used to do the latter
+    /// after any leader move: see <see cref="Embedded.EmbeddedKafkaCluster.OffsetForLeaderEpoch"/>.)
     /// librdkafka says so only in a log line (facility OFFSET, level warning, "offset reset (at offset N, broker B) to …");
     /// this reads that line, counts it in <c>pipeline_consumer_offset_resets_total</c> (alert PipelineConsumerOffsetReset)
     /// and returns the warning to log, null for any other line.
@@ -45,7 +46,7 @@ public static class KafkaClients
 
     public static readonly Prometheus.Counter OffsetResets = Prometheus.Metrics.CreateCounter(
         "pipeline_consumer_offset_resets_total",
-        "Consumer positions the broker no longer held, reset to the earliest offset it still has: records skipped unread (deleted by retention or evicted) or read again from the beginning (log truncation, a leader move on the embedded cluster).",
+        "Consumer positions the broker no longer held, reset to the earliest offset it still has: records skipped unread (deleted by retention or evicted) or read again from the beginning (log truncation).",
         new Prometheus.CounterConfiguration { LabelNames = ["client", "topic"] });
 
     /// <summary>

@@ -44,7 +44,7 @@ public sealed class EmbeddedKafkaCluster : IDisposable
     }
 
     /// <summary>Starts a cluster of <paramref name="brokers"/> brokers. The group initial-rebalance delay is removed
-    /// so that consumers join at once.</summary>
+    /// so that consumers join at once. OffsetForLeaderEpoch is not offered (<see cref="OffsetForLeaderEpoch"/>).</summary>
     public static EmbeddedKafkaCluster Start(int brokers = 3)
     {
         if (brokers < 1) throw new ArgumentOutOfRangeException(nameof(brokers), "An embedded cluster needs at least one broker.");
@@ -66,8 +66,27 @@ public sealed class EmbeddedKafkaCluster : IDisposable
             throw new InvalidOperationException("rd_kafka_mock_cluster_new failed.");
         }
         LibRdKafka.rd_kafka_mock_group_initial_rebalance_delay_ms(mcluster, 0);
+        var disabled = LibRdKafka.rd_kafka_mock_set_apiversion(mcluster, OffsetForLeaderEpoch, -1, -1);
+        if (disabled != 0)
+        {
+            LibRdKafka.rd_kafka_mock_cluster_destroy(mcluster);
+            LibRdKafka.rd_kafka_destroy(rk);
+            throw new InvalidOperationException("rd_kafka_mock_set_apiversion OffsetForLeaderEpoch: " + LibRdKafka.ErrorString(disabled));
+        }
         return new EmbeddedKafkaCluster(rk, mcluster, brokers);
     }
+
+    /// <summary>
+    /// The Kafka API key of OffsetForLeaderEpoch, which this cluster does not offer. After a partition leader moves,
+    /// librdkafka validates each consumer's position with it (KIP-320). A real broker answers with the end offset of the
+    /// largest leader epoch at or below the one asked; librdkafka's mock broker answers only for an epoch that still has
+    /// record batches, and -1 otherwise (a leader that moved twice with nothing written between, or an epoch whose
+    /// records were evicted or deleted), which the client takes for a log truncation: it resets the position to the
+    /// partition's beginning and reads every kept record again (the fault run's "No epoch found" resets). The mock's
+    /// brokers share one log, so a leader move here never truncates anything: without the API the client skips the
+    /// validation ("not supported by broker") and goes on from its position. Real clusters keep it.
+    /// </summary>
+    public const short OffsetForLeaderEpoch = 23;
 
     public void CreateTopic(string name, int partitions, int replicationFactor = 1)
     {
