@@ -13,8 +13,8 @@ public interface IStateStore
     string Topic { get; }
 
     /// <summary>Restores the entries of these partition numbers (no-op for those already held); with
-    /// <paramref name="fence"/>, fences each partition first (see <see cref="PartitionedState{T}.Restore(IEnumerable{int}, Func{string, int, long})"/>).</summary>
-    void Restore(IEnumerable<int> partitions, Func<string, int, long>? fence);
+    /// <paramref name="fence"/>, fences each of them first, all in one call (see <see cref="PartitionedState{T}.Restore(IEnumerable{int}, StateFence.Writer)"/>).</summary>
+    void Restore(IEnumerable<int> partitions, StateFence.Writer? fence);
 
     /// <summary>Forgets the entries of these partition numbers (their new owner restores them).</summary>
     void Drop(IEnumerable<int> partitions);
@@ -29,9 +29,14 @@ public interface IStateStore
 /// (null: a tombstone, the key is gone here).</summary>
 public sealed record StateRewrite(int Partition, string Key, byte[]? Value);
 
-/// <summary>The records of state-store fencing (see <see cref="PartitionedState{T}.Restore(IEnumerable{int}, Func{string, int, long})"/>).</summary>
+/// <summary>The records of state-store fencing (see <see cref="PartitionedState{T}.Restore(IEnumerable{int}, StateFence.Writer)"/>).</summary>
 public static class StateFence
 {
+    /// <summary>Writes this member's fence to each of these partitions of a state topic and returns each fence's offset,
+    /// the member's epoch there. The host writes them all before it waits for any: one linger and one acknowledgement for
+    /// a store's whole assignment, not one after another per partition.</summary>
+    public delegate IReadOnlyDictionary<int, long> Writer(string topic, IReadOnlyCollection<int> partitions);
+
     /// <summary>The key of the fence record a member writes to each state partition it is assigned (a tombstone: nothing
     /// to apply, only its offset and headers matter).</summary>
     public const string Key = "\u0000fence";
@@ -386,12 +391,16 @@ public sealed class PartitionedState<T>(string topic, KafkaOptions kafka, AvroSe
     /// member that lost the partition without noticing (a pause past the session timeout) and wrote after its successor
     /// fenced it. Because the fence is written before the restore reads, everything written before it is restored and
     /// nothing a fenced member writes after it is ever applied.</para></summary>
-    public void Restore(IEnumerable<int> partitions, Func<string, int, long>? fence)
+    public void Restore(IEnumerable<int> partitions, StateFence.Writer? fence)
     {
         var wanted = partitions.Where(p => !held.ContainsKey(p)).ToHashSet();
         if (wanted.Count == 0) return;
         if (fence is not null)
-            foreach (var p in wanted) epochs[p] = fence(topic, p);
+        {
+            var fences = fence(topic, wanted);
+            foreach (var p in wanted)
+                epochs[p] = fences.TryGetValue(p, out var offset) ? offset : throw new InvalidOperationException($"No fence was written to {topic} [{p}].");
+        }
         foreach (var p in wanted) held.TryAdd(p, new());
         var latestFence = new Dictionary<int, long>();
         TraceHeaders? admittedTrace = null; // the reader applies a record right after admitting it, on its own thread

@@ -810,22 +810,30 @@ internal sealed class ProcessorHost(
         return headers;
     }
 
-    /// <summary>Writes this member's fence to a state partition it was assigned and returns its offset, the member's epoch
-    /// there (see <see cref="PartitionedState{T}.Restore(IEnumerable{int}, Func{string, int, long})"/>).</summary>
-    private long Fence(IProducer<byte[]?, byte[]?> producer, string member, string topic, int partition)
+    /// <summary>Writes this member's fence to each state partition it was assigned and returns their offsets, the member's
+    /// epoch in each (see <see cref="PartitionedState{T}.Restore(IEnumerable{int}, StateFence.Writer)"/>). All are produced
+    /// before any is waited for, so an assignment of many partitions costs one linger and one acknowledgement, not one
+    /// of each per partition.</summary>
+    private Dictionary<int, long> Fence(IProducer<byte[]?, byte[]?> producer, string member, string topic, IReadOnlyCollection<int> partitions)
     {
-        var fence = new Message<byte[]?, byte[]?>
-        {
-            Key = Encoding.UTF8.GetBytes(StateFence.Key),
-            Value = null,
-            Headers = new Headers
-            {
-                { "pipeline.stage", stageHeader },
-                { StateFence.MemberHeader, Encoding.UTF8.GetBytes(member) },
-            },
-        };
-        return producer.ProduceAsync(new TopicPartition(topic, partition), fence).GetAwaiter().GetResult().Offset.Value;
+        var written = partitions.Select(p => (Partition: p, Ack: producer.ProduceAsync(new TopicPartition(topic, p), FenceRecord(member)))).ToList();
+        Task.WhenAll(written.Select(w => w.Ack)).GetAwaiter().GetResult(); // a failure throws as one produce would
+        return written.ToDictionary(w => w.Partition, w => w.Ack.Result.Offset.Value);
     }
+
+    private long Fence(IProducer<byte[]?, byte[]?> producer, string member, string topic, int partition) =>
+        producer.ProduceAsync(new TopicPartition(topic, partition), FenceRecord(member)).GetAwaiter().GetResult().Offset.Value;
+
+    private Message<byte[]?, byte[]?> FenceRecord(string member) => new()
+    {
+        Key = Encoding.UTF8.GetBytes(StateFence.Key),
+        Value = null,
+        Headers = new Headers
+        {
+            { "pipeline.stage", stageHeader },
+            { StateFence.MemberHeader, Encoding.UTF8.GetBytes(member) },
+        },
+    };
 
     /// <summary>After an incremental rebalance: the state partitions this member kept are checked for another member's
     /// fence (see <see cref="PartitionedState{T}.Reconcile"/>); where one is found, the member's current values of the keys
@@ -1021,7 +1029,7 @@ internal sealed class ProcessorHost(
                 if (stores.Count > 0) FlushOutputs(producer, TimeSpan.FromSeconds(options.ShutdownTimeoutSeconds));
                 if (stage.AssignmentStrategy == PartitionAssignmentStrategy.CooperativeSticky)
                     ReconcileKept(producer, c.MemberId, c.Assignment.Select(tp => tp.Partition.Value).Except(numbers).Distinct().ToList());
-                foreach (var store in stores) store.Restore(numbers, (topic, p) => Fence(producer, c.MemberId, topic, p));
+                foreach (var store in stores) store.Restore(numbers, (topic, ps) => Fence(producer, c.MemberId, topic, ps));
                 (processor as IPartitionAware)?.OnAssigned(partitions);
                 assigned = true;
                 health.Report(stage.Name, running: true, joined: true); // ready once its state is restored: it processes now

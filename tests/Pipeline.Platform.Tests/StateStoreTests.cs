@@ -275,7 +275,7 @@ public sealed class StateStoreTests
         long FenceAs(string member) => Write(StateFence.Key, null, member, fence: true).GetAwaiter().GetResult();
 
         var owner = new PartitionedState<ReportSubmitted>(topic, h.Kafka, h.Serdes, NullLogger.Instance);
-        owner.Restore([0], (_, _) => FenceAs("member-a"));
+        owner.Restore([0], (_, partitions) => partitions.ToDictionary(p => p, _ => FenceAs("member-a")));
         Assert.True(owner.TryGetEpoch(0, out var epoch));
         async Task OwnerWrites(string key, ReportSubmitted? value)
         {
