@@ -50,7 +50,10 @@ public sealed class CrashTests(KafkaBackend backend)
         var atKill = Outcomes().Count;
         killed.SetResult();
         Assert.True(atKill <= total / 2, $"{atKill} outcomes when {victim} was killed, though only {total / 2} reports had been fed");
+        // Restart to ready (process start, group join, state restored), without a broker fault: printed, never asserted.
+        var restarting = System.Diagnostics.Stopwatch.StartNew();
         await pipeline.RestartAsync(victim);
+        var restart = restarting.Elapsed;
         await feed;
 
         await watch.WaitUntilAsync(() => Outcomes().Count == total, TimeSpan.FromSeconds(180), () => $"outcomes: {Outcomes().Count} of {total} (killed at {atKill})");
@@ -63,6 +66,6 @@ public sealed class CrashTests(KafkaBackend backend)
         }
         var redelivered = watch.Deliveries(Topics.TakedownRequested).Count + watch.Deliveries(Topics.ExchangeOutbound).Count + watch.Deliveries(Topics.ReportsReview).Count
             - (watch.Events<TakedownRequested>(Topics.TakedownRequested).Count + watch.Events<ReportForwarded>(Topics.ExchangeOutbound).Count + watch.Events<ReviewRequested>(Topics.ReportsReview).Count);
-        Console.WriteLine($"{victim} killed after {atKill} of {total} outcomes; {redelivered} duplicate deliveries de-duplicated by eventId");
+        Console.WriteLine($"{victim} killed after {atKill} of {total} outcomes, ready again {restart.TotalSeconds:0.0} s after its restart; {redelivered} duplicate deliveries de-duplicated by eventId");
     }
 }
