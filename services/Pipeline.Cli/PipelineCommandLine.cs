@@ -56,7 +56,7 @@ public static class PipelineCommandLine
             Group("topics", "The topics of infra/kafka/topics.json.", TopicsList(), TopicsApply()),
             Group("schemas", "The value schemas of the topics in the Schema Registry.", SchemasRegister()),
             Group("bench", "Benchmarks: print figures, never fail on timing. Synthetic data only.",
-                BenchGeolocation(), BenchHttpLoad(), BenchHop(), BenchIntake(), BenchRecheck(), BenchPipeline(), BenchTakedown(), BenchMatch()),
+                BenchGeolocation(), BenchHttpLoad(), BenchHop(), BenchIntake(), BenchRecheck(), BenchPipeline(), BenchRestore(), BenchTakedown(), BenchMatch()),
             Group("hashes", "Hash banks on hashes.known.v1.", HashesImport(), HashesRetract(), HashesGenerate()),
             Group("sla", "SLA scorecards from the event history.", SlaHosters()),
             Group("contacts", "The abuse contact directory on contacts.directory.v1: approval, police flag, send windows, aliases.",
@@ -222,6 +222,20 @@ public static class PipelineCommandLine
             records, brokers, rawBench,
         };
         Run(command, (r, ct) => BenchHopCommand.RunAsync(new BenchHopCommand.Settings(r.GetValue(records), r.GetValue(brokers), r.GetValue(rawBench)), ct));
+        return command;
+    }
+
+    private static Command BenchRestore()
+    {
+        var records = Value("--records", 200_000, $"State records written to the changelog (1000–{BenchRestoreCommand.MaxRecords} at 24 partitions, about 10,000 a partition).");
+        var keys = Value("--keys", 100_000, "Distinct keys among them (each key written records ÷ keys times, as a stage rewrites an entry at each change).");
+        var partitions = Value("--partitions", 24, "Partitions of the changelog (1–48).");
+        var rounds = Value("--rounds", 3, "Restores of the whole changelog, each by a new store (1–10).");
+        var command = new Command("restore", "A stateful stage's state restore: records/s and CPU per record of the platform's store reading its changelog.")
+        {
+            records, keys, partitions, rounds,
+        };
+        Run(command, (r, ct) => BenchRestoreCommand.RunAsync(new BenchRestoreCommand.Settings(r.GetValue(records), r.GetValue(keys), r.GetValue(partitions), r.GetValue(rounds)), ct));
         return command;
     }
 

@@ -23,6 +23,7 @@ public sealed class CliParserTests
         { "bench intake", ["--reports", "--urls", "--http-requests", "--clients"] },
         { "bench recheck", ["--urls", "--hosts", "--concurrency", "--per-host-concurrency", "--per-host-spacing-ms"] },
         { "bench pipeline", ["--rate", "--duration", "--warmup", "--drain", "--in-flight", "--max-open", "--speed", "--raw-bench", "--seed", "--partitions", "--brokers", "--keep-consumed"] },
+        { "bench restore", ["--records", "--keys", "--partitions", "--rounds"] },
         { "bench takedown", ["--notices"] },
         { "bench match", ["--entries", "--queries", "--brute", "--radius", "--load-entries", "--shape"] },
         { "hashes import", ["--bank", "--file", "--added-by", "--bootstrap", "--registry"] },
@@ -166,6 +167,10 @@ public sealed class CliParserTests
     [InlineData("bench hop", "--records", "200000")]
     [InlineData("bench hop", "--brokers", "3")]
     [InlineData("bench hop", "--raw-bench", "100000")]
+    [InlineData("bench restore", "--records", "200000")]
+    [InlineData("bench restore", "--keys", "100000")]
+    [InlineData("bench restore", "--partitions", "24")]
+    [InlineData("bench restore", "--rounds", "3")]
     [InlineData("bench intake", "--reports", "50000")]
     [InlineData("bench intake", "--urls", "10000")]
     [InlineData("bench intake", "--http-requests", "20000")]

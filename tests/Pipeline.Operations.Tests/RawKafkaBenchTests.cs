@@ -55,3 +55,30 @@ public sealed class BenchHopTests
         Assert.StartsWith("Fix: --records 1000–240000", e.Message);
     }
 }
+
+/// <summary>`bench restore`: the platform's store restores a changelog of several records per key to one entry per key.</summary>
+public sealed class BenchRestoreTests
+{
+    [Fact]
+    public async Task A_changelog_with_rewritten_keys_restores_to_one_entry_per_key()
+    {
+        // The command itself refuses a restore that holds another number of entries than keys (an exception, not exit 0).
+        var exit = await Pipeline.Cli.Commands.BenchRestoreCommand.RunAsync(new(Records: 3_000, Keys: 700, Partitions: 4, Rounds: 2), CancellationToken.None);
+
+        Assert.Equal(0, exit);
+    }
+
+    [Theory]
+    [InlineData(999, 10, 24, 1)]
+    [InlineData(240_001, 10, 24, 1)]
+    [InlineData(60_001, 10, 6, 1)]
+    [InlineData(2_000, 2_001, 24, 1)]
+    [InlineData(2_000, 0, 24, 1)]
+    [InlineData(2_000, 10, 49, 1)]
+    [InlineData(2_000, 10, 24, 11)]
+    public async Task Settings_outside_their_range_are_refused_with_the_fix(int records, int keys, int partitions, int rounds)
+    {
+        var e = await Assert.ThrowsAsync<ArgumentException>(() => Pipeline.Cli.Commands.BenchRestoreCommand.RunAsync(new(records, keys, partitions, rounds), CancellationToken.None));
+        Assert.StartsWith("Fix: --partitions 1–48, --records 1000–240000", e.Message);
+    }
+}
