@@ -127,7 +127,7 @@ public sealed class CompactedTopicReader<T> : IDisposable where T : class, ISpec
                     var key = r.Message.Key is null ? "" : Encoding.UTF8.GetString(r.Message.Key);
                     try
                     {
-                        var value = r.Message.Value is null ? null : WithRetries($"decoding {r.TopicPartitionOffset}", () => serdes.Deserialize<T>(r.Message.Value, topic, Projection));
+                        var value = r.Message.Value is null ? null : Decode(r);
                         if (r.Message.Value is not null && value is null) break; // disposed while retrying
                         apply(key, value, r.Partition.Value);
                         Applied++;
@@ -188,6 +188,25 @@ public sealed class CompactedTopicReader<T> : IDisposable where T : class, ISpec
         if (metadata.Partitions.Count == 0) throw new KafkaException(new Error(ErrorCode.Local_UnknownPartition, $"{topic} has no partitions in the metadata"));
         return metadata.Partitions.Select(p => p.PartitionId).Where(partitionFilter)
             .ToDictionary(p => p, p => consumer.QueryWatermarkOffsets(new TopicPartition(topic, p), TimeSpan.FromSeconds(30)).High.Value);
+    }
+
+    /// <summary>Decodes a record's value. The first attempt is a plain call: a restore decodes every record of the changelog,
+    /// and going through the retry pipeline each time cost a Polly context, clock reads, a label and a closure per record
+    /// (`pipeline bench restore`: 2.8 → 2.4 KiB allocated per record; the CPU within the noise). Only a transient failure
+    /// (the registry unreachable for a schema not yet cached) goes on to <see cref="WithRetries"/>; default when the reader
+    /// is disposed meanwhile.</summary>
+    private T? Decode(ConsumeResult<byte[]?, byte[]?> r)
+    {
+        try
+        {
+            return serdes.Deserialize<T>(r.Message.Value, topic, Projection);
+        }
+        catch (Exception e) when (IsTransient(e) && !stop.IsCancellationRequested)
+        {
+            Retries++;
+            log.LogWarning("{Topic}: decoding {Origin} failed: {Error}; retrying", topic, r.TopicPartitionOffset, e.Message);
+            return WithRetries($"decoding {r.TopicPartitionOffset}", () => serdes.Deserialize<T>(r.Message.Value, topic, Projection));
+        }
     }
 
     /// <summary>Runs <paramref name="action"/> until it succeeds, retrying transient errors with <see cref="Retry"/>

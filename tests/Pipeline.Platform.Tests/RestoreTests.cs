@@ -41,6 +41,32 @@ public sealed class RestoreTests(ITestOutputHelper output)
                 $"{input.report.reportId} was not restored");
     }
 
+    /// <summary>A reader decodes each record with a plain call and goes to the retry pipeline only when that fails
+    /// transiently: a registry that cannot be reached for a schema not yet cached is waited out, and nothing is skipped.</summary>
+    [Fact]
+    public async Task A_restore_while_the_registry_is_unreachable_waits_for_it_and_skips_nothing()
+    {
+        await using var h = await Harness.StartAsync();
+        var inputs = Harness.Submitted("registry-outage", 20).ToList();
+        var written = await h.PublishAsync(inputs);
+        var partitions = written.Values.Select(w => w.Partition.Value).Distinct().Order().ToList();
+        // A serdes of its own: nothing cached, so the first decode asks the registry for the writer schema.
+        var registry = FlakyRegistry.Wrap(new Confluent.SchemaRegistry.CachedSchemaRegistryClient(
+            new Confluent.SchemaRegistry.SchemaRegistryConfig { Url = h.Runtime.SchemaRegistryUrl }), out var control);
+        var serdes = new AvroSerdes(registry, autoRegisterSchemas: false);
+        var log = new OutputLogger(output);
+        var state = new PartitionedState<ReportSubmitted>(Topics.ReportsSubmitted, h.Kafka, serdes, log);
+        control.Outage = true;
+        var restore = Task.Run(() => state.Restore(partitions));
+        await Polling.Until(() => log.Warnings >= 2, TimeSpan.FromSeconds(60), () => $"the restore logged {log.Warnings} retried failures");
+        Assert.False(restore.IsCompleted, "the restore finished while no record could be decoded");
+        Assert.Equal(0, state.Count);
+
+        control.Outage = false;
+        await restore.WaitAsync(TimeSpan.FromSeconds(60));
+        Assert.Equal(inputs.Count, state.Count);
+    }
+
     private static int Leader(Harness h, string topic, int partition)
     {
         using var admin = new AdminClientBuilder(new AdminClientConfig { BootstrapServers = h.Kafka.BootstrapServers }).Build();
