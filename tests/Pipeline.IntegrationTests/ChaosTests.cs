@@ -150,6 +150,7 @@ public sealed class ChaosTests(KafkaBackend backend, ITestOutputHelper output)
 
             var sw = Stopwatch.StartNew();
             var restart = pipeline.RestartAsync(victim, TimeSpan.FromMinutes(3));
+            int? downBroker = null;
             if (Stateful.Contains(victim) && backend.Cluster is { } cluster)
             {
                 // A broker outage while the new process starts and restores its state.
@@ -161,6 +162,7 @@ public sealed class ChaosTests(KafkaBackend backend, ITestOutputHelper output)
                     () => $"{victim} starting to consume after its restart:\n{starting.Log}", TimeSpan.FromMilliseconds(20));
                 var down = DateTimeOffset.UtcNow;
                 cluster.SetBrokerDown(id);
+                downBroker = id;
                 Log($"broker {id} down while {victim} restores");
                 await Task.Delay(TimeSpan.FromSeconds(5)); // the outage: a fixed 5 s, as an operator's maintenance would be
                 cluster.SetBrokerUp(id);
@@ -171,7 +173,13 @@ public sealed class ChaosTests(KafkaBackend backend, ITestOutputHelper output)
             }
             await restart;
             lock (restarts) (restarts.TryGetValue(victim, out var l) ? l : restarts[victim] = []).Add(sw.Elapsed.TotalSeconds);
-            Log($"{victim} ready again {sw.Elapsed.TotalSeconds:0.0} s after the kill");
+            // Which of its consumer groups had their coordinator on the broker taken down: the embedded cluster never moves a
+            // coordinator, so such a group can join only once the broker is back.
+            var coordinated = downBroker is { } downId && backend.Cluster is { } clusterNow
+                ? "; coordinator on the downed broker: " + (string.Join(", ", System.Text.RegularExpressions.Regex.Matches(pipeline[victim].Log, @" as group (\S+)")
+                    .Select(m => m.Groups[1].Value).Distinct().Where(g => clusterNow.GroupCoordinator(g) == downId)) is { Length: > 0 } g ? g : "none of its groups")
+                : "";
+            Log($"{victim} ready again {sw.Elapsed.TotalSeconds:0.0} s after the kill{coordinated}");
             if (victim == "Pipeline.Takedown") faultWindows.Add((killedAt, DateTimeOffset.UtcNow.AddSeconds(30)));
 
             if (backend.Cluster is { } c)

@@ -94,6 +94,38 @@ public sealed class EmbeddedKafkaClusterTests
         Assert.Equal(Enumerable.Range(100, 10).Select(i => $"v{i}"), reads);
     }
 
+    /// <summary>The coordinator the cluster gives a group is the one <see cref="EmbeddedKafkaCluster.GroupCoordinator"/>
+    /// names: checked against what each consumer reports in its statistics (the address of its GroupCoordinator broker;
+    /// the bootstrap list names brokers 1…N in order).</summary>
+    [Fact]
+    public void The_group_coordinator_is_the_broker_the_cluster_is_said_to_pick()
+    {
+        using var cluster = EmbeddedKafkaCluster.Start(brokers: 3);
+        cluster.CreateTopic("coordinated.v1", partitions: 3, replicationFactor: 3);
+        var addresses = cluster.BootstrapServers.Split(',');
+        var groups = new[] { "takedown", "takedown-batching", "classification", "routing", "sla", "recheck" };
+        foreach (var group in groups)
+        {
+            string? coordinator = null;
+            using var consumer = new ConsumerBuilder<Ignore, Ignore>(new ConsumerConfig
+            {
+                BootstrapServers = cluster.BootstrapServers, GroupId = group, SessionTimeoutMs = 3000, StatisticsIntervalMs = 100,
+            }).SetStatisticsHandler((_, json) =>
+            {
+                foreach (var b in System.Text.Json.JsonDocument.Parse(json).RootElement.GetProperty("brokers").EnumerateObject())
+                    if (b.Name.StartsWith("GroupCoordinator", StringComparison.Ordinal) && b.Value.GetProperty("state").GetString() == "UP")
+                        Volatile.Write(ref coordinator, b.Value.GetProperty("nodename").GetString());
+            }).Build();
+            consumer.Subscribe("coordinated.v1");
+            var deadline = DateTime.UtcNow.AddSeconds(60);
+            while (Volatile.Read(ref coordinator) is null && DateTime.UtcNow < deadline) consumer.Consume(TimeSpan.FromMilliseconds(100));
+            consumer.Close();
+            Assert.True(coordinator is not null, $"{group}: no coordinator in the consumer's statistics");
+            Assert.Equal(cluster.GroupCoordinator(group), Array.IndexOf(addresses, coordinator) + 1);
+        }
+        Assert.True(groups.Select(cluster.GroupCoordinator).Distinct().Count() > 1, "every group on one broker: the test would not tell brokers apart");
+    }
+
     [Fact]
     public async Task The_health_probe_sees_a_broker_that_was_set_down_and_up_again()
     {

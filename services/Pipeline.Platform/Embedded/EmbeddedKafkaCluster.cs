@@ -88,6 +88,15 @@ public sealed class EmbeddedKafkaCluster : IDisposable
     /// </summary>
     public const short OffsetForLeaderEpoch = 23;
 
+    /// <summary>
+    /// The broker that coordinates consumer group <paramref name="group"/>. librdkafka's mock picks it by hashing the
+    /// group's name (CRC-32, modulo the broker count, in the order the brokers were made: 1…N) and never moves it, not
+    /// even while that broker is down, where a real cluster hands the group to the new leader of its __consumer_offsets
+    /// partition: a group whose coordinator is down can neither join nor commit until it is back.
+    /// </summary>
+    public int GroupCoordinator(string group) =>
+        (int)(System.IO.Hashing.Crc32.HashToUInt32(Encoding.UTF8.GetBytes(group)) % (uint)BrokerCount) + 1;
+
     public void CreateTopic(string name, int partitions, int replicationFactor = 1)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(name);
