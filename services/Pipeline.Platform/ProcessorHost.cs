@@ -836,7 +836,7 @@ internal sealed class ProcessorHost(
     }
 
     private long Fence(IProducer<byte[]?, byte[]?> producer, string member, string topic, int partition) =>
-        producer.ProduceAsync(new TopicPartition(topic, partition), FenceRecord(member)).GetAwaiter().GetResult().Offset.Value;
+        Fence(producer, member, topic, [partition])[partition];
 
     private Message<byte[]?, byte[]?> FenceRecord(string member) => new()
     {

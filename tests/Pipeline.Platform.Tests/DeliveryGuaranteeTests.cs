@@ -96,8 +96,11 @@ public sealed class DeliveryGuaranteeTests
     {
         await using var h = await Harness.StartAsync();
         var stage = h.NewStage("sla");
-        var a = new AcceptingProcessor { Delay = TimeSpan.FromMilliseconds(3) };
-        var b = new AcceptingProcessor { Delay = TimeSpan.FromMilliseconds(3) };
+        // A holds at its 51st message until it is being stopped, so it stops mid-stream with input left on its partitions.
+        var hold = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        AcceptingProcessor? a = null;
+        a = new AcceptingProcessor((_, _) => a!.Processed >= 50 ? hold.Task : Task.CompletedTask);
+        var b = new AcceptingProcessor();
         var appA = h.BuildHost(stage, a);
         var appB = h.BuildHost(stage, b);
         await appA.StartAsync();
@@ -111,7 +114,9 @@ public sealed class DeliveryGuaranteeTests
         var inputs = Harness.Submitted("rebalance", 600).ToList();
         await h.PublishAsync(inputs);
         await Harness.Eventually(() => a.Processed >= 50 && b.Processed >= 50, Timeout, () => $"processed A={a.Processed} B={b.Processed}");
-        await appA.StopAsync(); // mid-stream: A still has unprocessed input on its partitions
+        var stopping = appA.StopAsync(); // mid-stream: A still has unprocessed input on its partitions
+        hold.SetResult();
+        await stopping;
         Assert.True(a.Processed < 300, $"A processed {a.Processed}; the test needs A stopped mid-stream");
 
         await Harness.Eventually(() => b.Assigned.Count == 6, Timeout, () => $"survivor has {b.Assigned.Count} partitions");

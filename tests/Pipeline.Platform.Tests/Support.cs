@@ -317,13 +317,11 @@ internal class AcceptingProcessor : IProcessor<ReportSubmitted>, IPartitionAware
     public ConcurrentDictionary<string, int> Attempts { get; } = new();
     public ConcurrentDictionary<TopicPartition, bool> Assigned { get; } = new();
     public int Processed => processed;
-    public TimeSpan Delay { get; set; }
     private int processed;
 
     public async ValueTask ProcessAsync(Incoming<ReportSubmitted> message, IOutput output, CancellationToken cancellationToken)
     {
         var attempt = Attempts.AddOrUpdate(message.Value.report.reportId, 1, (_, n) => n + 1);
-        if (Delay > TimeSpan.Zero) Thread.Sleep(Delay); // a deliberately slow processor (tests of in-flight limits), not a wait
         if (before is not null) await before(message, attempt);
         output.Send(Topics.ReportsAccepted, message.Value.report.url, Harness.Accept(message.Value));
         Interlocked.Increment(ref processed);
