@@ -56,7 +56,7 @@ public static class PipelineCommandLine
             Group("topics", "The topics of infra/kafka/topics.json.", TopicsList(), TopicsApply()),
             Group("schemas", "The value schemas of the topics in the Schema Registry.", SchemasRegister()),
             Group("bench", "Benchmarks: print figures, never fail on timing. Synthetic data only.",
-                BenchGeolocation(), BenchHttpLoad(), BenchHop(), BenchIntake(), BenchRecheck(), BenchPipeline(), BenchRestore(), BenchTakedown(), BenchMatch()),
+                BenchChain(), BenchGeolocation(), BenchHttpLoad(), BenchHop(), BenchIntake(), BenchRecheck(), BenchPipeline(), BenchRestore(), BenchTakedown(), BenchMatch()),
             Group("hashes", "Hash banks on hashes.known.v1.", HashesImport(), HashesRetract(), HashesGenerate()),
             Group("sla", "SLA scorecards from the event history.", SlaHosters()),
             Group("contacts", "The abuse contact directory on contacts.directory.v1: approval, police flag, send windows, aliases.",
@@ -209,6 +209,25 @@ public static class PipelineCommandLine
         };
         Run(command, (r, ct) => BenchPipelineCommand.RunAsync(new BenchPipelineCommand.Settings(r.GetValue(rate), r.GetValue(duration), r.GetValue(warmup), r.GetValue(drain),
             r.GetValue(inFlight), r.GetValue(maxOpen), r.GetValue(speed), r.GetValue(rawBench), r.GetValue(seed), r.GetValue(partitions), r.GetValue(keepConsumed), r.GetValue(brokers)), ct));
+        return command;
+    }
+
+    private static Command BenchChain()
+    {
+        var hops = Value("--hops", 9, $"Pass-through hops in the chain (1–{BenchChainCommand.MaxHops}); the pipeline has nine stages.");
+        var inFlight = Value("--in-flight", 500, "Records at most between the feed and the end of the chain (closed loop), as bench pipeline bounds its reports.");
+        var duration = Value("--duration", 15, "Seconds measured per chain.");
+        var warmup = Value("--warmup", 5, "Seconds run before each measurement.");
+        var partitions = Value("--partitions", 6, "Partitions of every chain topic (the topic catalog's is mostly 6).");
+        var brokers = Value("--brokers", 3, "Brokers of the embedded cluster.");
+        var mode = new Option<string>("--mode") { Description = "raw (Confluent.Kafka only), platform (the stage host) or both, one after the other.", DefaultValueFactory = _ => "both" };
+        var rawBench = Value("--raw-bench", 100_000, "Messages for each of the embedded cluster's raw produce/consume measurements (1000–150000).");
+        var command = new Command("chain", "The hop efficiency of a chain of pass-through hops that do no work, with raw Confluent.Kafka clients and with the platform's stage host: the ceiling of bench pipeline on this cluster.")
+        {
+            hops, inFlight, duration, warmup, partitions, brokers, mode, rawBench,
+        };
+        Run(command, (r, ct) => BenchChainCommand.RunAsync(new BenchChainCommand.Settings(r.GetValue(hops), r.GetValue(inFlight), r.GetValue(duration), r.GetValue(warmup),
+            r.GetValue(partitions), r.GetValue(brokers), r.GetValue(mode)!, r.GetValue(rawBench)), ct));
         return command;
     }
 

@@ -19,6 +19,7 @@ public sealed class CliParserTests
         { "schemas register", ["--registry", "--dry-run", "--partners"] },
         { "bench geolocation", ["--hosts", "--reports", "--lookups"] },
         { "bench http-load", ["--url", "--requests", "--clients", "--urls"] },
+        { "bench chain", ["--hops", "--in-flight", "--duration", "--warmup", "--partitions", "--brokers", "--mode", "--raw-bench"] },
         { "bench hop", ["--records", "--brokers", "--raw-bench"] },
         { "bench intake", ["--reports", "--urls", "--http-requests", "--clients"] },
         { "bench recheck", ["--urls", "--hosts", "--concurrency", "--per-host-concurrency", "--per-host-spacing-ms"] },
@@ -164,6 +165,14 @@ public sealed class CliParserTests
     [InlineData("bench http-load", "--requests", "20000")]
     [InlineData("bench http-load", "--clients", "32")]
     [InlineData("bench http-load", "--urls", "10000")]
+    [InlineData("bench chain", "--hops", "9")]
+    [InlineData("bench chain", "--in-flight", "500")]
+    [InlineData("bench chain", "--duration", "15")]
+    [InlineData("bench chain", "--warmup", "5")]
+    [InlineData("bench chain", "--partitions", "6")]
+    [InlineData("bench chain", "--brokers", "3")]
+    [InlineData("bench chain", "--mode", "both")]
+    [InlineData("bench chain", "--raw-bench", "100000")]
     [InlineData("bench hop", "--records", "200000")]
     [InlineData("bench hop", "--brokers", "3")]
     [InlineData("bench hop", "--raw-bench", "100000")]

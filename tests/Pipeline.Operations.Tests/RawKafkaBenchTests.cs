@@ -82,3 +82,34 @@ public sealed class BenchRestoreTests
         Assert.StartsWith("Fix: --partitions 1–48, --records 1000–240000", e.Message);
     }
 }
+
+/// <summary>`bench chain`: records go through every hop of both chains, the raw one and the platform's, in a closed loop.</summary>
+public sealed class BenchChainTests
+{
+    [Fact]
+    public async Task Records_reach_the_end_of_both_chains_through_every_hop()
+    {
+        var (raw, chains) = await Pipeline.Cli.Commands.BenchChainCommand.MeasureAsync(
+            new(Hops: 3, InFlight: 50, Duration: 2, Warmup: 0, Partitions: 2, Brokers: 1, Mode: "both", RawBenchMessages: 1_000), CancellationToken.None);
+
+        Assert.True(raw.ConsumeRate > 0);
+        Assert.Equal(["raw", "platform"], chains.Select(c => c.Mode));
+        Assert.All(chains, c => Assert.True(c.Records > 0, $"{c.Mode}: no record reached the end of the chain in the window"));
+        // Every hop of the platform chain consumed at least what reached its end (the closed loop keeps at most 50 in flight).
+        var consumed = Enumerable.Range(0, 3).Select(i => Pipeline.Platform.ProcessorMetrics.Consumed.WithLabels($"chain{i}", $"bench.chain.platform.{i}").Value).ToList();
+        Assert.All(consumed, n => Assert.True(n >= chains[1].Records, $"a hop consumed {n} records, fewer than the {chains[1].Records} that reached the end"));
+        Assert.True(consumed[0] - consumed[2] <= 50, $"hop 0 consumed {consumed[0]}, hop 2 {consumed[2]}: more than the 50 in flight apart");
+    }
+
+    [Theory]
+    [InlineData(0, 500, "both")]
+    [InlineData(31, 500, "both")]
+    [InlineData(9, 0, "both")]
+    [InlineData(9, 500, "fast")]
+    public async Task Settings_outside_their_range_are_refused_with_the_fix(int hops, int inFlight, string mode)
+    {
+        var e = await Assert.ThrowsAsync<ArgumentException>(() => Pipeline.Cli.Commands.BenchChainCommand.RunAsync(
+            new(hops, inFlight, Duration: 1, Warmup: 0, Partitions: 2, Brokers: 1, Mode: mode, RawBenchMessages: 1_000), CancellationToken.None));
+        Assert.StartsWith("Fix: --hops 1–30", e.Message);
+    }
+}

@@ -3,7 +3,7 @@ using System.Diagnostics;
 namespace Pipeline.Cli.Demo;
 
 /// <summary>The process's CPU time, allocation and garbage collections so far; subtracted over the measured window.</summary>
-internal readonly record struct ProcessCost(double CpuSeconds, long AllocatedBytes, int Gen0, int Gen1, int Gen2, double PauseSeconds)
+public readonly record struct ProcessCost(double CpuSeconds, long AllocatedBytes, int Gen0, int Gen1, int Gen2, double PauseSeconds)
 {
     public static ProcessCost Now() => new(Process.GetCurrentProcess().TotalProcessorTime.TotalSeconds, GC.GetTotalAllocatedBytes(),
         GC.CollectionCount(0), GC.CollectionCount(1), GC.CollectionCount(2), GC.GetTotalPauseDuration().TotalSeconds);
