@@ -133,11 +133,13 @@ public class HostileHttpTests
         });
         // A byte every half second, for up to two minutes: far too slow for the body's data rate, so the server must
         // answer 408. Not before the body timeout; how long after it depends on the machine's load, so no upper bound.
-        for (var i = 0; i < 240 && !reading.IsCompleted; i++)
-        {
-            try { await stream.WriteAsync(Encoding.ASCII.GetBytes(" ")); } catch (IOException) { break; }
-            await Task.WhenAny(reading, Task.Delay(500)); // pacing: the attack's next byte, cut short by the answer
-        }
+        using (var offered = OfferedLoad.Every(TimeSpan.FromMilliseconds(500)))
+            for (var i = 0; i < 240; i++)
+            {
+                await Task.WhenAny(reading, offered.NextAsync().AsTask()); // the attack's next byte, or the answer
+                if (reading.IsCompleted) break;
+                try { await stream.WriteAsync(Encoding.ASCII.GetBytes(" ")); } catch (IOException) { break; }
+            }
         await Polling.Until(() => reading.IsCompleted, TimeSpan.FromSeconds(60), () => "the server's answer to the slow body: " + answer);
         Assert.StartsWith("HTTP/1.1 408", answer.ToString());
         Assert.True(started.Elapsed >= TimeSpan.FromSeconds(1), $"answered after {started.Elapsed.TotalSeconds:0.0} s, before the body timeout");

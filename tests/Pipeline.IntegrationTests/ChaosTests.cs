@@ -94,20 +94,18 @@ public sealed class ChaosTests(KafkaBackend backend, ITestOutputHelper output)
         var expected = new Dictionary<string, string>();
         var feed = Task.Run(async () =>
         {
-            var pace = Stopwatch.StartNew();
+            using var offered = OfferedLoad.PerSecond(rate);
             for (var i = 0; i < total; i++)
             {
                 if (i >= Volatile.Read(ref released))
                 {
                     await Polling.Until(() => i < Volatile.Read(ref released), TimeSpan.FromHours(3), () => "the next segment of the feed", TimeSpan.FromMilliseconds(10));
-                    pace.Restart();
                 }
+                await offered.NextAsync();
                 var (report, kind) = Mixed(run, i, known[i]);
                 lock (expected) expected[report.report.reportId] = kind;
                 _ = pipeline.Publisher.PublishAsync(Topics.ReportsSubmitted, report.report.reportId, report);
                 Interlocked.Increment(ref fed);
-                var due = TimeSpan.FromSeconds((i % segment + 1.0) / rate);
-                if (pace.Elapsed < due && i % 10 == 9) await Task.Delay(due - pace.Elapsed); // pacing: the offered rate
             }
             pipeline.Publisher.Flush(TimeSpan.FromSeconds(60));
         });

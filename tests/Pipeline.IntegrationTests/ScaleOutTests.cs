@@ -4,6 +4,7 @@ using Confluent.Kafka;
 using Pipeline.Contracts;
 using Pipeline.IntegrationTests.Infrastructure;
 using Pipeline.Platform;
+using Pipeline.TestSupport;
 using Xunit.Abstractions;
 
 namespace Pipeline.IntegrationTests;
@@ -43,14 +44,15 @@ public sealed class ScaleOutTests(KafkaBackend backend, ITestOutputHelper output
         var killed = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         var feed = Task.Run(async () =>
         {
+            using var offered = OfferedLoad.PerSecond(1_000);
             for (var i = 0; i < total; i++)
             {
                 if (i == total / 3) await joined.Task;
                 if (i == 2 * total / 3) await killed.Task;
+                await offered.NextAsync();
                 var (r, kind) = TestWorld.Mixed(run, i, known[i]);
                 lock (expected) expected[r.report.reportId] = kind;
                 _ = pipeline.Publisher.PublishAsync(Topics.ReportsSubmitted, r.report.reportId, r);
-                if (i % 50 == 49) await Task.Delay(50); // pacing: ≈ 1,000 reports/s offered
             }
             pipeline.Publisher.Flush(TimeSpan.FromSeconds(30));
         });

@@ -9,6 +9,7 @@ using Pipeline.IntegrationTests.Infrastructure;
 using Pipeline.Loopback;
 using Pipeline.Platform;
 using Pipeline.Platform.Embedded;
+using Pipeline.TestSupport;
 using Prometheus;
 using Xunit.Abstractions;
 
@@ -109,11 +110,12 @@ public sealed class AlertTests(ITestOutputHelper output)
             {
                 var trickle = Task.Run(async () =>
                 {
+                    using var offered = OfferedLoad.Every(TimeSpan.FromMilliseconds(300)); // a steady trickle of input
                     while (!stop.IsCancellationRequested)
                     {
+                        await offered.NextAsync(CancellationToken.None);
                         producer.Produce(Topics.ReportsSubmitted, new Message<byte[], byte[]> { Key = Encoding.UTF8.GetBytes("waiting"), Value = Encoding.UTF8.GetBytes("{}") });
                         Interlocked.Increment(ref arriving);
-                        await Task.Delay(300, CancellationToken.None); // pacing: a steady trickle of input, not a wait
                     }
                 });
                 await FiringAsync(prometheus, "SchemaRegistryUnreachable", ("job", "intake"));
