@@ -117,19 +117,7 @@ public static class BenchChainCommand
                 for (long i = 0; !stop.IsCancellationRequested; i++)
                 {
                     slots.Wait(stop.Token);
-                    var message = new Message<byte[]?, byte[]?> { Key = System.Text.Encoding.UTF8.GetBytes($"chain-{i}"), Value = value };
-                    while (true)
-                    {
-                        try
-                        {
-                            producer.Produce(topics[0], message);
-                            break;
-                        }
-                        catch (ProduceException<byte[]?, byte[]?> e) when (e.Error.Code == ErrorCode.Local_QueueFull)
-                        {
-                            Thread.Sleep(1);
-                        }
-                    }
+                    Produce(producer, topics[0], new Message<byte[]?, byte[]?> { Key = System.Text.Encoding.UTF8.GetBytes($"chain-{i}"), Value = value });
                 }
             }
             catch (OperationCanceledException)
@@ -145,12 +133,7 @@ public static class BenchChainCommand
         {
             try
             {
-                var config = KafkaClients.ConsumerConfig(kafka);
-                config.GroupId = $"{Prefix}.{mode}.sink";
-                config.AutoOffsetReset = AutoOffsetReset.Earliest;
-                config.SessionTimeoutMs = 6_000;
-                config.HeartbeatIntervalMs = 1_000;
-                using var consumer = new ConsumerBuilder<Ignore, Ignore>(config).Build();
+                using var consumer = new ConsumerBuilder<Ignore, Ignore>(ConsumerConfig(kafka, $"{Prefix}.{mode}.sink")).Build();
                 consumer.Subscribe(topics[^1]);
                 while (!stop.IsCancellationRequested)
                 {
@@ -217,12 +200,8 @@ public static class BenchChainCommand
         {
             try
             {
-                var config = KafkaClients.ConsumerConfig(kafka);
-                config.GroupId = $"{Prefix}.raw.hop{i}";
-                config.AutoOffsetReset = AutoOffsetReset.Earliest;
+                var config = ConsumerConfig(kafka, $"{Prefix}.raw.hop{i}");
                 config.EnableAutoOffsetStore = false;
-                config.SessionTimeoutMs = 6_000;
-                config.HeartbeatIntervalMs = 1_000;
                 config.StatisticsIntervalMs = 1_000;
                 using var consumer = new ConsumerBuilder<byte[]?, byte[]?>(config)
                     .SetStatisticsHandler((_, json) => (fetches[i], fetched[i]) = FetchStatistics(json))
@@ -234,30 +213,19 @@ public static class BenchChainCommand
                     if (consumer.Consume(TimeSpan.FromMilliseconds(100)) is not { IsPartitionEOF: false } result) continue;
                     var position = new TopicPartitionOffset(result.TopicPartition, result.Offset + 1);
                     var message = new Message<byte[]?, byte[]?> { Key = result.Message.Key, Value = result.Message.Value, Headers = result.Message.Headers };
-                    while (true)
+                    Produce(producer, next, message, report =>
                     {
-                        try
-                        {
-                            producer.Produce(next, message, report =>
+                        if (report.Error.IsError) failure ??= new KafkaException(report.Error);
+                        else
+                            try
                             {
-                                if (report.Error.IsError) failure ??= new KafkaException(report.Error);
-                                else
-                                    try
-                                    {
-                                        consumer.StoreOffset(position);
-                                    }
-                                    catch (Exception e) when (e is ObjectDisposedException or KafkaException)
-                                    {
-                                        // Acknowledged after the hop stopped, or for a partition it no longer holds.
-                                    }
-                            });
-                            break;
-                        }
-                        catch (ProduceException<byte[]?, byte[]?> e) when (e.Error.Code == ErrorCode.Local_QueueFull)
-                        {
-                            Thread.Sleep(1);
-                        }
-                    }
+                                consumer.StoreOffset(position);
+                            }
+                            catch (Exception e) when (e is ObjectDisposedException or KafkaException)
+                            {
+                                // Acknowledged after the hop stopped, or for a partition it no longer holds.
+                            }
+                    });
                 }
                 consumer.Close();
             }
@@ -280,6 +248,34 @@ public static class BenchChainCommand
         {
             stop.Cancel();
             hops.ForEach(t => t.Join());
+        }
+    }
+
+    /// <summary>A consumer of the chain: the pipeline's consumer settings, from the beginning, a short session.</summary>
+    private static ConsumerConfig ConsumerConfig(KafkaOptions kafka, string group)
+    {
+        var config = KafkaClients.ConsumerConfig(kafka);
+        config.GroupId = group;
+        config.AutoOffsetReset = AutoOffsetReset.Earliest;
+        config.SessionTimeoutMs = 6_000;
+        config.HeartbeatIntervalMs = 1_000;
+        return config;
+    }
+
+    /// <summary>Produces, waiting a millisecond at a time while the producer's queue is full.</summary>
+    private static void Produce(IProducer<byte[]?, byte[]?> producer, string topic, Message<byte[]?, byte[]?> message, Action<DeliveryReport<byte[]?, byte[]?>>? delivered = null)
+    {
+        while (true)
+        {
+            try
+            {
+                producer.Produce(topic, message, delivered);
+                return;
+            }
+            catch (ProduceException<byte[]?, byte[]?> e) when (e.Error.Code == ErrorCode.Local_QueueFull)
+            {
+                Thread.Sleep(1);
+            }
         }
     }
 
@@ -316,8 +312,8 @@ public static class BenchChainCommand
             using var loop = new ClosedLoop(kafka, topics, value, settings, "platform");
             loop.Start(producer);
             var (records, window, cost, threads) = await loop.MeasureAsync(ct);
-            var requests = Enumerable.Range(0, settings.Hops).Sum(i => SumFor(ProcessorMetrics.FetchRequests, $"chain{i}"));
-            var fetched = Enumerable.Range(0, settings.Hops).Sum(i => SumFor(ProcessorMetrics.FetchedMessages, $"chain{i}"));
+            var requests = Enumerable.Range(0, settings.Hops).Sum(i => BenchPipelineCommand.SumFor(ProcessorMetrics.FetchRequests, $"chain{i}"));
+            var fetched = Enumerable.Range(0, settings.Hops).Sum(i => BenchPipelineCommand.SumFor(ProcessorMetrics.FetchedMessages, $"chain{i}"));
             return new Result("platform", "the platform's stage host per hop: Avro decode and encode, offsets, metrics", records, window, cost, threads,
                 requests > 0 ? fetched / requests : 0);
         }
@@ -326,9 +322,6 @@ public static class BenchChainCommand
             await app.StopAsync(CancellationToken.None);
         }
     }
-
-    private static double SumFor(Prometheus.Counter counter, string stage) =>
-        counter.GetAllLabelValues().Where(l => l[0] == stage).Sum(l => counter.WithLabels(l).Value);
 
     /// <summary>Writes every record it reads, unchanged, to the next topic of the chain under the same key.</summary>
     internal sealed class PassThrough(string output) : IProcessor<ReportSubmitted>

@@ -245,7 +245,7 @@ public static class BenchPipelineCommand
     }
 
     /// <summary>A counter's value summed over its children of one stage (the first label).</summary>
-    private static double SumFor(Prometheus.Counter counter, string stage) =>
+    internal static double SumFor(Prometheus.Counter counter, string stage) =>
         counter.GetAllLabelValues().Where(l => l[0] == stage).Sum(l => counter.WithLabels(l).Value);
 
     /// <summary>Records the stages produced and Kafka acknowledged, by topic, most first.</summary>
