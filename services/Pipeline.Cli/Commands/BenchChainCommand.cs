@@ -42,6 +42,7 @@ public static class BenchChainCommand
             BenchPipelineCommand.PrintThreadCpu(r.Threads, r.Cost.CpuSeconds, r.Records * settings.Hops);
             if (r.RecordsPerFetch > 0)
                 Console.WriteLine(string.Create(c, $"  records per fetch        {r.RecordsPerFetch:0.0} (the hops' consumers, librdkafka statistics)"));
+            Console.WriteLine(string.Create(c, $"  embedded log             {r.Trimmed:N0} consumed records deleted (committed by every group ≥ 3 s before), as bench pipeline does"));
             Console.WriteLine(string.Create(c, $"hop efficiency ({r.Mode} chain) = {r.Rate:N0} records/s × {settings.Hops} hops ÷ {raw.ConsumeRate:N0} raw consume msg/s = {r.Rate * settings.Hops / raw.ConsumeRate:0.0000}"));
         }
         return 0;
@@ -78,14 +79,14 @@ public static class BenchChainCommand
             // One encoded record, written under a new key each time: the feed costs next to nothing.
             var value = serdes.Serialize(BenchReports.Submitted("chain", "https://site1.example/gallery/1.jpg", 1), topics[0]);
             results.Add(mode == "raw"
-                ? await RunRawAsync(kafka, topics, value, settings, ct)
+                ? await RunRawAsync(runtime.Cluster, kafka, topics, value, settings, ct)
                 : await RunPlatformAsync(runtime, kafka, topics, value, settings, ct));
         }
 
         return (raw, results);
     }
 
-    public sealed record Result(string Mode, string Description, long Records, TimeSpan Window, ProcessCost Cost, List<(string Group, double Seconds)> Threads, double RecordsPerFetch)
+    public sealed record Result(string Mode, string Description, long Records, TimeSpan Window, ProcessCost Cost, List<(string Group, double Seconds)> Threads, double RecordsPerFetch, long Trimmed)
     {
         public double Rate => Records / Window.TotalSeconds;
     }
@@ -101,6 +102,9 @@ public static class BenchChainCommand
         private Exception? failure;
 
         public long Sunk => Interlocked.Read(ref sunk);
+
+        /// <summary>The consumer group of the sink, which reads the chain's last topic.</summary>
+        public string SinkGroup => $"{Prefix}.{mode}.sink";
 
         public void Start(IProducer<byte[]?, byte[]?> producer)
         {
@@ -133,7 +137,7 @@ public static class BenchChainCommand
         {
             try
             {
-                using var consumer = new ConsumerBuilder<Ignore, Ignore>(ConsumerConfig(kafka, $"{Prefix}.{mode}.sink")).Build();
+                using var consumer = new ConsumerBuilder<Ignore, Ignore>(ConsumerConfig(kafka, SinkGroup)).Build();
                 consumer.Subscribe(topics[^1]);
                 while (!stop.IsCancellationRequested)
                 {
@@ -189,7 +193,7 @@ public static class BenchChainCommand
 
     /// <summary>The least a Kafka stage can do: consume, produce the same key, value and headers to the next topic, and
     /// store the offset once the write is acknowledged (auto-committed), on one thread per hop.</summary>
-    private static async Task<Result> RunRawAsync(KafkaOptions kafka, string[] topics, byte[] value, Settings settings, CancellationToken ct)
+    private static async Task<Result> RunRawAsync(EmbeddedKafkaCluster cluster, KafkaOptions kafka, string[] topics, byte[] value, Settings settings, CancellationToken ct)
     {
         using var producer = KafkaClients.Producer(kafka, "bench-chain-raw");
         using var stop = new CancellationTokenSource();
@@ -238,17 +242,29 @@ public static class BenchChainCommand
         try
         {
             using var loop = new ClosedLoop(kafka, topics, value, settings, "raw");
+            using var trimmer = Trimmer(cluster, topics, i => $"{Prefix}.raw.hop{i}", loop.SinkGroup);
             loop.Start(producer);
             var (records, window, cost, threads) = await loop.MeasureAsync(ct);
             if (failure is not null) throw new InvalidOperationException($"The raw chain failed: {failure.Message}", failure);
             return new Result("raw", "Confluent.Kafka consumer per hop and one shared producer, no decoding", records, window, cost, threads,
-                fetches.Sum() > 0 ? fetched.Sum() / fetches.Sum() : 0);
+                fetches.Sum() > 0 ? fetched.Sum() / fetches.Sum() : 0, trimmer.Records);
         }
         finally
         {
             stop.Cancel();
             hops.ForEach(t => t.Join());
         }
+    }
+
+    /// <summary>Deletes what every hop has committed, as `bench pipeline` does (<see cref="ConsumedRecordTrimmer"/>): the
+    /// mock broker walks a partition's kept batches for every fetch, which real Kafka does not.</summary>
+    private static ConsumedRecordTrimmer Trimmer(EmbeddedKafkaCluster cluster, string[] topics, Func<int, string> hopGroup, string sinkGroup)
+    {
+        var groups = Enumerable.Range(0, topics.Length - 1).ToDictionary(hopGroup, i => (IReadOnlyList<string>)[topics[i]]);
+        groups[sinkGroup] = [topics[^1]];
+        var trimmer = new ConsumedRecordTrimmer(cluster, groups, TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(3), Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance);
+        trimmer.Start();
+        return trimmer;
     }
 
     /// <summary>A consumer of the chain: the pipeline's consumer settings, from the beginning, a short session.</summary>
@@ -310,12 +326,13 @@ public static class BenchChainCommand
         {
             using var producer = KafkaClients.Producer(kafka, "bench-chain-feed");
             using var loop = new ClosedLoop(kafka, topics, value, settings, "platform");
+            using var trimmer = Trimmer(runtime.Cluster, topics, i => $"chain{i}", loop.SinkGroup);
             loop.Start(producer);
             var (records, window, cost, threads) = await loop.MeasureAsync(ct);
             var requests = Enumerable.Range(0, settings.Hops).Sum(i => BenchPipelineCommand.SumFor(ProcessorMetrics.FetchRequests, $"chain{i}"));
             var fetched = Enumerable.Range(0, settings.Hops).Sum(i => BenchPipelineCommand.SumFor(ProcessorMetrics.FetchedMessages, $"chain{i}"));
             return new Result("platform", "the platform's stage host per hop: Avro decode and encode, offsets, metrics", records, window, cost, threads,
-                requests > 0 ? fetched / requests : 0);
+                requests > 0 ? fetched / requests : 0, trimmer.Records);
         }
         finally
         {
