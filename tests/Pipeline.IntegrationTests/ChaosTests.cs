@@ -22,7 +22,8 @@ namespace Pipeline.IntegrationTests;
 /// delivery record lost, every stage ready again after every kill.
 /// CI runs it small (700 reports, one round of faults). The full run:
 /// <c>PIPELINE_CHAOS_REPORTS=100000 PIPELINE_CHAOS_ROUNDS=5 PIPELINE_TEST_PARTITIONS=48 dotnet test tests/Pipeline.IntegrationTests -c Release --filter ChaosTests --logger "console;verbosity=detailed"</c>
-/// (README, "Fault run"); PIPELINE_CHAOS_SUMMARY=file gets the lines as they happen.
+/// (README, "Fault run"); PIPELINE_CHAOS_SUMMARY=file gets the lines as they happen; PIPELINE_CHAOS_OUTAGES=0 leaves the
+/// broker outages out (restart to ready under load alone).
 /// </summary>
 [Collection(KafkaCollection.Name)]
 public sealed class ChaosTests(KafkaBackend backend, ITestOutputHelper output)
@@ -55,6 +56,8 @@ public sealed class ChaosTests(KafkaBackend backend, ITestOutputHelper output)
         var total = TestWorld.Setting("PIPELINE_CHAOS_REPORTS", 700)!.Value;
         var rounds = TestWorld.Setting("PIPELINE_CHAOS_ROUNDS", 1)!.Value;
         var rate = TestWorld.Setting("PIPELINE_CHAOS_RATE", 150)!.Value;
+        // PIPELINE_CHAOS_OUTAGES=0: no broker outage during the restores, to measure restart to ready under load alone.
+        var withOutages = TestWorld.Setting("PIPELINE_CHAOS_OUTAGES", 1, min: 0, max: 1) == 1;
         var run = Guid.NewGuid().ToString("N")[..10];
         var clock = Stopwatch.StartNew();
         // PIPELINE_CHAOS_SUMMARY: a file that gets every line as it happens (the test's own output appears only at its end).
@@ -149,7 +152,7 @@ public sealed class ChaosTests(KafkaBackend backend, ITestOutputHelper output)
             var sw = Stopwatch.StartNew();
             var restart = pipeline.RestartAsync(victim, TimeSpan.FromMinutes(3));
             int? downBroker = null;
-            if (Stateful.Contains(victim) && backend.Cluster is { } cluster)
+            if (withOutages && Stateful.Contains(victim) && backend.Cluster is { } cluster)
             {
                 // A broker outage while the new process starts and restores its state.
                 var id = broker++ % cluster.BrokerCount + 1;
@@ -252,7 +255,7 @@ public sealed class ChaosTests(KafkaBackend backend, ITestOutputHelper output)
             $"{receptions.Count:N0} receptions at the loopback SMTP server and webhook receiver; {twice.Count} received more than once, " +
             $"{twoKeys.Count} under more than one Message-ID/Idempotency-Key, {outsideWindow.Count} re-sent outside a fault window (takedown kill → ready + 30 s, broker down → up + 30 s), {neverReceived} never received",
             $"delivery records lost (issued, no SENT on {Topics.NoticeDeliveries}): {recordsLost}; cases with two first-notice ids: {firstNoticeIdsPerCase}",
-            "restart to ready after SIGKILL (process start, group join, state restored; stateful stages under a 5 s broker outage): " +
+            $"restart to ready after SIGKILL (process start, group join, state restored; {(withOutages ? "stateful stages under a 5 s broker outage" : "no broker outage")}): " +
             string.Join(", ", Victims.Where(restarts.ContainsKey).Select(v => $"{v["Pipeline.".Length..].ToLowerInvariant()} {Median(restarts[v]):0.0} s (max {restarts[v].Max():0.0} s)")),
             $"drain after the last fault: {drain.TotalSeconds:0.0} s; whole run {clock.Elapsed.TotalMinutes:0.0} min",
         };
