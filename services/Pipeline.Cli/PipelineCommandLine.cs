@@ -250,11 +250,12 @@ public static class PipelineCommandLine
         var keys = Value("--keys", 100_000, "Distinct keys among them (each key written records ÷ keys times, as a stage rewrites an entry at each change).");
         var partitions = Value("--partitions", 24, "Partitions of the changelog (1–48).");
         var rounds = Value("--rounds", 3, "Restores of the whole changelog, each by a new store (1–10).");
+        var batch = Value("--batch", 0, "At most this many records per producer batch (0: full batches), as a running stage writes its changelog a few records per linger.");
         var command = new Command("restore", "A stateful stage's state restore: records/s and CPU per record of the platform's store reading its changelog.")
         {
-            records, keys, partitions, rounds,
+            records, keys, partitions, rounds, batch,
         };
-        Run(command, (r, ct) => BenchRestoreCommand.RunAsync(new BenchRestoreCommand.Settings(r.GetValue(records), r.GetValue(keys), r.GetValue(partitions), r.GetValue(rounds)), ct));
+        Run(command, (r, ct) => BenchRestoreCommand.RunAsync(new BenchRestoreCommand.Settings(r.GetValue(records), r.GetValue(keys), r.GetValue(partitions), r.GetValue(rounds), r.GetValue(batch)), ct));
         return command;
     }
 

@@ -24,7 +24,7 @@ public sealed class CliParserTests
         { "bench intake", ["--reports", "--urls", "--http-requests", "--clients"] },
         { "bench recheck", ["--urls", "--hosts", "--concurrency", "--per-host-concurrency", "--per-host-spacing-ms"] },
         { "bench pipeline", ["--rate", "--duration", "--warmup", "--drain", "--in-flight", "--max-open", "--speed", "--raw-bench", "--seed", "--partitions", "--brokers", "--keep-consumed"] },
-        { "bench restore", ["--records", "--keys", "--partitions", "--rounds"] },
+        { "bench restore", ["--records", "--keys", "--partitions", "--rounds", "--batch"] },
         { "bench takedown", ["--notices"] },
         { "bench match", ["--entries", "--queries", "--brute", "--radius", "--load-entries", "--shape"] },
         { "hashes import", ["--bank", "--file", "--added-by", "--bootstrap", "--registry"] },
@@ -180,6 +180,7 @@ public sealed class CliParserTests
     [InlineData("bench restore", "--keys", "100000")]
     [InlineData("bench restore", "--partitions", "24")]
     [InlineData("bench restore", "--rounds", "3")]
+    [InlineData("bench restore", "--batch", "0")]
     [InlineData("bench intake", "--reports", "50000")]
     [InlineData("bench intake", "--urls", "10000")]
     [InlineData("bench intake", "--http-requests", "20000")]

@@ -68,6 +68,21 @@ public sealed class BenchRestoreTests
         Assert.Equal(0, exit);
     }
 
+    [Fact]
+    public async Task A_changelog_written_in_small_batches_restores_to_one_entry_per_key_too()
+    {
+        var exit = await Pipeline.Cli.Commands.BenchRestoreCommand.RunAsync(new(Records: 3_000, Keys: 700, Partitions: 4, Rounds: 1, Batch: 2), CancellationToken.None);
+
+        Assert.Equal(0, exit);
+    }
+
+    [Fact]
+    public async Task A_batch_size_outside_its_range_is_refused_with_the_fix()
+    {
+        var e = await Assert.ThrowsAsync<ArgumentException>(() => Pipeline.Cli.Commands.BenchRestoreCommand.RunAsync(new(2_000, 10, 24, 1, Batch: 10_001), CancellationToken.None));
+        Assert.Contains("--batch 0–10000", e.Message);
+    }
+
     [Theory]
     [InlineData(999, 10, 24, 1)]
     [InlineData(240_001, 10, 24, 1)]
