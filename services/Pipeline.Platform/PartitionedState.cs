@@ -402,36 +402,6 @@ public sealed class PartitionedState<T>(string topic, KafkaOptions kafka, AvroSe
                 epochs[p] = fences.TryGetValue(p, out var offset) ? offset : throw new InvalidOperationException($"No fence was written to {topic} [{p}].");
         }
         foreach (var p in wanted) held.TryAdd(p, new());
-        var started = System.Diagnostics.Stopwatch.GetTimestamp();
-        // Several readers, each a share of the partitions: on the embedded cluster a fetch brings one record batch per
-        // partition, and a changelog written as a stage runs holds a few records per batch, so one reader waits out a
-        // round trip per few records of each partition. Readers side by side keep several fetches in flight.
-        var groups = wanted.Order().Select((partition, i) => (partition, i)).GroupBy(x => x.i % ReadersFor(wanted.Count), x => x.partition)
-            .Select(g => g.ToHashSet()).ToList();
-        long applied;
-        if (groups.Count == 1) applied = RestoreShare(groups[0]);
-        else
-        {
-            var shares = groups.Select(share => Task.Factory.StartNew(() => RestoreShare(share), CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default)).ToArray();
-            applied = Task.WhenAll(shares).GetAwaiter().GetResult().Sum();
-        }
-        var took = System.Diagnostics.Stopwatch.GetElapsedTime(started);
-        ProcessorMetrics.RestoreSeconds.WithLabels(topic).Observe(took.TotalSeconds);
-        log.LogInformation("Restored {Count} entries of {Topic} for partitions {Partitions} in {Ms:0} ms ({Readers} readers)", applied, topic, string.Join(",", wanted.Order()), took.TotalMilliseconds, groups.Count);
-    }
-
-    /// <summary>Partitions a restore reader takes at least: a store of fewer is restored by one reader.</summary>
-    public const int PartitionsPerReader = 8;
-
-    /// <summary>Readers a restore uses at most.</summary>
-    public const int MaxReaders = 4;
-
-    internal static int ReadersFor(int partitions) => Math.Clamp(partitions / PartitionsPerReader, 1, MaxReaders);
-
-    /// <summary>Reads these partitions of the state topic to their end with a reader of its own, applying each record the
-    /// fence check admits; returns the entries applied.</summary>
-    private long RestoreShare(HashSet<int> share)
-    {
         var latestFence = new Dictionary<int, long>();
         TraceHeaders? admittedTrace = null; // the reader applies a record right after admitting it, on its own thread
         bool Admit(ConsumeResult<byte[]?, byte[]?> r)
@@ -458,11 +428,14 @@ public sealed class PartitionedState<T>(string topic, KafkaOptions kafka, AvroSe
             }
             return true;
         }
-        using var reader = new CompactedTopicReader<T>(kafka, serdes, topic, (key, value, p) => Apply(p, key, value, admittedTrace), log, share.Contains, Admit);
+        var started = System.Diagnostics.Stopwatch.GetTimestamp();
+        using var reader = new CompactedTopicReader<T>(kafka, serdes, topic, (key, value, p) => Apply(p, key, value, admittedTrace), log, wanted.Contains, Admit);
         reader.Start();
         if (!reader.CaughtUp.Wait(TimeSpan.FromSeconds(60)))
-            throw new TimeoutException($"Restoring {topic} partitions {string.Join(",", share.Order())} took longer than 60 s.");
-        return reader.Applied;
+            throw new TimeoutException($"Restoring {topic} partitions {string.Join(",", wanted)} took longer than 60 s.");
+        var took = System.Diagnostics.Stopwatch.GetElapsedTime(started);
+        ProcessorMetrics.RestoreSeconds.WithLabels(topic).Observe(took.TotalSeconds);
+        log.LogInformation("Restored {Count} entries of {Topic} for partitions {Partitions} in {Ms:0} ms", reader.Applied, topic, string.Join(",", wanted.Order()), took.TotalMilliseconds);
     }
 
     /// <summary>Records this member wrote again after finding a foreign fence in a partition it kept.</summary>
