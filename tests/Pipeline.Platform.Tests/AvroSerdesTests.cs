@@ -141,12 +141,19 @@ public class AvroSerdesTests
     {
         // CI on a loaded machine: the first decode after a restart (JIT included) was descheduled for over a second and
         // a legitimate takedown request was dead-lettered as "decoding took longer than 1,000 ms". The same payload must
-        // get the same verdict whatever the load: here the decoder waits 1.5 s between creation and reading.
+        // get the same verdict whatever the load, so nothing the decoder or its limits hold may measure time: the
+        // decoder's whole state is its bytes, its limits, its position and its item count.
+        Type[] clocks = [typeof(TimeSpan), typeof(DateTime), typeof(DateTimeOffset), typeof(System.Diagnostics.Stopwatch), typeof(TimeProvider), typeof(CancellationToken)];
+        const System.Reflection.BindingFlags all = System.Reflection.BindingFlags.Instance | System.Reflection.BindingFlags.Static
+            | System.Reflection.BindingFlags.Public | System.Reflection.BindingFlags.NonPublic;
+        var decoderState = typeof(BoundedAvroDecoder).GetFields(all).Select(f => f.FieldType).ToList();
+        Type[] expected = [typeof(ReadOnlyMemory<byte>), typeof(AvroDecodeLimits), typeof(int), typeof(long)];
+        Assert.Equal(expected.Select(t => t.FullName).Order(), decoderState.Select(t => t.FullName).Order());
+        Assert.DoesNotContain(typeof(AvroDecodeLimits).GetFields(all), f => clocks.Contains(f.FieldType) || f.FieldType == typeof(long) && f.Name.Contains("tick", StringComparison.OrdinalIgnoreCase));
+        Assert.DoesNotContain(typeof(AvroDecodeLimits).GetProperties(), p => clocks.Contains(p.PropertyType));
+
         var schema = Avro.Schema.Parse("""{"type":"record","name":"Probe","fields":[{"name":"a","type":{"type":"array","items":"long"}}]}""");
-        var reader = new GenericDatumReader<GenericRecord>(schema, schema);
-        var decoder = new BoundedAvroDecoder((byte[])[.. Long(3), .. Long(1), .. Long(2), .. Long(3), .. Long(0)]);
-        Thread.Sleep(TimeSpan.FromSeconds(1.5)); // a pause standing in for a descheduled thread, not a timing assertion
-        var read = reader.Read(null!, decoder);
+        var read = new GenericDatumReader<GenericRecord>(schema, schema).Read(null!, new BoundedAvroDecoder((byte[])[.. Long(3), .. Long(1), .. Long(2), .. Long(3), .. Long(0)]));
         Assert.Equal([1L, 2L, 3L], ((object[])read["a"]).Cast<long>());
     }
 

@@ -121,7 +121,7 @@ public static class BenchChainCommand
                 for (long i = 0; !stop.IsCancellationRequested; i++)
                 {
                     slots.Wait(stop.Token);
-                    Produce(producer, topics[0], new Message<byte[]?, byte[]?> { Key = System.Text.Encoding.UTF8.GetBytes($"chain-{i}"), Value = value });
+                    RawKafkaBench.ProduceWhenRoom(producer, topics[0], new Message<byte[]?, byte[]?> { Key = System.Text.Encoding.UTF8.GetBytes($"chain-{i}"), Value = value });
                 }
             }
             catch (OperationCanceledException)
@@ -198,17 +198,16 @@ public static class BenchChainCommand
         using var producer = KafkaClients.Producer(kafka, "bench-chain-raw");
         using var stop = new CancellationTokenSource();
         Exception? failure = null;
-        var fetches = new double[settings.Hops];
-        var fetched = new double[settings.Hops];
         var hops = Enumerable.Range(0, settings.Hops).Select(i => new Thread(() =>
         {
             try
             {
-                var config = ConsumerConfig(kafka, $"{Prefix}.raw.hop{i}");
+                var config = ConsumerConfig(kafka, RawHop(i));
                 config.EnableAutoOffsetStore = false;
                 config.StatisticsIntervalMs = 1_000;
+                var seen = new ProcessorMetrics.FetchTotals();
                 using var consumer = new ConsumerBuilder<byte[]?, byte[]?>(config)
-                    .SetStatisticsHandler((_, json) => (fetches[i], fetched[i]) = FetchStatistics(json))
+                    .SetStatisticsHandler((_, json) => ProcessorMetrics.RecordStatistics(RawHop(i), json, seen))
                     .Build();
                 consumer.Subscribe(topics[i]);
                 var next = topics[i + 1];
@@ -217,7 +216,7 @@ public static class BenchChainCommand
                     if (consumer.Consume(TimeSpan.FromMilliseconds(100)) is not { IsPartitionEOF: false } result) continue;
                     var position = new TopicPartitionOffset(result.TopicPartition, result.Offset + 1);
                     var message = new Message<byte[]?, byte[]?> { Key = result.Message.Key, Value = result.Message.Value, Headers = result.Message.Headers };
-                    Produce(producer, next, message, report =>
+                    RawKafkaBench.ProduceWhenRoom(producer, next, message, report =>
                     {
                         if (report.Error.IsError) failure ??= new KafkaException(report.Error);
                         else
@@ -242,12 +241,12 @@ public static class BenchChainCommand
         try
         {
             using var loop = new ClosedLoop(kafka, topics, value, settings, "raw");
-            using var trimmer = Trimmer(cluster, topics, i => $"{Prefix}.raw.hop{i}", loop.SinkGroup);
+            using var trimmer = Trimmer(cluster, topics, RawHop, loop.SinkGroup);
             loop.Start(producer);
             var (records, window, cost, threads) = await loop.MeasureAsync(ct);
             if (failure is not null) throw new InvalidOperationException($"The raw chain failed: {failure.Message}", failure);
             return new Result("raw", "Confluent.Kafka consumer per hop and one shared producer, no decoding", records, window, cost, threads,
-                fetches.Sum() > 0 ? fetched.Sum() / fetches.Sum() : 0, trimmer.Records);
+                RecordsPerFetch(Enumerable.Range(0, settings.Hops).Select(RawHop)), trimmer.Records);
         }
         finally
         {
@@ -267,6 +266,12 @@ public static class BenchChainCommand
         return trimmer;
     }
 
+    /// <summary>The consumer group (and metric label) of hop <paramref name="i"/> of the raw chain.</summary>
+    private static string RawHop(int i) => $"{Prefix}.raw.hop{i}";
+
+    /// <summary>The stage (its consumer group) of hop <paramref name="i"/> of the platform chain.</summary>
+    internal static string PlatformHop(int i) => $"chain{i}";
+
     /// <summary>A consumer of the chain: the pipeline's consumer settings, from the beginning, a short session.</summary>
     private static ConsumerConfig ConsumerConfig(KafkaOptions kafka, string group)
     {
@@ -278,34 +283,13 @@ public static class BenchChainCommand
         return config;
     }
 
-    /// <summary>Produces, waiting a millisecond at a time while the producer's queue is full.</summary>
-    private static void Produce(IProducer<byte[]?, byte[]?> producer, string topic, Message<byte[]?, byte[]?> message, Action<DeliveryReport<byte[]?, byte[]?>>? delivered = null)
+    /// <summary>Records per fetch request of these consumer groups' consumers so far (librdkafka statistics, as
+    /// <see cref="ProcessorMetrics.RecordStatistics"/> counts them for every stage).</summary>
+    private static double RecordsPerFetch(IEnumerable<string> groups)
     {
-        while (true)
-        {
-            try
-            {
-                producer.Produce(topic, message, delivered);
-                return;
-            }
-            catch (ProduceException<byte[]?, byte[]?> e) when (e.Error.Code == ErrorCode.Local_QueueFull)
-            {
-                Thread.Sleep(1);
-            }
-        }
-    }
-
-    /// <summary>Fetch requests and records fetched so far, summed over the consumer's brokers and partitions.</summary>
-    private static (double Requests, double Records) FetchStatistics(string json)
-    {
-        using var doc = System.Text.Json.JsonDocument.Parse(json);
-        double requests = 0, records = 0;
-        foreach (var broker in doc.RootElement.GetProperty("brokers").EnumerateObject())
-            if (broker.Value.TryGetProperty("req", out var req) && req.TryGetProperty("Fetch", out var fetch)) requests += fetch.GetDouble();
-        foreach (var topic in doc.RootElement.GetProperty("topics").EnumerateObject())
-            foreach (var partition in topic.Value.GetProperty("partitions").EnumerateObject())
-                if (partition.Value.TryGetProperty("rxmsgs", out var rx)) records += rx.GetDouble();
-        return (requests, records);
+        var list = groups.ToList();
+        var requests = list.Sum(g => BenchPipelineCommand.SumFor(ProcessorMetrics.FetchRequests, g));
+        return requests > 0 ? list.Sum(g => BenchPipelineCommand.SumFor(ProcessorMetrics.FetchedMessages, g)) / requests : 0;
     }
 
     /// <summary>The same chain through the platform's stage host: each hop a stage of its own, as every pipeline stage is.</summary>
@@ -314,11 +298,11 @@ public static class BenchChainCommand
         var builder = BenchHost.Create(runtime, new Dictionary<string, string?>());
         for (var i = 0; i < settings.Hops; i++)
         {
-            var stage = $"chain{i}";
+            var stage = PlatformHop(i);
             runtime.Cluster.CreateTopic(Topics.DeadLetter(stage), partitions: 3, replicationFactor: settings.Brokers);
             runtime.Registry.Register(Topics.DeadLetter(stage) + "-value", Schemas.Of<DeadLetter>().ToString());
             var (input, output) = (topics[i], topics[i + 1]);
-            builder.AddStage(stage, _ => new PassThrough(output), s => s.Consumes<ReportSubmitted>(input));
+            builder.AddStage(stage, _ => new BenchHopCommand.PassThrough(output), s => s.Consumes<ReportSubmitted>(input));
         }
         await using var app = builder.Build();
         await app.StartAsync(ct);
@@ -326,27 +310,15 @@ public static class BenchChainCommand
         {
             using var producer = KafkaClients.Producer(kafka, "bench-chain-feed");
             using var loop = new ClosedLoop(kafka, topics, value, settings, "platform");
-            using var trimmer = Trimmer(runtime.Cluster, topics, i => $"chain{i}", loop.SinkGroup);
+            using var trimmer = Trimmer(runtime.Cluster, topics, PlatformHop, loop.SinkGroup);
             loop.Start(producer);
             var (records, window, cost, threads) = await loop.MeasureAsync(ct);
-            var requests = Enumerable.Range(0, settings.Hops).Sum(i => BenchPipelineCommand.SumFor(ProcessorMetrics.FetchRequests, $"chain{i}"));
-            var fetched = Enumerable.Range(0, settings.Hops).Sum(i => BenchPipelineCommand.SumFor(ProcessorMetrics.FetchedMessages, $"chain{i}"));
             return new Result("platform", "the platform's stage host per hop: Avro decode and encode, offsets, metrics", records, window, cost, threads,
-                requests > 0 ? fetched / requests : 0, trimmer.Records);
+                RecordsPerFetch(Enumerable.Range(0, settings.Hops).Select(PlatformHop)), trimmer.Records);
         }
         finally
         {
             await app.StopAsync(CancellationToken.None);
-        }
-    }
-
-    /// <summary>Writes every record it reads, unchanged, to the next topic of the chain under the same key.</summary>
-    internal sealed class PassThrough(string output) : IProcessor<ReportSubmitted>
-    {
-        public ValueTask ProcessAsync(Incoming<ReportSubmitted> message, IOutput output1, CancellationToken cancellationToken)
-        {
-            output1.Send(output, message.Key ?? message.Value.report.reportId, message.Value);
-            return ValueTask.CompletedTask;
         }
     }
 }

@@ -58,7 +58,7 @@ public static class BenchHopCommand
         }
 
         var builder = BenchHost.Create(runtime, new Dictionary<string, string?>());
-        builder.AddStage<PassThrough>(Stage, s => s.Consumes<ReportSubmitted>(Input));
+        builder.AddStage(Stage, _ => new PassThrough(Output), s => s.Consumes<ReportSubmitted>(Input));
         await using var app = builder.Build();
         double Consumed() => ProcessorMetrics.Consumed.WithLabels(Stage, Input).Value;
         double Produced() => ProcessorMetrics.Produced.WithLabels(Stage, Output).Value;
@@ -98,12 +98,13 @@ public static class BenchHopCommand
 
     private static ReportSubmitted Record(int i) => BenchReports.Submitted($"hop-{i}", $"https://site{i % 97}.example/gallery/{i}.jpg", i);
 
-    /// <summary>Writes every record it reads, unchanged, to <see cref="Output"/> under the same key.</summary>
-    internal sealed class PassThrough : IProcessor<ReportSubmitted>
+    /// <summary>Writes every record it reads, unchanged, to <paramref name="next"/> under the same key (here and in
+    /// `bench chain`).</summary>
+    internal sealed class PassThrough(string next) : IProcessor<ReportSubmitted>
     {
         public ValueTask ProcessAsync(Incoming<ReportSubmitted> message, IOutput output, CancellationToken cancellationToken)
         {
-            output.Send(Output, message.Key ?? message.Value.report.reportId, message.Value);
+            output.Send(next, message.Key ?? message.Value.report.reportId, message.Value);
             return ValueTask.CompletedTask;
         }
     }

@@ -55,18 +55,7 @@ public static class BenchRestoreCommand
                     Value = serdes.Serialize(BenchReports.Submitted($"restore-{i}", key, i), Topic),
                     Headers = new Headers { { StateFence.EpochHeader, epoch }, { "traceparent", traceparent } },
                 };
-                while (true)
-                {
-                    try
-                    {
-                        producer.Produce(Topic, message);
-                        break;
-                    }
-                    catch (ProduceException<byte[], byte[]> e) when (e.Error.Code == ErrorCode.Local_QueueFull)
-                    {
-                        producer.Poll(TimeSpan.FromMilliseconds(5)); // small batches: the queue drains more slowly than it fills
-                    }
-                }
+                RawKafkaBench.ProduceWhenRoom(producer, Topic, message); // small batches: the queue drains more slowly than it fills
             }
             if (producer.Flush(TimeSpan.FromSeconds(60)) > 0) throw new TimeoutException("The state records were not all written within 60 s.");
         }

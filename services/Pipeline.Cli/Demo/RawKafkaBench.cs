@@ -109,18 +109,24 @@ public static class RawKafkaBench
     private static void ProduceAll(IProducer<byte[]?, byte[]> producer, string topic, byte[] payload, int from, int count)
     {
         for (var i = from; i < from + count; i++)
+            ProduceWhenRoom(producer, topic, new Message<byte[]?, byte[]> { Key = BitConverter.GetBytes(i), Value = payload });
+    }
+
+    /// <summary>Produces, serving delivery reports for 5 ms at a time while the producer's queue is full: a bench feeds
+    /// faster than the cluster takes, and waits for room instead of failing.</summary>
+    internal static void ProduceWhenRoom<TKey, TValue>(IProducer<TKey, TValue> producer, string topic, Message<TKey, TValue> message,
+        Action<DeliveryReport<TKey, TValue>>? delivered = null)
+    {
+        while (true)
         {
-            while (true)
+            try
             {
-                try
-                {
-                    producer.Produce(topic, new Message<byte[]?, byte[]> { Key = BitConverter.GetBytes(i), Value = payload });
-                    break;
-                }
-                catch (ProduceException<byte[]?, byte[]> e) when (e.Error.Code == ErrorCode.Local_QueueFull)
-                {
-                    producer.Poll(TimeSpan.FromMilliseconds(5));
-                }
+                producer.Produce(topic, message, delivered);
+                return;
+            }
+            catch (ProduceException<TKey, TValue> e) when (e.Error.Code == ErrorCode.Local_QueueFull)
+            {
+                producer.Poll(TimeSpan.FromMilliseconds(5));
             }
         }
     }
